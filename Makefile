@@ -1,0 +1,32 @@
+# Everything a fresh machine needs: `make run` and `make test` create .venv and install into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test venv demo-model bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps "tf-keras==2.21.*"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m gradcam_viewer
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen CUDA_VISIBLE_DEVICES=-1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
+
+demo-model: $(STAMP)
+	$(PY) -m gradcam_viewer.demo.train --out resources/models/demo --samples resources/samples
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_cam.py
+	$(PY) benchmarks/bench_load.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

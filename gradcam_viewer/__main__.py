@@ -1,0 +1,3 @@
+from gradcam_viewer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""The engine: every label's heatmap from one forward pass.
+
+Built once per model. The gradients of all labels with respect to the target layer come from
+one Jacobian over the labels (only the layers after the target are differentiated), or, for a
+global-average-pooling + Dense head, from the closed form W / (h * w) with no backward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from gradcam_viewer.cam import graph
+from gradcam_viewer.cam.errors import CamError
+from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
+from gradcam_viewer.cam.methods import METHODS
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Scores and raw heatmaps (after ReLU, at the target layer's resolution)."""
+
+    probabilities: np.ndarray  # [N, L] the model's outputs
+    heatmaps: np.ndarray  # [N, L, h, w]
+    layer_name: str
+    method: str
+    score: str  # "logit" (pre-activation) or "output" (nothing to peel off)
+
+    def normalized(self) -> tuple[np.ndarray, np.ndarray]:
+        """Maps divided by their maximum, and which maps had any positive evidence."""
+        return normalize_heatmaps(self.heatmaps)
+
+    def display_heatmap(self, index: int, label: int, size: tuple[int, int]) -> np.ndarray:
+        """One normalised map upsampled to `size` = (height, width) of the original image."""
+        maps, _ = self.normalized()
+        return upsample_heatmap(maps[index, label], size)
+
+
+class Explainer:
+    """Grad-CAM family for one Keras model; reuse it for every image."""
+
+    def __init__(self, model: Any, layer: str | None = None, method: str = "gradcam",
+                 closed_form: bool = True):
+        graph.check_model(model)
+        if method not in METHODS:
+            raise CamError(f"Unknown CAM method '{method}'; choose one of {', '.join(METHODS)}.")
+        self.model = model
+        self.method = method
+        self.path, self.layer_name = graph.resolve_target(model, layer)
+        self.score = graph.peel_kind(graph.output_operation(model))
+        # closed_form=False forces the Jacobian (the tests compare the two).
+        self.head = graph.closed_form_head(model, self.path) if closed_form else None
+        shape = tuple(model.inputs[0].shape)
+        self.input_shape = shape[1:]
+        self._signature = [tf.TensorSpec((None,) + shape[1:], tf.float32)]
+        self._fns: dict[str, Any] = {}
+        self._forward_fn: Any = None
+
+    @property
+    def closed_form(self) -> bool:
+        return self.head is not None
+
+    def explain(self, batch: np.ndarray, method: str | None = None) -> Explanation:
+        method = method or self.method
+        if method not in METHODS:
+            raise CamError(f"Unknown CAM method '{method}'; choose one of {', '.join(METHODS)}.")
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim == 3:
+            batch = batch[None]
+        probs, cams = self._compiled(method)(tf.constant(batch))
+        return Explanation(
+            probabilities=probs.numpy(),
+            heatmaps=cams.numpy(),
+            layer_name=self.layer_name,
+            method=method,
+            score=self.score,
+        )
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """The compiled plain forward pass (the baseline the benchmark compares with)."""
+        if self._forward_fn is None:
+            self._forward_fn = tf.function(lambda x: self.model(x, training=False),
+                                           input_signature=self._signature)
+        return self._forward_fn(tf.constant(np.asarray(batch, np.float32))).numpy()
+
+    def _compiled(self, method: str):
+        if method not in self._fns:
+            fn = METHODS[method]
+
+            def compute(x):
+                acts, grads, probs = self._acts_and_grads(x)
+                return probs, tf.nn.relu(fn(acts, grads))
+
+            self._fns[method] = tf.function(compute, input_signature=self._signature)
+        return self._fns[method]
+
+    def _acts_and_grads(self, x):
+        with tf.GradientTape(persistent=False) as tape:
+
+            def watch(y):
+                tape.watch(y)
+                return y
+
+            taps = graph.Taps(on_target=watch)
+            probs = graph.run_tapped(self.model, x, self.path, taps)
+        if taps.hits != 1:
+            raise CamError(f"Layer '{self.layer_name}' is used {taps.hits} times in the model; "
+                           "choose a layer that is called once.")
+        acts = tf.cast(taps.target, tf.float32)
+        if self.head is not None:
+            kernel = tf.cast(tf.convert_to_tensor(self.head.kernel), tf.float32)  # [C, L]
+            hw = tf.cast(tf.shape(acts)[1] * tf.shape(acts)[2], tf.float32)
+            per_label = tf.transpose(kernel)[None, :, None, None, :] / hw  # [1, L, 1, 1, C]
+            n = tf.shape(acts)[0]
+            labels = tf.shape(kernel)[1]
+            grads = tf.broadcast_to(
+                per_label, tf.concat([[n, labels], tf.shape(acts)[1:]], axis=0))
+        else:
+            logits = tf.cast(taps.logits, tf.float32)
+            grads = tape.batch_jacobian(logits, taps.target)  # [N, L, h, w, C]
+            grads = tf.cast(grads, tf.float32)
+        return acts, grads, tf.cast(probs, tf.float32)

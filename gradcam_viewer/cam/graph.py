@@ -1,0 +1,248 @@
+"""Walk a Keras 3 model's graph: find the target layer (also inside nested models), run the
+model while tapping that layer's output and the score before the final sigmoid/softmax.
+
+Nothing here changes or clones the user's model: the forward pass re-runs the model's own
+layer graph (`Functional._run_through_graph`, the mechanism `Functional.call` and
+`clone_model` use) and swaps in small wrappers for the target and the output layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import keras
+
+from gradcam_viewer.cam.errors import CamError
+
+PEELABLE = ("sigmoid", "softmax")
+PASS_THROUGH = (keras.layers.Dropout, keras.layers.SpatialDropout1D)
+
+
+def graph_of(model: Any):
+    """The functional graph that runs `model`, or None for a subclassed model."""
+    if isinstance(model, keras.Sequential):
+        graph = getattr(model, "_functional", None)
+        if graph is None:
+            raise CamError("The Sequential model has no input shape, so its graph is unknown; "
+                           "build it with keras.Input(shape=...) first.")
+        return graph
+    if hasattr(model, "_run_through_graph") and hasattr(model, "_nodes_by_depth"):
+        return model
+    return None
+
+
+def _is_nested(layer: Any) -> bool:
+    return isinstance(layer, keras.Model) and graph_of_or_none(layer) is not None
+
+
+def graph_of_or_none(model: Any):
+    try:
+        return graph_of(model)
+    except CamError:
+        return None
+
+
+def iter_layers(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """Every leaf layer in graph order as (path of layers, "outer/inner" name)."""
+    for layer in model.layers:
+        path = prefix + (layer,)
+        if isinstance(layer, keras.layers.InputLayer):
+            continue  # the image itself is no feature map
+        if _is_nested(layer):
+            yield from iter_layers(layer, path)
+        else:
+            yield path, "/".join(item.name for item in path)
+
+
+def output_shape(layer: Any) -> tuple | None:
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+
+
+def is_spatial(shape: tuple | None) -> bool:
+    """4-D with height and width > 1 (or unknown, as in a model with a free input size)."""
+    if shape is None or len(shape) != 4:
+        return False
+    return all(d is None or d > 1 for d in shape[1:3])
+
+
+def resolve_target(model: Any, name: str | None) -> tuple[tuple, str]:
+    """The path to the target layer: the user's choice, else the last spatial layer."""
+    layers = list(iter_layers(model))
+    if name:
+        wanted = [(p, n) for p, n in layers if n == name]
+        if not wanted:  # a bare inner name, e.g. "conv5_block16_concat"
+            wanted = [(p, n) for p, n in layers if p[-1].name == name]
+        if not wanted:
+            # A nested model itself may be named as the target.
+            wanted = [(p, n) for p, n in _iter_all(model) if n == name or p[-1].name == name]
+        if not wanted:
+            raise CamError(f"The model has no layer named '{name}'.")
+        if len(wanted) > 1:
+            options = ", ".join(n for _, n in wanted)
+            raise CamError(f"The layer name '{name}' is ambiguous: {options}.")
+        path, full = wanted[0]
+        if not is_spatial(output_shape(path[-1])):
+            raise CamError(f"Layer '{full}' has output shape {output_shape(path[-1])}; Grad-CAM "
+                           "needs a 4-D feature map (batch, height, width, channels).")
+        return path, full
+    for path, full in reversed(layers):
+        if is_spatial(output_shape(path[-1])):
+            return path, full
+    raise CamError("The model has no layer with a 4-D output of height and width > 1, so there "
+                   "is no feature map for Grad-CAM.")
+
+
+def _iter_all(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    for layer in model.layers:
+        path = prefix + (layer,)
+        yield path, "/".join(item.name for item in path)
+        if _is_nested(layer):
+            yield from _iter_all(layer, path)
+
+
+def check_model(model: Any) -> None:
+    """One image input, one output: the only shape of model the viewer explains."""
+    if not isinstance(model, keras.Model):
+        raise CamError("This is not a Keras model.")
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError) as exc:
+        raise CamError("The model has no defined inputs or outputs (a subclassed model that "
+                       "was never built cannot be explained).") from exc
+    if graph_of(model) is None:
+        raise CamError("Subclassed Keras models cannot be explained: save the model as a "
+                       "Functional or Sequential model.")
+    if len(inputs) != 1:
+        raise CamError(f"The model has {len(inputs)} inputs; only single-image models are "
+                       "supported.")
+    if len(outputs) != 1:
+        raise CamError(f"The model has {len(outputs)} outputs; only a single output of class "
+                       "scores is supported.")
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4 or shape[-1] not in (1, 3, None):
+        raise CamError(f"The model's input has shape {shape}; an image input is "
+                       "(batch, height, width, 1 or 3 channels).")
+    if len(outputs[0].shape) != 2:
+        raise CamError(f"The model's output has shape {tuple(outputs[0].shape)}; class scores "
+                       "are (batch, labels).")
+
+
+def _producer(tensor: Any) -> tuple[Any, Any]:
+    op, node_index, _ = tensor._keras_history
+    return op, op._inbound_nodes[node_index]
+
+
+def output_operation(model: Any) -> Any:
+    return _producer(graph_of(model).outputs[0])[0]
+
+
+def peel_kind(op: Any) -> str:
+    """What the output layer lets us differentiate: 'logit' when an activation can be peeled."""
+    if _is_nested(op):
+        return peel_kind(output_operation(op))
+    name = getattr(getattr(op, "activation", None), "__name__", "")
+    if isinstance(op, keras.layers.Activation) and name in PEELABLE:
+        return "logit"
+    if isinstance(op, keras.layers.Dense) and name in PEELABLE and _plain_dense(op):
+        return "logit"
+    return "output"
+
+
+def _plain_dense(op: Any) -> bool:
+    return not getattr(op, "lora_enabled", False) and not getattr(op, "quantization_mode", None)
+
+
+@dataclass
+class Taps:
+    """What a tapped forward pass collects."""
+
+    on_target: Callable[[Any], Any]
+    target: Any = None
+    logits: Any = None
+    hits: int = field(default=0)
+
+
+def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: bool = True) -> Any:
+    """Forward pass of `model` that records the target's output and the pre-activation score."""
+    graph = graph_of(model)
+    out_op = _producer(graph.outputs[0])[0]
+
+    def op_fn(op: Any) -> Callable:
+        on_path = bool(path) and op is path[0]
+        is_out = peel and op is out_op
+        if on_path and len(path) == 1:
+            def call_target(*args: Any, **kwargs: Any) -> Any:
+                y = taps.on_target(op(*args, **kwargs))
+                taps.target = y
+                taps.hits += 1
+                return y
+
+            return call_target
+        if (on_path or is_out) and _is_nested(op):
+            sub = path[1:] if on_path else ()
+            return lambda *args, **kwargs: run_tapped(op, args[0], sub, taps, peel=is_out)
+        if is_out:
+            return lambda *args, **kwargs: _peel(op, taps, *args, **kwargs)
+        return op
+
+    return graph._run_through_graph(inputs, operation_fn=op_fn)
+
+
+def _peel(op: Any, taps: Taps, *args: Any, **kwargs: Any) -> Any:
+    import keras.ops as K
+
+    if peel_kind(op) == "logit":
+        act = op.activation
+        if isinstance(op, keras.layers.Activation):
+            logits = args[0]
+        else:
+            logits = K.matmul(args[0], op.kernel)
+            if op.bias is not None:
+                logits = K.add(logits, op.bias)
+        taps.logits = logits
+        return act(logits)
+    y = op(*args, **kwargs)
+    taps.logits = y
+    return y
+
+
+def closed_form_head(model: Any, path: tuple) -> Any | None:
+    """The Dense layer of a global-average-pooling + Dense head sitting right on the target.
+
+    For such a head d score_l / d A[i, j, k] = W[k, l] / (h * w) exactly, so no backward pass
+    is needed at all. Returns that Dense layer, or None when the head is anything else.
+    """
+    graph = graph_of(model)
+    op, node = _producer(graph.outputs[0])
+    if _is_nested(op):
+        return None
+    if not isinstance(op, keras.layers.Dense) or not _plain_dense(op):
+        return None
+    act = getattr(op.activation, "__name__", "")
+    if act not in PEELABLE + ("linear",):
+        return None
+    tensor = node.input_tensors[0]
+    op, node = _producer(tensor)
+    while isinstance(op, PASS_THROUGH):
+        tensor = node.input_tensors[0]
+        op, node = _producer(tensor)
+    if not isinstance(op, keras.layers.GlobalAveragePooling2D) or op.keepdims:
+        return None
+    if op.data_format != "channels_last":
+        return None
+    if not _produced_by(node.input_tensors[0], path):
+        return None
+    return _producer(graph.outputs[0])[0]
+
+
+def _produced_by(tensor: Any, path: tuple) -> bool:
+    op, _ = _producer(tensor)
+    if op is not path[0]:
+        return False
+    if len(path) == 1:
+        return True
+    return _produced_by(graph_of(op).outputs[0], path[1:])

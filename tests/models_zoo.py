@@ -1,0 +1,67 @@
+"""Small Keras models of the shapes the engine must handle, built in-process (no downloads)."""
+
+import keras
+
+L = 3
+
+
+def small_cnn_flatten(size: int = 32) -> keras.Model:
+    """Conv stack + Flatten + two Dense: not a pooling head, so the Jacobian path is used."""
+    inp = keras.Input((size, size, 1))
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv1")(inp)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(16, activation="tanh")(x)
+    out = keras.layers.Dense(L, activation="sigmoid", name="scores")(x)
+    return keras.Model(inp, out, name="small_flatten")
+
+
+def small_cnn_gap(size: int = 32, activation: str = "sigmoid") -> keras.Model:
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv1")(inp)
+    x = keras.layers.Conv2D(10, 3, strides=2, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(L, activation=activation, name="scores")(x)
+    return keras.Model(inp, out, name="small_gap")
+
+
+def small_sequential_softmax(size: int = 32) -> keras.Model:
+    return keras.Sequential([
+        keras.Input((size, size, 1)),
+        keras.layers.Conv2D(6, 3, activation="relu", name="conv1"),
+        keras.layers.Conv2D(8, 3, activation="relu", name="conv2"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(L, name="logits"),
+        keras.layers.Activation("softmax", name="probs"),
+    ], name="small_seq")
+
+
+def nested_transfer(size: int = 32) -> tuple[keras.Model, keras.Model]:
+    """A base model used as one layer of an outer model (the transfer-learning pattern)."""
+    b_in = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="b_conv1")(b_in)
+    x = keras.layers.BatchNormalization(name="b_bn")(x)
+    x = keras.layers.Conv2D(12, 3, strides=2, activation="relu", name="b_conv2")(x)
+    base = keras.Model(b_in, x, name="base")
+    inp = keras.Input((size, size, 3))
+    y = base(inp)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    y = keras.layers.Dropout(0.3)(y)
+    out = keras.layers.Dense(L, activation="sigmoid", name="scores")(y)
+    return keras.Model(inp, out, name="transfer"), base
+
+
+def densenet_chexnet(size: int = 96, nested: bool = False) -> keras.Model:
+    """The AI for Medicine course's DenseNet121 head, random weights."""
+    base = keras.applications.DenseNet121(weights=None, include_top=False,
+                                          input_shape=(size, size, 3))
+    if nested:
+        inp = keras.Input((size, size, 3))
+        x = base(inp)
+    else:
+        inp, x = base.input, base.output
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(14, activation="sigmoid")(x)
+    return keras.Model(inp, out)
