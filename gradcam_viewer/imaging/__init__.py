@@ -1,0 +1,14 @@
+"""Files to pixels and metadata. No Qt, no TensorFlow.
+
+`load_image(path, frame=0)` tells the format by content, never by extension, and returns a
+`LoadedImage`; every failure is an `ImageLoadError` whose message names the file and the reason.
+`to_display` turns an image into the 8-bit pixels both the screen and the model see.
+"""
+
+from gradcam_viewer.imaging.display import model_pixels, to_display
+from gradcam_viewer.imaging.errors import ImageLoadError
+from gradcam_viewer.imaging.image import LoadedImage, MetaField, Window
+from gradcam_viewer.imaging.loader import MAX_PIXELS, load_image
+
+__all__ = ["ImageLoadError", "LoadedImage", "MAX_PIXELS", "MetaField", "Window", "load_image",
+           "model_pixels", "to_display"]

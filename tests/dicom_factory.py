@@ -1,0 +1,45 @@
+"""DICOM files written by the tests themselves, with pydicom."""
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid)
+
+
+def make_dataset(pixels: np.ndarray, bits_stored: int = 16, signed: bool = False,
+                 photometric: str = "MONOCHROME2", **attrs) -> Dataset:
+    pixels = np.asarray(pixels)
+    frames = pixels.shape[0] if pixels.ndim == 3 and photometric.startswith("MONO") else 1
+    rows, cols = pixels.shape[-2:] if photometric.startswith("MONO") else pixels.shape[:2]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "DX"
+    ds.PatientName = "PHANTOM^TEST"
+    ds.PatientID = "TEST-0001"
+    ds.Rows, ds.Columns = int(rows), int(cols)
+    ds.SamplesPerPixel = 1 if photometric.startswith("MONO") else 3
+    ds.PhotometricInterpretation = photometric
+    bits_alloc = 8 if bits_stored <= 8 else 16
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits_alloc, bits_stored, bits_stored - 1
+    ds.PixelRepresentation = 1 if signed else 0
+    if ds.SamplesPerPixel == 3:
+        ds.PlanarConfiguration = 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    dtype = {(8, False): np.uint8, (8, True): np.int8, (16, False): np.uint16,
+             (16, True): np.int16}[(bits_alloc, signed)]
+    ds.PixelData = np.ascontiguousarray(pixels.astype(dtype)).tobytes()
+    for key, value in attrs.items():
+        setattr(ds, key, value)
+    return ds
+
+
+def write(path: Path, ds: Dataset, **kwargs) -> Path:
+    ds.save_as(path, enforce_file_format=kwargs.pop("enforce", True), **kwargs)
+    return path
