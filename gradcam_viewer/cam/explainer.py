@@ -83,7 +83,7 @@ class Explainer:
         """The compiled plain forward pass (the baseline the benchmark compares with)."""
         if self._forward_fn is None:
             self._forward_fn = tf.function(lambda x: self.model(x, training=False),
-                                           input_signature=self._signature)
+                                           input_signature=self._signature, autograph=False)
         return self._forward_fn(tf.constant(np.asarray(batch, np.float32))).numpy()
 
     def _compiled(self, method: str):
@@ -94,7 +94,9 @@ class Explainer:
                 acts, grads, probs = self._acts_and_grads(x)
                 return probs, tf.nn.relu(fn(acts, grads))
 
-            self._fns[method] = tf.function(compute, input_signature=self._signature)
+            # autograph=False: plain tracing; nothing here branches on tensor values
+            self._fns[method] = tf.function(compute, input_signature=self._signature,
+                                            autograph=False)
         return self._fns[method]
 
     def _acts_and_grads(self, x):

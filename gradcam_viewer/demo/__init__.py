@@ -1,0 +1,1 @@
+"""The synthetic-phantom demo: a chest phantom generator and the demo model trained on it."""

@@ -1,0 +1,162 @@
+"""A model ready to use: the Keras model, its labels and manifest, and `prepare(image)`.
+
+Everything that can be wrong with a model file is found here, before the viewer switches to it:
+a missing or corrupt file, weights without a model, a hash or manifest that does not match, a
+model the engine cannot explain. Each is a `ModelLoadError` with a message for the user.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradcam_viewer.models.errors import ModelLoadError
+from gradcam_viewer.models.manifest import manifest_path_for, read_manifest, sha256_of
+from gradcam_viewer.models.preprocessing import prepare_pixels
+
+log = logging.getLogger(__name__)
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+@dataclass
+class ModelBundle:
+    model: Any
+    labels: list[str]
+    manifest: dict[str, Any]
+    path: Path | None = None
+    notices: list[str] = field(default_factory=list)  # things the user should be told
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name") or (self.path.stem if self.path else "model"))
+
+    @property
+    def is_demo(self) -> bool:
+        return bool(self.manifest.get("synthetic_demo"))
+
+    @property
+    def target_layer(self) -> str | None:
+        layer = self.manifest.get("target_layer", "auto")
+        return None if layer in (None, "", "auto") else str(layer)
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        spec = self.manifest["input"]
+        return int(spec["height"]), int(spec["width"]), int(spec["channels"])
+
+    def prepare(self, image: Any) -> np.ndarray:
+        """A loaded image (its default display pixels) or 8-bit display pixels -> a batch."""
+        if isinstance(image, np.ndarray):
+            pixels = image
+        else:
+            from gradcam_viewer.imaging import model_pixels
+
+            pixels = model_pixels(image)
+        if pixels.dtype != np.uint8:
+            pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        h, w, c = self.input_size
+        return prepare_pixels(pixels, self.manifest["preprocessing"], h, w, c)
+
+
+def load_model_bundle(path: str | Path | None = None) -> ModelBundle:
+    """Load a `.keras`/`.h5` model and its manifest. None: the bundled demo model."""
+    from gradcam_viewer.resources import demo_model_path
+
+    p = Path(path) if path is not None else demo_model_path()
+    if not p.is_file():
+        raise ModelLoadError(f"The model file '{p.name}' does not exist.")
+    if p.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelLoadError(f"'{p.name}' is not a Keras model file (.keras or .h5).")
+    manifest_file = manifest_path_for(p)
+    manifest = read_manifest(manifest_file) if manifest_file else None
+    if manifest is not None:
+        named = manifest.get("weights_file")
+        if named and named != p.name:
+            manifest = None  # a manifest.json for another model file in the same folder
+        elif sha256_of(p) != manifest["weights_sha256"]:
+            raise ModelLoadError(f"The model file '{p.name}' does not match the SHA-256 in its "
+                                 "manifest: it was changed or damaged after the manifest was "
+                                 "written.")
+    model = _load_keras(p)
+    return bundle_for(model, manifest, p)
+
+
+def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -> ModelBundle:
+    """Check `model` against `manifest` (or derive one) and that the engine can explain it."""
+    from gradcam_viewer.cam import CamError
+    from gradcam_viewer.cam.graph import check_model, resolve_target
+
+    try:
+        check_model(model)
+    except CamError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    in_shape = tuple(model.inputs[0].shape)
+    n_out = int(model.outputs[0].shape[-1])
+    notices: list[str] = []
+    if manifest is None:
+        manifest = _default_manifest(model, path)
+        notices.append("This model has no manifest: its labels are shown as class 0 to "
+                       f"class {n_out - 1}, and its input is scaled to [0, 1].")
+    labels = list(manifest["labels"])
+    if len(labels) != n_out:
+        raise ModelLoadError(f"The manifest lists {len(labels)} labels but the model has "
+                             f"{n_out} outputs.")
+    spec = manifest["input"]
+    expected = (spec.get("height"), spec.get("width"), spec.get("channels"))
+    for got, want, what in zip(in_shape[1:], expected, ("height", "width", "channels")):
+        if got is not None and want is not None and int(got) != int(want):
+            raise ModelLoadError(f"The manifest says input {what} {want}, the model has {got}.")
+    try:
+        layer = manifest.get("target_layer", "auto")
+        resolve_target(model, None if layer in (None, "", "auto") else layer)
+    except CamError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    return ModelBundle(model=model, labels=labels, manifest=manifest, path=path, notices=notices)
+
+
+def _default_manifest(model: Any, path: Path | None) -> dict[str, Any]:
+    shape = tuple(model.inputs[0].shape)
+    n_out = int(model.outputs[0].shape[-1])
+    return {
+        "name": path.stem if path else model.name,
+        "version": "unknown",
+        "labels": [f"class {i}" for i in range(n_out)],
+        "input": {"height": shape[1] or 224, "width": shape[2] or 224, "channels": shape[3] or 3},
+        "preprocessing": {"kind": "unit"},
+        "target_layer": "auto",
+        "output_activation": "unknown",
+        "trained_on": "unknown (no manifest)",
+        "metrics": {},
+        "intended_use": "unknown (no manifest)",
+        "disclaimer": "No manifest: nothing is known about this model's training or validity.",
+        "weights_sha256": None,
+    }
+
+
+def _load_keras(p: Path) -> Any:
+    import keras
+
+    try:
+        return keras.models.load_model(p, compile=False, safe_mode=True)
+    except Exception as exc:
+        log.debug("keras could not load %s", p.name, exc_info=True)
+        if p.suffix.lower() in (".h5", ".hdf5") and _is_weights_only_h5(p):
+            raise ModelLoadError(f"'{p.name}' holds weights only, not a model. If these are "
+                                 "CheXNet weights, use 'Open CheXNet weights...' "
+                                 "(CLI: --chexnet-weights).") from exc
+        raise ModelLoadError(f"'{p.name}' is not a Keras model that can be opened "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}).") from exc
+
+
+def _is_weights_only_h5(p: Path) -> bool:
+    try:
+        import h5py
+
+        with h5py.File(p, "r") as f:
+            return "model_config" not in f.attrs
+    except Exception:
+        return False

@@ -1,0 +1,128 @@
+"""Start the GUI: the window first, then the model loads in the worker while the user looks.
+
+`--self-test` opens a bundled sample, waits for its explanation, checks it and exits 0, or 1 on
+any failure, including an exception raised inside a Qt callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def default_sample() -> Path | None:
+    from gradcam_viewer.resources import samples_dir
+
+    folder = samples_dir()
+    preferred = folder / "phantom_02_cardiomegaly_effusion.dcm"
+    if preferred.is_file():
+        return preferred
+    found = sorted(folder.glob("*.dcm")) + sorted(folder.glob("*.png"))
+    return found[0] if found else None
+
+
+def run_gui(args: Any) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from gradcam_viewer.resources import icon_path, samples_dir
+    from gradcam_viewer.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("gradcam-viewer")
+    app.setOrganizationName("gradcam-viewer")
+    if icon_path().is_file():
+        app.setWindowIcon(QIcon(str(icon_path())))
+    errors: list[str] = []
+
+    def hook(kind, value, tb) -> None:  # exceptions inside Qt callbacks land here
+        text = "".join(traceback.format_exception(kind, value, tb))
+        log.error("uncaught exception in the GUI:\n%s", text)
+        errors.append(f"{kind.__name__}: {value}")
+        if not getattr(args, "self_test", False):
+            win = getattr(app, "_main_window", None)
+            if win is not None:
+                win._error(f"Something went wrong ({kind.__name__}). The details are in the log "
+                           "file; the window keeps working.")
+
+    sys.excepthook = hook
+    win = MainWindow()
+    app._main_window = win
+    win.show()
+    kind, model_path = "demo", ""
+    if args.chexnet_weights:
+        kind, model_path = "chexnet", str(args.chexnet_weights)
+    elif args.model:
+        kind, model_path = "keras", str(args.model)
+    win.load_model(kind, model_path)
+    files = [Path(f) for f in args.files]
+    if args.self_test:
+        return _self_test(app, win, errors)
+    if files:
+        win.open_paths(files)
+    else:
+        sample = default_sample()
+        if sample is not None:
+            samples = sorted(samples_dir().glob("*.dcm"))
+            win.files.set(samples, samples.index(sample) if sample in samples else 0)
+            win.open_file(sample)
+    QTimer.singleShot(0, lambda: None)
+    code = app.exec()
+    win.shutdown()
+    return code
+
+
+def _self_test(app: Any, win: Any, errors: list[str]) -> int:
+    """Open the DICOM sample, wait for the heatmaps, check them, return 0 or 1."""
+    import numpy as np
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    sample = default_sample()
+    if sample is None:
+        print("self-test: FAIL: no bundled sample found", file=sys.stderr)
+        return 1
+    win.open_file(sample)
+    deadline = time.monotonic() + 240
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.timeout.connect(lambda: loop.quit() if (win.result is not None or errors
+                                                  or win.last_error
+                                                  or time.monotonic() > deadline) else None)
+    timer.start(50)
+    loop.exec()
+    timer.stop()
+    problems = list(errors)
+    if win.last_error:
+        problems.append(win.last_error)
+    result = win.result
+    if result is None and not problems:
+        problems.append("no explanation within the time limit")
+    if result is not None:
+        probs = result.probabilities
+        if not (np.all(np.isfinite(probs)) and np.all((probs >= 0) & (probs <= 1))):
+            problems.append(f"probabilities out of range: {probs}")
+        if not np.isfinite(result.heatmaps).all() or not result.has_evidence.any():
+            problems.append("heatmaps are empty or not finite")
+        win.opacity.setValue(60)
+        app.processEvents()
+        shown = win.view.render_scene()
+        if np.array_equal(shown[..., 0], win.display if win.display.ndim == 2
+                          else win.display[..., 0]):
+            problems.append("the overlay did not change the displayed pixels")
+    win.shutdown()
+    if problems:
+        for p in problems:
+            print(f"self-test: FAIL: {p}", file=sys.stderr)
+        return 1
+    top = int(np.argmax(result.probabilities))
+    print(f"self-test: OK: {sample.name}: {win.model.labels[top]} "
+          f"p={result.probabilities[top]:.3f}, {len(win.model.labels)} heatmaps in "
+          f"{result.seconds * 1000:.0f} ms")
+    return 0

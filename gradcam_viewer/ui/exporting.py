@@ -1,0 +1,95 @@
+"""Exports from the window: the view as a PNG with label, probability, colour bar, model name
+and notice burned in, and the predictions as CSV or JSON. Identifying fields only on request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
+
+from gradcam_viewer.export import prediction_record, write_csv, write_json
+from gradcam_viewer.render import colorbar
+from gradcam_viewer.safe_write import write_atomic
+from gradcam_viewer.ui.image_view import array_from_qimage, qimage_from_array
+
+PANEL = 340
+
+
+def export_view_png(win: Any, path: Path, overwrite: bool = False) -> Path:
+    canvas = compose_view(win)
+    return write_atomic(path, lambda tmp: canvas.save(str(tmp), "PNG"), overwrite)
+
+
+def compose_view(win: Any) -> QImage:
+    """Image + overlay at full resolution with an information panel on the right."""
+    scene = win.view.render_scene()
+    h, w = scene.shape[:2]
+    height = max(h, 420)
+    canvas = QImage(w + PANEL, height, QImage.Format.Format_RGB888)
+    canvas.fill(QColor(20, 20, 20))
+    painter = QPainter(canvas)
+    painter.drawImage(0, 0, qimage_from_array(scene))
+    x0 = w + 16
+    painter.setPen(QColor(235, 235, 235))
+    font = QFont()
+    font.setPixelSize(16)
+    painter.setFont(font)
+    lines = _panel_lines(win)
+    y = 28
+    for text, bold in lines:
+        font.setBold(bold)
+        painter.setFont(font)
+        rect = QRect(x0, y - 18, PANEL - 28, 200)
+        used = painter.boundingRect(rect, int(Qt.TextFlag.TextWordWrap), text)
+        painter.drawText(rect, int(Qt.TextFlag.TextWordWrap), text)
+        y += used.height() + 8
+    bar_h = min(240, height - y - 40)
+    if win.result is not None and bar_h > 40:
+        bar = colorbar(bar_h, 22, win.style.colormap)
+        painter.drawImage(x0, y + 10, qimage_from_array(bar))
+        painter.drawText(x0 + 30, y + 24, "1.0 (strongest evidence)")
+        painter.drawText(x0 + 30, y + 10 + bar_h, "0.0")
+    painter.end()
+    return canvas
+
+
+def _panel_lines(win: Any) -> list[tuple[str, bool]]:
+    lines: list[tuple[str, bool]] = []
+    model = win.model
+    if model is not None and model.is_demo:
+        lines.append(("SYNTHETIC DEMO MODEL - NOT FOR DIAGNOSTIC USE", True))
+    elif model is not None:
+        lines.append(("Research model - not for diagnostic use", True))
+    label = win.labels.current_label()
+    if win.result is not None and model is not None and label is not None:
+        lines.append((f"{model.labels[label]}", True))
+        lines.append((f"probability {win.result.probabilities[label]:.3f}", False))
+        lines.append((f"{win.result.method} at {win.result.layer}", False))
+    if model is not None:
+        lines.append((f"Model: {model.name}", False))
+    lines.append((f"Image: {win.image.path.name}", False))
+    if win.include_identifying():
+        meta = win.image.visible_metadata(include_identifying=True)
+        for key in ("PatientName", "PatientID", "PatientBirthDate"):
+            if key in meta:
+                lines.append((f"{key}: {meta[key]}", False))
+    return lines
+
+
+def export_predictions(win: Any, path: Path, kind: str, overwrite: bool = False) -> Path:
+    from gradcam_viewer.models.bundle import ModelBundle
+
+    model, result, image = win.model, win.result, win.image
+    shim = ModelBundle(model=None, labels=model.labels, manifest=model.manifest)
+    if kind == "csv":
+        return write_csv(path, model.labels, [(image.path.name, result.probabilities)], overwrite)
+    record = prediction_record(image, shim, result.probabilities, result.layer, result.method,
+                               result.score, include_identifying=win.include_identifying())
+    return write_json(path, record, overwrite)
+
+
+def composed_array(win: Any) -> np.ndarray:
+    return array_from_qimage(compose_view(win))

@@ -1,0 +1,153 @@
+"""The image panel: a QGraphicsView with the radiograph and the heatmap as two pixmap items.
+
+Opacity is the overlay item's own opacity, so moving the slider redraws nothing else, and at 0
+the screen shows the image pixels exactly. Zoom is around the cursor, left-drag pans,
+right-drag changes window (horizontal = width) and level (vertical = centre).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+
+
+def qimage_from_array(arr: np.ndarray) -> QImage:
+    """uint8 [H, W] grey, [H, W, 3] RGB or [H, W, 4] RGBA -> an owned QImage."""
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8)
+    elif arr.shape[2] == 3:
+        img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+    else:
+        img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
+    return img.copy()  # detach from the numpy buffer
+
+
+def array_from_qimage(img: QImage) -> np.ndarray:
+    """QImage -> uint8 [H, W, 3] RGB."""
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = img.height(), img.width()
+    buf = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes())
+    return buf.reshape(h, img.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
+
+
+class ImageView(QGraphicsView):
+    windowDragged = Signal(float, float)  # d(width), d(level) in display units
+    zoomChanged = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.base = QGraphicsPixmapItem()
+        self.base.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay = QGraphicsPixmapItem()
+        self.overlay.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay.setZValue(1)
+        self.scene().addItem(self.base)
+        self.scene().addItem(self.overlay)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setBackgroundBrush(Qt.GlobalColor.black)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._wl_origin: QPointF | None = None
+        self._fit = True
+
+    # --- content -------------------------------------------------------------------------
+    def set_base(self, pixels: np.ndarray) -> None:
+        first = self.base.pixmap().isNull() or self.base.pixmap().size().toTuple() != (
+            pixels.shape[1], pixels.shape[0])
+        self.base.setPixmap(QPixmap.fromImage(qimage_from_array(pixels)))
+        self.scene().setSceneRect(QRectF(0, 0, pixels.shape[1], pixels.shape[0]))
+        if first:
+            self._fit = True
+            self.fit()
+
+    def set_overlay(self, rgba: np.ndarray | None, opacity: float) -> None:
+        if rgba is None:
+            self.overlay.setPixmap(QPixmap())
+        else:
+            self.overlay.setPixmap(QPixmap.fromImage(qimage_from_array(rgba)))
+        self.overlay.setOpacity(opacity)
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self.overlay.setOpacity(opacity)
+
+    def clear(self) -> None:
+        self.base.setPixmap(QPixmap())
+        self.overlay.setPixmap(QPixmap())
+
+    def render_scene(self) -> np.ndarray:
+        """The scene at 1:1 as RGB, exactly what is drawn (for export and tests)."""
+        rect = self.scene().sceneRect()
+        img = QImage(int(rect.width()), int(rect.height()), QImage.Format.Format_RGB888)
+        img.fill(Qt.GlobalColor.black)
+        painter = QPainter(img)
+        self.scene().render(painter, QRectF(img.rect()), rect)
+        painter.end()
+        return array_from_qimage(img)
+
+    # --- zoom ----------------------------------------------------------------------------
+    def fit(self) -> None:
+        if not self.base.pixmap().isNull():
+            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+            self._fit = True
+            self.zoomChanged.emit(self.zoom())
+
+    def actual_size(self) -> None:
+        self.resetTransform()
+        self._fit = False
+        self.zoomChanged.emit(1.0)
+
+    def zoom_by(self, factor: float) -> None:
+        z = self.zoom() * factor
+        if 0.02 < z < 40:
+            self.scale(factor, factor)
+            self._fit = False
+            self.zoomChanged.emit(self.zoom())
+
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(1.25 ** steps)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit()
+
+    # --- right-drag window/level --------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton:
+            self._wl_origin = event.position()
+            self.setCursor(Qt.CursorShape.SizeAllCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._wl_origin is not None:
+            delta = event.position() - self._wl_origin
+            self._wl_origin = event.position()
+            self.windowDragged.emit(float(delta.x()), float(delta.y()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton and self._wl_origin is not None:
+            self._wl_origin = None
+            self.unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - right button is window/level
+        event.accept()

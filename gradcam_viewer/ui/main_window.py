@@ -1,0 +1,638 @@
+"""The main window: image panel, label list, overlay controls, metadata, menus and status.
+
+All model work is asked of the worker through queued signals; the GUI thread only windows
+images, colours heatmaps and paints. Results carry the id of the request that asked for them
+and are dropped unless they belong to the image on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QSlider, QTabWidget, QTextBrowser, QToolBar,
+                               QVBoxLayout, QWidget)
+
+from gradcam_viewer.cam.methods import METHOD_TITLES
+from gradcam_viewer.imaging.display import to_display
+from gradcam_viewer.imaging.image import Window
+from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
+from gradcam_viewer.render.overlay import effective_opacity, heat_rgba
+from gradcam_viewer.ui import dialogs, exporting
+from gradcam_viewer.ui.image_view import ImageView
+from gradcam_viewer.ui.session import ExplainResult, FileList, ModelInfo, ResultCache, expand_paths
+from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
+from gradcam_viewer.ui.worker import RequestTracker, Worker, WorkerThread
+
+log = logging.getLogger(__name__)
+NOT_FOR_DIAGNOSIS = "SYNTHETIC DEMO MODEL \u2014 NOT FOR DIAGNOSTIC USE"
+SHORTCUTS = [
+    ("Open file", "Ctrl+O"), ("Open folder", "Ctrl+Shift+O"), ("Next / previous file", "Page Down / Page Up"),
+    ("Fit to window", "="), ("Actual size (1:1)", "1"), ("Zoom in / out", "+ / -, mouse wheel"),
+    ("Pan", "left drag"), ("Window / level", "right drag (horizontal = width, vertical = level)"),
+    ("Reset view and window", "Space"), ("Invert", "I"), ("Overlay on/off", "O"),
+    ("Contours only", "C"), ("Previous / next finding", "Up / Down arrows"),
+    ("Export view as PNG", "Ctrl+E"), ("Quit", "Ctrl+Q"),
+]
+
+
+class MainWindow(QMainWindow):
+    requestModel = Signal(str, str)
+    requestOpen = Signal(int, str, int, str)
+    requestExplain = Signal(int, object, str)
+
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("Grad-CAM Viewer")
+        self.resize(1400, 900)
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("gradcam-viewer", "gradcam-viewer")
+        self.tracker = RequestTracker()
+        self.cache = ResultCache()
+        self.files = FileList()
+        self.model: ModelInfo | None = None
+        self.image: Any = None
+        self.display: np.ndarray | None = None
+        self.window_: Window | None = None
+        self.inverted = False
+        self.result: ExplainResult | None = None
+        self.pending = 0  # id of the request whose image is (or will be) on screen
+        self.pending_path: Path | None = None
+        self.overlay_on = True
+        self.style = OverlayStyle()
+        self.method = "gradcam"
+        self.last_error = ""
+        self.requests_sent = 0
+        self._build_ui()
+        self._start_worker()
+
+    # ------------------------------------------------------------------ construction ----
+    def _build_ui(self) -> None:
+        self.view = ImageView(self)
+        self.banner = QLabel(NOT_FOR_DIAGNOSIS)
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setStyleSheet("background:#8b1a1a;color:white;font-weight:bold;padding:4px;")
+        self.banner.setVisible(False)
+        self.info = QLabel("")
+        self.info.setStyleSheet("color:#ddd;background:#222;padding:3px;")
+        centre = QWidget()
+        lay = QVBoxLayout(centre)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.info)
+        self.setCentralWidget(centre)
+
+        # right dock: findings + overlay controls
+        self.labels = LabelList()
+        # single-letter shortcuts (I, O, C) must reach the window, not the list's type-ahead
+        self.labels.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.labels.labelChosen.connect(lambda _i: self._update_overlay())
+        self.sort_box = QComboBox()
+        self.sort_box.addItems(["Sort by probability", "Model order"])
+        self.sort_box.currentIndexChanged.connect(
+            lambda i: self.labels.set_sort_by_probability(i == 0))
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(int(self.style.opacity * 100))
+        self.opacity.valueChanged.connect(self._opacity_changed)
+        self.opacity_label = QLabel()
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(0, 95)
+        self.threshold.setValue(int(self.style.threshold * 100))
+        self.threshold.valueChanged.connect(self._style_changed)
+        self.threshold_label = QLabel()
+        self.colormap = QComboBox()
+        self.colormap.addItems(list(COLORMAPS))
+        self.colormap.setCurrentText(DEFAULT_COLORMAP)
+        self.colormap.currentTextChanged.connect(self._style_changed)
+        self.contours = QCheckBox("Contours only (C)")
+        self.contours.toggled.connect(self._style_changed)
+        self.overlay_box = QCheckBox("Show heatmap (O)")
+        self.overlay_box.setChecked(True)
+        self.overlay_box.toggled.connect(self._overlay_toggled)
+        self.method_box = QComboBox()
+        for key, title in METHOD_TITLES.items():
+            self.method_box.addItem(title, key)
+        self.method_box.currentIndexChanged.connect(self._method_changed)
+        self.colorbar = ColorBar()
+        controls = QGroupBox("Heatmap")
+        form = QFormLayout(controls)
+        row = QHBoxLayout()
+        row.addWidget(self.opacity)
+        row.addWidget(self.opacity_label)
+        form.addRow("Opacity", row)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.threshold)
+        row2.addWidget(self.threshold_label)
+        form.addRow("Threshold", row2)
+        form.addRow("Colormap", self.colormap)
+        form.addRow("Method", self.method_box)
+        form.addRow(self.contours)
+        form.addRow(self.overlay_box)
+        side = QWidget()
+        side_lay = QVBoxLayout(side)
+        side_lay.addWidget(self.sort_box)
+        findings_row = QHBoxLayout()
+        findings_row.addWidget(self.labels, 1)
+        findings_row.addWidget(self.colorbar)
+        side_lay.addLayout(findings_row, 1)
+        side_lay.addWidget(controls)
+        self.metadata = MetadataPanel()
+        tabs = QTabWidget()
+        tabs.addTab(side, "Findings")
+        tabs.addTab(self.metadata, "DICOM metadata")
+        self.tabs = tabs
+        dock = QDockWidget("Explanation", self)
+        dock.setObjectName("explanation")
+        dock.setWidget(tabs)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [380], Qt.Orientation.Horizontal)
+
+        # status bar
+        self.status_model = QLabel("Model: loading...")
+        self.status_time = QLabel("")
+        self.status_worker = QLabel("Starting")
+        self.status_wl = QLabel("")
+        self.status_pos = QLabel("")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setVisible(False)
+        bar = self.statusBar()
+        for w in (self.status_model, self.status_time, self.status_wl, self.status_pos):
+            bar.addPermanentWidget(w)
+        bar.addWidget(self.status_worker)
+        bar.addPermanentWidget(self.busy)
+
+        self.view.windowDragged.connect(self._window_dragged)
+        self.view.zoomChanged.connect(lambda _z: self._update_info())
+        self._build_actions()
+        self._update_style_labels()
+        self.view.setFocus()
+
+    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None,
+                checkable: bool = False) -> QAction:
+        act = QAction(text, self)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        act.setCheckable(checkable)
+        (act.toggled if checkable else act.triggered).connect(slot)
+        self.addAction(act)
+        return act
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.act_open = a("&Open...", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.act_open_folder = a("Open &folder...", self.open_folder_dialog, "Ctrl+Shift+O")
+        self.act_model = a("Open &model...", self.open_model_dialog)
+        self.act_chexnet = a("Open &CheXNet weights...", self.open_chexnet_dialog)
+        self.act_demo = a("Use the &demo model", lambda: self.load_model("demo", ""))
+        self.act_export_png = a("&Export view as PNG...", self.export_png_dialog, "Ctrl+E")
+        self.act_export_csv = a("Export predictions as &CSV...", lambda: self.export_predictions_dialog("csv"))
+        self.act_export_json = a("Export predictions as &JSON...", lambda: self.export_predictions_dialog("json"))
+        self.act_include_phi = a("Include patient-identifying fields in exports",
+                                 lambda _on: None, checkable=True)
+        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_next = a("Next file", lambda: self.step_file(1), QKeySequence(Qt.Key.Key_PageDown))
+        self.act_prev = a("Previous file", lambda: self.step_file(-1), QKeySequence(Qt.Key.Key_PageUp))
+        self.act_fit = a("&Fit to window", self.view.fit, "=")
+        self.act_one = a("&Actual size (1:1)", self.view.actual_size, "1")
+        self.act_zoom_in = a("Zoom &in", lambda: self.view.zoom_by(1.25), "+")
+        self.act_zoom_out = a("Zoom &out", lambda: self.view.zoom_by(0.8), "-")
+        self.act_invert = a("&Invert", self.toggle_invert, "I")
+        self.act_reset = a("&Reset view and window", self.reset_view, QKeySequence(Qt.Key.Key_Space))
+        self.act_overlay = a("Heatmap &overlay", lambda: self.overlay_box.toggle(), "O")
+        self.act_contours = a("&Contours only", lambda: self.contours.toggle(), "C")
+        self.act_label_up = a("Previous finding", lambda: self.step_label(-1), QKeySequence(Qt.Key.Key_Up))
+        self.act_label_down = a("Next finding", lambda: self.step_label(1), QKeySequence(Qt.Key.Key_Down))
+        self.act_card = a("&Model card...", self.show_model_card)
+        self.act_keys = a("&Keyboard shortcuts...", self.show_shortcuts)
+        self.act_about = a("&About", self.show_about)
+
+        menu = self.menuBar()
+        m_file = menu.addMenu("&File")
+        for act in (self.act_open, self.act_open_folder):
+            m_file.addAction(act)
+        self.recent_menu = m_file.addMenu("Open &recent")
+        self._refresh_recent()
+        m_file.addSeparator()
+        for act in (self.act_model, self.act_chexnet, self.act_demo):
+            m_file.addAction(act)
+        m_file.addSeparator()
+        for act in (self.act_export_png, self.act_export_csv, self.act_export_json,
+                    self.act_include_phi):
+            m_file.addAction(act)
+        m_file.addSeparator()
+        m_file.addAction(self.act_quit)
+        m_view = menu.addMenu("&View")
+        for act in (self.act_next, self.act_prev, None, self.act_fit, self.act_one,
+                    self.act_zoom_in, self.act_zoom_out, None, self.act_invert, self.act_reset):
+            m_view.addSeparator() if act is None else m_view.addAction(act)
+        self.presets_menu = m_view.addMenu("Window &presets")
+        m_view.addSeparator()
+        m_view.addAction(self.act_overlay)
+        m_view.addAction(self.act_contours)
+        m_help = menu.addMenu("&Help")
+        for act in (self.act_card, self.act_keys, self.act_about):
+            m_help.addAction(act)
+
+        tools = QToolBar("Main")
+        tools.setObjectName("main-toolbar")
+        tools.setMovable(False)
+        for act in (self.act_open, self.act_open_folder, self.act_prev, self.act_next, None,
+                    self.act_fit, self.act_one, self.act_invert, self.act_reset, None,
+                    self.act_overlay, self.act_export_png):
+            tools.addSeparator() if act is None else tools.addAction(act)
+        self.preset_box = QComboBox()
+        self.preset_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.preset_box.setMinimumContentsLength(18)
+        self.preset_box.setToolTip("Window presets of the file")
+        self.preset_box.activated.connect(self._preset_chosen)
+        tools.addWidget(QLabel("  Window: "))
+        tools.addWidget(self.preset_box)
+        self.addToolBar(tools)
+
+    def _start_worker(self) -> None:
+        self.thread_ = WorkerThread(self)
+        self.thread_.setObjectName("gradcam-worker")
+        # Tracing a deep Keras graph recurses deeply; the platform default stack can be small
+        self.thread_.setStackSize(64 * 1024 * 1024)
+        self.worker = Worker(self.tracker)
+        self.worker.moveToThread(self.thread_)
+        self.requestModel.connect(self.worker.load_model)
+        self.requestOpen.connect(self.worker.open_image)
+        self.requestExplain.connect(self.worker.explain_image)
+        self.worker.status.connect(self.status_worker.setText)
+        self.worker.busy.connect(self._busy)
+        self.worker.modelLoaded.connect(self._model_loaded)
+        self.worker.modelFailed.connect(self._model_failed)
+        self.worker.imageLoaded.connect(self._image_loaded)
+        self.worker.explained.connect(self._explained)
+        self.worker.failed.connect(self._failed)
+        self.thread_.start()
+
+    def shutdown(self) -> None:
+        if self.thread_.isRunning():
+            self.thread_.quit()
+            self.thread_.wait(60_000)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)
+
+    # ---------------------------------------------------------------- requests ----
+    def load_model(self, kind: str, path: str) -> None:
+        self.status_model.setText("Model: loading...")
+        self.requestModel.emit(kind, path)
+
+    def open_paths(self, paths: list[Path]) -> None:
+        files = expand_paths([Path(p) for p in paths])
+        if not files:
+            self._error(f"No image files found in {', '.join(str(Path(p).name) for p in paths)}.")
+            return
+        self.files.set(files, 0)
+        self.open_file(files[0])
+
+    def open_file(self, path: Path, frame: int = 0) -> None:
+        request = self.tracker.next_id()
+        self.pending, self.pending_path = request, Path(path)
+        self.requests_sent += 1
+        self._busy(True)
+        self.requestOpen.emit(request, str(path), frame, self.method)
+        self._remember_recent(Path(path))
+        self._update_info()
+
+    def step_file(self, delta: int) -> None:
+        path = self.files.step(delta)
+        if path is not None:
+            self.open_file(path)
+
+    def _ask_explanation(self) -> None:
+        if self.image is None or self.model is None:
+            return
+        key = (str(self.image.path), self.image.frame, self.method, self.model.model_id)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self._show_result(cached)
+            return
+        request = self.tracker.next_id()
+        self.pending = request
+        self.requests_sent += 1
+        self.requestExplain.emit(request, self.image, self.method)
+
+    # ---------------------------------------------------------------- worker replies ----
+    def _busy(self, on: bool) -> None:
+        self.busy.setVisible(on)
+
+    def _model_loaded(self, info: ModelInfo) -> None:
+        self.model = info
+        self.cache.clear()
+        self.result = None
+        self.labels.set_labels(info.labels)
+        self.banner.setVisible(info.is_demo)
+        self.status_model.setText(f"Model: {info.name}")
+        for notice in info.notices:
+            self._notice(notice)
+        self._update_overlay()
+        self._ask_explanation()
+
+    def _model_failed(self, message: str) -> None:
+        if self.model is not None:
+            self.status_model.setText(f"Model: {self.model.name}")
+            message += f"\n\nThe previous model ({self.model.name}) is still in use."
+        else:
+            self.status_model.setText("Model: none")
+        self._error(message)
+
+    def _image_loaded(self, request: int, image: Any) -> None:
+        if request != self.pending:
+            return  # a newer image was asked for
+        self.image = image
+        self.result = None
+        self.window_ = image.window
+        self.inverted = image.invert
+        self._refresh_base()
+        self.metadata.set_metadata(image.metadata)
+        self._fill_presets()
+        self.labels.set_probabilities(None, keep=self.labels.current_label())
+        self.view.set_overlay(None, 0)
+        self.setWindowTitle(f"{image.path.name} \u2014 Grad-CAM Viewer")
+        self._update_info()
+
+    def _explained(self, request: int, result: ExplainResult) -> None:
+        self.cache.put(result)
+        if request != self.pending or self.image is None:
+            return  # stale: never drawn over another image
+        if self.model is None or result.key != (str(self.image.path), self.image.frame,
+                                               self.method, self.model.model_id):
+            return
+        self._show_result(result)
+
+    def _show_result(self, result: ExplainResult) -> None:
+        same_image = self.result is not None and self.result.key[:2] == result.key[:2]
+        self.result = result
+        # a new image opens on its most probable finding; another method keeps the finding
+        keep = self.labels.current_label() if same_image else int(np.argmax(result.probabilities))
+        self.labels.set_probabilities(result.probabilities, ~result.has_evidence, keep=keep)
+        self.status_time.setText(f"{METHOD_TITLES.get(result.method, result.method)}: "
+                                 f"{result.seconds * 1000:.0f} ms")
+        self._busy(False)
+        self._update_overlay()
+
+    def _failed(self, request: int, message: str) -> None:
+        if request == self.pending:
+            self._busy(False)
+            if self.pending_path is not None and self.image is not None \
+                    and Path(self.image.path) != self.pending_path:
+                self.setWindowTitle("Grad-CAM Viewer")
+        self._error(message)
+
+    # ---------------------------------------------------------------- drawing ----
+    def _refresh_base(self) -> None:
+        if self.image is None:
+            return
+        self.display = to_display(self.image, self.window_, self.inverted)
+        self.view.set_base(self.display)
+        self._update_info()
+
+    def _update_overlay(self) -> None:
+        label = self.labels.current_label()
+        if (self.result is None or self.image is None or label is None or not self.overlay_on
+                or label >= len(self.result.probabilities)):
+            self.view.set_overlay(None, 0)
+            return
+        if not self.result.has_evidence[label]:
+            self.view.set_overlay(None, 0)
+            self.status_worker.setText(f"No positive evidence for {self.model.labels[label]}")
+            return
+        heat = self.result.display_map(label, self.image.size)
+        self.view.set_overlay(heat_rgba(heat, self.style), effective_opacity(self.style))
+        self._update_info()
+
+    def _style_changed(self, *_args) -> None:
+        self.style = OverlayStyle(opacity=self.opacity.value() / 100.0,
+                                  colormap=self.colormap.currentText(),
+                                  threshold=self.threshold.value() / 100.0,
+                                  contours=self.contours.isChecked())
+        self.colorbar.set_colormap(self.style.colormap)
+        self._update_style_labels()
+        self._update_overlay()
+
+    def _opacity_changed(self, value: int) -> None:
+        self.style = OverlayStyle(value / 100.0, self.style.colormap, self.style.threshold,
+                                  self.style.contours)
+        self._update_style_labels()
+        self.view.set_overlay_opacity(effective_opacity(self.style))
+
+    def _update_style_labels(self) -> None:
+        self.opacity_label.setText(f"{self.opacity.value():3d} %")
+        self.threshold_label.setText(f"{self.threshold.value() / 100:.2f}")
+
+    def _overlay_toggled(self, on: bool) -> None:
+        self.overlay_on = on
+        self._update_overlay()
+
+    def _method_changed(self, _index: int) -> None:
+        self.method = self.method_box.currentData()
+        self._ask_explanation()
+
+    def step_label(self, delta: int) -> None:
+        n = self.labels.topLevelItemCount()
+        if not n:
+            return
+        row = self.labels.indexOfTopLevelItem(self.labels.currentItem()) if self.labels.currentItem() else -1
+        self.labels.setCurrentItem(self.labels.topLevelItem(max(0, min(n - 1, row + delta))))
+
+    # ---------------------------------------------------------------- window / level ----
+    def _window_dragged(self, dx: float, dy: float) -> None:
+        if self.image is None or self.image.is_color:
+            return
+        lo, hi = self.image.value_range
+        unit = max(hi - lo, 1.0) / 400.0
+        w = self.window_ or Window((lo + hi) / 2, max(hi - lo, 1))
+        base = Window(w.center, w.width, "", "LINEAR") if w.lut_index is not None else w
+        if w.lut_index is not None:  # leave the LUT for a linear window over the full range
+            base = Window((lo + hi) / 2, max(hi - lo, 1), "", "LINEAR")
+        self.window_ = Window(base.center + dy * unit, max(1.0, base.width + dx * unit), "Manual",
+                              "LINEAR" if base.function == "LINEAR_EXACT" else base.function)
+        self._refresh_base()
+
+    def _fill_presets(self) -> None:
+        self.preset_box.clear()
+        self.presets_menu.clear()
+        if self.image is None:
+            return
+        for i, preset in enumerate(self.image.presets):
+            self.preset_box.addItem(preset.label(), i)
+            act = self.presets_menu.addAction(preset.label())
+            act.triggered.connect(lambda _c=False, k=i: self.apply_preset(k))
+
+    def _preset_chosen(self, index: int) -> None:
+        self.apply_preset(self.preset_box.itemData(index))
+
+    def apply_preset(self, index: int) -> None:
+        if self.image is not None and 0 <= index < len(self.image.presets):
+            self.window_ = self.image.presets[index]
+            self._refresh_base()
+
+    def toggle_invert(self) -> None:
+        self.inverted = not self.inverted
+        self._refresh_base()
+
+    def reset_view(self) -> None:
+        if self.image is not None:
+            self.window_ = self.image.window
+            self.inverted = self.image.invert
+            self._refresh_base()
+        self.view.fit()
+
+    def _update_info(self) -> None:
+        parts = []
+        if self.image is not None:
+            h, w = self.image.size
+            parts.append(f"{self.image.path.name}  {w}\u00d7{h}  {self.image.source_format}")
+            if self.image.n_frames > 1:
+                parts.append(f"frame {self.image.frame + 1}/{self.image.n_frames}")
+            if self.image.pixel_spacing:
+                parts.append(f"{self.image.pixel_spacing[0]:g} mm/px")
+            if self.inverted:
+                parts.append("inverted")
+        if self.result is not None and self.model is not None:
+            label = self.labels.current_label()
+            if label is not None:
+                parts.append(f"{self.model.labels[label]} p={self.result.probabilities[label]:.3f}"
+                             f"  [{self.result.layer}, {self.result.score}]")
+        self.info.setText("   ".join(parts))
+        if self.window_ is not None and self.image is not None and not self.image.is_color:
+            self.status_wl.setText(
+                self.window_.label() if self.window_.lut_index is not None
+                else f"W {self.window_.width:.0f}  L {self.window_.center:.0f}")
+        else:
+            self.status_wl.setText("")
+        self.status_pos.setText(" ".join(x for x in (self.files.position(),
+                                                     f"zoom {self.view.zoom() * 100:.0f}%") if x))
+
+    # ---------------------------------------------------------------- dialogs ----
+    def _error(self, message: str) -> None:
+        self.last_error = message
+        log.info("shown to user: %s", message.splitlines()[0][:200])
+        self.status_worker.setText(message.splitlines()[0][:120])
+        dialogs.message(self, "Grad-CAM Viewer", message, QMessageBox.Icon.Warning)
+
+    def _notice(self, message: str) -> None:
+        self.status_worker.setText(message[:120])
+        dialogs.message(self, "Grad-CAM Viewer", message, QMessageBox.Icon.Information)
+
+    def open_dialog(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", self._last_dir(),
+            "Images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
+        if names:
+            self.open_paths([Path(n) for n in names])
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder", self._last_dir())
+        if folder:
+            self.open_paths([Path(folder)])
+
+    def open_model_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open Keras model", self._last_dir(),
+                                              "Keras models (*.keras *.h5 *.hdf5)")
+        if name:
+            self.load_model("keras", name)
+
+    def open_chexnet_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open CheXNet weights", self._last_dir(),
+                                              "Weights (*.h5 *.hdf5)")
+        if name:
+            self.load_model("chexnet", name)
+
+    def show_model_card(self) -> None:
+        text = dialogs.model_card_html(self.model.manifest if self.model else None)
+        dialogs.text_dialog(self, "Model card", text)
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in SHORTCUTS)
+        dialogs.text_dialog(self, "Keyboard shortcuts", f"<table cellpadding=4>{rows}</table>")
+
+    def show_about(self) -> None:
+        from gradcam_viewer import __version__
+
+        dialogs.text_dialog(self, "About", f"<h3>Grad-CAM Viewer {__version__}</h3><p>Offline "
+                            "viewer for chest radiographs with Grad-CAM heatmaps. Makes no network "
+                            "connections. Not a medical device.</p>")
+
+    def export_png_dialog(self) -> None:
+        if self.image is None:
+            return
+        name, _ = QFileDialog.getSaveFileName(self, "Export view", self._suggest("png"),
+                                              "PNG image (*.png)")
+        if name:
+            self._run_export(lambda: exporting.export_view_png(self, Path(name), overwrite=True))
+
+    def export_predictions_dialog(self, kind: str) -> None:
+        if self.result is None:
+            self._error("There are no predictions to export yet.")
+            return
+        name, _ = QFileDialog.getSaveFileName(self, "Export predictions", self._suggest(kind),
+                                              f"{kind.upper()} (*.{kind})")
+        if name:
+            self._run_export(lambda: exporting.export_predictions(self, Path(name), kind,
+                                                                  overwrite=True))
+
+    def _run_export(self, job) -> None:
+        try:
+            path = job()
+            self.status_worker.setText(f"Exported {path.name}")
+        except OSError as exc:
+            self._error(f"The export failed: {exc.strerror or exc}. Nothing was written.")
+
+    def include_identifying(self) -> bool:
+        return self.act_include_phi.isChecked()
+
+    def _suggest(self, ext: str) -> str:
+        stem = self.image.path.stem if self.image is not None else "export"
+        return str(Path(self._last_dir()) / f"{stem}_gradcam.{ext}")
+
+    # ---------------------------------------------------------------- recent / drops ----
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = [p for p in self.settings.value("recent", [], type=list) if p != str(path)]
+        recent.insert(0, str(path))
+        self.settings.setValue("recent", recent[:10])
+        self.settings.setValue("last_dir", str(path.parent))
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.settings.value("recent", [], type=list):
+            act = self.recent_menu.addAction(Path(p).name)
+            act.setToolTip(p)
+            act.triggered.connect(lambda _c=False, q=p: self.open_paths([Path(q)]))
+        self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_paths(paths)
+            event.acceptProposedAction()
+
+
+def defer(fn, ms: int = 0) -> None:
+    QTimer.singleShot(ms, fn)

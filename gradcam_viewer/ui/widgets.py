@@ -1,0 +1,186 @@
+"""Small widgets: the label list with probability bars, the colour bar, the metadata table."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QHeaderView, QLabel, QStyle, QStyledItemDelegate,
+                               QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from gradcam_viewer.render import colorbar
+from gradcam_viewer.ui.image_view import qimage_from_array
+
+PROB_ROLE = Qt.ItemDataRole.UserRole + 1
+INDEX_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+class ProbabilityDelegate(QStyledItemDelegate):
+    """Draws the probability as a bar behind its number."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        value = index.data(PROB_ROLE)
+        if value is None:
+            return super().paint(painter, option, index)
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        bar = QRect(option.rect.adjusted(2, 3, -2, -3))
+        bar.setWidth(int(bar.width() * max(0.0, min(1.0, float(value)))))
+        painter.fillRect(bar, QColor(214, 96, 77) if value >= 0.5 else QColor(90, 140, 190))
+        painter.setPen(option.palette.text().color() if not option.state
+                       & QStyle.StateFlag.State_Selected else option.palette.highlightedText().color())
+        painter.drawText(option.rect.adjusted(6, 0, -4, 0),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                         f"{value:.3f}")
+        painter.restore()
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+        return QSize(120, 22)
+
+
+class LabelList(QTreeWidget):
+    """Every label with its probability; sorted by probability or in the model's order."""
+
+    labelChosen = Signal(int)  # model index of the label
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setColumnCount(2)
+        self.setHeaderLabels(["Finding", "Probability"])
+        self.setRootIsDecorated(False)
+        self.setItemDelegateForColumn(1, ProbabilityDelegate(self))
+        self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        self.header().resizeSection(1, 130)
+        self.by_probability = True
+        self.currentItemChanged.connect(self._changed)
+        self._labels: list[str] = []
+        self._probs: np.ndarray | None = None
+
+    def set_labels(self, labels: list[str]) -> None:
+        self._labels = list(labels)
+        self._probs = None
+        self._rebuild(keep=None)
+
+    def set_probabilities(self, probs: np.ndarray | None, no_evidence: np.ndarray | None = None,
+                          keep: int | None = None) -> None:
+        self._probs = None if probs is None else np.asarray(probs, float)
+        self._no_evidence = no_evidence
+        self._rebuild(keep)
+
+    def set_sort_by_probability(self, on: bool) -> None:
+        self.by_probability = on
+        self._rebuild(self.current_label())
+
+    def current_label(self) -> int | None:
+        item = self.currentItem()
+        return None if item is None else int(item.data(0, INDEX_ROLE))
+
+    def select_label(self, index: int) -> None:
+        for row in range(self.topLevelItemCount()):
+            item = self.topLevelItem(row)
+            if int(item.data(0, INDEX_ROLE)) == index:
+                self.setCurrentItem(item)
+                return
+
+    def probability_of(self, index: int) -> float | None:
+        return None if self._probs is None else float(self._probs[index])
+
+    def shown_probabilities(self) -> dict[str, float]:
+        out = {}
+        for row in range(self.topLevelItemCount()):
+            item = self.topLevelItem(row)
+            value = item.data(1, PROB_ROLE)
+            if value is not None:
+                out[item.text(0)] = float(value)
+        return out
+
+    def _rebuild(self, keep: int | None) -> None:
+        self.blockSignals(True)
+        self.clear()
+        order = list(range(len(self._labels)))
+        if self.by_probability and self._probs is not None:
+            order.sort(key=lambda i: -self._probs[i])
+        for i in order:
+            item = QTreeWidgetItem([self._labels[i], ""])
+            item.setData(0, INDEX_ROLE, i)
+            if self._probs is not None:
+                item.setData(1, PROB_ROLE, float(self._probs[i]))
+                note = getattr(self, "_no_evidence", None)
+                if note is not None and note[i]:
+                    item.setToolTip(0, "No positive evidence at the target layer: no heatmap.")
+            self.addTopLevelItem(item)
+        self.blockSignals(False)
+        if keep is not None:
+            self.select_label(keep)
+        elif self.topLevelItemCount():
+            self.setCurrentItem(self.topLevelItem(0))
+
+    def _changed(self, current, _previous) -> None:
+        if current is not None:
+            self.labelChosen.emit(int(current.data(0, INDEX_ROLE)))
+
+
+class ColorBar(QWidget):
+    """Vertical colour bar with 0 and 1 ends."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._colormap = "inferno"
+        self.setMinimumWidth(44)
+        self.setMaximumWidth(60)
+
+    def set_colormap(self, name: str) -> None:
+        self._colormap = name
+        self.update()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        h = max(10, self.height() - 30)
+        bar = QPixmap.fromImage(qimage_from_array(colorbar(h, 14, self._colormap)))
+        painter.drawPixmap(6, 15, bar)
+        painter.setPen(self.palette().text().color())
+        painter.drawText(24, 22, "1")
+        painter.drawText(24, 15 + h, "0")
+        painter.end()
+
+
+class MetadataPanel(QWidget):
+    """DICOM header; identifying fields hidden until the box is ticked."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.show_identifying = QCheckBox("Show patient-identifying fields")
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Attribute", "Value"])
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.empty = QLabel("No metadata (not a DICOM file).")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.show_identifying)
+        layout.addWidget(self.table)
+        layout.addWidget(self.empty)
+        self._fields: dict = {}
+        self.show_identifying.toggled.connect(lambda _on: self._fill())
+        self._fill()
+
+    def set_metadata(self, fields: dict) -> None:
+        self._fields = fields
+        self._fill()
+
+    def shown_values(self) -> list[str]:
+        return [self.table.item(r, 1).text() for r in range(self.table.rowCount())]
+
+    def _fill(self) -> None:
+        show_all = self.show_identifying.isChecked()
+        rows = [f for f in self._fields.values() if show_all or not f.identifying]
+        self.table.setRowCount(len(rows))
+        for r, f in enumerate(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(f.name or f.keyword))
+            self.table.setItem(r, 1, QTableWidgetItem(f.value))
+        self.empty.setVisible(not self._fields)
+        self.table.setVisible(bool(self._fields))

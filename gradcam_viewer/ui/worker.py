@@ -1,0 +1,170 @@
+"""The background worker: owns the model and the engine, loads images and explains them.
+
+It lives in its own QThread (moveToThread). TensorFlow is imported here, on first use, so the
+window appears before TensorFlow has loaded. Every request carries an id; the GUI tells the
+worker the newest id through `RequestTracker`, and the worker drops work that has gone stale.
+Every failure becomes a signal with a message; nothing escapes the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from gradcam_viewer.ui.session import ExplainResult, ModelInfo
+
+log = logging.getLogger(__name__)
+
+
+class WorkerThread(QThread):
+    """A QThread whose event loop runs inside a Python `run()`.
+
+    With Qt's own run(), every queued slot call enters Python on a fresh thread state, so
+    thread-local data dies between calls; TensorFlow keeps its graph stack there and crashes
+    when a second function is traced. Running exec() from Python keeps one thread state for
+    the thread's whole life.
+    """
+
+    def run(self) -> None:  # noqa: D401 - Qt override
+        self.exec()
+
+
+class RequestTracker:
+    """Newest image request id, written by the GUI thread, read by the worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest = 0
+
+    def next_id(self) -> int:
+        with self._lock:
+            self._latest += 1
+            return self._latest
+
+    def is_stale(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id < self._latest
+
+
+class Worker(QObject):
+    status = Signal(str)
+    busy = Signal(bool)
+    modelLoaded = Signal(object)  # ModelInfo
+    modelFailed = Signal(str)
+    imageLoaded = Signal(int, object)  # request id, LoadedImage
+    explained = Signal(int, object)  # request id, ExplainResult
+    failed = Signal(int, str)  # request id, message for the user
+
+    def __init__(self, tracker: RequestTracker):
+        super().__init__()
+        self.tracker = tracker
+        self.bundle: Any = None
+        self.explainer: Any = None
+        self.model_id = 0
+        self.fail_next = False  # tests: make the next explanation raise inside the worker
+
+    # --- model ---------------------------------------------------------------------------
+    @Slot(str, str)
+    def load_model(self, kind: str, path: str) -> None:
+        """kind: 'demo', 'keras' or 'chexnet'. On failure the previous model stays."""
+        self.busy.emit(True)
+        self.status.emit("Loading TensorFlow and the model...")
+        try:
+            from gradcam_viewer.cam import CamError, Explainer
+            from gradcam_viewer.models import ModelLoadError, load_model_bundle
+            from gradcam_viewer.models.chexnet import load_chexnet_weights
+
+            try:
+                if kind == "chexnet":
+                    bundle = load_chexnet_weights(path)
+                else:
+                    bundle = load_model_bundle(None if kind == "demo" else path)
+                explainer = Explainer(bundle.model, layer=bundle.target_layer)
+            except (ModelLoadError, CamError) as exc:
+                self.modelFailed.emit(str(exc))
+                self.status.emit("Model not changed")
+                return
+            self.bundle, self.explainer = bundle, explainer
+            self.model_id += 1
+            self.status.emit("Warming up the model...")
+            h, w, c = bundle.input_size
+            import numpy as np
+
+            explainer.explain(np.zeros((1, h, w, c), np.float32))  # trace the graph now
+            self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
+                                            dict(bundle.manifest), bundle.is_demo,
+                                            list(bundle.notices), explainer.layer_name))
+            self.status.emit("Ready")
+        except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
+            log.exception("model load failed")
+            self.modelFailed.emit(f"The model could not be loaded ({type(exc).__name__}).")
+        finally:
+            self.busy.emit(False)
+
+    # --- images --------------------------------------------------------------------------
+    @Slot(int, str, int, str)
+    def open_image(self, request_id: int, path: str, frame: int, method: str) -> None:
+        if self.tracker.is_stale(request_id):
+            return
+        self.busy.emit(True)
+        try:
+            from gradcam_viewer.imaging import ImageLoadError, load_image
+
+            self.status.emit(f"Opening {Path(path).name}...")
+            try:
+                image = load_image(path, frame)
+            except ImageLoadError as exc:
+                self.failed.emit(request_id, str(exc))
+                return
+            if self.tracker.is_stale(request_id):
+                return
+            self.imageLoaded.emit(request_id, image)
+            self._explain(request_id, image, method)
+        except BaseException as exc:  # noqa: BLE001
+            log.exception("open failed for %s", Path(path).name)
+            self.failed.emit(request_id, f"'{Path(path).name}' could not be processed "
+                                         f"({type(exc).__name__}).")
+        finally:
+            self.busy.emit(False)
+            self.status.emit("Ready")
+
+    @Slot(int, object, str)
+    def explain_image(self, request_id: int, image: Any, method: str) -> None:
+        """Explain an image the GUI already has (another CAM method, or a new model)."""
+        if self.tracker.is_stale(request_id):
+            return
+        self.busy.emit(True)
+        try:
+            self._explain(request_id, image, method)
+        except BaseException as exc:  # noqa: BLE001
+            log.exception("explain failed")
+            self.failed.emit(request_id, f"The explanation failed ({type(exc).__name__}).")
+        finally:
+            self.busy.emit(False)
+            self.status.emit("Ready")
+
+    def _explain(self, request_id: int, image: Any, method: str) -> None:
+        if self.explainer is None:
+            return  # the model is still loading; the GUI asks again when it arrives
+        self.status.emit(f"Computing {method} for {Path(image.path).name}...")
+        started = time.perf_counter()
+        try:
+            if self.fail_next:
+                self.fail_next = False
+                raise RuntimeError("injected failure")
+            result = self.explainer.explain(self.bundle.prepare(image), method=method)
+        except Exception as exc:
+            log.exception("engine failed on %s", Path(image.path).name)
+            self.failed.emit(request_id, f"The model failed on '{Path(image.path).name}' "
+                                         f"({type(exc).__name__}: {exc}).")
+            return
+        seconds = time.perf_counter() - started
+        key = (str(image.path), image.frame, method, self.model_id)
+        self.explained.emit(request_id, ExplainResult(
+            key=key, probabilities=result.probabilities[0], heatmaps=result.heatmaps[0],
+            layer=result.layer_name, method=result.method, score=result.score, seconds=seconds))
