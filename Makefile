@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv demo-model bench clean
+.PHONY: run test venv demo-model bench package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ demo-model: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_cam.py
 	$(PY) benchmarks/bench_load.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench_gui.py
+
+# Installers (Linux here; Windows/macOS recipes in packaging/). Needs binutils, dpkg-deb, xvfb.
+package: $(STAMP)
+	$(PY) -m pip install --quiet "pyinstaller>=6.10" "pip-licenses>=5"
+	$(PY) packaging/build.py
+
+package-test: $(STAMP)
+	$(PY) -m pip install --quiet "pyinstaller>=6.10" "pip-licenses>=5"
+	bash packaging/package_test.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -61,14 +61,19 @@ def safe_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "label"
 
 
-def expand_inputs(paths: list[Path]) -> list[Path]:
+def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Folders become their files; an empty folder is reported, not silently skipped."""
     out: list[Path] = []
+    problems: list[str] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".")))
+            files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+            if not files:
+                problems.append(f"error: '{p.name}' is a folder with no files in it")
+            out.extend(files)
         else:
             out.append(p)
-    return out
+    return out, problems
 
 
 def run(args: Any) -> int:
@@ -107,10 +112,12 @@ def run(args: Any) -> int:
         err.write(f"error: cannot create the output folder '{args.out}': {exc.strerror}\n")
         return 2
     style = OverlayStyle(opacity=args.opacity, colormap=args.colormap)
-    inputs = expand_inputs(args.images)
+    inputs, problems = expand_inputs(args.images)
     progress = Progress(len(inputs), err)
     rows: list[tuple[str, np.ndarray]] = []
-    failures = 0
+    failures = len(problems)
+    for line in problems:
+        progress.say(line)
     used_stems: set[str] = set()
     for path in inputs:
         try:

@@ -18,3 +18,21 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is absent (real radiographs are only beside the checkout)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def win(qapp, tmp_path_factory):
+    """The main window on the demo model, shared by one test module (loading TF is slow)."""
+    from PySide6.QtCore import QSettings
+
+    from gui_helpers import wait_until
+    from gradcam_viewer.ui.main_window import MainWindow
+
+    ini = tmp_path_factory.mktemp("settings") / "settings.ini"
+    w = MainWindow(QSettings(str(ini), QSettings.Format.IniFormat))
+    w.show()
+    w.load_model("demo", "")
+    wait_until(lambda: w.model is not None, 180)
+    yield w
+    w.shutdown()
+    w.close()

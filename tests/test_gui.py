@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 
 from gui_helpers import wait_result, wait_until
@@ -16,18 +16,6 @@ SAMPLE = samples_dir() / "phantom_02_cardiomegaly_effusion.dcm"
 SAMPLE_PNG = samples_dir() / "phantom_03_nodule.png"
 
 
-@pytest.fixture(scope="module")
-def win(qapp, tmp_path_factory):
-    from gradcam_viewer.ui.main_window import MainWindow
-
-    ini = tmp_path_factory.mktemp("settings") / "settings.ini"
-    w = MainWindow(QSettings(str(ini), QSettings.Format.IniFormat))
-    w.show()
-    w.load_model("demo", "")
-    wait_until(lambda: w.model is not None, 180)
-    yield w
-    w.shutdown()
-    w.close()
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +135,16 @@ def test_broken_model_keeps_previous(win, tmp_path):
     _open(win, samples_dir() / "phantom_04_mass_consolidation.png")
 
 
-def test_worker_exception_reaches_user_and_next_request_works(win):
+def test_worker_exception_reaches_user_and_next_request_works(win, monkeypatch):
     _open(win, SAMPLE)
-    win.worker.fail_next = True
+    explainer = win.worker.explainer
+    real = explainer.explain
+
+    def boom(*args, **kwargs):
+        monkeypatch.setattr(explainer, "explain", real)  # only the first call fails
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(explainer, "explain", boom)
     win.last_error = ""
     win.method_box.setCurrentIndex(1)  # Grad-CAM++ is not cached: a new worker call
     wait_until(lambda: "injected failure" in win.last_error, 60)
@@ -257,11 +252,45 @@ def test_exports(win, tmp_path):
 
 
 def test_model_card(win):
-    win.show_model_card()
-    text = win._last_dialog.findChild(type(win._last_dialog.children()[0]).__mro__[0]) if False else None
     from PySide6.QtWidgets import QTextBrowser
 
+    win.show_model_card()
     browser = win._last_dialog.findChild(QTextBrowser)
     html = browser.toPlainText()
     assert "NOT FOR DIAGNOSTIC USE" in html and "Pointing game" in html
     win._last_dialog.close()
+
+
+SPY = r'''
+import sys, threading, time, importlib.abc
+seen = []
+class Spy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "tensorflow" and not seen:
+            seen.append(threading.current_thread() is threading.main_thread())
+        return None
+sys.meta_path.insert(0, Spy())
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from gradcam_viewer.ui.main_window import MainWindow
+w = MainWindow()
+w.show()
+app.processEvents()
+before = "tensorflow" in sys.modules
+w.load_model("demo", "")
+end = time.time() + 180
+while w.model is None and time.time() < end:
+    app.processEvents()
+    time.sleep(0.01)
+print(before, seen, w.model is not None)
+w.shutdown()
+'''
+
+
+def test_tensorflow_is_imported_by_the_worker_not_the_gui_thread():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", SPY], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "False [False] True", out.stderr[-2000:]

@@ -1,6 +1,12 @@
-"""The demo CNN: small, with a high-resolution last feature map so heatmaps can point at a
-nodule, dilated convolutions for the whole-thorax context cardiomegaly needs, and a global
-average pooling + Dense head (for which Grad-CAM is exact and needs no backward pass)."""
+"""The demo CNN: small, a 28x28 last feature map whose receptive field (87 px of 224) is local,
+and a global average pooling + Dense head, for which Grad-CAM is the class activation map and
+needs no backward pass.
+
+A first version with dilated convolutions seeing the whole image reached AUROC >= 0.99 but its
+Grad-CAM pointed nowhere (pointing game < 0.2): when every location sees the whole chest, every
+location "knows" a finding is present. Local features fix half of that; the training script's
+auxiliary loss (see train.py) does the rest.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +30,8 @@ def build_demo_model(size: int, n_labels: int, width: int = 16) -> keras.Model:
     x = block(x, width * 2, name="b1b")
     x = block(x, width * 4, 2, name="b2a")  # /8
     x = block(x, width * 4, name="b2b")
-    x = block(x, width * 4, dilation=2, name="ctx1")
-    x = block(x, width * 6, dilation=4, name="ctx2")
-    x = block(x, width * 8, dilation=8, name=TARGET_LAYER)
+    x = block(x, width * 4, name="ctx1")
+    x = block(x, width * 8, dilation=2, name=TARGET_LAYER)  # receptive field 87 px
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(0.2, name="dropout")(x)
     out = keras.layers.Dense(n_labels, activation="sigmoid", name="findings")(x)

@@ -123,7 +123,7 @@ def draw_phantom(rng: np.random.Generator, size: int,
 
     # --- vessel markings from the hila, none beyond a pneumothorax edge --------------------
     marks = np.zeros_like(x)
-    for lung, lcx, dome, side in lungs:
+    for *_, side in lungs:
         hx, hy = cx + side * 0.085 * s, 0.45 + top
         for _ in range(22):
             ang = rng.uniform(-0.9, 0.9) * np.pi / 2

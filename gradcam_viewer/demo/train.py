@@ -1,7 +1,15 @@
 """`make demo-model`: train the demo CNN on phantoms, measure it on a held-out phantom set,
 write the model, its manifest and the sample images.
 
-Seeded and reproducible (Keras and NumPy seeds, deterministic TensorFlow ops, 2 threads).
+Besides the labels, training uses the findings' masks in an auxiliary loss: for each positive
+finding, the softmax over positions of its class activation map (the Dense weights applied at
+every location of the target layer: exactly what Grad-CAM shows for this head) should put its
+mass inside the mask. It constrains *where* the evidence lies, not how much there is, so it does
+not fight the average-pooled classification. The point of the demo model is a model whose
+attention is known, so that the viewer's whole pipeline (layer, gradients, upsampling, overlay)
+can be checked against ground truth; the manifest says the masks were used.
+
+Seeded and reproducible (Keras and NumPy seeds, deterministic TensorFlow ops).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import numpy as np
 from gradcam_viewer.demo.phantoms import LABELS, make_phantoms
 
 MODEL_FILE = "phantom_cxr_demo.keras"
+LOCALISATION_WEIGHT = 0.25
 PREPROCESSING = {"kind": "zscore"}
 
 
@@ -25,6 +34,57 @@ def phantom_batch(images: np.ndarray) -> np.ndarray:
 
     pixels = np.rint(images * 255).astype(np.uint8).astype(np.float32)[..., None]
     return normalise(pixels, PREPROCESSING).astype(np.float32)
+
+
+CELL = 8  # the target layer's stride
+
+
+def cell_fractions(masks: np.ndarray) -> np.ndarray:
+    """[N, L, H, W] bool -> [N, H/8, W/8, L] share of each cell inside the mask."""
+    n, labels, h, w = masks.shape
+    frac = masks.reshape(n, labels, h // CELL, CELL, w // CELL, CELL).mean(axis=(3, 5))
+    return np.transpose(frac, (0, 2, 3, 1)).astype(np.float32)
+
+
+def training_data(n: int, seed: int, size: int, chunk: int = 500):
+    """Model inputs, labels and mask cell fractions, generated in chunks to bound memory."""
+    xs, ys, fs = [], [], []
+    for start in range(0, n, chunk):
+        ph = make_phantoms(min(chunk, n - start), seed=seed * 1_000_003 + start, size=size)
+        xs.append(phantom_batch(ph.images))
+        ys.append(ph.labels.astype(np.float32))
+        fs.append(cell_fractions(ph.masks))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(fs)
+
+
+def localisation_loss(y_true, cam_logits):
+    """-log(share of the spatial softmax inside the mask), over positive findings only."""
+    import keras.ops as K
+
+    shape = K.shape(cam_logits)
+    flat = K.reshape(cam_logits, (shape[0], -1, shape[3]))  # [N, hw, L]
+    target = K.reshape(y_true, (shape[0], -1, shape[3]))
+    prob = K.softmax(flat, axis=1)
+    inside = K.sum(prob * target, axis=1) / K.maximum(K.max(target, axis=1), 1e-6)
+    positive = K.cast(K.max(target, axis=1) > 0, "float32")
+    per_label = -K.log(K.clip(inside, 1e-6, 1.0)) * positive
+    return K.sum(per_label, axis=1) / K.maximum(K.sum(positive, axis=1), 1.0)
+
+
+def training_model(model):
+    """The demo model plus a second output: its class activation maps (logits per location)."""
+    import keras
+
+    from gradcam_viewer.demo.architecture import TARGET_LAYER
+
+    dense = model.get_layer("findings")
+
+    class CamLogits(keras.layers.Layer):
+        def call(self, features):
+            return keras.ops.einsum("nhwc,cl->nhwl", features, dense.kernel) + dense.bias
+
+    cams = CamLogits(name="cam_logits")(model.get_layer(TARGET_LAYER).output)
+    return keras.Model(model.inputs, {"findings": model.outputs[0], "cam_logits": cams})
 
 
 def evaluate(model, size: int, n: int, seed: int, batch: int = 50) -> dict:
@@ -76,17 +136,19 @@ def train(out: Path, samples: Path | None, size: int, n_train: int, n_eval: int,
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     started = time.perf_counter()
-    data = make_phantoms(n_train, seed=seed, size=size, with_masks=False)
-    x, y = phantom_batch(data.images), data.labels.astype(np.float32)
-    del data
+    x, y, fractions = training_data(n_train, seed, size)
     print(f"generated {n_train} training phantoms in {time.perf_counter() - started:.0f} s",
           flush=True)
     model = build_demo_model(size, len(LABELS), width)
+    trainer = training_model(model)
     steps = epochs * int(np.ceil(n_train / batch))
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(multi_label=True, name="auc")])
-    model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=True, verbose=2)
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule),
+                    loss={"findings": "binary_crossentropy", "cam_logits": localisation_loss},
+                    loss_weights={"findings": 1.0, "cam_logits": LOCALISATION_WEIGHT},
+                    metrics={"findings": [keras.metrics.AUC(multi_label=True, name="auc")]})
+    trainer.fit(x, {"findings": y, "cam_logits": fractions}, batch_size=batch, epochs=epochs,
+                shuffle=True, verbose=2)
     trained = time.perf_counter() - started
     metrics = evaluate(model, size, n_eval, seed + 1)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +165,9 @@ def train(out: Path, samples: Path | None, size: int, n_train: int, n_eval: int,
         "target_layer": TARGET_LAYER,
         "output_activation": "sigmoid",
         "trained_on": (f"{n_train} synthetic chest phantoms ({size}x{size}) from "
-                       f"gradcam_viewer.demo.phantoms, seed {seed}; no real patient data."),
+                       f"gradcam_viewer.demo.phantoms, seed {seed}; no real patient data. "
+                       "Labels, plus the findings' masks in an auxiliary loss that puts each "
+                       "positive finding's class activation map inside its mask."),
         "metrics": metrics,
         "training": {"epochs": epochs, "batch": batch, "width": width, "seed": seed,
                      "seconds": round(trained, 1), "gradcam_viewer": __version__},

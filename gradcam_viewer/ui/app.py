@@ -28,7 +28,6 @@ def default_sample() -> Path | None:
 
 
 def run_gui(args: Any) -> int:
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -73,7 +72,6 @@ def run_gui(args: Any) -> int:
             samples = sorted(samples_dir().glob("*.dcm"))
             win.files.set(samples, samples.index(sample) if sample in samples else 0)
             win.open_file(sample)
-    QTimer.singleShot(0, lambda: None)
     code = app.exec()
     win.shutdown()
     return code

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QSlider, QTabWidget, QTextBrowser, QToolBar,
+                               QProgressBar, QSlider, QTabWidget, QToolBar,
                                QVBoxLayout, QWidget)
 
 from gradcam_viewer.cam.methods import METHOD_TITLES
@@ -633,6 +633,3 @@ class MainWindow(QMainWindow):
             self.open_paths(paths)
             event.acceptProposedAction()
 
-
-def defer(fn, ms: int = 0) -> None:
-    QTimer.singleShot(ms, fn)

@@ -66,7 +66,6 @@ class Worker(QObject):
         self.bundle: Any = None
         self.explainer: Any = None
         self.model_id = 0
-        self.fail_next = False  # tests: make the next explanation raise inside the worker
 
     # --- model ---------------------------------------------------------------------------
     @Slot(str, str)
@@ -154,9 +153,6 @@ class Worker(QObject):
         self.status.emit(f"Computing {method} for {Path(image.path).name}...")
         started = time.perf_counter()
         try:
-            if self.fail_next:
-                self.fail_next = False
-                raise RuntimeError("injected failure")
             result = self.explainer.explain(self.bundle.prepare(image), method=method)
         except Exception as exc:
             log.exception("engine failed on %s", Path(image.path).name)

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make package-test`: build the bundle, then run it from the bundle (never the source tree):
+# self-test offscreen and under a real X server (Xvfb), `explain` on the DICOM and PNG samples
+# compared with the source tree's figures, and the same again from the .deb unpacked with dpkg -x.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+T=${TIMEOUT:-600}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+SAMPLES=resources/samples
+DCM=$SAMPLES/phantom_02_cardiomegaly_effusion.dcm
+PNG=$SAMPLES/phantom_03_nodule.png
+
+echo "== build"
+timeout 3600 $PY packaging/build.py
+
+echo "== source-tree reference"
+timeout $T $PY -m gradcam_viewer explain "$DCM" "$PNG" --out "$WORK/ref" --labels Nodule
+
+check_explain() {  # $1 = command, $2 = output folder
+  timeout $T "$1" explain "$DCM" "$PNG" --out "$2" --labels Nodule
+  $PY - "$WORK/ref" "$2" <<'PYEOF'
+import json, sys
+from pathlib import Path
+ref, out = map(Path, sys.argv[1:3])
+for name in ("phantom_02_cardiomegaly_effusion.json", "phantom_03_nodule.json"):
+    a = json.loads((ref / name).read_text())["probabilities"]
+    b = json.loads((out / name).read_text())["probabilities"]
+    worst = max(abs(a[k] - b[k]) for k in a)
+    assert worst < 1e-5, (name, worst)
+    assert (out / name.replace(".json", "_Nodule.png")).stat().st_size > 0
+print(f"   explain outputs equal the source tree's (max |dp| < 1e-5): {out}")
+PYEOF
+}
+
+run_bundle() {  # $1 = path of the gradcam-viewer executable
+  local exe=$1 tag=$2
+  echo "== $tag: self-test offscreen"
+  start=$(date +%s.%N)
+  QT_QPA_PLATFORM=offscreen timeout $T "$exe" --self-test
+  echo "   took $(echo "$(date +%s.%N) - $start" | bc) s"
+  echo "== $tag: self-test under Xvfb (xcb)"
+  env -u QT_QPA_PLATFORM timeout $T xvfb-run -a -s "-screen 0 1600x1000x24" "$exe" --self-test
+  echo "== $tag: explain"
+  check_explain "$exe" "$WORK/$tag"
+}
+
+run_bundle dist/gradcam-viewer/gradcam-viewer bundle
+
+echo "== .deb: unpack with dpkg -x and run the installed command"
+DEB=$(ls dist/gradcam-viewer_*_amd64.deb | head -1)
+dpkg-deb --info "$DEB" | sed -n '/Depends/p'
+dpkg -x "$DEB" "$WORK/root"
+test -f "$WORK/root/usr/share/applications/gradcam-viewer.desktop"
+test -f "$WORK/root/usr/share/icons/hicolor/256x256/apps/gradcam-viewer.png"
+test "$(readlink "$WORK/root/usr/bin/gradcam-viewer")" = /opt/gradcam-viewer/gradcam-viewer
+run_bundle "$WORK/root/opt/gradcam-viewer/gradcam-viewer" deb
+if command -v desktop-file-validate >/dev/null; then
+  desktop-file-validate packaging/linux/gradcam-viewer.desktop && echo "   desktop entry valid"
+fi
+echo "installed size: $(du -sh "$WORK/root/opt/gradcam-viewer" | cut -f1)"
+echo "package-test: OK"

@@ -1,0 +1,129 @@
+"""`gradcam-viewer explain` end to end, on the bundled model and samples."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dicom_factory import make_dataset, write
+from gradcam_viewer.cli import main
+from gradcam_viewer.resources import samples_dir
+
+DCM = samples_dir() / "phantom_02_cardiomegaly_effusion.dcm"
+PNG = samples_dir() / "phantom_03_nodule.png"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from gradcam_viewer.cam import Explainer
+    from gradcam_viewer.imaging import load_image
+    from gradcam_viewer.models import load_model_bundle
+
+    bundle = load_model_bundle()
+    exp = Explainer(bundle.model, layer=bundle.target_layer)
+    return bundle, lambda p, m="gradcam": exp.explain(bundle.prepare(load_image(p)), method=m)
+
+
+def test_explain_writes_overlays_json_and_csv(tmp_path, reference, capsys):
+    bundle, run = reference
+    out = tmp_path / "out"
+    code = main(["explain", str(DCM), str(PNG), "--out", str(out), "--labels",
+                 "Cardiomegaly,Nodule"])
+    assert code == 0, capsys.readouterr().err
+    for path in (DCM, PNG):
+        record = json.loads((out / f"{path.stem}.json").read_text())
+        expected = run(path).probabilities[0]
+        assert list(record["probabilities"]) == bundle.labels
+        np.testing.assert_allclose(list(record["probabilities"].values()), expected, atol=1e-5)
+        assert record["layer"] == "cam_features" and record["method"] == "gradcam"
+        assert record["model"]["sha256"] == bundle.manifest["weights_sha256"]
+        for label in ("Cardiomegaly", "Nodule"):
+            with Image.open(out / f"{path.stem}_{label}.png") as im:
+                assert im.size == (768, 768) and im.mode == "RGB"
+                assert im.text["Label"] == label
+        assert not (out / f"{path.stem}_Mass.png").exists()
+    rows = list(csv.reader((out / "predictions.csv").open()))
+    assert rows[0] == ["image", *bundle.labels] and len(rows) == 3
+    np.testing.assert_allclose([float(v) for v in rows[1][1:]],
+                               run(DCM).probabilities[0], atol=1e-5)
+
+
+def test_overlay_is_drawn_where_the_heatmap_is(tmp_path, reference):
+    from gradcam_viewer.imaging import load_image, to_display
+
+    bundle, run = reference
+    out = tmp_path / "o"
+    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Nodule",
+                 "--opacity", "0.6"]) == 0
+    result = run(PNG)
+    heat = result.display_heatmap(0, bundle.labels.index("Nodule"), (768, 768))
+    overlay = np.asarray(Image.open(out / f"{PNG.stem}_Nodule.png")).astype(int)
+    base = np.repeat(to_display(load_image(PNG))[..., None], 3, -1).astype(int)
+    changed = np.abs(overlay - base).sum(-1) > 0
+    assert changed[heat > 0.8].mean() > 0.99 and not changed[heat < 0.1].any()
+
+
+def test_bad_input_among_good(tmp_path, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(PNG.read_bytes()[:500])
+    code = main(["explain", str(bad), str(PNG), "--out", str(tmp_path / "o"), "--labels", "Mass"])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "broken.png" in lines[0]
+    assert (tmp_path / "o" / f"{PNG.stem}.json").exists()
+
+
+def test_no_overwrite_without_force(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Mass"]) == 0
+    before = (out / f"{PNG.stem}.json").read_bytes()
+    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Mass"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert (out / f"{PNG.stem}.json").read_bytes() == before
+    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Mass", "--force"]) == 0
+
+
+def test_bad_arguments(tmp_path, capsys):
+    assert main(["explain", str(PNG), "--out", str(tmp_path), "--labels", "Unicorn"]) == 2
+    assert "unknown label" in capsys.readouterr().err
+    broken = tmp_path / "m.keras"
+    broken.write_bytes(b"not a model")
+    assert main(["explain", str(PNG), "--model", str(broken), "--out", str(tmp_path)]) == 2
+    assert "m.keras" in capsys.readouterr().err
+
+
+def test_other_methods(tmp_path, reference):
+    _, run = reference
+    out = tmp_path / "pp"
+    assert main(["explain", str(PNG), "--out", str(out), "--method", "gradcam++",
+                 "--labels", "Nodule"]) == 0
+    record = json.loads((out / f"{PNG.stem}.json").read_text())
+    assert record["method"] == "gradcam++"
+
+
+def test_patient_data_stays_out(tmp_path):
+    pix = (np.random.default_rng(0).random((300, 300)) * 4000).astype(np.uint16)
+    ds = make_dataset(pix, bits_stored=12, PatientName="ZZSECRET^NAME", PatientID="ID-77665544",
+                      PatientBirthDate="19121212")
+    src = write(tmp_path / "patient.dcm", ds)
+    out = tmp_path / "o"
+    assert main(["explain", str(src), "--out", str(out)]) == 0
+    blobs = b"".join(p.read_bytes() for p in out.iterdir())
+    for secret in (b"ZZSECRET", b"77665544", b"19121212"):
+        assert secret not in blobs
+
+
+def test_console_script_and_module(tmp_path):
+    exe = [sys.executable, "-m", "gradcam_viewer"]
+    done = subprocess.run(exe + ["--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("gradcam-viewer ")
+    done = subprocess.run(exe + ["explain", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--chexnet-weights" in done.stdout
+    script = sys.executable.rsplit("/", 1)[0] + "/gradcam-viewer"
+    done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0

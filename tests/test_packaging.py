@@ -1,0 +1,68 @@
+"""Lint the installer recipes that cannot be built here (Inno Setup, macOS) and the Linux ones
+that `make package-test` builds: syntax, required keys, and that every file they name exists."""
+
+import ast
+import configparser
+import plistlib
+import re
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "packaging"
+
+
+def test_spec_is_valid_python_and_one_folder():
+    source = (PKG / "gradcam-viewer.spec").read_text()
+    tree = ast.parse(source)
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name)}
+    assert {"Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE"} <= calls
+    assert "exclude_binaries=True" in source  # one-folder: binaries go to COLLECT
+    assert "upx=False" in source and "strip=False" in source
+    info = re.search(r"info_plist=(\{.*?\n        \}),\n    \)", source, re.S).group(1)
+    plist = eval(info, {"True": True, "False": False})  # noqa: S307 - our own literal
+    plistlib.dumps(plist)  # serialisable as an Info.plist
+    assert "dcm" in plist["CFBundleDocumentTypes"][0]["CFBundleTypeExtensions"]
+
+
+def test_inno_setup_script():
+    text = (PKG / "windows" / "gradcam-viewer.iss").read_text()
+    sections = re.findall(r"^\[(\w+)\]", text, re.M)
+    for needed in ("Setup", "Files", "Icons", "Registry", "Tasks", "Run"):
+        assert needed in sections, needed
+    setup = dict(re.findall(r"^(\w+)=(.*)$", text.split("[Setup]")[1].split("\n[")[0], re.M))
+    assert re.fullmatch(r"\{\{[0-9A-F-]{36}\}", setup["AppId"])
+    assert setup["ChangesAssociations"] == "yes"
+    assert (PKG / "windows" / setup["SetupIconFile"]).is_file()
+    assert (PKG / "windows" / setup["LicenseFile"].replace("\\", "/")).resolve().is_file()
+    assert r'Subkey: "Software\Classes\.dcm\OpenWithProgids"' in text
+    assert '"{uninstallexe}"' in text  # an uninstaller entry in the Start menu
+    for line in text.splitlines():
+        if line.startswith(("Root:", "Name:", "Source:", "Filename:")):
+            assert line.count('"') % 2 == 0, line
+
+
+def test_desktop_entry_and_control():
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(PKG / "linux" / "gradcam-viewer.desktop")
+    d = entry["Desktop Entry"]
+    assert d["Type"] == "Application" and d["Exec"].startswith("gradcam-viewer")
+    assert d["Categories"].endswith(";") and d["MimeType"].endswith(";")
+    control = (PKG / "linux" / "control.in").read_text()
+    fields = dict(re.findall(r"^([\w-]+): (.*)$", control, re.M))
+    for key in ("Package", "Version", "Architecture", "Maintainer", "Depends", "Description"):
+        assert key in fields
+    for lib in ("libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0", "libxkbcommon-x11-0"):
+        assert lib in fields["Depends"]
+
+
+def test_icons():
+    with Image.open(ROOT / "resources" / "icons" / "gradcam-viewer.png") as png:
+        assert png.size == (256, 256)
+    with Image.open(PKG / "windows" / "gradcam-viewer.ico") as ico:
+        assert (256, 256) in ico.info["sizes"]
+    with Image.open(PKG / "macos" / "gradcam-viewer.icns") as icns:
+        assert icns.format == "ICNS"
