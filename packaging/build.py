@@ -67,7 +67,10 @@ def trim() -> int:
         for child in plugins.iterdir():
             if child.is_dir() and child.name not in QT_KEEP_PLUGINS:
                 shutil.rmtree(child)
-    for junk in ("tensorflow/include", "tensorflow/python/debug", "pydicom/data/test_files"):
+    gtk = plugins / "platformthemes" / "libqgtk3.so"  # needs GTK 3, which we do not declare
+    if gtk.exists():
+        gtk.unlink()
+    for junk in ("tensorflow/include", "pydicom/data/test_files"):
         shutil.rmtree(internal() / junk, ignore_errors=True)
     for pattern in ("**/__pycache__", "**/tests", "**/testing"):
         for p in internal().glob(pattern):
