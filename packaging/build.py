@@ -31,6 +31,11 @@ STRIP_PATTERNS = [r"_pywrap_tensorflow_internal\.so$", r"libtensorflow_framework
                   r"libtensorflow_cc\.so(\.\d+)*$", r"_pywrap_.*\.so$"]
 
 
+# PyInstaller's run-time part is GPL-2.0-or-later *with the bootloader exception*, which lets
+# bundled programs be distributed under any licence.
+GPL_WITH_EXCEPTION = ("pyinstaller",)
+
+
 def version() -> str:
     from gradcam_viewer import __version__
 
@@ -110,6 +115,10 @@ def licences() -> tuple[Path, list[str]]:
 
     top = {p.name.split(".")[0] for p in internal().iterdir()}
     top |= {p.stem.split(".")[0] for p in internal().glob("*.so*")}
+    # pure-Python modules live inside the PYZ archive, listed in PyInstaller's TOC
+    toc = ROOT / "build" / "pyinstaller" / NAME / "PYZ-00.toc"
+    if toc.is_file():
+        top |= set(re.findall(r"\('([A-Za-z_][\w]*)[.']", toc.read_text()))
     mapping = packages_distributions()
     dists = sorted({d for mod, ds in mapping.items() if mod in top for d in ds} | {"PySide6_Essentials", "shiboken6"})
     out = subprocess.run([sys.executable, "-m", "piplicenses", "--format=markdown",
@@ -121,7 +130,8 @@ def licences() -> tuple[Path, list[str]]:
     rows = subprocess.run([sys.executable, "-m", "piplicenses", "--format=csv", "--packages",
                            *dists], capture_output=True, text=True, check=True).stdout
     gpl = [line for line in rows.splitlines()[1:]
-           if re.search(r"\bGPL", line) and not re.search(r"LGPL|Lesser", line)]
+           if re.search(r"\bGPL", line) and not re.search(r"LGPL|Lesser", line)
+           and not line.strip('"').lower().startswith(GPL_WITH_EXCEPTION)]
     return target, gpl
 
 

@@ -36,3 +36,19 @@ def win(qapp, tmp_path_factory):
     yield w
     w.shutdown()
     w.close()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The engine called directly, outside the GUI and the CLI: what both must show."""
+    from gradcam_viewer.cam import Explainer
+    from gradcam_viewer.imaging import load_image
+    from gradcam_viewer.models import load_model_bundle
+
+    bundle = load_model_bundle()
+    explainer = Explainer(bundle.model, layer=bundle.target_layer)
+
+    def run(path, method="gradcam"):
+        return explainer.explain(bundle.prepare(load_image(path)), method=method)
+
+    return bundle, run

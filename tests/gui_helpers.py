@@ -16,7 +16,9 @@ def wait_until(predicate, timeout: float = 120.0, step_ms: int = 10) -> None:
 
 
 def wait_result(win, path, timeout: float = 120.0):
+    """Wait for the explanation of the newest request (not an older one of the same file)."""
     wait_until(lambda: win.result is not None and win.image is not None
+               and win.shown_request == win.pending
                and str(win.image.path) == str(path)
                and win.result.key[0] == str(path), timeout)
     return win.result

@@ -17,17 +17,6 @@ DCM = samples_dir() / "phantom_02_cardiomegaly_effusion.dcm"
 PNG = samples_dir() / "phantom_03_nodule.png"
 
 
-@pytest.fixture(scope="module")
-def reference():
-    from gradcam_viewer.cam import Explainer
-    from gradcam_viewer.imaging import load_image
-    from gradcam_viewer.models import load_model_bundle
-
-    bundle = load_model_bundle()
-    exp = Explainer(bundle.model, layer=bundle.target_layer)
-    return bundle, lambda p, m="gradcam": exp.explain(bundle.prepare(load_image(p)), method=m)
-
-
 def test_explain_writes_overlays_json_and_csv(tmp_path, reference, capsys):
     bundle, run = reference
     out = tmp_path / "out"

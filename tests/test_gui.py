@@ -18,22 +18,6 @@ SAMPLE_PNG = samples_dir() / "phantom_03_nodule.png"
 
 
 
-@pytest.fixture(scope="module")
-def direct():
-    """The engine called directly, outside the GUI: the reference for what the GUI shows."""
-    from gradcam_viewer.cam import Explainer
-    from gradcam_viewer.imaging import load_image
-    from gradcam_viewer.models import load_model_bundle
-
-    bundle = load_model_bundle()
-    explainer = Explainer(bundle.model, layer=bundle.target_layer)
-
-    def run(path):
-        return explainer.explain(bundle.prepare(load_image(path)))
-
-    return bundle, run
-
-
 def _focus(win):
     """Close message boxes left by earlier tests so the window gets its shortcuts."""
     for box in getattr(win, "_open_boxes", []):
@@ -48,8 +32,8 @@ def _open(win, path):
     return wait_result(win, path)
 
 
-def test_sample_fills_label_list_with_engine_probabilities(win, direct):
-    bundle, run = direct
+def test_sample_fills_label_list_with_engine_probabilities(win, reference):
+    bundle, run = reference
     result = _open(win, SAMPLE)
     expected = run(SAMPLE).probabilities[0]
     shown = win.labels.shown_probabilities()

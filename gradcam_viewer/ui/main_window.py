@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.inverted = False
         self.result: ExplainResult | None = None
         self.pending = 0  # id of the request whose image is (or will be) on screen
+        self.shown_request = -1  # id of the request whose explanation is on screen
         self.pending_path: Path | None = None
         self.overlay_on = True
         self.style = OverlayStyle()
@@ -323,6 +324,7 @@ class MainWindow(QMainWindow):
         key = (str(self.image.path), self.image.frame, self.method, self.model.model_id)
         cached = self.cache.get(key)
         if cached is not None:
+            self.shown_request = self.pending
             self._show_result(cached)
             return
         request = self.tracker.next_id()
@@ -376,6 +378,7 @@ class MainWindow(QMainWindow):
         if self.model is None or result.key != (str(self.image.path), self.image.frame,
                                                self.method, self.model.model_id):
             return
+        self.shown_request = request
         self._show_result(result)
 
     def _show_result(self, result: ExplainResult) -> None:
