@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
 from gradcam_viewer.export import prediction_record, write_csv, write_json
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.safe_write import write_atomic
-from gradcam_viewer.ui.image_view import array_from_qimage, qimage_from_array
+from gradcam_viewer.ui.image_view import qimage_from_array
 
 PANEL = 340
 
@@ -90,6 +89,3 @@ def export_predictions(win: Any, path: Path, kind: str, overwrite: bool = False)
                                result.score, include_identifying=win.include_identifying())
     return write_json(path, record, overwrite)
 
-
-def composed_array(win: Any) -> np.ndarray:
-    return array_from_qimage(compose_view(win))

@@ -462,9 +462,8 @@ class MainWindow(QMainWindow):
             return
         lo, hi = self.image.value_range
         unit = max(hi - lo, 1.0) / 400.0
-        w = self.window_ or Window((lo + hi) / 2, max(hi - lo, 1))
-        base = Window(w.center, w.width, "", "LINEAR") if w.lut_index is not None else w
-        if w.lut_index is not None:  # leave the LUT for a linear window over the full range
+        base = self.window_ or Window((lo + hi) / 2, max(hi - lo, 1))
+        if base.lut_index is not None:  # leave the LUT for a linear window over the full range
             base = Window((lo + hi) / 2, max(hi - lo, 1), "", "LINEAR")
         self.window_ = Window(base.center + dy * unit, max(1.0, base.width + dx * unit), "Manual",
                               "LINEAR" if base.function == "LINEAR_EXACT" else base.function)
