@@ -115,3 +115,10 @@ def test_console_script_and_module(tmp_path):
     script = sys.executable.rsplit("/", 1)[0] + "/gradcam-viewer"
     done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
+
+
+def test_self_test_flag_passes_on_the_source_tree():
+    done = subprocess.run([sys.executable, "-m", "gradcam_viewer", "--self-test"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "self-test: OK" in done.stdout
