@@ -122,3 +122,24 @@ def test_self_test_flag_passes_on_the_source_tree():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "self-test: OK" in done.stdout
+
+
+FAILING_CALLBACK = r"""
+import sys
+from types import SimpleNamespace
+from gradcam_viewer.ui import app, main_window
+
+def broken(self, result):
+    raise RuntimeError("bug inside a Qt callback")
+
+main_window.MainWindow._show_result = broken
+args = SimpleNamespace(files=[], model=None, chexnet_weights=None, self_test=True)
+sys.exit(app.run_gui(args))
+"""
+
+
+def test_self_test_fails_on_an_exception_inside_a_qt_callback():
+    done = subprocess.run([sys.executable, "-c", FAILING_CALLBACK], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, (done.stdout, done.stderr[-2000:])
+    assert "self-test: FAIL: RuntimeError: bug inside a Qt callback" in done.stderr
