@@ -125,7 +125,7 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
 
 def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.ndarray:
     syntax: UID = header["syntax"]
-    if syntax.is_compressed and not _decodable(syntax):
+    if syntax.is_compressed and not _available_plugins(syntax):
         raise ImageLoadError(path, f"no decoder for '{syntax.name}' is installed.")
     try:
         ds.pixel_array_options(index=frame if header["frames"] > 1 else None,
@@ -147,22 +147,19 @@ def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.n
     return arr
 
 
-def _plugin_for(syntax: UID) -> str:
-    from pydicom.pixels import get_decoder
-
-    wanted = PREFERRED_PLUGIN.get(str(syntax), "")
-    if wanted and syntax.is_compressed and wanted in get_decoder(syntax).available_plugins:
-        return wanted
-    return ""
-
-
-def _decodable(syntax: UID) -> bool:
+def _available_plugins(syntax: UID) -> tuple[str, ...]:
+    """Installed decoders for `syntax`; none when pydicom has no decoder for it at all."""
     from pydicom.pixels import get_decoder
 
     try:
-        return bool(get_decoder(syntax).available_plugins)
-    except NotImplementedError:
-        return False
+        return tuple(get_decoder(syntax).available_plugins)
+    except Exception:  # pydicom raises for syntaxes it has no decoder class for
+        return ()
+
+
+def _plugin_for(syntax: UID) -> str:
+    wanted = PREFERRED_PLUGIN.get(str(syntax), "")
+    return wanted if wanted and wanted in _available_plugins(syntax) else ""
 
 
 def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,

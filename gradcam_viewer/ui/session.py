@@ -104,7 +104,9 @@ class FileList:
         return f"{self.index + 1} / {len(self.paths)}" if len(self.paths) > 1 else ""
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ""}
+# "" : DICOM files from a PACS export often have no extension at all
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".ima",
+                  ".img", ""}
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -114,7 +116,7 @@ def expand_paths(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             out.extend(sorted(q for q in p.iterdir()
                               if q.is_file() and not q.name.startswith(".")
-                              and q.suffix.lower() in IMAGE_SUFFIXES | {".ima", ".img"}))
+                              and q.suffix.lower() in IMAGE_SUFFIXES))
         else:
             out.append(p)
     return out
