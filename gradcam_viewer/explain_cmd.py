@@ -90,7 +90,7 @@ def run(args: Any) -> int:
         bundle = (load_chexnet_weights(args.chexnet_weights) if args.chexnet_weights
                   else load_model_bundle(args.model))
         explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
-                              method=args.method)
+                              method=args.method, output=bundle.output)
     except (ModelLoadError, CamError) as exc:
         err.write(f"error: {exc}\n")
         return 2

@@ -61,4 +61,8 @@ def load_chexnet_weights(path: str | Path):
         raise ModelLoadError(f"'{p.name}' does not hold weights for the CheXNet DenseNet121 "
                              f"({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:160] if str(exc) else ''}).") from exc
-    return bundle_for(model, chexnet_manifest(p, sha256_of(p)), p)
+    import keras
+
+    bundle = bundle_for(model, chexnet_manifest(p, sha256_of(p)), p)
+    bundle.loader = f"CheXNet preset built by Keras {keras.__version__}, weights from '{p.name}'"
+    return bundle

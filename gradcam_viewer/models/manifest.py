@@ -17,10 +17,15 @@ REQUIRED = ("name", "version", "labels", "input", "preprocessing", "target_layer
 
 
 def sha256_of(path: Path) -> str:
+    """Of the file; for a SavedModel folder, of every file's relative path and bytes."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    files = sorted(q for q in path.rglob("*") if q.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -47,6 +52,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     labels = data["labels"]
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise ModelLoadError(f"The manifest '{path.name}' must list the label names.")
+    output = data.get("output")  # optional: the output holding the scores, for several
+    if output is not None and not (isinstance(output, str) and output):
+        raise ModelLoadError(f"The manifest '{path.name}' field 'output' must name one of the "
+                             "model's outputs.")
     kind = data["preprocessing"].get("kind") if isinstance(data["preprocessing"], dict) else None
     if kind not in KINDS:
         raise ModelLoadError(f"The manifest '{path.name}' names an unknown preprocessing "

@@ -35,7 +35,8 @@ def text_dialog(parent, title: str, html_text: str) -> QDialog:
     return dialog
 
 
-def model_card_html(manifest: dict[str, Any] | None) -> str:
+def model_card_html(manifest: dict[str, Any] | None, loader: str | None = None) -> str:
+    """`loader`: how the model file was opened (ModelBundle.loader)."""
     if not manifest:
         return "<p>No model is loaded.</p>"
     e = lambda v: html.escape(str(v))  # noqa: E731
@@ -51,6 +52,10 @@ def model_card_html(manifest: dict[str, Any] | None) -> str:
                  f"{e(spec.get('channels'))}, preprocessing "
                  f"{e(manifest.get('preprocessing', {}).get('kind'))}; target layer "
                  f"{e(manifest.get('target_layer'))}; output {e(manifest.get('output_activation'))}</p>")
+    if manifest.get("output"):
+        parts.append(f"<p><b>Scores from output:</b> {e(manifest['output'])}</p>")
+    if loader:
+        parts.append(f"<p><b>Opened with:</b> {e(loader)}</p>")
     per_label = (manifest.get("metrics") or {}).get("per_label")
     if per_label:
         n = manifest["metrics"].get("held_out_images", "?")

@@ -83,7 +83,7 @@ class Worker(QObject):
                     bundle = load_chexnet_weights(path)
                 else:
                     bundle = load_model_bundle(None if kind == "demo" else path)
-                explainer = Explainer(bundle.model, layer=bundle.target_layer)
+                explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output)
             except (ModelLoadError, CamError) as exc:
                 self.modelFailed.emit(str(exc))
                 self.status.emit("Model not changed")
@@ -97,7 +97,8 @@ class Worker(QObject):
             explainer.explain(np.zeros((1, h, w, c), np.float32))  # trace the graph now
             self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
                                             dict(bundle.manifest), bundle.is_demo,
-                                            list(bundle.notices), explainer.layer_name))
+                                            list(bundle.notices), explainer.layer_name,
+                                            bundle.loader))
             self.status.emit("Ready")
         except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
             log.exception("model load failed")
