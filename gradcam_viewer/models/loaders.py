@@ -64,11 +64,90 @@ def load_keras_model(path: Path) -> LoadedModel:
         loader = f"Keras {keras.__version__}, legacy HDF5" + (f" saved by Keras {writer}"
                                                               if writer else "")
     try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
+        if suffix != ".keras" and writer and writer.startswith("2."):
+            model = _load_keras2_h5(path)
+        else:
+            model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except ModelLoadError:
+        raise
     except Exception as exc:
         log.debug("keras could not load %s", path.name, exc_info=True)
         raise _load_error(path, exc) from exc
     return LoadedModel(model, loader)
+
+
+NESTED_MODEL_CLASSES = ("Functional", "Model", "Sequential")
+
+
+def repair_keras2_config(config: Any, top: bool = True) -> int:
+    """Two things Keras 3's legacy HDF5 loader gets wrong in a Keras 2 config with a nested
+    model (the usual transfer-learning base), both repaired here in place:
+
+    - Keras 2 numbered the calls of a nested model from 1 (its node 0 was its own graph),
+      Keras 3 from 0, and references in `inbound_nodes` are not shifted ("nodes failed to be
+      resolved");
+    - a nested model's single input/output is written as a one-element list, which Keras 3
+      keeps as a list, so the next layer of a Sequential receives a list ("expects 1 input(s),
+      but it received 2 input tensors").
+
+    Also drops `groups: 1` from DepthwiseConv2D (Keras 2 wrote it, Keras 3 refuses it: every
+    Keras 2 MobileNet). Returns how many changes were made (0: load the file as it is)."""
+    changes = 0
+    if isinstance(config, dict):
+        inner = config.get("config")
+        if config.get("class_name") == "DepthwiseConv2D" and isinstance(inner, dict) \
+                and inner.get("groups") == 1:
+            del inner["groups"]
+            changes += 1
+        if isinstance(inner, dict) and isinstance(inner.get("layers"), list):
+            nested = {layer.get("name") or layer.get("config", {}).get("name")
+                      for layer in inner["layers"]
+                      if isinstance(layer, dict) and layer.get("class_name") in NESTED_MODEL_CLASSES}
+            for layer in inner["layers"]:
+                for node in (layer.get("inbound_nodes") or []) if isinstance(layer, dict) else []:
+                    for ref in node if isinstance(node, list) else []:
+                        if (isinstance(ref, list) and len(ref) >= 3 and ref[0] in nested
+                                and isinstance(ref[1], int) and ref[1] >= 1):
+                            ref[1] -= 1
+                            changes += 1
+            for key in ("input_layers", "output_layers"):
+                refs = inner.get(key)
+                if not top and isinstance(refs, list) and len(refs) == 1 \
+                        and isinstance(refs[0], list):
+                    inner[key] = refs[0]
+                    changes += 1
+            for layer in inner["layers"]:
+                changes += repair_keras2_config(layer, top=False)
+            return changes
+        for value in config.values():
+            changes += repair_keras2_config(value, top)
+    elif isinstance(config, list):
+        for value in config:
+            changes += repair_keras2_config(value, top)
+    return changes
+
+
+def _load_keras2_h5(path: Path) -> Any:
+    """A Keras 2 HDF5 model; with nested models, through a temporary copy with the config
+    repaired (the user's file is only read)."""
+    import shutil
+
+    import h5py
+    import keras
+
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get("model_config")
+    if raw is None:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    if not repair_keras2_config(config):
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    with tempfile.TemporaryDirectory(prefix="gradcam-viewer-") as tmp:
+        copy = Path(tmp) / "keras2.h5"
+        shutil.copyfile(path, copy)
+        with h5py.File(copy, "r+") as f:
+            f.attrs["model_config"] = json.dumps(config).encode()
+        return keras.models.load_model(copy, compile=False, safe_mode=True)
 
 
 def _load_error(path: Path, exc: Exception) -> ModelLoadError:
@@ -168,7 +247,7 @@ def _load_saved_model(directory: Path) -> LoadedModel:
         h5 = Path(tmp) / "converted.h5"
         try:
             legacy.save(h5, save_format="h5")
-            model = keras.models.load_model(h5, compile=False, safe_mode=True)
+            model = _load_keras2_h5(h5)
         except Exception as exc:
             log.debug("converting %s failed", directory.name, exc_info=True)
             first = str(exc).splitlines()[0][:160] if str(exc) else ""
