@@ -5,7 +5,7 @@ Each model is the transfer-learning pattern users bring (issue 10): the base (we
 nested in an outer model with GAP + Dense(relu) + Dropout + a linear Dense of 14 labels, list-
 structured inputs and outputs, saved as .keras and opened through our loader (in this process:
 TensorFlow is already imported, so "load" is reading and rebuilding the model). Batch 1,
-median of --repeats runs after one warm-up (tracing). Prints a Markdown table.
+median of --repeats alternating runs after one warm-up (tracing). Prints a Markdown table.
 Run: .venv/bin/python benchmarks/bench_zoo.py [--repeats N] [--families A,B]
 """
 
@@ -30,14 +30,17 @@ NATIVE = {
 LABELS = 14
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: tracing and first allocation
-    samples = []
+def timed_pair(first, second, repeats: int) -> tuple[float, float]:
+    """Medians of the two, measured alternately so that a change in machine load (this machine
+    is shared) hits both alike."""
+    first(), second()  # warm-up: tracing and first allocation
+    a, b = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for fn, samples in ((first, a), (second, b)):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
 
 
 def build(family: str, size: int):
@@ -53,7 +56,7 @@ def build(family: str, size: int):
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--families", default=",".join(NATIVE))
     args = parser.parse_args()
 
@@ -81,8 +84,8 @@ def main() -> int:
             load = time.perf_counter() - start
             exp = Explainer(model)
             x = np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32)
-            forward = timed(lambda: exp.predict(x), args.repeats)
-            explain = timed(lambda: exp.explain(x), args.repeats)
+            forward, explain = timed_pair(lambda: exp.predict(x), lambda: exp.explain(x),
+                                          args.repeats)
             ratio = explain / forward
             worst = max(worst, ratio)
             print(f"| {family} | {size} | {load:.1f} s | {forward * 1e3:.0f} ms | "

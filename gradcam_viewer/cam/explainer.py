@@ -108,7 +108,8 @@ class Explainer:
         return self._fns[method]
 
     def _acts_and_grads(self, x):
-        with tf.GradientTape(persistent=False) as tape:
+        # Only the target is watched: nothing before it is recorded (no variables are needed).
+        with tf.GradientTape(persistent=False, watch_accessed_variables=False) as tape:
 
             def watch(y):
                 tape.watch(y)
