@@ -4,6 +4,7 @@ loader, gives the writer's own predictions, is explained like any model, and say
 opened. A Lambda layer is refused in every format."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ from gradcam_viewer.cam import Explainer
 from gradcam_viewer.models import ModelLoadError, load_model_bundle
 from gradcam_viewer.models.loaders import load_keras_model
 from gradcam_viewer.models.manifest import sha256_of
-from tape_reference import assert_maps_close, tape_gradcam
+from tape_reference import assert_maps_close, tape_gradcam, tape_gradcams
 
 tf_keras = pytest.importorskip("tf_keras")
 L = 3
@@ -187,3 +188,23 @@ def test_keras2_nested_structures(tmp_path, fmt):
         for label in range(L):
             assert_maps_close(result.heatmaps[:, label], tape_gradcam(model, layer, X, label),
                               what=f"{name} label {label}")
+
+
+KERAS33 = Path(__file__).parent / "data" / "keras33"
+
+
+@pytest.mark.parametrize("filename", ["nested_list.keras", "nested_list.h5"])
+def test_files_written_by_keras_3_3(filename):
+    """Real files from Keras 3.3.3 (tests/data/keras33/make_files.py): a nested base with
+    Rescaling, BatchNormalization and Dropout, list-structured inputs and outputs - the shape of
+    issue 10's model, whose probabilities came out [1, N, L]."""
+    expected = np.load(KERAS33 / "expected.npz")
+    loaded = load_keras_model(KERAS33 / filename)
+    assert "saved by Keras 3.3.3" in loaded.loader
+    exp = Explainer(loaded.model)
+    assert exp.layer_name == "base/b_conv2"
+    result = exp.explain(expected["x"])
+    assert result.probabilities.shape == (2, 2)
+    np.testing.assert_allclose(result.probabilities, expected["y"], rtol=1e-5, atol=1e-6)
+    refs = tape_gradcams(loaded.model, exp.layer_name, expected["x"], range(2))
+    assert_maps_close(result.heatmaps, np.stack([refs[0], refs[1]], axis=1), what=filename)
