@@ -200,6 +200,8 @@ def test_variable_input_size_takes_size_from_manifest(tmp_path):
     assert result.heatmaps.shape == (1, L, 22, 18)
     other = exp.explain(_batch((64, 64, 1), n=1))  # the same explainer serves any size
     assert other.heatmaps.shape == (1, L, 30, 30)
+    path.with_suffix(".json").unlink()
+    assert any("any image size" in n for n in load_model_bundle(path).notices)
 
 
 def _two_outputs():

@@ -51,9 +51,7 @@ class Explainer:
         self.model = model
         self.method = method
         self.path, self.layer_name = graph.resolve_target(model, layer)
-        out = graph.graph_of(model).outputs[self.output_index]
-        self.score = graph.peel_kind(graph.output_operation(model, self.output_index),
-                                     graph._tensor_index(out))
+        self.score = graph.score_kind(model, self.output_index)
         # closed_form=False forces the Jacobian (the tests compare the two).
         self.head = (graph.closed_form_head(model, self.path, self.output_index)
                      if closed_form else None)
@@ -117,7 +115,7 @@ class Explainer:
 
             taps = graph.Taps(on_target=watch)
             outputs = graph.run_tapped(self.model, x, self.path, taps, peel=self.output_index)
-            probs = graph.flat_outputs(self.model, outputs)[self.output_index]
+            probs = graph.flat_outputs(outputs)[self.output_index]
         if taps.hits != 1:
             raise CamError(f"Layer '{self.layer_name}' is used {taps.hits} times in the model; "
                            "choose a layer that is called once.")

@@ -114,8 +114,6 @@ def _iter_all(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
 
 def output_names(model: Any) -> list[str]:
     """A name per flat output: the dict key for dict-structured outputs, else the layer's."""
-    import keras
-
     paths = [p for p, _ in keras.tree.flatten_with_path(graph_of(model)._outputs_struct)]
     names = []
     for out, p in zip(graph_of(model).outputs, paths):
@@ -182,6 +180,12 @@ def _tensor_index(tensor: Any) -> int:
 
 def output_operation(model: Any, index: int = 0) -> Any:
     return _producer(graph_of(model).outputs[index])[0]
+
+
+def score_kind(model: Any, index: int = 0) -> str:
+    """'logit' when the final activation of flat output `index` can be peeled, else 'output'."""
+    out = graph_of(model).outputs[index]
+    return peel_kind(_producer(out)[0], _tensor_index(out))
 
 
 def peel_kind(op: Any, index: int = 0) -> str:
@@ -306,8 +310,6 @@ def _produced_by(tensor: Any, path: tuple) -> bool:
     return _produced_by(graph_of(op).outputs[_tensor_index(tensor)], path[1:])
 
 
-def flat_outputs(model: Any, outputs: Any) -> list:
-    """The model's outputs (tensor, list or dict) in the order of `model.outputs`."""
-    import keras
-
+def flat_outputs(outputs: Any) -> list:
+    """A model's outputs (tensor, list or dict) in the order of `model.outputs`."""
     return keras.tree.flatten(outputs)

@@ -113,6 +113,10 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
         manifest = _default_manifest(model, path, n_out)
         notices.append("This model has no manifest: its labels are shown as class 0 to "
                        f"class {n_out - 1}, and its input is scaled to [0, 1].")
+        if None in in_shape[1:3]:
+            spec = manifest["input"]
+            notices.append("The model accepts any image size; without a manifest it is fed "
+                           f"{spec['height']}\u00d7{spec['width']}.")
     labels = list(manifest["labels"])
     if len(labels) != n_out:
         raise ModelLoadError(f"The manifest lists {len(labels)} labels but the model has "
