@@ -341,6 +341,7 @@ class MainWindow(QMainWindow):
         self.cache.clear()
         self.result = None
         self.labels.set_labels(info.labels)
+        self.labels.set_value_kind(str(info.manifest.get("output_kind", "scores")))
         self.banner.setVisible(info.is_demo)
         self.status_model.setText(f"Model: {info.name}")
         for notice in info.notices:

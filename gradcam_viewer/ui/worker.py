@@ -162,5 +162,6 @@ class Worker(QObject):
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
         self.explained.emit(request_id, ExplainResult(
-            key=key, probabilities=result.probabilities[0], heatmaps=result.heatmaps[0],
+            key=key, probabilities=self.bundle.values(result.probabilities[0]),
+            heatmaps=result.heatmaps[0],
             layer=result.layer_name, method=result.method, score=result.score, seconds=seconds))
