@@ -22,6 +22,10 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, default=None, help="a .keras or .h5 model")
     parser.add_argument("--chexnet-weights", type=Path, default=None,
                         help="weights for the CheXNet DenseNet121 preset")
+    parser.add_argument("--reference-images", type=Path, default=None,
+                        help="with --chexnet-weights: a folder of training images whose mean/std "
+                             "normalise every image (stored beside the weights); default: "
+                             "per-image z-score")
     parser.add_argument("--self-test", action="store_true",
                         help="open a bundled sample, explain it, check the result, exit 0/1")
     parser.add_argument("--version", action="store_true")

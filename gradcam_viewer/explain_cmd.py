@@ -20,6 +20,10 @@ def add_arguments(parser: Any) -> None:
                         help="a .keras or .h5 model (default: the bundled demo model)")
     parser.add_argument("--chexnet-weights", type=Path, default=None,
                         help="weights for the CheXNet DenseNet121 preset (.h5 or .weights.h5)")
+    parser.add_argument("--reference-images", type=Path, default=None,
+                        help="with --chexnet-weights: a folder of training images whose mean/std "
+                             "normalise every image (stored beside the weights); default: "
+                             "per-image z-score")
     parser.add_argument("--out", type=Path, default=Path("gradcam-out"), help="output folder")
     parser.add_argument("--method", default="gradcam",
                         choices=["gradcam", "gradcam++", "hirescam", "layercam"])
@@ -87,7 +91,8 @@ def run(args: Any) -> int:
 
     err = sys.stderr
     try:
-        bundle = (load_chexnet_weights(args.chexnet_weights) if args.chexnet_weights
+        bundle = (load_chexnet_weights(args.chexnet_weights, args.reference_images)
+                  if args.chexnet_weights
                   else load_model_bundle(args.model))
         explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
                               method=args.method)

@@ -72,3 +72,15 @@ def values_name(kind: str) -> str:
 
 def values_title(kind: str) -> str:
     return SCORES_TITLE if kind == "scores" else "probabilities"
+
+
+def describe_output(manifest: dict[str, Any]) -> str:
+    """One line for the model card."""
+    kind = manifest.get("output_kind", "scores")
+    act = manifest.get("output_activation", "unknown")
+    if kind == "probabilities":
+        return f"probabilities (the model ends in a {act})"
+    if kind == "logits":
+        return (f"logits, shown as probabilities through a {act} "
+                f"({'multi-label' if act == 'sigmoid' else 'one of N'}); Grad-CAM uses the logit")
+    return SCORES_TITLE + ": nothing says how the model's outputs become probabilities"

@@ -557,7 +557,10 @@ class MainWindow(QMainWindow):
     def open_chexnet_dialog(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Open CheXNet weights", self._last_dir(),
                                               "Weights (*.h5 *.hdf5)")
-        if name:
+        if name:  # optional: the folder whose mean/std normalise (Cancel: per-image z-score)
+            self.worker.reference_images = QFileDialog.getExistingDirectory(
+                self, "Reference images for the mean/std (Cancel: per-image z-score)",
+                str(Path(name).parent))
             self.load_model("chexnet", name)
 
     def show_model_card(self) -> None:

@@ -66,6 +66,7 @@ class Worker(QObject):
         self.bundle: Any = None
         self.explainer: Any = None
         self.model_id = 0
+        self.reference_images = ""  # set by the GUI before it asks for CheXNet weights
 
     # --- model ---------------------------------------------------------------------------
     @Slot(str, str)
@@ -80,7 +81,8 @@ class Worker(QObject):
 
             try:
                 if kind == "chexnet":
-                    bundle = load_chexnet_weights(path)
+                    folder, self.reference_images = self.reference_images, ""
+                    bundle = load_chexnet_weights(path, folder or None)
                 else:
                     bundle = load_model_bundle(None if kind == "demo" else path)
                 explainer = Explainer(bundle.model, layer=bundle.target_layer)
