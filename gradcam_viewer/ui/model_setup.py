@@ -69,7 +69,10 @@ class ModelSetupDialog(QDialog):
         form = QFormLayout()
         intro = QLabel(f"<b>{Path(f.path).name}</b> has no manifest. It has {f.n_outputs} "
                        f"output(s); its last layer applies <i>{f.final_activation}</i>. Say what "
-                       "it is once: the answers are saved beside the model.")
+                       "it is once: the answers are saved beside the model. Until then it runs with "
+                       "labels class 0, class 1, ..., input scaled to [0, 1], and (unless it "
+                       "ends in a sigmoid/softmax) its outputs shown as scores, not "
+                       "probabilities.")
         intro.setWordWrap(True)
 
         self.labels_edit = QPlainTextEdit()

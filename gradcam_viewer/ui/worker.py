@@ -99,19 +99,23 @@ class Worker(QObject):
             import numpy as np
 
             explainer.explain(np.zeros((1, h, w, c), np.float32))  # trace the graph now
+            setup = (self._setup_suggestions(bundle, path)
+                     if kind == "keras" and not bundle.has_manifest else None)
+            # the set-up dialog says what the no-manifest notices would (one window, not three)
             self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
                                             dict(bundle.manifest), bundle.is_demo,
-                                            list(bundle.notices), explainer.layer_name))
+                                            [] if setup else list(bundle.notices),
+                                            explainer.layer_name))
             self.status.emit("Ready")
-            if kind == "keras" and not bundle.has_manifest:
-                self._offer_setup(bundle, path)
+            if setup is not None:
+                self.setupNeeded.emit(setup)
         except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
             log.exception("model load failed")
             self.modelFailed.emit(f"The model could not be loaded ({type(exc).__name__}).")
         finally:
             self.busy.emit(False)
 
-    def _offer_setup(self, bundle: Any, path: str) -> None:
+    def _setup_suggestions(self, bundle: Any, path: str) -> Any:
         """What the set-up dialog pre-fills, computed here (it needs the Keras model)."""
         from gradcam_viewer.models.manifest import sha256_of
         from gradcam_viewer.models.suggest import suggest
@@ -121,8 +125,8 @@ class Worker(QObject):
             found.path, found.sha256 = str(path), sha256_of(Path(path))
         except Exception:  # noqa: BLE001 - no dialog, the model stays usable with defaults
             log.exception("no set-up suggestions")
-            return
-        self.setupNeeded.emit(found)
+            return None
+        return found
 
     @Slot(int, object, object)
     def preview(self, preview_id: int, draft: Any, image: Any) -> None:
