@@ -233,3 +233,35 @@ def test_suggestions_plain_models():
     model = keras.Model(inp, keras.layers.Dense(3)(x))
     assert suggest_preset(model)[0] == "none"
     assert suggest_output(model) == ("logits", "sigmoid")
+
+
+# --- loading and authoring -----------------------------------------------------------------
+
+def test_load_names_the_bad_field(tmp_path):
+    path = tmp_path / "m.keras"
+    zoo.small_cnn_gap().save(path)
+    _write(path, _manifest(path, ["a", "b", "c"], input={"height": 32, "width": "32",
+                                                          "channels": 3}))
+    with pytest.raises(ModelLoadError, match=r"m.json' is not valid: field 'input.width'"):
+        load_model_bundle(path)
+
+
+def test_labels_files_and_sizes(tmp_path):
+    from gradcam_viewer.models.authoring import SetupError, labels_from_file, parse_size
+
+    cases = {"a.txt": ("\ufeffNo Finding\r\nPneumonia\r\n\r\n", ["No Finding", "Pneumonia"]),
+             "b.csv": ("Image Index, Effusion ,Mass\nx.png,1,0\n", ["Image Index", "Effusion", "Mass"]),
+             "c.tsv": ("Effusion\tMass\n", ["Effusion", "Mass"]),
+             "d.txt": ("Effusion,Mass\n", ["Effusion", "Mass"])}
+    for name, (text, labels) in cases.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert labels_from_file(tmp_path / name) == labels, name
+    (tmp_path / "empty.txt").write_text("\n \n")
+    with pytest.raises(SetupError, match="empty"):
+        labels_from_file(tmp_path / "empty.txt")
+    with pytest.raises(SetupError, match="cannot be read"):
+        labels_from_file(tmp_path / "missing.txt")
+    assert parse_size("320x256") == (320, 256) and parse_size(" 64 X 64 ") == (64, 64)
+    for bad in ("320", "0x5", "axb", ""):
+        with pytest.raises(SetupError, match="HEIGHTxWIDTH"):
+            parse_size(bad)
