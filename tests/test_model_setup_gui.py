@@ -105,3 +105,30 @@ def _close_boxes(win):
     yield
     for box in getattr(win, "_open_boxes", []):
         box.close()
+
+
+@pytest.mark.slow
+def test_open_chexnet_weights_with_reference_folder(win, tmp_path, monkeypatch):
+    """File > Open CheXNet weights, then the optional folder dialog: a fixed preset is stored."""
+    import shutil
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from gradcam_viewer.models.chexnet import build_chexnet
+
+    weights = tmp_path / "w.weights.h5"
+    build_chexnet().save_weights(weights)
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    for png in sorted(samples_dir().glob("*.png"))[:3]:
+        shutil.copy(png, folder / png.name)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(weights), ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    win.open_chexnet_dialog()
+    wait_until(lambda: win.model is not None and win.model.name.startswith("CheXNet"), 300)
+    prep = win.model.manifest["preprocessing"]
+    assert prep["kind"] == "fixed" and prep["reference"] == {"folder": "ref", "images": 3}
+    assert read_manifest(tmp_path / "w.weights.json")["preprocessing"] == prep
+    assert win.worker.reference_images == ""  # used once, then forgotten
+    win.load_model("demo", "")
+    wait_until(lambda: win.model is not None and win.model.is_demo, 120)
