@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                 description="Write the manifest of a model that has none, beside the model.")
             manifest_cmd.add_arguments(parser)
             return manifest_cmd.run(parser.parse_args(argv[1:]))
-        args = _gui_parser().parse_args(argv)
+        parser = _gui_parser()
+        args = parser.parse_args(argv)
+        if args.reference_images and not args.chexnet_weights:
+            parser.error("--reference-images goes with --chexnet-weights")
         if args.version:
             from gradcam_viewer import __version__
 

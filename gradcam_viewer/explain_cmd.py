@@ -90,6 +90,9 @@ def run(args: Any) -> int:
     from gradcam_viewer.safe_write import OutputExistsError
 
     err = sys.stderr
+    if args.reference_images and not args.chexnet_weights:
+        err.write("error: --reference-images goes with --chexnet-weights\n")
+        return 2
     try:
         bundle = (load_chexnet_weights(args.chexnet_weights, args.reference_images)
                   if args.chexnet_weights

@@ -79,3 +79,13 @@ def test_chexnet_with_reference_images(tmp_path, reference_folder, capsys):
                  str(weights), "--reference-images", str(tmp_path / "nowhere"),
                  "--out", str(tmp_path / "o")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_reference_images_need_chexnet_weights(tmp_path, capsys):
+    png = samples_dir() / "phantom_03_nodule.png"
+    assert main(["explain", str(png), "--reference-images", str(tmp_path),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "goes with --chexnet-weights" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--reference-images", str(tmp_path)])
+    assert exit_.value.code == 2
