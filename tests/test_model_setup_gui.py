@@ -90,6 +90,19 @@ def test_setup_dialog_checks_choices(win, qtbot, tmp_path):
     dialog.reject()
     assert not (tmp_path / "plain.json").exists()
     assert getattr(win, "_model_setup", None) is None
+    # cancelled: the model runs with defaults, and its exports do not say "probabilities"
+    import json
+
+    from gradcam_viewer.ui import exporting
+
+    win.open_file(PNG)
+    wait_result(win, PNG)
+    assert win.model.name == "plain" and win.model.labels == ["class 0", "class 1", "class 2"]
+    record = json.loads(exporting.export_predictions(win, tmp_path / "p.json", "json").read_text())
+    assert "probabilities" not in record and set(record["scores"]) == set(win.model.labels)
+    csv_text = exporting.export_predictions(win, tmp_path / "p.csv", "csv").read_text()
+    assert csv_text.splitlines()[1].endswith(",scores (not probabilities)")
+    assert ("score", False) in [(t.split(" ")[0], b) for t, b in exporting._panel_lines(win)]
     win.load_model("demo", "")
     wait_until(lambda: win.model is not None and win.model.is_demo, 120)
 
