@@ -20,6 +20,10 @@ def add_arguments(parser: Any) -> None:
                         help="a .keras or .h5 model (default: the bundled demo model)")
     parser.add_argument("--chexnet-weights", type=Path, default=None,
                         help="weights for the CheXNet DenseNet121 preset (.h5 or .weights.h5)")
+    parser.add_argument("--reference-images", type=Path, default=None,
+                        help="with --chexnet-weights: a folder of training images whose mean/std "
+                             "normalise every image (stored beside the weights); default: "
+                             "per-image z-score")
     parser.add_argument("--out", type=Path, default=Path("gradcam-out"), help="output folder")
     parser.add_argument("--method", default="gradcam",
                         choices=["gradcam", "gradcam++", "hirescam", "layercam"])
@@ -86,8 +90,12 @@ def run(args: Any) -> int:
     from gradcam_viewer.safe_write import OutputExistsError
 
     err = sys.stderr
+    if args.reference_images and not args.chexnet_weights:
+        err.write("error: --reference-images goes with --chexnet-weights\n")
+        return 2
     try:
-        bundle = (load_chexnet_weights(args.chexnet_weights) if args.chexnet_weights
+        bundle = (load_chexnet_weights(args.chexnet_weights, args.reference_images)
+                  if args.chexnet_weights
                   else load_model_bundle(args.model))
         explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
                               method=args.method)
@@ -112,6 +120,7 @@ def run(args: Any) -> int:
         err.write(f"error: cannot create the output folder '{args.out}': {exc.strerror}\n")
         return 2
     style = OverlayStyle(opacity=args.opacity, colormap=args.colormap)
+    value_key = "Score" if bundle.output_kind == "scores" else "Probability"
     inputs, problems = expand_inputs(args.images)
     progress = Progress(len(inputs), err)
     rows: list[tuple[str, np.ndarray]] = []
@@ -125,9 +134,10 @@ def run(args: Any) -> int:
             image = load_image(path, frame=max(args.frame, 1) - 1)
             display = to_display(image)
             result = explainer.explain(bundle.prepare(image))
+            values = bundle.values(result.probabilities[0])  # probabilities, or raw scores
             maps, has = result.normalized()
             stem = _unique_stem(path, used_stems)
-            record = prediction_record(image, bundle, result.probabilities[0], result.layer_name,
+            record = prediction_record(image, bundle, values, result.layer_name,
                                        result.method, result.score)
             record["no_positive_evidence"] = [bundle.labels[k] for k in range(len(bundle.labels))
                                               if not has[0, k]]
@@ -136,11 +146,11 @@ def run(args: Any) -> int:
                 rgb = composite(display, heat, style)
                 write_png(args.out / f"{stem}_{safe_name(bundle.labels[k])}.png", rgb,
                           {"Label": bundle.labels[k],
-                           "Probability": f"{result.probabilities[0, k]:.4f}",
+                           value_key: f"{values[k]:.4f}",
                            "Model": bundle.name, "Method": result.method,
                            "Notice": bundle.manifest.get("disclaimer", "")}, args.force)
             write_json(args.out / f"{stem}.json", record, args.force)
-            rows.append((path.name, result.probabilities[0]))
+            rows.append((path.name, values))
             log.info("explained %s in %.2f s", path.name, time.perf_counter() - started)
         except ImageLoadError as exc:
             failures += 1
@@ -155,7 +165,8 @@ def run(args: Any) -> int:
         progress.step(path.name)
     if rows:
         try:
-            write_csv(args.out / "predictions.csv", bundle.labels, rows, args.force)
+            write_csv(args.out / "predictions.csv", bundle.labels, rows, args.force,
+                      bundle.output_kind)
         except OutputExistsError:
             err.write("error: predictions.csv already exists; use --force to overwrite\n")
             failures += 1

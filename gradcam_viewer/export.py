@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from gradcam_viewer.models.outputs import values_name, values_title
 from gradcam_viewer.safe_write import write_atomic, write_bytes_atomic
 
 
@@ -23,11 +24,16 @@ def model_identity(bundle: Any) -> dict[str, Any]:
 
 def prediction_record(image: Any, bundle: Any, probabilities: np.ndarray, layer: str,
                       method: str, score: str, include_identifying: bool = False) -> dict:
+    """`probabilities` are the shown values (`bundle.values(raw)`); they are stored under
+    "scores" instead when the model's outputs are not known to be probabilities."""
+    kind = str(bundle.manifest.get("output_kind", "scores"))
     record = {
         "image": Path(image.path).name,
         "format": image.source_format,
         "frame": image.frame,
-        "probabilities": {lab: round(float(p), 6) for lab, p in zip(bundle.labels, probabilities)},
+        values_name(kind): {lab: round(float(p), 6) for lab, p in zip(bundle.labels, probabilities)},
+        "output_kind": kind,
+        "output_activation": bundle.manifest.get("output_activation", "unknown"),
         "layer": layer,
         "method": method,
         "score": score,
@@ -45,12 +51,14 @@ def write_json(path: Path, record: dict, overwrite: bool = False) -> Path:
 
 
 def write_csv(path: Path, labels: list[str], rows: Iterable[tuple[str, np.ndarray]],
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, kind: str = "probabilities") -> Path:
+    """A row per image, a column per label, and a last column `values` saying what the numbers
+    are: "probabilities" or "scores (not probabilities)" (`kind` is the output_kind)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["image", *labels])
+    writer.writerow(["image", *labels, "values"])
     for name, probs in rows:
-        writer.writerow([name, *(f"{float(p):.6f}" for p in probs)])
+        writer.writerow([name, *(f"{float(p):.6f}" for p in probs), values_title(kind)])
     return write_bytes_atomic(path, buf.getvalue().encode("utf-8"), overwrite)
 
 

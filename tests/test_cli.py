@@ -35,8 +35,9 @@ def test_explain_writes_overlays_json_and_csv(tmp_path, reference, capsys):
                 assert im.text["Label"] == label
         assert not (out / f"{path.stem}_Mass.png").exists()
     rows = list(csv.reader((out / "predictions.csv").open()))
-    assert rows[0] == ["image", *bundle.labels] and len(rows) == 3
-    np.testing.assert_allclose([float(v) for v in rows[1][1:]],
+    assert rows[0] == ["image", *bundle.labels, "values"] and len(rows) == 3
+    assert rows[1][-1] == "probabilities"
+    np.testing.assert_allclose([float(v) for v in rows[1][1:-1]],
                                run(DCM).probabilities[0], atol=1e-5)
 
 

@@ -65,7 +65,8 @@ def _panel_lines(win: Any) -> list[tuple[str, bool]]:
     label = win.labels.current_label()
     if win.result is not None and model is not None and label is not None:
         lines.append((f"{model.labels[label]}", True))
-        lines.append((f"probability {win.result.probabilities[label]:.3f}", False))
+        word = "score" if model.manifest.get("output_kind") == "scores" else "probability"
+        lines.append((f"{word} {win.result.probabilities[label]:.3f}", False))
         lines.append((f"{win.result.method} at {win.result.layer}", False))
     if model is not None:
         lines.append((f"Model: {model.name}", False))
@@ -84,7 +85,8 @@ def export_predictions(win: Any, path: Path, kind: str, overwrite: bool = False)
     model, result, image = win.model, win.result, win.image
     shim = ModelBundle(model=None, labels=model.labels, manifest=model.manifest)
     if kind == "csv":
-        return write_csv(path, model.labels, [(image.path.name, result.probabilities)], overwrite)
+        return write_csv(path, model.labels, [(image.path.name, result.probabilities)], overwrite,
+                         str(model.manifest.get("output_kind", "scores")))
     record = prediction_record(image, shim, result.probabilities, result.layer, result.method,
                                result.score, include_identifying=win.include_identifying())
     return write_json(path, record, overwrite)

@@ -24,7 +24,7 @@ from gradcam_viewer.imaging.display import to_display
 from gradcam_viewer.imaging.image import Window
 from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
 from gradcam_viewer.render.overlay import effective_opacity, heat_rgba
-from gradcam_viewer.ui import dialogs, exporting
+from gradcam_viewer.ui import dialogs, exporting, model_setup
 from gradcam_viewer.ui.image_view import ImageView
 from gradcam_viewer.ui.session import ExplainResult, FileList, ModelInfo, ResultCache, expand_paths
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
         self.worker.imageLoaded.connect(self._image_loaded)
         self.worker.explained.connect(self._explained)
         self.worker.failed.connect(self._failed)
+        self.worker.setupNeeded.connect(self._offer_setup)
         self.thread_.start()
 
     def shutdown(self) -> None:
@@ -341,12 +342,16 @@ class MainWindow(QMainWindow):
         self.cache.clear()
         self.result = None
         self.labels.set_labels(info.labels)
+        self.labels.set_value_kind(str(info.manifest.get("output_kind", "scores")))
         self.banner.setVisible(info.is_demo)
         self.status_model.setText(f"Model: {info.name}")
         for notice in info.notices:
             self._notice(notice)
         self._update_overlay()
         self._ask_explanation()
+
+    def _offer_setup(self, found: Any) -> None:  # a model without manifest: the set-up dialog
+        model_setup.open_setup(self, found)
 
     def _model_failed(self, message: str) -> None:
         if self.model is not None:
@@ -556,7 +561,10 @@ class MainWindow(QMainWindow):
     def open_chexnet_dialog(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Open CheXNet weights", self._last_dir(),
                                               "Weights (*.h5 *.hdf5)")
-        if name:
+        if name:  # optional: the folder whose mean/std normalise (Cancel: per-image z-score)
+            self.worker.reference_images = QFileDialog.getExistingDirectory(
+                self, "Reference images for the mean/std (Cancel: per-image z-score)",
+                str(Path(name).parent))
             self.load_model("chexnet", name)
 
     def show_model_card(self) -> None:
