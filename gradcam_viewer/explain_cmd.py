@@ -84,7 +84,8 @@ def run(args: Any) -> int:
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
     from gradcam_viewer.models.chexnet import load_chexnet_weights
     from gradcam_viewer.output_layout import common_root, plan_outputs
-    from gradcam_viewer.records import csv_header, csv_row, source_from_record, source_id
+    from gradcam_viewer.records import csv_header, csv_row, source_id
+    from gradcam_viewer.resume import finished, row_from_record, rows_already_written
     from gradcam_viewer.render import OverlayStyle, composite
     from gradcam_viewer.safe_write import OutputExistsError
 
@@ -122,7 +123,7 @@ def run(args: Any) -> int:
     header = csv_header(bundle.labels, include_ids)
     csv_path = args.out / "predictions.csv"
     try:
-        listed = _rows_already_written(csv_path, header, args)
+        listed = rows_already_written(csv_path, header, args.force, args.resume)
     except ValueError as exc:
         err.write(f"error: {exc}\n")
         return 2 if args.resume else 1
@@ -137,13 +138,11 @@ def run(args: Any) -> int:
     for item in plan:
         try:
             started = time.perf_counter()
-            done = _complete_record(item, overlay_labels, args, bundle) if args.resume else None
-            if done is not None:
-                source = source_from_record(done)
-                if source.key not in listed:
-                    probs = done.get("probabilities") or done.get("scores")
-                    rows.append(csv_row(source, [probs[lab] for lab in bundle.labels],
-                                        include_ids))
+            done = args.resume and finished(item, overlay_labels, max(args.frame, 1),
+                                            args.method, bundle, include_ids)
+            if done:
+                if done[0].key not in listed:
+                    rows.append(row_from_record(*done, bundle.labels, include_ids))
                 kept += 1
                 progress.step(item.rel)
                 continue
@@ -200,40 +199,3 @@ def run(args: Any) -> int:
     err.write(f"{explained} of {len(plan)} image(s) explained into {args.out}{kept_note}\n")
     return 0 if failures == 0 else 1
 
-
-def _rows_already_written(csv_path: Path, header: list[str], args: Any) -> set[tuple[str, int]]:
-    """(path, frame) of the rows an earlier run wrote; refuses a second run unless --force or
-    --resume, and a resume whose columns differ (other labels, or --no-ids changed)."""
-    from gradcam_viewer.export import read_csv
-
-    if not csv_path.exists() or args.force:
-        return set()
-    if not args.resume:
-        raise ValueError(f"'{csv_path}' already exists; use --force to overwrite or --resume "
-                         "to complete that run")
-    found, rows = read_csv(csv_path)
-    if found != header:
-        raise ValueError(f"'{csv_path}' has other columns than this run would write (another "
-                         "model, or --no-ids differs); use another --out or --force")
-    return {(row[0], int(row[1])) for row in rows if len(row) > 1 and row[1].isdigit()}
-
-
-def _complete_record(item: Any, labels: list[str], args: Any, bundle: Any) -> dict | None:
-    """The JSON of an earlier run if that image's outputs are all there and were made the same
-    way (same input, frame, model and method); None when it has to be explained again."""
-    import json
-
-    if not item.json_path.is_file() or not all(item.overlay_path(lab).is_file()
-                                               for lab in labels):
-        return None
-    try:
-        record = json.loads(item.json_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    model = record.get("model") or {}
-    same = (record.get("path") == item.rel and record.get("frame") == max(args.frame, 1)
-            and record.get("method") == args.method and model.get("name") == bundle.name
-            and model.get("sha256") == bundle.manifest.get("weights_sha256"))
-    if str(record.get("format", "")).startswith("DICOM"):
-        same = same and ("SOPInstanceUID" in record) == (not args.no_ids)
-    return record if same else None
