@@ -171,7 +171,7 @@ def run(args: Any) -> int:
             log.info("explained %s in %.2f s", item.source.name, time.perf_counter() - started)
         except ImageLoadError as exc:
             failures += 1
-            progress.say(f"error: {exc}")
+            progress.say(f"error: cannot open '{item.rel}': {exc.reason}")
         except OutputExistsError as exc:
             failures += 1
             progress.say(f"error: {item.rel}: output {exc}; use --force to overwrite or "

@@ -312,3 +312,21 @@ def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path):
                         if json.loads(p.read_text(encoding="utf-8"))["path"] == rel)
         assert json.loads(gui_json.read_text(encoding="utf-8")) == \
             json.loads(cli_json.read_text(encoding="utf-8"))
+
+
+def test_an_error_names_the_input_by_its_path(tmp_path, capsys):
+    from gradcam_viewer.resources import samples_dir
+
+    good = tmp_path / "cd" / "A" / "IM000001"
+    bad = tmp_path / "cd" / "B" / "IM000001"
+    for p in (good, bad):
+        p.parent.mkdir(parents=True)
+    data = (samples_dir() / "phantom_03_nodule.png").read_bytes()
+    good.write_bytes(data)
+    bad.write_bytes(data[:400])
+    assert main(["explain", str(good), str(bad), "--out", str(tmp_path / "o"), "--labels",
+                 LABEL]) == 1
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "'B/IM000001'" in errors[0]
+    _, rows = _table(tmp_path / "o")
+    assert [r[0] for r in rows] == ["A/IM000001"]
