@@ -69,7 +69,10 @@ def relative_posix(path: Path, root: Path) -> str:
     try:
         rel = absolute.relative_to(root) if str(root) else _without_anchor(absolute)
     except ValueError:
-        rel = _without_anchor(absolute)
+        try:  # one side given through a symbolic link (/var -> /private/var)
+            rel = absolute.resolve().relative_to(Path(root).resolve())
+        except (ValueError, OSError):
+            rel = _without_anchor(absolute)
     text = PurePosixPath(*rel.parts).as_posix() if rel.parts else absolute.name
     return os.fsencode(text).decode("utf-8", "backslashreplace")
 

@@ -330,3 +330,14 @@ def test_an_error_names_the_input_by_its_path(tmp_path, capsys):
     assert len(errors) == 1 and "'B/IM000001'" in errors[0]
     _, rows = _table(tmp_path / "o")
     assert [r[0] for r in rows] == ["A/IM000001"]
+
+
+def test_a_path_through_a_symbolic_link_is_still_relative(tmp_path):
+    from gradcam_viewer.output_layout import relative_posix
+
+    (tmp_path / "real" / "S1").mkdir(parents=True)
+    (tmp_path / "real" / "S1" / "IM000001").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    root = common_root([tmp_path / "link"])
+    assert relative_posix(tmp_path / "real" / "S1" / "IM000001", root) == "S1/IM000001"
+    assert relative_posix(tmp_path / "link" / "S1" / "IM000001", root) == "S1/IM000001"
