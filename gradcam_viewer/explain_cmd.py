@@ -84,7 +84,7 @@ def run(args: Any) -> int:
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
     from gradcam_viewer.models.chexnet import load_chexnet_weights
     from gradcam_viewer.output_layout import common_root, plan_outputs
-    from gradcam_viewer.records import csv_header, csv_row, source_id
+    from gradcam_viewer.records import csv_header, csv_row, has_uid_like, source_id
     from gradcam_viewer.resume import finished, row_from_record, rows_already_written
     from gradcam_viewer.render import OverlayStyle, composite
     from gradcam_viewer.safe_write import OutputExistsError
@@ -134,6 +134,10 @@ def run(args: Any) -> int:
         progress.say(line)
     for path in repeated:
         progress.say(f"note: '{path}' was listed more than once; it is explained once")
+    named_by_uid = sum(has_uid_like(item.rel) for item in plan) if args.no_ids else 0
+    if named_by_uid:
+        progress.say(f"note: {named_by_uid} input path(s) look like they hold DICOM UIDs; "
+                     "--no-ids leaves paths as they are, so rename those files before sharing")
     explained = kept = 0
     for item in plan:
         try:

@@ -8,12 +8,21 @@ are never logged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# An OID-like run of at least five numbers ("1.2.840.113619.2.55"), as in files some PACS
+# exports name by their SOP Instance UID.
+_UID_LIKE = re.compile(r"(?<![\d.])[0-2](?:\.\d+){4,}")
+
+
+def has_uid_like(rel: str) -> bool:
+    """Whether a path seems to hold a DICOM UID, which --no-ids cannot take out of it."""
+    return _UID_LIKE.search(rel) is not None
 
 
 @dataclass(frozen=True)

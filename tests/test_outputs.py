@@ -59,10 +59,9 @@ def _build_tree(root: Path) -> dict[str, Path]:
 
 def _uids(path: Path) -> dict[str, str]:
     """The oracle: the file's own header, read by pydicom."""
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except pydicom.errors.InvalidDicomError:
+    if path.suffix.lower() == ".png":
         return {}
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)  # some lack the preamble
     return {k: str(ds[k].value) for k in UIDS}
 
 
@@ -341,3 +340,31 @@ def test_a_path_through_a_symbolic_link_is_still_relative(tmp_path):
     root = common_root([tmp_path / "link"])
     assert relative_posix(tmp_path / "real" / "S1" / "IM000001", root) == "S1/IM000001"
     assert relative_posix(tmp_path / "link" / "S1" / "IM000001", root) == "S1/IM000001"
+
+
+def test_real_dicoms_one_row_or_one_error_each(shared_data, tmp_path, capsys):
+    """Inputs not designed here: the shared real DICOMs, in two folders."""
+    folders = [shared_data / "cxr-dicom", shared_data / "cxr-dicom" / "other"]
+    inputs = {p.relative_to(folders[0]).as_posix(): p for f in folders for p in f.iterdir()
+              if p.is_file()}
+    out = tmp_path / "o"
+    main(["explain", *map(str, folders), "--out", str(out), "--labels", LABEL])
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    _, rows = _table(out)
+    for rel, path in inputs.items():
+        named = [e for e in errors if f"'{rel}'" in e]
+        mine = [r for r in rows if r[0] == rel]
+        assert len(mine) + len(named) == 1, rel
+        if mine:
+            assert dict(zip(UIDS, mine[0][2:5])) == _uids(path)
+    assert len(rows) >= 8 and len({r[0] for r in rows}) == len(rows)
+
+    shared = tmp_path / "shared"
+    main(["explain", str(folders[0]), "--out", str(shared), "--labels", LABEL, "--no-ids"])
+    assert "look like they hold DICOM UIDs" in capsys.readouterr().err  # SIIM_<SOP UID>.dcm
+    blob = b"".join(p.read_bytes() for p in shared.rglob("*") if p.is_file())
+    uids = {u for p in folders[0].iterdir() if p.is_file() for u in _uids(p).values()}
+    assert len(uids) >= 10
+    for uid in uids:
+        if not any(uid in rel for rel in inputs):
+            assert uid.encode() not in blob
