@@ -137,7 +137,7 @@ def test_output_tree_mirrors_the_inputs(tree, explained):
 
 
 def test_uids_are_written_by_default_and_none_with_no_ids(tree, explained, tmp_path,
-                                                         reference):
+                                                         reference, capsys):
     bundle, _ = reference
     root, files = tree
     uids = {u for p in files.values() for u in _uids(p).values()}
@@ -151,6 +151,7 @@ def test_uids_are_written_by_default_and_none_with_no_ids(tree, explained, tmp_p
     out = tmp_path / "shared"
     assert _explain(root, out, "--no-ids") == 0
     assert found(out) == set()
+    assert "look like they hold DICOM UIDs" not in capsys.readouterr().err
     header, rows = _table(out)
     assert header == ["path", "frame", *bundle.labels] and len(rows) == len(files)
 
