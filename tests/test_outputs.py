@@ -6,13 +6,14 @@ import csv
 import json
 import os
 import shutil
+import tempfile
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -369,3 +370,44 @@ def test_real_dicoms_one_row_or_one_error_each(shared_data, tmp_path, capsys):
     for uid in uids:
         if not any(uid in rel for rel in inputs):
             assert uid.encode() not in blob
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_resume_after_any_interruption_gives_each_input_once(tree, explained, data, tmp_path):
+    """Whatever subset of outputs and rows an interrupted run left, --resume ends with one row
+    per input: the rows that were there first, unchanged, then the missing ones in scan order,
+    and only the images with missing files explained again."""
+    from gradcam_viewer.cam import Explainer
+
+    root, files = tree
+    header, rows = _table(explained)
+    out = Path(tempfile.mkdtemp(dir=tmp_path)) / "out"
+    shutil.copytree(explained, out)
+    outputs = sorted(p for p in out.rglob("*") if p.suffix in (".json", ".png"))
+    lost = data.draw(st.sets(st.sampled_from(outputs)), label="deleted outputs")
+    kept = data.draw(st.lists(st.sampled_from(rows), unique_by=tuple), label="rows left")
+    for p in lost:
+        p.unlink()
+    if kept or data.draw(st.booleans(), label="csv left"):
+        with open(out / "predictions.csv", "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([header, *kept])
+    else:
+        (out / "predictions.csv").unlink()
+    calls = []
+    original = Explainer.explain
+    Explainer.explain = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    try:
+        assert _explain(root, out, "--resume") == 0
+    finally:
+        Explainer.explain = original
+    _, after = _table(out)
+    assert after[:len(kept)] == kept
+    assert sorted(map(tuple, after)) == sorted(map(tuple, rows))
+    order = [r[0] for r in rows]
+    added = [r[0] for r in after[len(kept):]]
+    assert added == sorted(added, key=order.index)
+    incomplete = {p.relative_to(out).parent / p.name.split("_" + LABEL)[0].removesuffix(".json")
+                  for p in lost}
+    assert len(calls) == len(incomplete)
