@@ -291,7 +291,7 @@ def fresh_win(qapp, tmp_path):
     w.close()
 
 
-def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path):
+def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path, monkeypatch):
     from gui_helpers import wait_result
     from gradcam_viewer.ui import exporting
 
@@ -313,6 +313,23 @@ def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path):
                         if json.loads(p.read_text(encoding="utf-8"))["path"] == rel)
         assert json.loads(gui_json.read_text(encoding="utf-8")) == \
             json.loads(cli_json.read_text(encoding="utf-8"))
+
+    # File > "Leave DICOM UIDs out of exports", through the menu's own dialog path
+    from gradcam_viewer.ui import main_window
+
+    dicom = files["SERIES2/IM000001"]
+    fresh_win.open_file(dicom)
+    wait_result(fresh_win, dicom)
+    target = tmp_path / "shared.csv"
+    monkeypatch.setattr(main_window.QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(target), ""))
+    fresh_win.act_no_ids.setChecked(True)
+    fresh_win.export_predictions_dialog("csv")
+    with open(target, newline="", encoding="utf-8") as f:
+        shared_header, shared_row = list(csv.reader(f))
+    assert shared_header == ["path", "frame", *fresh_win.model.labels]
+    assert shared_row == [by_path["SERIES2/IM000001"][0], "1", *by_path["SERIES2/IM000001"][5:]]
+    assert not any(u.encode() in target.read_bytes() for u in _uids(dicom).values())
 
 
 def test_an_error_names_the_input_by_its_path(tmp_path, capsys):
