@@ -35,9 +35,11 @@ def test_explain_writes_overlays_json_and_csv(tmp_path, reference, capsys):
                 assert im.text["Label"] == label
         assert not (out / f"{path.stem}_Mass.png").exists()
     rows = list(csv.reader((out / "predictions.csv").open()))
-    assert rows[0] == ["image", *bundle.labels, "values"] and len(rows) == 3
+    ids = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+    assert rows[0] == ["path", "frame", *ids, *bundle.labels, "values"] and len(rows) == 3
+    assert [r[0] for r in rows[1:]] == [DCM.name, PNG.name]
     assert rows[1][-1] == "probabilities"
-    np.testing.assert_allclose([float(v) for v in rows[1][1:-1]],
+    np.testing.assert_allclose([float(v) for v in rows[1][5:-1]],
                                run(DCM).probabilities[0], atol=1e-5)
 
 
@@ -64,7 +66,8 @@ def test_bad_input_among_good(tmp_path, capsys):
     assert code == 1
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "broken.png" in lines[0]
-    assert (tmp_path / "o" / f"{PNG.stem}.json").exists()
+    # the inputs' common root is '/': the output tree mirrors the sample's absolute path
+    assert len(list((tmp_path / "o").rglob(f"{PNG.stem}.json"))) == 1
 
 
 def test_no_overwrite_without_force(tmp_path, capsys):

@@ -222,7 +222,7 @@ def test_exports(win, tmp_path):
     assert b"PHANTOM" not in png.read_bytes()
     csv_path = exporting.export_predictions(win, tmp_path / "p.csv", "csv")
     header, row = csv_path.read_text().splitlines()
-    assert header.split(",")[1:-1] == win.model.labels and SAMPLE.name in row
+    assert header.split(",")[5:-1] == win.model.labels and row.startswith(f"{SAMPLE.name},1,")
     assert header.endswith(",values") and row.endswith(",probabilities")
     js = exporting.export_predictions(win, tmp_path / "p.json", "json")
     record = json.loads(js.read_text())

@@ -86,7 +86,7 @@ def test_offline_private_and_read_only(tmp_path, patient_dicom, no_network, monk
     assert main(["explain", *map(str, inputs), "--out", str(out)]) == 0
     assert [_sha(p) for p in inputs] == before
     assert no_network == []
-    written = b"".join(p.read_bytes() for p in out.iterdir())
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
     log_text = (tmp_path / "logs" / "gradcam-viewer.log").read_bytes()
     assert b"patient.dcm" in log_text  # the log is really written
     for secret in SECRETS:

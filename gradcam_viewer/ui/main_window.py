@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         self.act_export_json = a("Export predictions as &JSON...", lambda: self.export_predictions_dialog("json"))
         self.act_include_phi = a("Include patient-identifying fields in exports",
                                  lambda _on: None, checkable=True)
+        self.act_no_ids = a("Leave DICOM UIDs out of exports", lambda _on: None, checkable=True)
         self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_next = a("Next file", lambda: self.step_file(1), QKeySequence(Qt.Key.Key_PageDown))
         self.act_prev = a("Previous file", lambda: self.step_file(-1), QKeySequence(Qt.Key.Key_PageUp))
@@ -231,7 +232,7 @@ class MainWindow(QMainWindow):
             m_file.addAction(act)
         m_file.addSeparator()
         for act in (self.act_export_png, self.act_export_csv, self.act_export_json,
-                    self.act_include_phi):
+                    self.act_include_phi, self.act_no_ids):
             m_file.addAction(act)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
@@ -597,8 +598,9 @@ class MainWindow(QMainWindow):
         name, _ = QFileDialog.getSaveFileName(self, "Export predictions", self._suggest(kind),
                                               f"{kind.upper()} (*.{kind})")
         if name:
-            self._run_export(lambda: exporting.export_predictions(self, Path(name), kind,
-                                                                  overwrite=True))
+            self._run_export(lambda: exporting.export_predictions(
+                self, Path(name), kind, overwrite=True,
+                include_ids=not self.act_no_ids.isChecked()))
 
     def _run_export(self, job) -> None:
         try:
