@@ -1,0 +1,371 @@
+"""Find the images in files, folders and DICOM media (CD, DVD, USB with a DICOMDIR). No Qt.
+
+A file is an image by its content, never by its name: the DICM marker, a preamble-less DICOM
+header with an image size, or a PNG/JPEG/TIFF/BMP signature. Folders are searched to
+`MAX_DEPTH` levels; hidden entries (".name") are skipped and every real folder is entered at
+most once, so symlink loops end. A DICOMDIR is read with pydicom's `FileSet`; its file IDs
+are matched case-insensitively (media mounted with lower-case names), references that leave
+the medium's folder are refused, and missing files are reported as warnings. Non-images
+(reports, CSVs, DICOM SR) are counted as skipped, silently. Headers are read with
+`stop_before_pixels` and only for DICOM files, to sort them (see `studies.py` for the order).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.uid import MediaStorageDirectoryStorage
+
+from gradcam_viewer.imaging.raster import sniff_raster
+from gradcam_viewer.imaging.studies import Catalogue, DicomInfo, ImageRef, natural_key
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 12  # CD layouts need 4 (DICOM/PATIENT/STUDY/SERIES/IMAGE); deeper is a wrong folder
+HEADER_DEFER = 1024  # bytes: longer header values (private blobs, icons) are not read
+# a bare (preamble-less) dataset starts with a tag of one of these groups
+_BARE_GROUPS = {0x0000, 0x0002, 0x0004, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028}
+_VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
+        b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST",
+        b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV"}
+
+
+@dataclass
+class ScanResult:
+    catalogue: Catalogue
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[Path]:
+        return self.catalogue.paths()
+
+    @property
+    def skipped(self) -> int:
+        return self.catalogue.skipped
+
+
+def scan(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The image files in `paths` (files, folders, DICOMDIRs), in reading order."""
+    return scan_media(paths).images
+
+
+def sniff(head: bytes) -> str | None:
+    """'dicom' (DICM marker), 'bare-dicom' (looks like a dataset without preamble), a raster
+    format name, or None. Content only, from the first 132 bytes."""
+    if head[128:132] == b"DICM":
+        return "dicom"
+    raster = sniff_raster(head)
+    if raster:
+        return raster
+    if len(head) >= 8 and int.from_bytes(head[0:2], "little") in _BARE_GROUPS:
+        if head[4:6] in _VRS:  # explicit VR
+            return "bare-dicom"
+        if int.from_bytes(head[4:8], "little") < 1 << 16:  # implicit VR: a short length
+            return "bare-dicom"
+    return None
+
+
+def scan_media(paths: Iterable[str | os.PathLike],
+               cancelled: Callable[[], bool] | None = None) -> ScanResult:
+    """Scan and keep the tree and the warnings (missing files, unreadable folders)."""
+    state = _Scan(cancelled or (lambda: False))
+    for rank, raw in enumerate(paths):
+        p = Path(raw)
+        state.rank = rank
+        if p.is_dir():
+            before = len(state.entries)
+            state.walk(p)
+            if len(state.entries) == before and not state.cancelled():
+                state.warn(f"'{p.name or p}' holds no image files.")
+        elif p.is_file():
+            if p.name.upper() == "DICOMDIR":
+                state.read_dicomdir(p)
+            else:
+                state.consider(p, p.stat().st_size, explicit=True)
+        else:
+            state.warn(f"'{p}' does not exist.")
+        if state.cancelled():
+            break
+    catalogue = Catalogue.build(state.entries)
+    catalogue.skipped = state.skipped
+    catalogue.warnings = state.warnings
+    log.info("scan: %d image(s), %d other file(s) skipped, %d warning(s)",
+             len(state.entries), state.skipped, len(state.warnings))
+    return ScanResult(catalogue, state.warnings)
+
+
+class _Scan:
+    def __init__(self, cancelled: Callable[[], bool]):
+        self.cancelled = cancelled
+        self.entries: list[tuple[ImageRef, DicomInfo | None]] = []
+        self.warnings: list[str] = []
+        self.skipped = 0
+        self.rank = 0
+        self.seen_dirs: set[tuple[int, int]] = set()
+        self.seen_files: set[tuple[int, int]] = set()
+        self.claimed: set[str] = set()  # real paths already listed by a DICOMDIR
+
+    def warn(self, text: str) -> None:
+        log.warning("scan: %s", text)  # file names only: no header values
+        self.warnings.append(text)
+
+    # ---------------------------------------------------------------- folders ----
+    def walk(self, root: Path) -> None:
+        stack = [(root, 0)]
+        while stack and not self.cancelled():
+            folder, depth = stack.pop()
+            try:
+                st = folder.stat()
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: natural_key(e.name))
+            except OSError as exc:
+                self.warn(f"the folder '{folder.name}' cannot be read ({exc.strerror or exc}).")
+                continue
+            if (st.st_dev, st.st_ino) in self.seen_dirs:
+                continue  # a symlink loop or a folder reached twice
+            self.seen_dirs.add((st.st_dev, st.st_ino))
+            for entry in entries:
+                if entry.name.upper() == "DICOMDIR" and _is_file(entry):
+                    self.read_dicomdir(Path(entry.path))
+            subfolders = []
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name.upper() == "DICOMDIR":
+                    continue
+                try:
+                    if entry.is_dir():
+                        subfolders.append(Path(entry.path))
+                    elif entry.is_file():
+                        self.consider(Path(entry.path), entry.stat().st_size, entry=entry)
+                except OSError:
+                    continue
+            if depth < MAX_DEPTH:
+                stack.extend((sub, depth + 1) for sub in reversed(subfolders))
+            elif subfolders:
+                self.warn(f"folders deeper than {MAX_DEPTH} levels below '{root.name}' were "
+                          "not searched.")
+
+    # ---------------------------------------------------------------- files ----
+    def consider(self, path: Path, size: int, entry: os.DirEntry | None = None,
+                 explicit: bool = False) -> None:
+        try:
+            st = entry.stat() if entry is not None else path.stat()
+            key = (st.st_dev, st.st_ino)
+            if key in self.seen_files:
+                return
+            self.seen_files.add(key)
+            if self.claimed and os.path.realpath(path) in self.claimed:
+                return
+            if size == 0:
+                self.skipped += 1
+                return
+            with open(path, "rb") as f:
+                head = f.read(132)
+        except OSError as exc:
+            if explicit:
+                self.warn(f"'{path.name}' cannot be read ({exc.strerror or exc}).")
+            return
+        kind = sniff(head)
+        if kind is None:
+            self.skipped += 1
+            return
+        if kind not in ("dicom", "bare-dicom"):
+            self.entries.append((ImageRef(path, rank=self.rank), None))
+            return
+        info, is_image = _header(path, bare=kind == "bare-dicom")
+        if is_image:
+            self.entries.append((ImageRef(path, rank=self.rank), info))
+        else:
+            self.skipped += 1
+
+    # ---------------------------------------------------------------- DICOMDIR ----
+    def read_dicomdir(self, path: Path) -> None:
+        """Add the images a DICOMDIR lists; files it lists are not read again by the walk."""
+        from pydicom.fileset import FileSet
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, force=True)
+            if ds.file_meta.get("MediaStorageSOPClassUID") != MediaStorageDirectoryStorage:
+                raise ValueError("not a Media Storage Directory")
+        except Exception as exc:
+            self.warn(f"'{path}' is not a readable DICOMDIR ({type(exc).__name__}); the "
+                      "folder is searched instead.")
+            return
+        root = path.parent.resolve()
+        resolver = _CaseInsensitive(root)
+        for record in ds.get("DirectoryRecordSequence", []):
+            if "ReferencedFileID" not in record:
+                continue
+            parts = _file_id(record)
+            shown = "/".join(parts)
+            found = resolver.find(parts) if parts else None
+            if found is None:
+                if resolver.refused:
+                    self.warn(f"the DICOMDIR in '{root.name}' refers to '{shown}', outside "
+                              "its folder; that entry is ignored.")
+                elif str(record.get("DirectoryRecordType", "")).upper() == "IMAGE":
+                    self.warn(f"the DICOMDIR in '{root.name}' lists '{shown}', which is "
+                              "missing.")
+                del record.ReferencedFileID  # pydicom then drops the entry
+                continue
+            actual = list(found.relative_to(root).parts)
+            if actual != parts:  # lower-case media: point the record at the real names
+                record["ReferencedFileID"] = DataElement(  # in memory; the medium is untouched
+                    0x00041500, "CS", actual if len(actual) > 1 else actual[0],
+                    validation_mode=pydicom.config.IGNORE)
+        try:
+            fs = FileSet()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fs.load(ds, include_orphans=False)
+            instances = list(fs)
+        except Exception as exc:  # PermissionError for paths outside the root, damage
+            self.warn(f"the DICOMDIR in '{root.name}' cannot be used ({type(exc).__name__}); "
+                      "the folder is searched instead.")
+            return
+        for instance in instances:
+            real = Path(instance.path)
+            self.claimed.add(os.path.realpath(real))
+            try:
+                st = real.stat()
+                self.seen_files.add((st.st_dev, st.st_ino))
+            except OSError:
+                continue
+            if instance.node.record_type != "IMAGE":
+                self.skipped += 1
+                continue
+            self.entries.append((ImageRef(real, rank=self.rank), _record_info(instance)))
+
+
+class _CaseInsensitive:
+    """Find a DICOMDIR file ID under `root` whatever the case of the names on disk."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.refused = False
+        self._names: dict[Path, dict[str, str]] = {}
+
+    def find(self, parts: list[str]) -> Path | None:
+        self.refused = False
+        if any(p in ("", ".", "..") or "/" in p or "\\" in p or ":" in p for p in parts):
+            self.refused = True
+            return None
+        current = self.root
+        for part in parts:
+            names = self._listing(current)
+            actual = part if part in names.values() else names.get(part.casefold())
+            if actual is None:
+                return None
+            current = current / actual
+        try:
+            real = current.resolve(strict=True)
+        except OSError:
+            return None
+        if not real.is_relative_to(self.root):  # a symlink that leaves the medium
+            self.refused = True
+            return None
+        return current if real.is_file() else None
+
+    def _listing(self, folder: Path) -> dict[str, str]:
+        if folder not in self._names:
+            try:
+                self._names[folder] = {n.casefold(): n for n in os.listdir(folder)}
+            except OSError:
+                self._names[folder] = {}
+        return self._names[folder]
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _file_id(record: Dataset) -> list[str]:
+    value = record.ReferencedFileID
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value.strip()]
+    return [str(v).strip() for v in value]
+
+
+def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
+    """Header fields for sorting, and whether the file holds an image (has Rows/Columns)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                                 defer_size=HEADER_DEFER)
+            is_image = "Rows" in ds and "Columns" in ds
+            if bare and not is_image:
+                return None, False
+            sop = ds.get("file_meta", Dataset()).get("MediaStorageSOPClassUID")
+            if sop == MediaStorageDirectoryStorage:
+                return None, False  # a DICOMDIR under another name
+            return _info(ds), is_image
+    except Exception:
+        # a DICM file whose header is damaged is still listed: opening it explains the damage
+        log.debug("header unreadable: %s", path.name, exc_info=True)
+        return None, not bare
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+        return "" if value is None else str(value).strip()
+    except Exception:
+        return ""
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return None if value is None or value == "" else int(value)
+    except Exception:
+        return None
+
+
+def _info(ds: Dataset) -> DicomInfo | None:
+    if "StudyInstanceUID" not in ds and "SeriesInstanceUID" not in ds:
+        return None
+    return DicomInfo(
+        patient_name=_text(ds, "PatientName"), patient_id=_text(ds, "PatientID"),
+        study_uid=_text(ds, "StudyInstanceUID"), study_date=_text(ds, "StudyDate"),
+        study_time=_text(ds, "StudyTime"), study_description=_text(ds, "StudyDescription"),
+        series_uid=_text(ds, "SeriesInstanceUID"), series_number=_int(ds, "SeriesNumber"),
+        modality=_text(ds, "Modality"), series_description=_text(ds, "SeriesDescription"),
+        instance=_int(ds, "InstanceNumber"), frames=_int(ds, "NumberOfFrames") or 1)
+
+
+def _record_info(instance) -> DicomInfo:
+    """Fields of the IMAGE record and its SERIES, STUDY and PATIENT records (pydicom's
+    FileInstance looks each keyword up from the lowest record to the highest)."""
+    view = _Records(instance)
+    return DicomInfo(
+        patient_name=_text(view, "PatientName"), patient_id=_text(view, "PatientID"),
+        study_uid=_text(view, "StudyInstanceUID"), study_date=_text(view, "StudyDate"),
+        study_time=_text(view, "StudyTime"), study_description=_text(view, "StudyDescription"),
+        series_uid=_text(view, "SeriesInstanceUID"), series_number=_int(view, "SeriesNumber"),
+        modality=_text(view, "Modality"), series_description=_text(view, "SeriesDescription"),
+        instance=_int(view, "InstanceNumber"), frames=_int(view, "NumberOfFrames"))
+
+
+class _Records:
+    """`get(keyword)` over a FileInstance's records, like a Dataset's."""
+
+    def __init__(self, instance):
+        self._instance = instance
+
+    def get(self, keyword: str):
+        return self._instance[keyword].value if keyword in self._instance else None
