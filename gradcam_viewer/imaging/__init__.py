@@ -10,7 +10,7 @@ from gradcam_viewer.imaging.display import model_pixels, to_display
 from gradcam_viewer.imaging.errors import ImageLoadError
 from gradcam_viewer.imaging.image import LoadedImage, MetaField, Window
 from gradcam_viewer.imaging.loader import MAX_PIXELS, load_image
-from gradcam_viewer.imaging.scan import ScanResult, scan, scan_media
+from gradcam_viewer.imaging.scanner import ScanResult, scan, scan_media
 
 __all__ = ["ImageLoadError", "LoadedImage", "MAX_PIXELS", "MetaField", "ScanResult", "Window",
            "load_image", "model_pixels", "scan", "scan_media", "to_display"]
