@@ -61,19 +61,14 @@ def safe_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "label"
 
 
-def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Folders become their files; an empty folder is reported, not silently skipped."""
-    out: list[Path] = []
-    problems: list[str] = []
-    for p in paths:
-        if p.is_dir():
-            files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
-            if not files:
-                problems.append(f"error: '{p.name}' is a folder with no files in it")
-            out.extend(files)
-        else:
-            out.append(p)
-    return out, problems
+def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str], int]:
+    """Files, folders and DICOMDIR media through the scanner: the images in reading order,
+    the problems to report (missing inputs, empty folders, files a DICOMDIR lacks) and how
+    many other files (CSVs, reports, text) were skipped."""
+    from gradcam_viewer.imaging import scan_media
+
+    result = scan_media(paths)
+    return result.images, [f"error: {w}" for w in result.warnings], result.skipped
 
 
 def run(args: Any) -> int:
@@ -112,7 +107,7 @@ def run(args: Any) -> int:
         err.write(f"error: cannot create the output folder '{args.out}': {exc.strerror}\n")
         return 2
     style = OverlayStyle(opacity=args.opacity, colormap=args.colormap)
-    inputs, problems = expand_inputs(args.images)
+    inputs, problems, skipped = expand_inputs(args.images)
     progress = Progress(len(inputs), err)
     rows: list[tuple[str, np.ndarray]] = []
     failures = len(problems)
@@ -159,7 +154,12 @@ def run(args: Any) -> int:
         except OutputExistsError:
             err.write("error: predictions.csv already exists; use --force to overwrite\n")
             failures += 1
-    err.write(f"{len(rows)} of {len(inputs)} image(s) explained into {args.out}\n")
+    if not inputs and not problems:
+        err.write("error: no image files were found in the input(s)\n")
+        failures += 1
+    err.write(f"{len(rows)} images explained, {skipped} other files skipped"
+              f"{f', {len(inputs) - len(rows)} failed' if len(rows) < len(inputs) else ''}"
+              f" (outputs in {args.out})\n")
     return 0 if failures == 0 else 1
 
 
