@@ -310,8 +310,9 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
             is_image = "Rows" in ds and "Columns" in ds
             if bare and not is_image:
                 return None, False
-            sop = ds.get("file_meta", Dataset()).get("MediaStorageSOPClassUID")
-            if sop == MediaStorageDirectoryStorage:
+            meta = getattr(ds, "file_meta", None)
+            if meta is not None and _text(meta, "MediaStorageSOPClassUID") == \
+                    MediaStorageDirectoryStorage:
                 return None, False  # a DICOMDIR under another name
             return _info(ds), is_image
     except Exception:
@@ -321,7 +322,17 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
 
 
 def _text(ds: Dataset, keyword: str) -> str:
+    """A header value as text. UIDs, dates, numbers and codes are ASCII by the standard:
+    they are decoded from the raw bytes (pydicom's full conversion is most of a header
+    read's time); names and descriptions go through pydicom for their character set."""
     try:
+        if keyword not in _CHARSET_KEYWORDS and isinstance(ds, Dataset):
+            raw = ds.get_item(keyword)
+            if raw is None:
+                return ""
+            value = raw.value
+            if isinstance(value, bytes):
+                return value.decode("ascii", "replace").strip("\x00 ")
         value = ds.get(keyword)
         return "" if value is None else str(value).strip()
     except Exception:
@@ -329,11 +340,14 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
+    text = _text(ds, keyword).split("\\")[0]
     try:
-        value = ds.get(keyword)
-        return None if value is None or value == "" else int(value)
-    except Exception:
+        return int(float(text)) if text else None
+    except ValueError:
         return None
+
+
+_CHARSET_KEYWORDS = {"PatientName", "StudyDescription", "SeriesDescription"}
 
 
 def _info(ds: Dataset) -> DicomInfo | None:
