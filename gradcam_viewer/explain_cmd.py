@@ -64,11 +64,13 @@ def safe_name(label: str) -> str:
 def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str], int]:
     """Files, folders and DICOMDIR media through the scanner: the images in reading order,
     the problems to report (missing inputs, empty folders, files a DICOMDIR lacks) and how
-    many other files (CSVs, reports, text) were skipped."""
+    many other files (CSVs, reports, text found in folders) were skipped."""
     from gradcam_viewer.imaging import scan_media
 
     result = scan_media(paths)
-    return result.images, [f"error: {w}" for w in result.warnings], result.skipped
+    # files named on the command line that are not images go to the loader, which says why
+    return (result.images + result.rejected, [f"error: {w}" for w in result.warnings],
+            result.skipped)
 
 
 def run(args: Any) -> int:

@@ -168,7 +168,13 @@ def test_folder_with_csv_and_text_counts_only_images(tmp_path, reference, capsys
 
 
 def test_no_images_at_all_is_an_error(tmp_path, capsys):
-    (tmp_path / "only.csv").write_text("a,b\n")
-    assert main(["explain", str(tmp_path / "only.csv"), "--out", str(tmp_path / "o")]) == 1
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "only.csv").write_text("a,b\n")
+    assert main(["explain", str(folder), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "no image files" in err and "0 images explained, 1 other files skipped" in err
+    # a non-image named explicitly is an error with the loader's reason, not a skip
+    assert main(["explain", str(folder / "only.csv"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "error: Cannot open 'only.csv'" in err and "0 other files skipped" in err

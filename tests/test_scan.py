@@ -124,7 +124,8 @@ def test_cd_layout_without_dicomdir_and_content_not_names(tmp_path):
     (tmp_path / "notes.png").write_text("not a picture")
     found = scan([tmp_path])
     assert [p.name for p in found] == ["IM000001", "IM000002", "IM000010", "chest.txt"]
-    assert scan([tmp_path / "notes.png"]) == []
+    named = scan_media([tmp_path / "notes.png"])  # named explicitly: rejected, not skipped
+    assert named.images == [] and named.rejected == [tmp_path / "notes.png"]
 
 
 def test_preamble_less_dicom_is_found(tmp_path):

@@ -42,6 +42,9 @@ _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"
 class ScanResult:
     catalogue: Catalogue
     warnings: list[str] = field(default_factory=list)
+    # files named explicitly (not found in a folder) that are not images: the caller opens
+    # them anyway so that the loader says why (found in a folder they are just skipped)
+    rejected: list[Path] = field(default_factory=list)
 
     @property
     def images(self) -> list[Path]:
@@ -99,7 +102,7 @@ def scan_media(paths: Iterable[str | os.PathLike],
     catalogue.warnings = state.warnings
     log.info("scan: %d image(s), %d other file(s) skipped, %d warning(s)",
              len(state.entries), state.skipped, len(state.warnings))
-    return ScanResult(catalogue, state.warnings)
+    return ScanResult(catalogue, state.warnings, state.rejected)
 
 
 class _Scan:
@@ -108,6 +111,7 @@ class _Scan:
         self.entries: list[tuple[ImageRef, DicomInfo | None]] = []
         self.warnings: list[str] = []
         self.skipped = 0
+        self.rejected: list[Path] = []
         self.rank = 0
         self.seen_dirs: set[tuple[int, int]] = set()
         self.seen_files: set[tuple[int, int]] = set()
@@ -164,7 +168,7 @@ class _Scan:
             if self.claimed and os.path.realpath(path) in self.claimed:
                 return
             if size == 0:
-                self.skipped += 1
+                self._not_an_image(path, explicit)
                 return
             with open(path, "rb") as f:
                 head = f.read(132)
@@ -174,7 +178,7 @@ class _Scan:
             return
         kind = sniff(head)
         if kind is None:
-            self.skipped += 1
+            self._not_an_image(path, explicit)
             return
         if kind not in ("dicom", "bare-dicom"):
             self.entries.append((ImageRef(path, rank=self.rank), None))
@@ -182,6 +186,12 @@ class _Scan:
         info, is_image = _header(path, bare=kind == "bare-dicom")
         if is_image:
             self.entries.append((ImageRef(path, rank=self.rank), info))
+        else:
+            self._not_an_image(path, explicit)
+
+    def _not_an_image(self, path: Path, explicit: bool) -> None:
+        if explicit:
+            self.rejected.append(path)
         else:
             self.skipped += 1
 

@@ -313,14 +313,18 @@ class MainWindow(QMainWindow):
         self._opening = [Path(p) for p in paths]
         self.studies.open(self._opening)
 
-    def _catalogue_ready(self, catalogue) -> None:
+    def _catalogue_ready(self, catalogue, rejected) -> None:
         files = catalogue.paths()
+        if not files and rejected:
+            self.open_file(rejected[0])  # a file named explicitly: the loader says why
+            return
         if not files:
             names = ", ".join(p.name or str(p) for p in getattr(self, "_opening", []))
             self._error("\n".join([f"No image files found in {names}.", *catalogue.warnings]))
             return
-        if catalogue.warnings:
-            self._notice("\n".join(catalogue.warnings[:20]))
+        notes = catalogue.warnings + [f"'{p.name}' is not an image file." for p in rejected]
+        if notes:
+            self._notice("\n".join(notes[:20]))
         self.files.set(files, 0)
         self.open_file(files[0])
 

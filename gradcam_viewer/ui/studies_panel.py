@@ -3,8 +3,9 @@ frame slider for multi-frame images.
 
 Folders and media are scanned, and thumbnails made, by `StudiesReader` in its own thread (not
 the model's worker), so the GUI thread only builds tree items. The panel emits
-`catalogueReady(Catalogue)` when a scan is done (its `paths()` is the Page Up / Page Down
-order) and `imageChosen(path, frame)` when the user picks an image or a frame. Patient names
+`catalogueReady(catalogue, rejected)` when a scan is done (`catalogue.paths()` is the Page Up /
+Page Down order; `rejected` are files named explicitly that are not images) and
+`imageChosen(path, frame)` when the user picks an image or a frame. Patient names
 and IDs are shown only when `set_show_identifying(True)`; nothing here logs them.
 """
 
@@ -63,7 +64,7 @@ def thumbnail(path: Path, size: int = THUMB) -> tuple[np.ndarray, str]:
 class StudiesReader(QObject):
     """Scans in the background; a newer request makes an older one stop early."""
 
-    catalogueRead = Signal(int, object)  # request id, Catalogue
+    catalogueRead = Signal(int, object, object)  # request id, Catalogue, rejected paths
     thumbnailRead = Signal(int, int, object, str)  # request, series index, RGB, description
 
     def __init__(self, latest: _Latest):
@@ -76,14 +77,16 @@ class StudiesReader(QObject):
 
         if self.latest.is_stale(request):
             return
+        rejected: list[Path] = []
         try:
-            catalogue = scan_media(paths, cancelled=lambda: self.latest.is_stale(request)).catalogue
+            result = scan_media(paths, cancelled=lambda: self.latest.is_stale(request))
+            catalogue, rejected = result.catalogue, result.rejected
         except Exception as exc:  # never let a scan kill the thread
             log.exception("scan failed")
             catalogue = Catalogue(warnings=[f"The folder could not be read ({type(exc).__name__})."])
         if self.latest.is_stale(request):
             return
-        self.catalogueRead.emit(request, catalogue)
+        self.catalogueRead.emit(request, catalogue, rejected)
         for index, series in enumerate(catalogue.all_series()):
             if self.latest.is_stale(request):
                 return
@@ -95,7 +98,8 @@ class StudiesReader(QObject):
 
 class StudiesPanel(QWidget):
     imageChosen = Signal(object, int)  # Path, frame (0-based)
-    catalogueReady = Signal(object)  # Catalogue
+    # Catalogue, and the files named explicitly that are not images (for the loader's reason)
+    catalogueReady = Signal(object, object)
     _requestRead = Signal(int, object)
 
     def __init__(self, parent=None):
@@ -187,7 +191,7 @@ class StudiesPanel(QWidget):
             self.thread_.wait(30_000)
 
     # ---------------------------------------------------------------- replies ----
-    def _catalogue_read(self, request: int, catalogue: Catalogue) -> None:
+    def _catalogue_read(self, request: int, catalogue: Catalogue, rejected: list) -> None:
         if request != self._request:
             return
         self.scanning = False
@@ -201,7 +205,7 @@ class StudiesPanel(QWidget):
             text += f", {len(catalogue.warnings)} warning(s)"
             self.status.setToolTip("\n".join(catalogue.warnings))
         self.status.setText(text)
-        self.catalogueReady.emit(catalogue)
+        self.catalogueReady.emit(catalogue, rejected)
 
     def _thumbnail_read(self, request: int, index: int, rgb: np.ndarray, description: str) -> None:
         if request != self._request or not 0 <= index < len(self._series_items):
