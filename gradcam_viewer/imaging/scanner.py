@@ -22,7 +22,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import MediaStorageDirectoryStorage
+from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from gradcam_viewer.imaging.raster import sniff_raster
 from gradcam_viewer.imaging.studies import Catalogue, DicomInfo, ImageRef, natural_key
@@ -315,8 +315,10 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
-                                 defer_size=HEADER_DEFER)
+            ds = None if bare else _head_elements(path)
+            if ds is None:
+                ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                                     defer_size=HEADER_DEFER)
             is_image = "Rows" in ds and "Columns" in ds
             if bare and not is_image:
                 return None, False
@@ -329,6 +331,43 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
         # a DICM file whose header is damaged is still listed: opening it explains the damage
         log.debug("header unreadable: %s", path.name, exc_info=True)
         return None, not bare
+
+
+_LAST_TAG = 0x00280011  # Columns: every element the scan needs comes before it
+
+
+def _head_elements(path: Path) -> Dataset | None:
+    """The elements up to Columns, read with pydicom's element parser and left unconverted
+    (a full `dcmread` of the header costs twice as much, mostly building what the scan does
+    not use). None when the file is not plain DICM + file meta + a native-encoded dataset
+    (deflated, odd meta): the caller then uses `dcmread`."""
+    from pydicom.filereader import data_element_generator
+
+    with open(path, "rb") as f:
+        if f.read(132)[128:132] != b"DICM":
+            return None
+        meta = {e.tag: e for e in data_element_generator(
+            f, False, True, stop_when=lambda tag, _vr, _n: tag.group != 2,
+            defer_size=HEADER_DEFER)}
+        syntax = meta.get(0x00020010)
+        if syntax is None or not isinstance(syntax.value, bytes):
+            return None
+        uid = UID(syntax.value.decode("ascii", "replace").strip("\x00 "))
+        try:
+            if uid.is_deflated:
+                return None
+            encoding = (uid.is_implicit_VR, uid.is_little_endian)
+        except ValueError:  # a private syntax pydicom does not know
+            return None
+        if meta:  # the meta group was read up to the first dataset element: go back to it
+            last = max(meta.values(), key=lambda e: e.value_tell)
+            f.seek(last.value_tell + last.length)
+        elements = {e.tag: e for e in data_element_generator(
+            f, encoding[0], encoding[1], stop_when=lambda tag, _vr, _n: tag > _LAST_TAG,
+            defer_size=HEADER_DEFER)}
+    ds = Dataset(elements)
+    ds.set_original_encoding(encoding[0], encoding[1], None)
+    return ds
 
 
 def _text(ds: Dataset, keyword: str) -> str:
