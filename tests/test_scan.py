@@ -238,3 +238,29 @@ def test_natural_key():
     assert sorted(names, key=natural_key) == ["im1", "IM1a", "IM2", "IM10"]
     random.shuffle(names)
     assert sorted(names, key=natural_key)[0] == "im1"
+
+
+def test_quick_header_agrees_with_dcmread_on_pydicom_corpus():
+    """The element-parser shortcut gives the same fields as a full `dcmread` header."""
+    import warnings
+
+    from pydicom.data import get_testdata_file
+
+    folder = Path(get_testdata_file("CT_small.dcm")).parent
+    compared = 0
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.stat().st_size < 132:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                quick = scan_module._head_elements(path)
+                full = pydicom.dcmread(path, stop_before_pixels=True)
+            except Exception:
+                continue
+            if quick is None:
+                continue
+            assert scan_module._info(quick) == scan_module._info(full), path.name
+            assert ("Rows" in quick) == ("Rows" in full), path.name
+        compared += 1
+    assert compared > 100
