@@ -143,6 +143,8 @@ class _Scan:
             for entry in entries:
                 if entry.name.startswith(".") or entry.name.upper() == "DICOMDIR":
                     continue
+                if self.cancelled():
+                    return
                 try:
                     if entry.is_dir():
                         subfolders.append(Path(entry.path))
