@@ -83,7 +83,8 @@ class StudiesReader(QObject):
             catalogue, rejected = result.catalogue, result.rejected
         except Exception as exc:  # never let a scan kill the thread
             log.exception("scan failed")
-            catalogue = Catalogue(warnings=[f"The folder could not be read ({type(exc).__name__})."])
+            reason = f"The folder could not be read ({type(exc).__name__})."
+            catalogue = Catalogue(warnings=[reason])
         if self.latest.is_stale(request):
             return
         self.catalogueRead.emit(request, catalogue, rejected)
