@@ -264,7 +264,7 @@ class _CaseInsensitive:
     def __init__(self, root: Path):
         self.root = root
         self.refused = False
-        self._names: dict[Path, dict[str, str]] = {}
+        self._names: dict[Path, tuple[set[str], dict[str, str]]] = {}
 
     def find(self, parts: list[str]) -> Path | None:
         self.refused = False
@@ -273,8 +273,8 @@ class _CaseInsensitive:
             return None
         current = self.root
         for part in parts:
-            names = self._listing(current)
-            actual = part if part in names.values() else names.get(part.casefold())
+            exact, folded = self._listing(current)
+            actual = part if part in exact else folded.get(part.casefold())
             if actual is None:
                 return None
             current = current / actual
@@ -287,12 +287,14 @@ class _CaseInsensitive:
             return None
         return current if real.is_file() else None
 
-    def _listing(self, folder: Path) -> dict[str, str]:
+    def _listing(self, folder: Path) -> tuple[set[str], dict[str, str]]:
+        """The names in `folder` as they are, and by their case-folded form."""
         if folder not in self._names:
             try:
-                self._names[folder] = {n.casefold(): n for n in os.listdir(folder)}
+                names = os.listdir(folder)
             except OSError:
-                self._names[folder] = {}
+                names = []
+            self._names[folder] = set(names), {n.casefold(): n for n in names}
         return self._names[folder]
 
 
