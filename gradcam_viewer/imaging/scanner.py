@@ -16,7 +16,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pydicom
@@ -115,7 +115,6 @@ class _Scan:
         self.rank = 0
         self.seen_dirs: set[tuple[int, int]] = set()
         self.seen_files: set[tuple[int, int]] = set()
-        self.claimed: set[str] = set()  # real paths already listed by a DICOMDIR
 
     def warn(self, text: str) -> None:
         log.warning("scan: %s", text)  # file names only: no header values
@@ -167,8 +166,6 @@ class _Scan:
             if key in self.seen_files:
                 return
             self.seen_files.add(key)
-            if self.claimed and os.path.realpath(path) in self.claimed:
-                return
             if size == 0:
                 self._not_an_image(path, explicit)
                 return
@@ -244,18 +241,28 @@ class _Scan:
             self.warn(f"the DICOMDIR in '{root.name}' cannot be used ({type(exc).__name__}); "
                       "the folder is searched instead.")
             return
+        series_info: dict[int, DicomInfo] = {}  # per SERIES record: shared by its images
         for instance in instances:
-            real = Path(instance.path)
-            self.claimed.add(os.path.realpath(real))
+            # the file ID was checked and set to the names on disk above (pydicom's own
+            # `instance.path` resolves it again, the slowest part of reading a DICOMDIR)
+            real = root.joinpath(*_file_id(instance))
             try:
                 st = real.stat()
-                self.seen_files.add((st.st_dev, st.st_ino))
             except OSError:
                 continue
+            if (st.st_dev, st.st_ino) in self.seen_files:
+                continue  # listed already (named explicitly, or by another DICOMDIR)
+            self.seen_files.add((st.st_dev, st.st_ino))  # so the folder walk skips it
             if instance.node.record_type != "IMAGE":
                 self.skipped += 1
                 continue
-            self.entries.append((ImageRef(real, rank=self.rank), _record_info(instance)))
+            parent = id(instance.node.parent)
+            if parent not in series_info:
+                series_info[parent] = _record_info(instance)
+            info = replace(series_info[parent],
+                           instance=_int(_Records(instance), "InstanceNumber"),
+                           frames=_int(_Records(instance), "NumberOfFrames"))
+            self.entries.append((ImageRef(real, rank=self.rank), info))
 
 
 class _CaseInsensitive:
@@ -305,8 +312,9 @@ def _is_file(entry: os.DirEntry) -> bool:
         return False
 
 
-def _file_id(record: Dataset) -> list[str]:
-    value = record.ReferencedFileID
+def _file_id(record) -> list[str]:
+    """A directory record's (or FileInstance's) Referenced File ID as components."""
+    value = record["ReferencedFileID"].value
     if value is None or value == "":
         return []
     if isinstance(value, str):
