@@ -46,6 +46,14 @@ def test_fileset_is_read_in_study_series_instance_order(media):
     assert [p.patient_id for p in cat.patients] == ["PID-B", "PID-A"]  # earliest study first
 
 
+def test_a_file_named_twice_is_listed_once(media):
+    dicomdir, order = media
+    one = sorted(dicomdir.parent.rglob("IM*"))[0]
+    for inputs in ([one, dicomdir], [dicomdir, one], [dicomdir.parent, dicomdir, one]):
+        found = scan(inputs)
+        assert len(found) == len(set(found)) == len(order), inputs
+
+
 def test_lower_case_media(media, tmp_path):
     dicomdir, order = media
     copy = lower_case_copy(dicomdir.parent, tmp_path / "cdrom")
