@@ -108,8 +108,14 @@ class StudiesPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setColumnCount(4)
         self.tree.setHeaderLabels(["Patient / study / series", "Date", "Modality", "Images"])
+        self.tree.setUniformRowHeights(False)
         self.tree.setIconSize(QSize(THUMB, THUMB))
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.setMinimumWidth(340)
         # Page Up / Page Down and single-letter shortcuts belong to the window
         self.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.tree.itemClicked.connect(self._clicked)
@@ -219,6 +225,7 @@ class StudiesPanel(QWidget):
         if description and not series.description:
             series.description = description
             item.setText(0, _series_title(series))
+            item.setToolTip(0, _series_title(series))
 
     # ---------------------------------------------------------------- tree ----
     def _fill(self, catalogue: Catalogue) -> None:
@@ -244,12 +251,12 @@ class StudiesPanel(QWidget):
             for ref in catalogue.others:
                 o_item.addChild(self._image_item(ref, ref.path.name))
         self.tree.expandAll()
-        self.tree.resizeColumnToContents(1)
 
     def _series_item(self, series: Series) -> QTreeWidgetItem:
         item = QTreeWidgetItem([_series_title(series), "",
                                 series.modality, str(len(series.images))])
         item.setData(0, KIND_ROLE, "series")
+        item.setToolTip(0, _series_title(series))
         self._series_items.append(item)
         for ref in series.images:
             label = f"Image {ref.instance}" if ref.instance is not None else ref.path.name
