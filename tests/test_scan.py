@@ -273,3 +273,55 @@ def test_quick_header_agrees_with_dcmread_on_pydicom_corpus():
             assert ("Rows" in quick) == ("Rows" in full), path.name
         compared += 1
     assert compared > 100
+
+
+_NAMES = st.sampled_from(["IM000001", "IM2", "1.2.840.113619.2.55.3.971", "a.dcm", "b.png",
+                          "notes.txt", ".hidden", ".x.png", "DICOM", "ST000000", "report.csv",
+                          "SE1", "scan.JPG"])
+_KINDS = st.sampled_from(["png", "dicom", "bare", "text", "csv", "empty"])
+
+
+def _write_kind(path: Path, kind: str, i: int) -> None:
+    if kind == "png":
+        Image.fromarray(np.full((3, 3), i, np.uint8)).save(path, format="PNG")
+    elif kind in ("dicom", "bare"):
+        ds = make_dataset(np.full((3, 3), i, np.uint16), StudyInstanceUID="1.2",
+                          SeriesInstanceUID="1.2.3", InstanceNumber=i)
+        if kind == "bare":
+            del ds.file_meta
+            ds.save_as(path, implicit_vr=True, little_endian=True)
+        else:
+            write(path, ds)
+    elif kind == "text":
+        path.write_text("1.2.840.10008 looks like a UID but this is text\n")
+    elif kind == "csv":
+        path.write_text("image,finding\nIM000001,none\n")
+    else:
+        path.write_bytes(b"")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.lists(_NAMES, min_size=1, max_size=4), _KINDS), max_size=8))
+def test_walk_finds_exactly_the_visible_images(tmp_path_factory, layout):
+    """Random trees (names unrelated to content): the images found are exactly the image
+    files with no hidden component, each once, and the same on a second scan."""
+    root = tmp_path_factory.mktemp("tree")
+    written: dict[tuple, str] = {}
+    for parts, kind in layout:
+        key = tuple(parts)
+        if any(key[:n] in written for n in range(1, len(key) + 1)) or \
+                any(k[:len(key)] == key for k in written):
+            continue  # a file where a folder is wanted (or the reverse), or a repeat
+        written[key] = kind
+    for i, (key, kind) in enumerate(written.items()):
+        path = root.joinpath(*key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_kind(path, kind, i + 1)
+    expected = {root.joinpath(*key) for key, kind in written.items()
+                if kind in ("png", "dicom", "bare") and not any(p.startswith(".") for p in key)}
+    result = scan_media([root])
+    assert set(result.images) == expected and len(result.images) == len(expected)
+    visible_others = sum(1 for key, kind in written.items() if kind in ("text", "csv", "empty")
+                         and not any(p.startswith(".") for p in key))
+    assert result.skipped == visible_others
+    assert scan([root]) == result.images
