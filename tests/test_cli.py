@@ -178,3 +178,17 @@ def test_no_images_at_all_is_an_error(tmp_path, capsys):
     assert main(["explain", str(folder / "only.csv"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "error: Cannot open 'only.csv'" in err and "0 other files skipped" in err
+
+
+def test_explain_reads_a_dicomdir_medium_in_study_order(tmp_path, capsys):
+    from media_factory import lower_case_copy, write_fileset
+
+    dicomdir, order = write_fileset(tmp_path / "CD")
+    medium = lower_case_copy(dicomdir.parent, tmp_path / "cdrom")  # as some systems mount it
+    out = tmp_path / "o"
+    code = main(["explain", str(medium / "dicomdir"), "--out", str(out), "--labels", "Nodule"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"{len(order)} images explained, 0 other files skipped" in err
+    rows = list(csv.reader((out / "predictions.csv").open()))[1:]
+    assert len(rows) == len(order)
