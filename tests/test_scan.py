@@ -166,6 +166,12 @@ def test_symlink_loops_hidden_entries_and_depth(tmp_path):
     assert any("deeper" in w for w in result.warnings)
 
 
+def test_a_single_path_is_accepted(media):
+    dicomdir, order = media
+    assert scan(dicomdir.parent) == scan(str(dicomdir.parent)) == scan([dicomdir.parent])
+    assert len(scan(dicomdir)) == len(order)
+
+
 def test_missing_input_and_empty_folder_are_warnings(tmp_path):
     (tmp_path / "empty").mkdir()
     result = scan_media([tmp_path / "nope", tmp_path / "empty"])

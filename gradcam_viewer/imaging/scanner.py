@@ -79,6 +79,8 @@ def sniff(head: bytes) -> str | None:
 def scan_media(paths: Iterable[str | os.PathLike],
                cancelled: Callable[[], bool] | None = None) -> ScanResult:
     """Scan and keep the tree and the warnings (missing files, unreadable folders)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]  # one path, not a sequence of characters
     state = _Scan(cancelled or (lambda: False))
     for rank, raw in enumerate(paths):
         p = Path(raw)
