@@ -55,7 +55,7 @@ class ScanResult:
         return self.catalogue.skipped
 
 
-def scan(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def scan(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
     """The image files in `paths` (files, folders, DICOMDIRs), in reading order."""
     return scan_media(paths).images
 
@@ -76,7 +76,7 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def scan_media(paths: Iterable[str | os.PathLike],
+def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
                cancelled: Callable[[], bool] | None = None) -> ScanResult:
     """Scan and keep the tree and the warnings (missing files, unreadable folders)."""
     if isinstance(paths, (str, os.PathLike)):
