@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataelem import DataElement
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
@@ -350,7 +351,7 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
 _LAST_TAG = 0x00280011  # Columns: every element the scan needs comes before it
 
 
-def _head_elements(path: Path) -> Dataset | None:
+def _head_elements(path: Path) -> _RawHeader | None:
     """The elements up to Columns, read with pydicom's element parser and left unconverted
     (a full `dcmread` of the header costs twice as much, mostly building what the scan does
     not use). None when the file is not plain DICM + file meta + a native-encoded dataset
@@ -379,16 +380,44 @@ def _head_elements(path: Path) -> Dataset | None:
         elements = {e.tag: e for e in data_element_generator(
             f, encoding[0], encoding[1], stop_when=lambda tag, _vr, _n: tag > _LAST_TAG,
             defer_size=HEADER_DEFER)}
-    ds = Dataset(elements)
-    ds.set_original_encoding(encoding[0], encoding[1], None)
-    return ds
+    return _RawHeader(elements, encoding)
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+class _RawHeader:
+    """Unconverted header elements by tag. ASCII values (UIDs, dates, numbers, codes, most
+    names) are decoded directly; anything else (other character sets, ISO 2022 escapes) goes
+    through a pydicom Dataset, built only then."""
+
+    def __init__(self, elements: dict, encoding: tuple[bool, bool]):
+        self._elements = elements
+        self._encoding = encoding
+        self._dataset: Dataset | None = None
+
+    def __contains__(self, keyword: str) -> bool:
+        return tag_for_keyword(keyword) in self._elements
+
+    def text(self, keyword: str) -> str:
+        raw = self._elements.get(tag_for_keyword(keyword))
+        if raw is None:
+            return ""
+        value = raw.value
+        if isinstance(value, bytes) and value.isascii() and b"\x1b" not in value \
+                and (keyword not in _CHARSET_KEYWORDS or b"\\" not in value):
+            return value.decode("ascii").strip("\x00 ")
+        if self._dataset is None:
+            self._dataset = Dataset(self._elements)
+            self._dataset.set_original_encoding(*self._encoding, None)
+        converted = self._dataset.get(keyword)
+        return "" if converted is None else str(converted).strip()
+
+
+def _text(ds: Dataset | _RawHeader, keyword: str) -> str:
     """A header value as text. UIDs, dates, numbers and codes are ASCII by the standard:
     they are decoded from the raw bytes (pydicom's full conversion is most of a header
     read's time); names and descriptions go through pydicom for their character set."""
     try:
+        if isinstance(ds, _RawHeader):
+            return ds.text(keyword)
         if keyword not in _CHARSET_KEYWORDS and isinstance(ds, Dataset):
             raw = ds.get_item(keyword)
             if raw is None:
