@@ -166,7 +166,8 @@ def test_folder_with_csv_and_text_counts_only_images(tmp_path, reference, capsys
     assert code == 0, err
     assert "2 images explained, 2 other files skipped" in err
     assert not [line for line in err.splitlines() if line.startswith("error:")]
-    record = json.loads((out / "IM000001.json").read_text())
+    record = json.loads((out / "DICOM/ST000000/SE000000/IM000001.json").read_text())
+    assert record["path"] == "DICOM/ST000000/SE000000/IM000001"  # the output mirrors the tree
     np.testing.assert_allclose(list(record["probabilities"].values()),
                                run(DCM).probabilities[0], atol=1e-5)
 
@@ -181,7 +182,7 @@ def test_no_images_at_all_is_an_error(tmp_path, capsys):
     # a non-image named explicitly is an error with the loader's reason, not a skip
     assert main(["explain", str(folder / "only.csv"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "error: Cannot open 'only.csv'" in err and "0 other files skipped" in err
+    assert "error: cannot open 'only.csv'" in err and "0 other files skipped" in err
 
 
 def test_explain_reads_a_dicomdir_medium_in_study_order(tmp_path, capsys):
