@@ -163,7 +163,8 @@ def test_gui_thread_never_blocked(win):
 
 def test_shortcuts_invert_fit_and_navigation(win):
     _focus(win)
-    win.open_paths([samples_dir()])
+    win.open_paths([samples_dir()])  # scanned in the background
+    wait_until(lambda: win.files.current is not None and not win.studies.scanning, 30)
     wait_result(win, win.files.current)
     first = win.files.current
     inverted = win.inverted
@@ -222,7 +223,8 @@ def test_exports(win, tmp_path):
     assert b"PHANTOM" not in png.read_bytes()
     csv_path = exporting.export_predictions(win, tmp_path / "p.csv", "csv")
     header, row = csv_path.read_text().splitlines()
-    assert header.split(",")[1:] == win.model.labels and SAMPLE.name in row
+    assert header.split(",")[5:-1] == win.model.labels and row.startswith(f"{SAMPLE.name},1,")
+    assert header.endswith(",values") and row.endswith(",probabilities")
     js = exporting.export_predictions(win, tmp_path / "p.json", "json")
     record = json.loads(js.read_text())
     assert set(record["probabilities"]) == set(win.model.labels)

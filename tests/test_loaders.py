@@ -97,7 +97,7 @@ def test_saved_model_by_its_pb_file_with_a_manifest(tmp_path):
                 "weights_sha256": sha256_of(folder)}
     (tmp_path / "chest_model.json").write_text(json.dumps(manifest))
     bundle = load_model_bundle(folder / "saved_model.pb")
-    assert bundle.path == folder and bundle.labels == ["a", "b", "c"] and not bundle.notices
+    assert bundle.path == folder and bundle.labels == ["a", "b", "c"] and bundle.has_manifest
     assert "SavedModel" in bundle.loader
     np.testing.assert_allclose(Explainer(bundle.model).explain(X).probabilities,
                                _expected(writer), rtol=1e-5, atol=1e-6)

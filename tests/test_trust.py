@@ -86,7 +86,7 @@ def test_offline_private_and_read_only(tmp_path, patient_dicom, no_network, monk
     assert main(["explain", *map(str, inputs), "--out", str(out)]) == 0
     assert [_sha(p) for p in inputs] == before
     assert no_network == []
-    written = b"".join(p.read_bytes() for p in out.iterdir())
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
     log_text = (tmp_path / "logs" / "gradcam-viewer.log").read_bytes()
     assert b"patient.dcm" in log_text  # the log is really written
     for secret in SECRETS:
@@ -124,7 +124,7 @@ def test_gui_bad_files_then_good(win, tmp_path):
         win.last_error = ""
         if path.is_dir():
             win.open_paths([path])  # an empty folder: nothing to open
-            assert "No image files" in win.last_error
+            wait_until(lambda: "No image files" in win.last_error, 30)
             continue
         win.open_file(path)
         wait_until(lambda: name in win.last_error, 30)

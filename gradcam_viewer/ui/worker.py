@@ -59,6 +59,8 @@ class Worker(QObject):
     imageLoaded = Signal(int, object)  # request id, LoadedImage
     explained = Signal(int, object)  # request id, ExplainResult
     failed = Signal(int, str)  # request id, message for the user
+    setupNeeded = Signal(object)  # Suggestions: the model just loaded has no manifest
+    previewed = Signal(int, object)  # preview id, {"values", "kind", "labels"} or {"error"}
 
     def __init__(self, tracker: RequestTracker):
         super().__init__()
@@ -66,6 +68,7 @@ class Worker(QObject):
         self.bundle: Any = None
         self.explainer: Any = None
         self.model_id = 0
+        self.reference_images = ""  # set by the GUI before it asks for CheXNet weights
 
     # --- model ---------------------------------------------------------------------------
     @Slot(str, str)
@@ -80,7 +83,8 @@ class Worker(QObject):
 
             try:
                 if kind == "chexnet":
-                    bundle = load_chexnet_weights(path)
+                    folder, self.reference_images = self.reference_images, ""
+                    bundle = load_chexnet_weights(path, folder or None)
                 else:
                     bundle = load_model_bundle(None if kind == "demo" else path)
                 explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output)
@@ -95,16 +99,61 @@ class Worker(QObject):
             import numpy as np
 
             explainer.explain(np.zeros((1, h, w, c), np.float32))  # trace the graph now
+            setup = (self._setup_suggestions(bundle, path)
+                     if kind == "keras" and not bundle.has_manifest else None)
+            # the set-up dialog says what the no-manifest notices would (one window, not three)
             self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
                                             dict(bundle.manifest), bundle.is_demo,
-                                            list(bundle.notices), explainer.layer_name,
-                                            bundle.loader))
+                                            [] if setup else list(bundle.notices),
+                                            explainer.layer_name, bundle.loader))
             self.status.emit("Ready")
+            if setup is not None:
+                self.setupNeeded.emit(setup)
         except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
             log.exception("model load failed")
             self.modelFailed.emit(f"The model could not be loaded ({type(exc).__name__}).")
         finally:
             self.busy.emit(False)
+
+    def _setup_suggestions(self, bundle: Any, path: str) -> Any:
+        """What the set-up dialog pre-fills, computed here (it needs the Keras model)."""
+        from gradcam_viewer.models.loaders import model_location
+        from gradcam_viewer.models.manifest import sha256_of
+        from gradcam_viewer.models.suggest import suggest
+
+        try:
+            where = model_location(Path(path))  # a SavedModel's saved_model.pb: its folder
+            found = suggest(bundle.model, where.stem)
+            found.path, found.sha256 = str(where), sha256_of(where)
+        except Exception:  # noqa: BLE001 - no dialog, the model stays usable with defaults
+            log.exception("no set-up suggestions")
+            return None
+        return found
+
+    @Slot(int, object, object)
+    def preview(self, preview_id: int, draft: Any, image: Any) -> None:
+        """The current image's outputs under a draft manifest (for the set-up dialog)."""
+        try:
+            from gradcam_viewer.models import ModelLoadError
+            from gradcam_viewer.models.bundle import bundle_for
+
+            if self.bundle is None or str(self.bundle.path) != str(draft.get("_path")):
+                self.previewed.emit(preview_id, {"error": "The model changed."})
+                return
+            manifest = {k: v for k, v in draft.items() if not k.startswith("_")}
+            try:
+                trial = bundle_for(self.bundle.model, manifest, self.bundle.path)
+            except ModelLoadError as exc:
+                self.previewed.emit(preview_id, {"error": str(exc)})
+                return
+            raw = self.explainer.predict(trial.prepare(image))
+            self.previewed.emit(preview_id, {"values": trial.values(raw[0]),
+                                             "kind": trial.output_kind,
+                                             "labels": list(trial.labels)})
+        except BaseException as exc:  # noqa: BLE001
+            log.exception("preview failed")
+            self.previewed.emit(preview_id, {"error": f"The preview failed "
+                                                      f"({type(exc).__name__})."})
 
     # --- images --------------------------------------------------------------------------
     @Slot(int, str, int, str)
@@ -163,5 +212,6 @@ class Worker(QObject):
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
         self.explained.emit(request_id, ExplainResult(
-            key=key, probabilities=result.probabilities[0], heatmaps=result.heatmaps[0],
+            key=key, probabilities=self.bundle.values(result.probabilities[0]),
+            heatmaps=result.heatmaps[0],
             layer=result.layer_name, method=result.method, score=result.score, seconds=seconds))
