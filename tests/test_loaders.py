@@ -208,3 +208,12 @@ def test_files_written_by_keras_3_3(filename):
     np.testing.assert_allclose(result.probabilities, expected["y"], rtol=1e-5, atol=1e-6)
     refs = tape_gradcams(loaded.model, exp.layer_name, expected["x"], range(2))
     assert_maps_close(result.heatmaps, np.stack([refs[0], refs[1]], axis=1), what=filename)
+
+
+def test_saved_model_without_tf_keras_is_clear(tmp_path, monkeypatch):
+    import sys
+
+    _nested(tf_keras).save(tmp_path / "sm", save_format="tf")
+    monkeypatch.setitem(sys.modules, "tf_keras", None)  # as in an installer without it
+    with pytest.raises(ModelLoadError, match="needs the tf_keras package"):
+        load_model_bundle(tmp_path / "sm")
