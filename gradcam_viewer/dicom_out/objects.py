@@ -74,24 +74,26 @@ def source_dataset(path: Path) -> Dataset:
         raise DicomExportError(f"cannot read the DICOM header of '{path.name}' again") from exc
 
 
-def build_objects(ex: Explained) -> list[Dataset]:
-    """Secondary Captures (and for a DICOM source Parametric Maps and the SR), in that order."""
+def build_objects(ex: Explained) -> list[tuple[str, Dataset]]:
+    """(name, object): Secondary Captures "SC_<label>", and for a DICOM source Parametric Maps
+    "PM_<label>" and the report "SR", in that order."""
     ref = source_dataset(ex.source) if ex.is_dicom else None
     if ref is not None and not all(k in ref for k in ("StudyInstanceUID", "SOPInstanceUID",
                                                       "SOPClassUID")):
         ref = None  # a bare dataset without identity cannot be referenced: treat as a picture
-    objects: list[Dataset] = []
+    objects: list[tuple[str, Dataset]] = []
     study = generate_uid()
     sc_series, pm_series = generate_uid(), generate_uid()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for n, label in enumerate(ex.heatmaps, start=1):
-                objects.append(secondary_capture(ex, label, ref, sc_series, n, study))
+                objects.append((f"SC_{label}",
+                                secondary_capture(ex, label, ref, sc_series, n, study)))
             if ref is not None:
                 for n, label in enumerate(ex.heatmaps, start=1):
-                    objects.append(parametric_map(ex, label, ref, pm_series, n))
-                objects.append(structured_report(ex, ref, objects))
+                    objects.append((f"PM_{label}", parametric_map(ex, label, ref, pm_series, n)))
+                objects.append(("SR", structured_report(ex, ref)))
     except DicomExportError:
         raise
     except Exception as exc:  # highdicom checks the source and refuses what it cannot derive
@@ -221,7 +223,7 @@ def _pixel_measures(ref: Dataset) -> Any:
                                     slice_thickness=None)
 
 
-def structured_report(ex: Explained, ref: Dataset, objects: list[Dataset]) -> Dataset:
+def structured_report(ex: Explained, ref: Dataset) -> Dataset:
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -266,19 +268,16 @@ def structured_report(ex: Explained, ref: Dataset, objects: list[Dataset]) -> Da
     return _stamp(sr, ex, "Grad-CAM report")
 
 
-def write_objects(objects: list[Dataset], folder: Path, stem: str,
+def write_objects(objects: list[tuple[str, Dataset]], folder: Path, stem: str,
                   overwrite: bool = False) -> list[Path]:
-    """Each object as `<stem>_<SC|PM|SR>_<n>.dcm` in `folder`, written atomically."""
+    """Each object as `<stem>_<name>.dcm` in `folder`, written atomically."""
+    from gradcam_viewer.output_layout import MAX_LABEL_BYTES, safe_component
     from gradcam_viewer.safe_write import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
-    kinds = {"1.2.840.10008.5.1.4.1.1.7": "SC", "1.2.840.10008.5.1.4.1.1.30": "PM",
-             "1.2.840.10008.5.1.4.1.1.88.34": "SR"}
-    paths, counts = [], {}
-    for ds in objects:
-        kind = kinds.get(str(ds.SOPClassUID), "OBJ")
-        counts[kind] = counts.get(kind, 0) + 1
-        path = folder / f"{stem}_{kind}{counts[kind]}.dcm"
+    paths = []
+    for name, ds in objects:
+        path = folder / f"{stem}_{safe_component(name, MAX_LABEL_BYTES + 3)}.dcm"
         paths.append(write_atomic(path, lambda tmp, d=ds: d.save_as(tmp, enforce_file_format=True),
                                   overwrite))
     return paths
