@@ -33,6 +33,7 @@ class DicomRun:
         self.patients: set[str] = set()
         self.studies: set[str] = set()
         self._staging: tempfile.TemporaryDirectory | None = None
+        self.notes: list[str] = []
 
     @property
     def active(self) -> bool:
@@ -73,7 +74,10 @@ class DicomRun:
                        is_dicom=str(image.source_format).startswith("DICOM"),
                        frame=int(image.frame), style=style,
                        out_of_distribution=getattr(result, "out_of_distribution", None))
-        objects = build_objects(ex)
+        notes: list[str] = []
+        objects = build_objects(ex, notes)
+        self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
+                          for text in notes)
         for _, ds in objects:
             self.patients.add(str(ds.get("PatientID", "")))
             self.studies.add(str(ds.StudyInstanceUID))
@@ -88,6 +92,8 @@ class DicomRun:
         try:
             if not self.active:
                 return 0
+            for line in self.notes:
+                say(line)
             if self._staging is None:
                 say(f"{len(self.files)} DICOM object(s) written into {self.folder}")
             if self.node is None:

@@ -74,33 +74,78 @@ def source_dataset(path: Path) -> Dataset:
         raise DicomExportError(f"cannot read the DICOM header of '{path.name}' again") from exc
 
 
-def build_objects(ex: Explained) -> list[tuple[str, Dataset]]:
+def build_objects(ex: Explained, notes: list[str] | None = None) -> list[tuple[str, Dataset]]:
     """(name, object): Secondary Captures "SC_<label>", and for a DICOM source Parametric Maps
-    "PM_<label>" and the report "SR", in that order."""
+    "PM_<label>" and the report "SR", in that order. A map or report that highdicom cannot
+    derive from this source (an old SOP class, an enhanced multi-frame header) is left out with
+    a sentence in `notes`; without a Secondary Capture there is nothing: DicomExportError."""
     ref = source_dataset(ex.source) if ex.is_dicom else None
     if ref is not None and not all(k in ref for k in ("StudyInstanceUID", "SOPInstanceUID",
                                                       "SOPClassUID")):
         ref = None  # a bare dataset without identity cannot be referenced: treat as a picture
+    if ref is not None:
+        _fill_type2(ref)
     objects: list[tuple[str, Dataset]] = []
     study = generate_uid()
     sc_series, pm_series = generate_uid(), generate_uid()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n, label in enumerate(ex.heatmaps, start=1):
+            objects.append((f"SC_{label}", _made("a Secondary Capture", ex, secondary_capture,
+                                                 ex, label, ref, sc_series, n, study)))
+        if ref is None:
+            return objects
+        steps = [(f"PM_{label}", "a Parametric Map", parametric_map,
+                  (ex, label, ref, pm_series, n)) for n, label in enumerate(ex.heatmaps, 1)]
+        steps.append(("SR", "a structured report", structured_report, (ex, ref)))
+        for name, what, make, args in steps:
+            try:
+                objects.append((name, _made(what, ex, make, *args)))
+            except DicomExportError as exc:
+                if notes is None:
+                    raise
+                notes.append(str(exc))
+    return objects
+
+
+def _made(what: str, ex: Explained, make: Any, *args: Any) -> Dataset:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for n, label in enumerate(ex.heatmaps, start=1):
-                objects.append((f"SC_{label}",
-                                secondary_capture(ex, label, ref, sc_series, n, study)))
-            if ref is not None:
-                for n, label in enumerate(ex.heatmaps, start=1):
-                    objects.append((f"PM_{label}", parametric_map(ex, label, ref, pm_series, n)))
-                objects.append(("SR", structured_report(ex, ref)))
-    except DicomExportError:
-        raise
+        return make(*args)
     except Exception as exc:  # highdicom checks the source and refuses what it cannot derive
         log.debug("DICOM object construction failed", exc_info=True)
-        raise DicomExportError(f"the DICOM objects cannot be made from '{ex.source.name}': "
-                               f"{exc}") from exc
-    return objects
+        reason = f"{type(exc).__name__} {exc}" if isinstance(exc, (KeyError, AttributeError)) \
+            else str(exc)
+        raise DicomExportError(f"{what} cannot be made from '{ex.source.name}' ({reason})") \
+            from exc
+
+
+# Type 2 attributes of the patient and study modules that highdicom copies from the source;
+# files in the wild often lack some. Absent ones become empty (= unknown), as the standard says.
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+          "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+_KEEP = frozenset({"SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+                   "Rows", "Columns"})
+
+
+def _fill_type2(ref: Dataset) -> None:
+    """On the in-memory copy of the header only; the source file is never written. Values
+    that break their VR (a hash in a date, an age without its unit: seen in real exports)
+    would make every object invalid: they become empty (Type 2) or are left out."""
+    from pydicom import config
+    from pydicom.valuerep import validate_value
+
+    for elem in list(ref):
+        if elem.VR in ("SQ", "OB", "OW", "OF", "OD", "UN") or elem.keyword in _KEEP:
+            continue
+        try:
+            validate_value(elem.VR, elem.value, config.RAISE)
+        except (ValueError, TypeError):
+            del ref[elem.tag]
+    for keyword in _TYPE2:
+        if keyword not in ref:
+            setattr(ref, keyword, None)
 
 
 def _stamp(ds: Dataset, ex: Explained, description: str) -> Dataset:
@@ -177,7 +222,7 @@ def parametric_map(ex: Explained, label: str, ref: Dataset, series: str, number:
         contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
         voi_lut_transformations=[hd.VOILUTTransformation(window_center=0.5, window_width=1.0)],
         content_label="GRADCAM", content_description=f"{ex.method} {label}"[:64],
-        pixel_measures=_pixel_measures(ref),
+        pixel_measures=_pixel_measures(spatial),
         plane_orientation=hd.PlaneOrientationSequence(
             "PATIENT", [float(v) for v in spatial.ImageOrientationPatient]),
         plane_positions=[hd.PlanePositionSequence(
@@ -208,16 +253,26 @@ def _nominal_frame(ref: Dataset) -> Dataset:
         spatial.ImageOrientationPatient = [*row, *col]
     if "ImagePositionPatient" not in spatial:
         spatial.ImagePositionPatient = [0.0, 0.0, 0.0]
+    if not _positive(spatial.get("PixelSpacing")):  # the IOD needs one; 1 mm if unknown
+        imager = spatial.get("ImagerPixelSpacing")
+        spatial.PixelSpacing = list(imager) if _positive(imager) else [1.0, 1.0]
     if "SliceThickness" not in spatial:
         spatial.SliceThickness = None  # a projection: no thickness (highdicom reads it)
     return spatial
 
 
+def _positive(spacing: Any) -> bool:
+    try:
+        return len(spacing) == 2 and all(float(v) > 0 for v in spacing)
+    except (TypeError, ValueError):
+        return False
+
+
 def _pixel_measures(ref: Dataset) -> Any:
     import highdicom as hd
 
-    spacing = ref.get("PixelSpacing") or ref.get("ImagerPixelSpacing")
-    if not spacing or len(spacing) != 2:
+    spacing = ref.get("PixelSpacing")
+    if not _positive(spacing):
         return None
     return hd.PixelMeasuresSequence(pixel_spacing=[float(s) for s in spacing],
                                     slice_thickness=None)
@@ -230,9 +285,11 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
     algorithm = hd.sr.AlgorithmIdentification(
         name=ex.model_name[:64], version=ex.model_version or "unknown",
         family=codes.cid7162.ArtificialIntelligence,
-        parameters={"method": ex.method, "layer": ex.layer,
-                    "weights SHA-256": str(ex.model.get("sha256") or "unknown"),
-                    "output kind": ex.kind})
+        # highdicom writes each key of `parameters` as one TEXT item (and drops the values)
+        parameters={f"{k}={v}": v for k, v in (
+            ("method", ex.method), ("layer", ex.layer),
+            ("weights SHA-256", str(ex.model.get("sha256") or "unknown")),
+            ("output kind", ex.kind))})
     word = "probability" if ex.kind == "probabilities" else "score"
     measurements = [
         hd.sr.Measurement(
@@ -257,10 +314,14 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=generate_uid(entropy_srcs=[ex.model_name, ex.model_version]),
             name=ex.model_name[:64], manufacturer_name=MANUFACTURER))
-    report = hd.sr.MeasurementReport(
+    parts = dict(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=hd.sr.CodedConcept("363679005", "SCT", "Imaging procedure"),
-        imaging_measurements=[group], referenced_images=[ref])
+        imaging_measurements=[group])
+    try:  # the image library describes the source (its orientation, spacing, ...)
+        report = hd.sr.MeasurementReport(**parts, referenced_images=[ref])
+    except AttributeError:  # ... which highdicom cannot when the header lacks those
+        report = hd.sr.MeasurementReport(**parts)  # the group still references the source
     sr = hd.sr.Comprehensive3DSR(
         evidence=[ref], content=report, series_instance_uid=generate_uid(),
         series_number=SERIES_SR, sop_instance_uid=generate_uid(), instance_number=1,
