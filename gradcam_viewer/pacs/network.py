@@ -53,14 +53,26 @@ def _ae(node: PacsNode, timeout: float):
     return ae
 
 
-def _association_problem(assoc, node: PacsNode) -> str:
+def _associate(ae, node: PacsNode) -> tuple[object, bool]:
+    """The association, and whether a TCP connection was opened at all."""
+    from pynetdicom import evt
+
+    opened: list[bool] = []
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title,
+                         evt_handlers=[(evt.EVT_CONN_OPEN, lambda event: opened.append(True))])
+    return assoc, bool(opened)
+
+
+def _association_problem(assoc, node: PacsNode, connected: bool) -> str:
+    if not connected:
+        return (f"no answer from {node.host}:{node.port} (the host is unreachable or the port "
+                "closed)")
     if assoc.is_rejected:
         return (f"{node.label} rejected the association (check both AE titles and that the "
                 "PACS knows this computer)")
     if assoc.is_aborted:
         return f"{node.label} aborted the association"
-    return (f"no answer from {node.host}:{node.port} (the host is unreachable, the port closed, "
-            "or the PACS too slow)")
+    return f"no answer from {node.label} to the association request (timeout)"
 
 
 def echo(node: PacsNode, timeout: float = 10.0) -> EchoResult:
@@ -68,11 +80,11 @@ def echo(node: PacsNode, timeout: float = 10.0) -> EchoResult:
     ae = _ae(node, timeout)
     ae.add_requested_context(VERIFICATION)
     try:
-        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+        assoc, connected = _associate(ae, node)
     except Exception as exc:  # bad host names and the like
         return EchoResult(False, f"cannot reach {node.label}: {exc}")
     if not assoc.is_established:
-        return EchoResult(False, _association_problem(assoc, node))
+        return EchoResult(False, _association_problem(assoc, node, connected))
     try:
         status = assoc.send_c_echo()
     finally:
@@ -102,12 +114,12 @@ def send_files(node: PacsNode, files: list[Path], timeout: float = 30.0) -> Send
     for sop_class, syntaxes in contexts.items():
         ae.add_requested_context(sop_class, sorted(syntaxes))
     try:
-        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+        assoc, connected = _associate(ae, node)
     except Exception as exc:
         report.problem = f"cannot reach {node.label}: {exc}"
     else:
         if not assoc.is_established:
-            report.problem = _association_problem(assoc, node)
+            report.problem = _association_problem(assoc, node, connected)
     if report.problem:
         report.failed.extend((f, report.problem) for f, _ in datasets)
         return report
