@@ -70,8 +70,9 @@ def _association_problem(assoc, node: PacsNode, connected: bool) -> str:
     if assoc.is_rejected:
         return (f"{node.label} rejected the association (check both AE titles and that the "
                 "PACS knows this computer)")
-    if assoc.is_aborted:
-        return f"{node.label} aborted the association"
+    if assoc.is_aborted:  # some PACS (Orthanc at times) abort instead of rejecting
+        return (f"{node.label} aborted the association (check both AE titles and that the "
+                "PACS knows this computer)")
     return f"no answer from {node.label} to the association request (timeout)"
 
 
