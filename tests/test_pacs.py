@@ -191,3 +191,38 @@ def test_cli_send_to_a_closed_port_fails_clearly_and_keeps_the_objects(outbox, t
     assert "0 of 3 object(s) sent" in err and "no answer from 127.0.0.1" in err
     assert "stay in" in err
     assert len(outbox.pending(parse_node(node))) == 3
+
+
+def test_outbox_property_nothing_lost_nothing_twice(objects):
+    """Hypothesis: whatever the node refuses, round after round, each object is delivered
+    exactly once, and the outbox holds exactly what has not been accepted yet."""
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    classes = sorted({str(pydicom.dcmread(f).SOPClassUID) for f in objects})
+    uid_of = {f.name: str(pydicom.dcmread(f).SOPInstanceUID) for f in objects}
+    pacs = FakePacs()
+    try:
+        @settings(max_examples=6, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(st.lists(st.sets(st.sampled_from(classes)), min_size=1, max_size=3))
+        def rounds(refusals):
+            pacs.received.clear()
+            with tempfile.TemporaryDirectory() as tmp:
+                box = Outbox(Path(tmp))
+                box.add(pacs.node, objects)
+                for refused in [*refusals, set()]:  # the last round accepts everything
+                    pacs.refuse = refused
+                    report = send_files(pacs.node, box.pending(pacs.node), timeout=10)
+                    box.remove(report.sent)
+                    left = box.pending(pacs.node)
+                    assert all(str(pydicom.dcmread(f).SOPClassUID) in refused for f in left)
+                    assert len(pacs.received) == len(set(pacs.received))
+                assert box.pending(pacs.node) == []
+                assert sorted(pacs.received) == sorted(uid_of.values())
+
+        rounds()
+    finally:
+        pacs.stop()
