@@ -68,19 +68,16 @@ class Progress:
         self.stream.flush()
 
 
-def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Folders become their files; an empty folder is reported, not silently skipped."""
-    out: list[Path] = []
-    problems: list[str] = []
-    for p in paths:
-        if p.is_dir():
-            files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
-            if not files:
-                problems.append(f"error: '{p.name}' is a folder with no files in it")
-            out.extend(files)
-        else:
-            out.append(p)
-    return out, problems
+def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str], int]:
+    """Files, folders and DICOMDIR media through the scanner: the images in reading order,
+    the problems to report (missing inputs, empty folders, files a DICOMDIR lacks) and how
+    many other files (CSVs, reports, text found in folders) were skipped."""
+    from gradcam_viewer.imaging import scan_media
+
+    result = scan_media(paths)
+    # files named on the command line that are not images go to the loader, which says why
+    return (result.images + result.rejected, [f"error: {w}" for w in result.warnings],
+            result.skipped)
 
 
 def run(args: Any) -> int:
@@ -132,7 +129,7 @@ def run(args: Any) -> int:
         return 2
     style = OverlayStyle(opacity=args.opacity, colormap=args.colormap)
     value_key = "Score" if bundle.output_kind == "scores" else "Probability"
-    inputs, problems = expand_inputs(args.images)
+    inputs, problems, skipped = expand_inputs(args.images)
     include_ids = not args.no_ids
     overlay_labels = [bundle.labels[k] for k in wanted]
     plan, repeated = plan_outputs(inputs, common_root(args.images), args.out, overlay_labels)
@@ -218,8 +215,13 @@ def run(args: Any) -> int:
     except OSError as exc:
         err.write(f"error: cannot write predictions.csv ({exc.strerror or exc})\n")
         failures += 1
+    if not inputs and not problems:
+        err.write("error: no image files were found in the input(s)\n")
+        failures += 1
     failures += dicom.finish(progress.say)
     kept_note = f", {kept} already done" if kept else ""
-    err.write(f"{explained} of {len(plan)} image(s) explained into {args.out}{kept_note}\n")
+    failed = len(plan) - explained - kept
+    err.write(f"{explained} images explained, {skipped} other files skipped{kept_note}"
+              f"{f', {failed} failed' if failed else ''} (outputs in {args.out})\n")
     return 0 if failures == 0 else 1
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath

@@ -163,7 +163,8 @@ def test_gui_thread_never_blocked(win):
 
 def test_shortcuts_invert_fit_and_navigation(win):
     _focus(win)
-    win.open_paths([samples_dir()])
+    win.open_paths([samples_dir()])  # scanned in the background
+    wait_until(lambda: win.files.current is not None and not win.studies.scanning, 30)
     wait_result(win, win.files.current)
     first = win.files.current
     inverted = win.inverted

@@ -292,13 +292,14 @@ def fresh_win(qapp, tmp_path):
 
 
 def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path, monkeypatch):
-    from gui_helpers import wait_result
+    from gui_helpers import wait_result, wait_until
     from gradcam_viewer.ui import exporting
 
     root, files = tree
     header, rows = _table(explained)
     by_path = {r[0]: r for r in rows}
-    fresh_win.open_paths([root / s for s in SERIES])
+    fresh_win.open_paths([root / s for s in SERIES])  # scanned in the background
+    wait_until(lambda: not fresh_win.studies.scanning and fresh_win.files.current is not None, 60)
     assert sorted(fresh_win.files.paths) == sorted(files.values())
     for i, path in enumerate(fresh_win.files.paths):
         fresh_win.open_file(path)

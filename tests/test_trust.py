@@ -124,7 +124,7 @@ def test_gui_bad_files_then_good(win, tmp_path):
         win.last_error = ""
         if path.is_dir():
             win.open_paths([path])  # an empty folder: nothing to open
-            assert "No image files" in win.last_error
+            wait_until(lambda: "No image files" in win.last_error, 30)
             continue
         win.open_file(path)
         wait_until(lambda: name in win.last_error, 30)

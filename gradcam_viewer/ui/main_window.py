@@ -26,7 +26,8 @@ from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
 from gradcam_viewer.render.overlay import effective_opacity, heat_rgba
 from gradcam_viewer.ui import dialogs, exporting, model_setup, pacs_dialogs
 from gradcam_viewer.ui.image_view import ImageView
-from gradcam_viewer.ui.session import ExplainResult, FileList, ModelInfo, ResultCache, expand_paths
+from gradcam_viewer.ui.session import ExplainResult, FileList, ModelInfo, ResultCache
+from gradcam_viewer.ui.studies_panel import StudiesPanel
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
 from gradcam_viewer.ui.worker import RequestTracker, Worker, WorkerThread
 
@@ -157,6 +158,15 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [380], Qt.Orientation.Horizontal)
+        # left dock: the Studies panel (its own reader thread; Page Up/Down follow its order)
+        self.studies = StudiesPanel()
+        self.studies.imageChosen.connect(self._study_image_chosen)
+        self.studies.catalogueReady.connect(self._catalogue_ready)
+        self.metadata.show_identifying.toggled.connect(self.studies.set_show_identifying)
+        studies_dock = QDockWidget("Studies", self)
+        studies_dock.setObjectName("studies")
+        studies_dock.setWidget(self.studies)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, studies_dock)
 
         # status bar
         self.status_model = QLabel("Model: loading...")
@@ -286,6 +296,7 @@ class MainWindow(QMainWindow):
         self.thread_.start()
 
     def shutdown(self) -> None:
+        self.studies.shutdown()
         if self.thread_.isRunning():
             self.thread_.quit()
             self.thread_.wait(60_000)
@@ -300,12 +311,30 @@ class MainWindow(QMainWindow):
         self.requestModel.emit(kind, path)
 
     def open_paths(self, paths: list[Path]) -> None:
-        files = expand_paths([Path(p) for p in paths])
-        if not files:
-            self._error(f"No image files found in {', '.join(str(Path(p).name) for p in paths)}.")
+        """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
+        `_catalogue_ready` opens the first image."""
+        self._opening = [Path(p) for p in paths]
+        self.studies.open(self._opening)
+
+    def _catalogue_ready(self, catalogue, rejected) -> None:
+        files = catalogue.paths()
+        if not files and rejected:
+            self.open_file(rejected[0])  # a file named explicitly: the loader says why
             return
+        if not files:
+            names = ", ".join(p.name or str(p) for p in getattr(self, "_opening", []))
+            self._error("\n".join([f"No image files found in {names}.", *catalogue.warnings]))
+            return
+        notes = catalogue.warnings + [f"'{p.name}' is not an image file." for p in rejected]
+        if notes:
+            self._notice("\n".join(notes[:20]))
         self.files.set(files, 0)
         self.open_file(files[0])
+
+    def _study_image_chosen(self, path: Path, frame: int) -> None:
+        if path in self.files.paths:
+            self.files.index = self.files.paths.index(path)
+        self.open_file(path, frame)
 
     def open_file(self, path: Path, frame: int = 0) -> None:
         request = self.tracker.next_id()
@@ -372,6 +401,7 @@ class MainWindow(QMainWindow):
         self.inverted = image.invert
         self._refresh_base()
         self.metadata.set_metadata(image.metadata)
+        self.studies.show_image(image.path, image.frame, image.n_frames)
         self._fill_presets()
         self.labels.set_probabilities(None, keep=self.labels.current_label())
         self.view.set_overlay(None, 0)

@@ -103,20 +103,3 @@ class FileList:
     def position(self) -> str:
         return f"{self.index + 1} / {len(self.paths)}" if len(self.paths) > 1 else ""
 
-
-# "" : DICOM files from a PACS export often have no extension at all
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".ima",
-                  ".img", ""}
-
-
-def expand_paths(paths: list[Path]) -> list[Path]:
-    """Folders become their files (sorted; hidden files skipped)."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir()
-                              if q.is_file() and not q.name.startswith(".")
-                              and q.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(p)
-    return out
