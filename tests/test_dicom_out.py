@@ -296,3 +296,17 @@ def test_multiframe_source_names_the_explained_frame(tmp_path):
     assert ref.ReferencedFrameNumber == 3
     for path in write_objects(list(objs.items()), tmp_path / "d", "mf"):
         assert dciodvfy(path)[0] == [], path.name
+
+
+@pytest.mark.parametrize("kind, demo, word, notice", [
+    ("probabilities", True, "probability 0.250", "SYNTHETIC DEMO MODEL - NOT FOR DIAGNOSTIC USE"),
+    ("scores", False, "score 0.250", "Research model - not for diagnostic use"),
+])
+def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
+    from gradcam_viewer.dicom_out import burn_in, burn_in_lines
+
+    lines = burn_in_lines("Mass", 0.25, kind, "gradcam++", "CheXNet", "1.2", demo)
+    assert lines == ["Mass", word, "gradcam++ heatmap", "Model: CheXNet 1.2", notice]
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    out = burn_in(rgb, lines)
+    assert out.shape == rgb.shape and out[:100].any() and not out[150:].any()
