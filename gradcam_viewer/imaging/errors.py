@@ -2,9 +2,15 @@ from pathlib import Path
 
 
 class ImageLoadError(Exception):
-    """A file that cannot be shown. The message names the file and says why, in plain words."""
+    """A file that cannot be shown. The message names the file and says why, in plain words.
 
-    def __init__(self, path: str | Path, reason: str):
+    `unexpected` is True when the reason is not a known kind of bad input but an exception the
+    loader did not foresee (a bug or a library surprise): the user still gets a clear message,
+    the details go to the log, and the fuzz tests assert this path is never taken.
+    """
+
+    def __init__(self, path: str | Path, reason: str, unexpected: bool = False):
         self.path = Path(path)
         self.reason = reason
+        self.unexpected = unexpected
         super().__init__(f"Cannot open '{self.path.name}': {reason}")

@@ -30,7 +30,8 @@ def load_image(path: str | os.PathLike, frame: int = 0) -> LoadedImage:
         raise
     except BaseException as exc:  # a bug or a library surprise (even a Rust panic): clear text
         log.warning("unexpected failure opening %s", p.name, exc_info=True)
-        raise ImageLoadError(p, f"it could not be read ({type(exc).__name__}).") from exc
+        raise ImageLoadError(p, f"it could not be read ({type(exc).__name__}; details are in "
+                                "the log).", unexpected=True) from exc
 
 
 def _load(p: Path, frame: int) -> LoadedImage:
