@@ -43,3 +43,30 @@ def make_dataset(pixels: np.ndarray, bits_stored: int = 16, signed: bool = False
 def write(path: Path, ds: Dataset, **kwargs) -> Path:
     ds.save_as(path, enforce_file_format=kwargs.pop("enforce", True), **kwargs)
     return path
+
+
+def voi_lut_item(lut: np.ndarray, first: int, bits: int, vr: str = "US",
+                 big_endian: bool = False, explanation: str = "") -> Dataset:
+    """One VOI LUT Sequence item; OW LUT Data is raw bytes in the file's byte order."""
+    item = Dataset()
+    item.LUTDescriptor = [len(lut), first, bits]
+    if vr == "OW":
+        item.add_new(0x00283006, "OW", lut.astype(">u2" if big_endian else "<u2").tobytes())
+    else:
+        item.add_new(0x00283006, "US", [int(v) for v in lut])
+    if explanation:
+        item.LUTExplanation = explanation
+    return item
+
+
+def write_encoded(path: Path, ds: Dataset, syntax: str) -> Path:
+    """Write `ds` (little-endian pixel bytes from make_dataset) in an uncompressed syntax."""
+    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+
+    ds.file_meta.TransferSyntaxUID = syntax
+    if syntax == ExplicitVRBigEndian and ds.BitsAllocated == 16:
+        ds.PixelData = np.frombuffer(ds.PixelData, "<u2").astype(">u2").tobytes()
+    ds.save_as(path, enforce_file_format=True,
+               implicit_vr=syntax == ImplicitVRLittleEndian,
+               little_endian=syntax != ExplicitVRBigEndian)
+    return path

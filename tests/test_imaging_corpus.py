@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dicom_factory import make_dataset, write
+from dicom_factory import make_dataset, voi_lut_item, write, write_encoded
 from gradcam_viewer.imaging import ImageLoadError, load_image, to_display
 
 # Files the shared MANIFEST describes as deliberately broken (absent from some snapshots).
@@ -84,8 +84,21 @@ def _seeds(tmp_path: Path) -> list[bytes]:
         out.append(write(tmp_path / "seed.dcm", ds).read_bytes())
     from pydicom.data import get_testdata_file
 
-    for name in ("SC_rgb_jpeg_gdcm.dcm", "JPGExtended.dcm"):  # JPEG lossless / 12-bit: GDCM
+    for name in ("SC_rgb_jpeg_gdcm.dcm", "JPGExtended.dcm",  # JPEG lossless / 12-bit: GDCM
+                 "SC_ybr_full_422_uncompressed.dcm", "liver_1frame.dcm"):
         out.append(Path(get_testdata_file(name)).read_bytes())
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    lut = (np.arange(4000) // 16).astype(np.uint16)
+    ds = make_dataset(pix, bits_stored=12,
+                      VOILUTSequence=Sequence([voi_lut_item(lut, 0, 8, "OW")]))
+    out.append(write_encoded(tmp_path / "seed.dcm", ds, ImplicitVRLittleEndian).read_bytes())
+    ds = make_dataset(pix, bits_stored=12)
+    del ds.PixelData, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    ds.BitsAllocated = 32
+    ds.FloatPixelData = pix.astype(np.float32).tobytes()
+    out.append(write(tmp_path / "seed.dcm", ds).read_bytes())
     grey = (pix // 16).astype(np.uint8)
     for fmt in ("PNG", "JPEG", "TIFF", "BMP"):
         Image.fromarray(grey).save(tmp_path / "seed.img", format=fmt)
@@ -131,8 +144,29 @@ def test_fuzz_only_clear_errors_and_fast(tmp_path):
         except ImageLoadError as exc:
             errors += 1
             assert "fuzz.dcm" in str(exc)
+            assert not exc.unexpected, f"case {i} took the catch-all path: {exc}"
         elapsed = time.perf_counter() - start
         slowest = max(slowest, elapsed)
         assert elapsed < 1.0, f"case {i} took {elapsed:.2f} s"
     assert 0 < errors < cases  # both outcomes occurred: the mutations really were exercised
     print(f"fuzz: {cases} cases, {errors} clear errors, slowest {slowest * 1e3:.0f} ms")
+
+
+def test_unforeseen_exception_is_marked_unexpected(tmp_path, monkeypatch, caplog):
+    """The catch-all path: a clear message for the user, the details in the log, and a mark
+    that the fuzz test can see (so "only ImageLoadError comes out" is not true by construction)."""
+    import gradcam_viewer.imaging.loader as loader
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    path = write(tmp_path / "ok.dcm", make_dataset(np.zeros((8, 8), np.uint16)))
+    assert not hasattr(load_image(path), "unexpected")  # opens normally
+    monkeypatch.setattr(loader, "load_dicom", broken)
+    with pytest.raises(ImageLoadError, match=r"'ok.dcm'.*KeyError.*log") as info:
+        load_image(path)
+    assert info.value.unexpected
+    assert "a bug" in caplog.text  # the traceback went to the log
+    with pytest.raises(ImageLoadError) as expected:
+        load_image(tmp_path / "missing.dcm")
+    assert not expected.value.unexpected

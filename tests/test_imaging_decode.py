@@ -1,0 +1,200 @@
+"""If pydicom or GDCM can decode it, it opens: VOI LUTs in every encoding, YBR 4:2:2, 12-bit
+JPEG Extended, deep colour, 1-bit and float pixels, unknown spacing. pydicom is the oracle
+wherever it decodes the file itself."""
+
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from dicom_factory import make_dataset, voi_lut_item, write, write_encoded
+from gradcam_viewer.imaging import ImageLoadError, load_image, to_display
+
+
+@pytest.fixture
+def ramp12():
+    return (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 7 % 4096).astype(np.uint16)
+
+
+def _pydicom_display(path, index):
+    """pydicom's own VOI LUT on the dataset it read from the file, scaled to 0..255."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+        values = apply_modality_lut(ds.pixel_array, ds)
+        out = apply_voi_lut(values, ds, index=index, prefer_lut=True)
+    bits = int(ds.VOILUTSequence[index].LUTDescriptor[2])
+    return np.rint(out.astype(np.float64) * 255.0 / ((1 << bits) - 1)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian,
+                                    ExplicitVRBigEndian], ids=lambda s: s.name)
+@pytest.mark.parametrize("vr", ["US", "OW"])
+def test_voi_lut_sequence_in_every_encoding(tmp_path, ramp12, syntax, vr):
+    """Implicit VR stores LUT Data without a VR (pydicom reads it back as OW bytes); OW needs
+    the file's byte order, which only the original dataset knows."""
+    big = syntax == ExplicitVRBigEndian
+    sqrt = (np.sqrt(np.arange(3000) / 2999) * 1023).astype(np.uint16)  # 10-bit output
+    steps = (np.arange(2048) // 256 * 36).astype(np.uint16)  # 8 bands, 8-bit output
+    seq = Sequence([voi_lut_item(sqrt, 100, 10, vr, big, "SQRT"),
+                    voi_lut_item(steps, 1000, 8, vr, big)])
+    ds = make_dataset(ramp12, bits_stored=12, RescaleSlope=1, RescaleIntercept=-5,
+                      VOILUTSequence=seq)
+    path = write_encoded(tmp_path / f"lut_{vr}.dcm", ds, syntax)
+    img = load_image(path)
+    assert [w.lut_index for w in img.presets] == [0, 1]
+    assert img.window.explanation == "SQRT" and img.presets[1].explanation == "VOI LUT 2"
+    shown = to_display(img, img.presets[0])
+    np.testing.assert_array_equal(shown, _pydicom_display(path, 0))
+    assert np.unique(shown).size > 5
+    # 8-bit LUT with 2048 entries: pydicom 3.0.2 indexes it in uint8 (wraps), so by hand
+    index = np.clip(ramp12.astype(int) - 5 - 1000, 0, 2047)
+    np.testing.assert_array_equal(to_display(img, img.presets[1]), steps[index].astype(np.uint8))
+
+
+def test_voi_lut_by_hand_agrees_with_pydicom(tmp_path, ramp12):
+    """The oracle itself checked once against the standard's rule (PS3.3 C.11.2.1.1)."""
+    lut = (np.sqrt(np.arange(3000) / 2999) * 1023).astype(np.uint16)
+    ds = make_dataset(ramp12, bits_stored=12,
+                      VOILUTSequence=Sequence([voi_lut_item(lut, 100, 10, "OW")]))
+    path = write_encoded(tmp_path / "lut.dcm", ds, ImplicitVRLittleEndian)
+    by_hand = np.rint(lut[np.clip(ramp12.astype(int) - 100, 0, 2999)] * 255.0 / 1023.0)
+    np.testing.assert_array_equal(_pydicom_display(path, 0), by_hand.astype(np.uint8))
+
+
+def test_unusable_voi_lut_is_left_out(tmp_path, ramp12):
+    """A LUT pydicom cannot apply (9 bits per entry is not allowed) is not offered."""
+    lut = np.arange(512, dtype=np.uint16)
+    ds = make_dataset(ramp12, bits_stored=12, WindowCenter=2000, WindowWidth=4000,
+                      VOILUTSequence=Sequence([voi_lut_item(lut, 0, 9, "OW")]))
+    img = load_image(write_encoded(tmp_path / "lut9.dcm", ds, ImplicitVRLittleEndian))
+    assert [w.lut_index for w in img.presets] == [None]
+    assert to_display(img).std() > 5
+
+
+def test_ybr_full_422_equals_pydicom():
+    path = get_testdata_file("SC_ybr_full_422_uncompressed.dcm")
+    ds = pydicom.dcmread(path)
+    img = load_image(path)
+    assert img.is_color and img.size == (100, 100)
+    np.testing.assert_array_equal(img.pixels, ds.pixel_array)  # pydicom converts to RGB
+    np.testing.assert_array_equal(to_display(img), ds.pixel_array)
+
+
+@pytest.mark.parametrize("name", ["JPEG-lossy.dcm", "JPGExtended.dcm"])
+def test_12bit_jpeg_extended_opens_through_gdcm(name):
+    """pydicom's plugins refuse 12-bit JPEG Extended; GDCM's reader decodes it. The values are
+    pydicom's own reference values (its pixel tests, decoded with libjpeg) and the same image
+    stored as JPEG 2000 in pydicom's corpus (decoded with OpenJPEG)."""
+    path = get_testdata_file(name)
+    with pytest.raises(Exception):  # the premise: no pydicom plugin decodes it
+        pydicom.dcmread(path).pixel_array
+    img = load_image(path)
+    assert img.size == (1024, 256) and "JPEG Extended" in img.source_format
+    assert img.pixels[420, 140] == 244 and img.pixels[230, 120] == 95
+    other = pydicom.dcmread(get_testdata_file("JPEG2000.dcm")).pixel_array.astype(float)
+    assert np.corrcoef(img.pixels.ravel(), other.ravel())[0, 1] > 0.9
+    assert img.pixels.max() <= 4095 and np.unique(to_display(img)).size > 100
+
+
+def test_damaged_12bit_jpeg_is_a_clear_error(tmp_path):
+    from pydicom.encaps import encapsulate, generate_fragmented_frames
+
+    ds = pydicom.dcmread(get_testdata_file("JPGExtended.dcm"))
+    frame = b"".join(next(generate_fragmented_frames(ds.PixelData)))
+    ds.PixelData = encapsulate([frame[: len(frame) // 20]])
+    ds.save_as(tmp_path / "cut.dcm")
+    try:
+        img = load_image(tmp_path / "cut.dcm")  # a decoder may fill the missing part
+        assert img.size == (1024, 256)
+    except ImageLoadError as exc:
+        assert not exc.unexpected and "could not be decoded" in str(exc)
+
+
+@pytest.mark.parametrize("bits", [10, 12, 16])
+def test_deep_colour_scaled_by_bits_stored_not_peak(tmp_path, bits):
+    """A dim 16-bit colour image stays dim: full scale is 2**BitsStored - 1."""
+    from pydicom.uid import RLELossless
+
+    top = (1 << bits) - 1
+    rgb = np.zeros((20, 30, 3), np.uint16)
+    rgb[..., 0] = np.linspace(0, top // 4, 30).astype(np.uint16)  # a quarter of full scale
+    rgb[..., 1] = top // 8
+    ds = make_dataset(rgb, bits_stored=bits, photometric="RGB")
+    ds.compress(RLELossless)  # the same rule for compressed colour
+    img = load_image(write(tmp_path / "rgb.dcm", ds))
+    expected = np.rint(rgb.astype(float) * 255.0 / top).astype(np.uint8)
+    np.testing.assert_array_equal(to_display(img), expected)
+    assert to_display(img)[..., 0].max() <= 64
+
+
+def test_one_bit_pixels(tmp_path):
+    """Bits Allocated 1 (packed): shown black and white, equal to pydicom's unpacking."""
+    from pydicom.pixels import pack_bits
+
+    bits = (np.add.outer(np.arange(24), np.arange(40)) // 5 % 2).astype(np.uint8)
+    ds = make_dataset(bits.astype(np.uint8), bits_stored=8)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 1, 0
+    ds.PixelData = pack_bits(bits)
+    path = write(tmp_path / "one_bit.dcm", ds)
+    assert len(pydicom.dcmread(path).PixelData) == 24 * 40 // 8
+    img = load_image(path)
+    np.testing.assert_array_equal(img.pixels, pydicom.dcmread(path).pixel_array)
+    np.testing.assert_array_equal(to_display(img), bits * 255)
+
+
+def test_one_bit_corpus_file_equals_pydicom():
+    path = get_testdata_file("liver_1frame.dcm")
+    ref = pydicom.dcmread(path).pixel_array
+    img = load_image(path)
+    np.testing.assert_array_equal(img.pixels, ref)
+    np.testing.assert_array_equal(to_display(img), ref.astype(np.uint8) * 255)
+
+
+@pytest.mark.parametrize("keyword,dtype", [("FloatPixelData", np.float32),
+                                           ("DoubleFloatPixelData", np.float64)])
+def test_float_pixel_data(tmp_path, keyword, dtype):
+    """Float and Double Float Pixel Data open with pydicom's decoding; NaN shows as the lowest
+    value instead of breaking the window."""
+    values = np.linspace(-1.5, 2.5, 30 * 20).reshape(30, 20).astype(dtype)
+    values[0, 0] = np.nan
+    ds = make_dataset(np.zeros((30, 20), np.uint16))
+    del ds.PixelData
+    del ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    ds.BitsAllocated = 32 if dtype == np.float32 else 64
+    setattr(ds, keyword, values.tobytes())
+    path = write(tmp_path / "float.dcm", ds)
+    np.testing.assert_array_equal(pydicom.dcmread(path).pixel_array, values)  # oracle
+    img = load_image(path)
+    expected = values.astype(np.float32)
+    expected[0, 0] = expected[1:].min()
+    np.testing.assert_array_equal(img.pixels[1:], expected[1:])
+    assert img.pixels[0, 0] == np.float32(np.nanmin(values)) and not img.integral
+    disp = to_display(img)
+    assert disp[0, 1] == 0 and disp[-1, -1] == 255  # full range of the finite values
+
+
+def test_short_float_pixel_data_is_refused(tmp_path):
+    ds = make_dataset(np.zeros((30, 20), np.uint16))
+    del ds.PixelData
+    ds.BitsAllocated = 32
+    ds.FloatPixelData = np.zeros(100, np.float32).tobytes()
+    with pytest.raises(ImageLoadError, match="shorter than the header says") as info:
+        load_image(write(tmp_path / "short_float.dcm", ds))
+    assert not info.value.unexpected
+
+
+@pytest.mark.parametrize("spacing,expected", [
+    ([0.139, 0.14], (0.139, 0.14)), ([0, 0], None), (["0", "0.2"], None), ([-1, -1], None),
+    (None, None)])
+def test_zero_or_missing_spacing_is_unknown(tmp_path, ramp12, spacing, expected):
+    extra = {} if spacing is None else {"PixelSpacing": spacing}
+    img = load_image(write(tmp_path / "sp.dcm", make_dataset(ramp12, bits_stored=12, **extra)))
+    assert img.pixel_spacing == expected
+    assert img.spacing_label() == ("spacing unknown" if expected is None
+                                   else "0.139 x 0.14 mm/px")
