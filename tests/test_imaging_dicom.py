@@ -12,7 +12,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import (JPEG2000Lossless, JPEGLSLossless, RLELossless,
                          DeflatedExplicitVRLittleEndian)
 
-from dicom_factory import make_dataset, write
+from dicom_factory import gdcm_decodes, make_dataset, pydicom_reference, write
 from gradcam_viewer.imaging import ImageLoadError, Window, load_image, to_display
 from gradcam_viewer.imaging.display import model_pixels
 
@@ -286,44 +286,6 @@ LOSSY = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.
          "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"}
 
 
-def _pydicom_reference(path):
-    """pydicom's own decode of the first frame (None if it cannot), and the dataset. A file
-    without a transfer syntax gets the encoding its parser found, as pydicom's docs advise."""
-    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            ds = pydicom.dcmread(path, force=True)
-        except Exception:
-            return None, None
-        if "TransferSyntaxUID" not in ds.file_meta and ds.original_encoding[0] is not None:
-            implicit, little = ds.original_encoding
-            if little:
-                ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit
-                                                  else ExplicitVRLittleEndian)
-            else:
-                ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
-        try:
-            ds.pixel_array_options(index=0 if int(ds.get("NumberOfFrames", 1) or 1) > 1 else None)
-            return ds.pixel_array, ds
-        except Exception:
-            return None, ds
-
-
-def gdcm_decodes(path) -> bool:
-    """GDCM's own reader as a second oracle, in a child process (GDCM may abort on bad data)."""
-    import subprocess
-    import sys
-
-    code = ("import sys, gdcm; gdcm.Trace.WarningOff(); gdcm.Trace.ErrorOff(); "
-            "r = gdcm.ImageReader(); r.SetFileName(sys.argv[1]); "
-            "sys.exit(0 if r.Read() and r.GetImage().GetBuffer() is not None else 1)")
-    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                         timeout=120)
-    return run.returncode == 0
-
-
 def _stored_bounds(ds, bits: int) -> tuple[float, float]:
     """The values Bits Stored allows, through the rescale: what the pixels must lie in."""
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
@@ -339,7 +301,7 @@ def test_pydicom_corpus(path):
     """Whatever pydicom decodes, or GDCM where pydicom's decoders fail on compressed data, must
     open, with pydicom's values and a display that spans the range Bits Stored allows; what
     neither decodes is a clear, expected error."""
-    ref, ds = _pydicom_reference(path)
+    ref, ds = pydicom_reference(path)
     if ref is None:
         decodable = (ds is not None and "PixelData" in ds
                      and ds.file_meta.get("TransferSyntaxUID", pydicom.uid.UID("")).is_compressed
