@@ -13,7 +13,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicom_factory import make_dataset, voi_lut_item, write, write_encoded
-from gradcam_viewer.imaging import ImageLoadError, load_image, to_display
+from gradcam_viewer.imaging import ImageLoadError, load_image, model_pixels, to_display
 
 
 @pytest.fixture
@@ -51,6 +51,7 @@ def test_voi_lut_sequence_in_every_encoding(tmp_path, ramp12, syntax, vr):
     assert img.window.explanation == "SQRT" and img.presets[1].explanation == "VOI LUT 2"
     shown = to_display(img, img.presets[0])
     np.testing.assert_array_equal(shown, _pydicom_display(path, 0))
+    np.testing.assert_array_equal(model_pixels(img), shown)  # the model sees the same
     assert np.unique(shown).size > 5
     # 8-bit LUT with 2048 entries: pydicom 3.0.2 indexes it in uint8 (wraps), so by hand
     index = np.clip(ramp12.astype(int) - 5 - 1000, 0, 2047)
