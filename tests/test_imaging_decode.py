@@ -103,18 +103,67 @@ def test_12bit_jpeg_extended_opens_through_gdcm(name):
     assert img.pixels.max() <= 4095 and np.unique(to_display(img)).size > 100
 
 
-def test_damaged_12bit_jpeg_is_a_clear_error(tmp_path):
-    from pydicom.encaps import encapsulate, generate_fragmented_frames
+def _jpeg_extended_with(tmp_path, stream: bytes | None = None, raw: bytes | None = None):
+    from pydicom.encaps import encapsulate
 
     ds = pydicom.dcmread(get_testdata_file("JPGExtended.dcm"))
-    frame = b"".join(next(generate_fragmented_frames(ds.PixelData)))
-    ds.PixelData = encapsulate([frame[: len(frame) // 20]])
-    ds.save_as(tmp_path / "cut.dcm")
-    try:
-        img = load_image(tmp_path / "cut.dcm")  # a decoder may fill the missing part
-        assert img.size == (1024, 256)
-    except ImageLoadError as exc:
-        assert not exc.unexpected and "could not be decoded" in str(exc)
+    ds.PixelData = raw if raw is not None else encapsulate([stream])
+    ds.save_as(tmp_path / "x.dcm")
+    return tmp_path / "x.dcm"
+
+
+def _first_frame(name="JPGExtended.dcm") -> bytes:
+    from pydicom.encaps import generate_fragmented_frames
+
+    ds = pydicom.dcmread(get_testdata_file(name))
+    return b"".join(next(generate_fragmented_frames(ds.PixelData)))
+
+
+def test_truncated_12bit_jpeg_is_a_clear_error(tmp_path):
+    frame = _first_frame()
+    for keep in (len(frame) // 20, len(frame) // 3, len(frame) - 100):
+        with pytest.raises(ImageLoadError, match=r"could not be decoded \(GDCM") as info:
+            load_image(_jpeg_extended_with(tmp_path, frame[:keep]))
+        assert not info.value.unexpected
+
+
+def test_gdcm_reader_only_for_wellformed_12bit_jpeg(tmp_path, monkeypatch):
+    """GDCM can abort or stall on damaged files: a broken encapsulation, a stream that is not
+    JPEG, or an 8-bit stream never reach it (the fuzz test once found a 5 s GDCM read)."""
+    import gradcam_viewer.imaging.dicom as dicom
+
+    calls = []
+    monkeypatch.setattr(dicom, "read_frame", lambda *a: calls.append(a) or 1 / 0)
+    frame = _first_frame()
+    broken = bytearray(pydicom.dcmread(get_testdata_file("JPGExtended.dcm")).PixelData)
+    broken[8:12] = b"\x00\x00\x00\x00"  # the first item tag after the offset table
+    eight_bit = bytearray(frame)
+    eight_bit[frame.index(b"\xff\xc1") + 4] = 8  # SOF1 precision byte
+    for path in (_jpeg_extended_with(tmp_path, raw=bytes(broken)),
+                 _jpeg_extended_with(tmp_path, b"\x00" * 64 + frame),
+                 _jpeg_extended_with(tmp_path, bytes(eight_bit))):
+        with pytest.raises(ImageLoadError) as info:
+            load_image(path)
+        assert not info.value.unexpected and not calls
+    with pytest.raises(ImageLoadError):  # the well-formed stream does reach it
+        load_image(_jpeg_extended_with(tmp_path, frame))
+    assert len(calls) == 1
+
+
+def test_jpeg_precision_reads_the_frame_header():
+    import io
+
+    from PIL import Image
+
+    from gradcam_viewer.imaging.gdcm_reader import jpeg_precision
+
+    assert jpeg_precision(_first_frame()) == 12
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buf, format="JPEG")
+    assert jpeg_precision(buf.getvalue()) == 8
+    for junk in (b"", b"\xff\xd8", b"\xff\xd8\xff\xda\x00\x02", b"\x00" * 40,
+                 b"\xff\xd8\xff\xe0\xff\xff" + b"\x00" * 20):
+        assert jpeg_precision(junk) is None
 
 
 @pytest.mark.parametrize("bits", [10, 12, 16])

@@ -193,9 +193,10 @@ def _decode_with_gdcm(path: Path, frame: int, header: dict[str, Any],
     except MemoryError as exc:
         raise ImageLoadError(path, "there is not enough memory to decode it.") from exc
     except Exception as exc:
-        log.debug("GDCM reader failed for %s", path.name, exc_info=True)
+        log.debug("GDCM reader failed for %s after the plugins (%s)", path.name,
+                  _short(plugin_error), exc_info=True)
         raise ImageLoadError(path, f"its {header['syntax'].name} pixel data could not be "
-                                   f"decoded ({_short(exc)}; {_short(plugin_error)}).") from exc
+                                   f"decoded ({_short(exc)}).") from exc
     if arr.ndim == 3 and photometric.startswith("YBR"):
         arr = convert_color_space(arr, "YBR_FULL", "RGB")
     return arr
