@@ -2,6 +2,7 @@
 JPEG Extended, deep colour, 1-bit and float pixels, unknown spacing. pydicom is the oracle
 wherever it decodes the file itself."""
 
+import time
 import warnings
 
 import numpy as np
@@ -133,7 +134,7 @@ def test_gdcm_reader_only_for_wellformed_12bit_jpeg(tmp_path, monkeypatch):
     import gradcam_viewer.imaging.dicom as dicom
 
     calls = []
-    monkeypatch.setattr(dicom, "read_frame", lambda *a: calls.append(a) or 1 / 0)
+    monkeypatch.setattr(dicom, "decode_12bit_jpeg", lambda *a: calls.append(a) or 1 / 0)
     frame = _first_frame()
     broken = bytearray(pydicom.dcmread(get_testdata_file("JPGExtended.dcm")).PixelData)
     broken[8:12] = b"\x00\x00\x00\x00"  # the first item tag after the offset table
@@ -148,6 +149,20 @@ def test_gdcm_reader_only_for_wellformed_12bit_jpeg(tmp_path, monkeypatch):
     with pytest.raises(ImageLoadError):  # the well-formed stream does reach it
         load_image(_jpeg_extended_with(tmp_path, frame))
     assert len(calls) == 1
+
+
+def test_gdcm_abort_is_a_clear_error_and_the_next_file_opens(tmp_path):
+    """Zeroed quantisation tables make GDCM's 12-bit JPEG codec throw an uncaught C++
+    exception, which aborts the process it runs in: here the child, never the viewer."""
+    frame = bytearray(_first_frame())
+    frame[16:48] = bytes(32)
+    start = time.perf_counter()
+    with pytest.raises(ImageLoadError, match="GDCM stopped on damaged data") as info:
+        load_image(_jpeg_extended_with(tmp_path, bytes(frame)))
+    assert not info.value.unexpected
+    img = load_image(get_testdata_file("JPGExtended.dcm"))  # a fresh GDCM process
+    assert img.pixels[420, 140] == 244
+    assert time.perf_counter() - start < 30
 
 
 def test_jpeg_precision_reads_the_frame_header():

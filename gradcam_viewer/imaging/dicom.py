@@ -13,24 +13,25 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import (apply_color_lut, apply_modality_lut, apply_voi_lut,
-                            convert_color_space)
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
 
 from gradcam_viewer.imaging.errors import ImageLoadError
-from gradcam_viewer.imaging.gdcm_reader import (GDCM_READER_SYNTAXES, gdcm_available,
-                                                jpeg_precision, read_frame)
+from gradcam_viewer.imaging.gdcm_reader import (JPEG_EXTENDED, decode_12bit_jpeg,
+                                                decode_with_pydicom_gdcm, gdcm_available,
+                                                jpeg_precision)
 from gradcam_viewer.imaging.image import LoadedImage, MetaField, VoiLuts, Window
 from gradcam_viewer.imaging.phi import is_identifying
 
 log = logging.getLogger(__name__)
 
-# Which plugin decodes which syntax. GDCM aborts the whole process on some corrupt streams,
-# so it is used only where nothing else decodes (JPEG lossless and 12-bit extended).
+# Which plugin decodes which syntax in this process. GDCM aborts the whole process on some
+# corrupt streams, so it is used only where nothing else decodes (JPEG lossless and 12-bit
+# extended), and then only in its own child process (gdcm_reader.py).
 PREFERRED_PLUGIN = {
     "1.2.840.10008.1.2.4.50": "pillow",  # JPEG baseline
-    "1.2.840.10008.1.2.4.51": "pillow",  # JPEG extended, 8-bit (12-bit: gdcm_reader)
+    "1.2.840.10008.1.2.4.51": "pillow",  # JPEG extended, 8-bit (12-bit: gdcm_reader.py)
     "1.2.840.10008.1.2.4.80": "pyjpegls",  # JPEG-LS lossless
     "1.2.840.10008.1.2.4.81": "pyjpegls",  # JPEG-LS near-lossless
     "1.2.840.10008.1.2.4.90": "pylibjpeg",  # JPEG 2000 lossless (OpenJPEG)
@@ -86,6 +87,7 @@ def _check_header(path: Path, ds: Dataset, frame: int, max_pixels: int) -> dict[
         spp = int(ds.get("SamplesPerPixel", 1) or 1)
         bits = int(ds.BitsAllocated)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
+        stored = int(ds.get("BitsStored", bits) or bits)
         photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     except Exception as exc:
         raise ImageLoadError(path, "its image header (rows, columns, bits) is missing or "
@@ -121,15 +123,7 @@ def _check_header(path: Path, ds: Dataset, frame: int, max_pixels: int) -> dict[
                                        f"({have:,} of {expected:,} bytes): the file is "
                                        "truncated or damaged.")
     return {"rows": rows, "cols": cols, "frames": frames, "photometric": photometric,
-            "syntax": syntax, "bits_stored": _bits_stored(ds, bits)}
-
-
-def _bits_stored(ds: Dataset, bits_allocated: int) -> int:
-    try:
-        stored = int(ds.get("BitsStored", bits_allocated) or bits_allocated)
-    except (TypeError, ValueError):
-        return bits_allocated
-    return stored if 1 <= stored <= bits_allocated else bits_allocated
+            "syntax": syntax, "bits_stored": stored if 1 <= stored <= bits else bits}
 
 
 def _ensure_transfer_syntax(ds: Dataset) -> None:
@@ -144,12 +138,17 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
 
 def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.ndarray:
     syntax: UID = header["syntax"]
-    gdcm_last = _gdcm_reader_may_decode(syntax, header)
-    if syntax.is_compressed and not _available_plugins(syntax) and not gdcm_last:
-        raise ImageLoadError(path, f"no decoder for '{syntax.name}' is installed.")
+    index = frame if header["frames"] > 1 else None
+    plugin = _plugin_for(syntax)
+    gdcm_last = _gdcm_may_decode(syntax, header)
+    if syntax.is_compressed and not plugin:
+        if "gdcm" in _available_plugins(syntax):  # pydicom's GDCM plugin, in GDCM's process
+            return _checked(path, _in_gdcm_process(path, syntax, lambda: decode_with_pydicom_gdcm(
+                str(path), index)), header)
+        if not gdcm_last:
+            raise ImageLoadError(path, f"no decoder for '{syntax.name}' is installed.")
     try:
-        ds.pixel_array_options(index=frame if header["frames"] > 1 else None,
-                               decoding_plugin=_plugin_for(syntax))
+        ds.pixel_array_options(index=index, decoding_plugin=plugin)
         arr = ds.pixel_array
     except MemoryError as exc:
         raise ImageLoadError(path, "there is not enough memory to decode it.") from exc
@@ -157,12 +156,18 @@ def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.n
         raise
     except BaseException as exc:  # Rust decoders panic with a BaseException (pyo3)
         log.debug("decode failed for %s (%s)", path.name, syntax, exc_info=True)
-        if gdcm_last and _is_12bit_jpeg(ds, frame, header):
-            arr = _decode_with_gdcm(path, frame, header, exc)
-        else:
+        stream = _12bit_jpeg_frame(ds, frame, header) if gdcm_last else None
+        if stream is None:
             kind = syntax.name if syntax.is_compressed else "uncompressed"
             raise ImageLoadError(path, f"its {kind} pixel data could not be decoded "
                                        f"({_short(exc)}).") from exc
+        signed = int(_get(ds, "PixelRepresentation", 0) or 0) == 1
+        arr = _in_gdcm_process(path, syntax, lambda: decode_12bit_jpeg(
+            stream, header["rows"], header["cols"], signed))
+    return _checked(path, arr, header)
+
+
+def _checked(path: Path, arr: np.ndarray, header: dict[str, Any]) -> np.ndarray:
     expected = (header["rows"], header["cols"])
     if tuple(arr.shape[:2]) != expected:
         raise ImageLoadError(path, f"the decoded image is {arr.shape[:2]}, not the "
@@ -170,36 +175,31 @@ def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.n
     return arr
 
 
-def _gdcm_reader_may_decode(syntax: UID, header: dict[str, Any]) -> bool:
-    """GDCM's reader only for what no plugin decodes: JPEG Extended with 12-bit samples."""
-    return (str(syntax) in GDCM_READER_SYNTAXES and header["bits_stored"] > 8
-            and gdcm_available())
+def _gdcm_may_decode(syntax: UID, header: dict[str, Any]) -> bool:
+    """GDCM only for what no plugin decodes: grey JPEG Extended with 12-bit samples."""
+    return (str(syntax) == JPEG_EXTENDED and header["bits_stored"] > 8
+            and header["photometric"].startswith("MONOCHROME") and gdcm_available())
 
 
-def _is_12bit_jpeg(ds: Dataset, frame: int, header: dict[str, Any]) -> bool:
-    """pydicom unwraps the frame (a damaged encapsulation is refused here, not given to GDCM)
-    and its JPEG frame header declares 12-bit samples."""
+def _12bit_jpeg_frame(ds: Dataset, frame: int, header: dict[str, Any]) -> bytes | None:
+    """The frame's JPEG stream if pydicom can unwrap it (a damaged encapsulation is refused
+    here, not given to GDCM) and its frame header declares 12-bit samples."""
     try:
         stream = get_frame(ds.PixelData, frame, number_of_frames=header["frames"])
     except Exception:
-        return False
-    return jpeg_precision(stream) == 12
+        return None
+    return stream if jpeg_precision(stream) == 12 else None
 
 
-def _decode_with_gdcm(path: Path, frame: int, header: dict[str, Any],
-                      plugin_error: BaseException) -> np.ndarray:
+def _in_gdcm_process(path: Path, syntax: UID, decode: Any) -> np.ndarray:
     try:
-        arr, photometric = read_frame(path, frame, header["frames"])
+        return decode()
     except MemoryError as exc:
         raise ImageLoadError(path, "there is not enough memory to decode it.") from exc
     except Exception as exc:
-        log.debug("GDCM reader failed for %s after the plugins (%s)", path.name,
-                  _short(plugin_error), exc_info=True)
-        raise ImageLoadError(path, f"its {header['syntax'].name} pixel data could not be "
-                                   f"decoded ({_short(exc)}).") from exc
-    if arr.ndim == 3 and photometric.startswith("YBR"):
-        arr = convert_color_space(arr, "YBR_FULL", "RGB")
-    return arr
+        log.debug("GDCM failed for %s (%s)", path.name, syntax, exc_info=True)
+        raise ImageLoadError(path, f"its {syntax.name} pixel data could not be decoded "
+                                   f"({_short(exc)}).") from exc
 
 
 def _available_plugins(syntax: UID) -> tuple[str, ...]:
@@ -213,8 +213,13 @@ def _available_plugins(syntax: UID) -> tuple[str, ...]:
 
 
 def _plugin_for(syntax: UID) -> str:
+    """The plugin pydicom runs in this process: the preferred one, else any installed one that
+    is not GDCM (GDCM runs only in its own process); "" when none is left."""
+    available = _available_plugins(syntax)
     wanted = PREFERRED_PLUGIN.get(str(syntax), "")
-    return wanted if wanted and wanted in _available_plugins(syntax) else ""
+    if wanted in available:
+        return wanted
+    return next((p for p in available if p != "gdcm"), "")
 
 
 def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,
@@ -222,18 +227,26 @@ def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,
     photometric = header["photometric"]
     stored_integral = arr.dtype.kind in "iub"
     if photometric == "PALETTE COLOR":
-        pixels = _to_8bit_range(apply_color_lut(arr, ds), _palette_bits(ds, arr))
+        try:
+            rgb = apply_color_lut(arr, ds)
+        except Exception as exc:
+            raise ImageLoadError(path, f"its colour palette is damaged ({_short(exc)}).") from exc
+        pixels = _to_8bit_range(rgb, _palette_bits(ds, arr))
         window, presets, luts, integral = None, [], None, True
     elif arr.ndim == 3:
         pixels = _to_8bit_range(arr[..., :3], header["bits_stored"])
         window, presets, luts, integral = None, [], None, True
     else:
-        pixels = _finite(apply_modality_lut(arr, ds))
+        try:
+            pixels = _finite(apply_modality_lut(arr, ds))
+        except Exception as exc:
+            raise ImageLoadError(path, "its rescale or modality LUT is damaged "
+                                       f"({_short(exc)}).") from exc
         integral = stored_integral and bool(np.all(pixels == np.round(pixels))) \
             if pixels.dtype.kind == "f" else stored_integral
         presets, luts = _presets(path, ds, pixels)
         window = presets[0] if presets else None
-    shape = ds.get("PresentationLUTShape", "IDENTITY")
+    shape = _get(ds, "PresentationLUTShape", "IDENTITY")
     invert = photometric == "MONOCHROME1" or (photometric == "MONOCHROME2" and shape == "INVERSE")
     image = LoadedImage(
         path=path,
@@ -300,12 +313,12 @@ def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
     dataset (its file meta and encoding tell pydicom how to unpack OW LUT Data), so each is
     tried here once and left out, with a log line, if pydicom cannot apply it."""
     presets: list[Window] = []
-    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    function = str(_get(ds, "VOILUTFunction", "LINEAR") or "LINEAR").upper()
     if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
         function = "LINEAR"
-    centers = _multi(ds.get("WindowCenter"))
-    widths = _multi(ds.get("WindowWidth"))
-    notes = [str(x) for x in _multi(ds.get("WindowCenterWidthExplanation"))]
+    centers = _multi(_get(ds, "WindowCenter"))
+    widths = _multi(_get(ds, "WindowWidth"))
+    notes = [str(x) for x in _multi(_get(ds, "WindowCenterWidthExplanation"))]
     for i, (c, w) in enumerate(zip(centers, widths)):
         try:
             c, w = float(c), float(w)
@@ -313,7 +326,7 @@ def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
             continue
         if w > 0:
             presets.append(Window(c, w, notes[i] if i < len(notes) else "", function))
-    seq = ds.get("VOILUTSequence")
+    seq = _get(ds, "VOILUTSequence")
     if not seq:
         return presets, None
     bits: list[int] = []
@@ -324,15 +337,24 @@ def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
                 item.LUTDescriptor = [entries, first, 16]  # 255 entries: same values in uint16
             probe = np.array([np.floor(pixels.min()), np.ceil(pixels.max())], dtype=np.int64)
             apply_voi_lut(probe, ds, index=i, prefer_lut=True)
+            note = str(item.get("LUTExplanation", "") or f"VOI LUT {i + 1}")
         except Exception as exc:
             log.info("VOI LUT %d of %s left out: %s", i + 1, path.name, _short(exc))
             bits.append(0)
             continue
         bits.append(depth)
-        note = str(item.get("LUTExplanation", "") or f"VOI LUT {i + 1}")
         presets.append(Window(0.0, 0.0, note, "LUT", lut_index=i))
     has_lut = any(b for b in bits)
     return presets, VoiLuts(ds, tuple(bits)) if has_lut else None
+
+
+def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
+    """An optional attribute; a damaged one (pydicom raises when converting it) counts as absent."""
+    try:
+        return ds.get(keyword, default)
+    except Exception:
+        log.debug("damaged %s ignored", keyword, exc_info=True)
+        return default
 
 
 def _multi(value: Any) -> list:
@@ -346,7 +368,7 @@ def _multi(value: Any) -> list:
 def _spacing(ds: Dataset) -> tuple[float, float] | None:
     """(row, column) spacing in mm; None (unknown) when absent, zero, negative or not a number."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(keyword)
+        value = _get(ds, keyword)
         try:
             if value is not None and len(value) == 2:
                 row, col = float(value[0]), float(value[1])
@@ -381,7 +403,10 @@ def _metadata(ds: Dataset) -> dict[str, MetaField]:
 
 
 def _sop_name(ds: Dataset) -> str:
-    uid = ds.get("SOPClassUID")
+    try:
+        uid = ds.get("SOPClassUID")
+    except Exception:  # a damaged element: pydicom raises when it converts it
+        uid = None
     if uid is None:
         return "file"
     name = UID(str(uid)).name

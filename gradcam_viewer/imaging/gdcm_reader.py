@@ -1,29 +1,45 @@
-"""12-bit JPEG Extended through GDCM's own file reader (BSD), the last decoder in line.
+"""GDCM (BSD) in a child process: the syntaxes only GDCM decodes, never in the viewer's process.
 
-pydicom's GDCM plugin refuses 12-bit JPEG Extended and the other bundled decoders cannot read
-it, but `gdcm.ImageReader` can. GDCM can abort the whole process on some corrupt streams (seen
-with JPEG 2000), so the loader sends it only the syntaxes listed in `GDCM_READER_SYNTAXES`,
-after every pydicom plugin has failed, and only once the header has passed its checks.
+GDCM decodes JPEG Lossless (pydicom's GDCM plugin) and 12-bit JPEG Extended (its own codec, which
+pydicom's plugin refuses and no other bundled decoder reads). The fuzz test found that GDCM
+aborts the whole process (an uncaught C++ exception) on some damaged JPEG 2000, JPEG Lossless and
+12-bit JPEG streams, so GDCM runs only in a separate, long-lived process: an abort there becomes a
+clear error here, and the next file starts a fresh process. It also found `gdcm.ImageReader`
+spending 5-11 s re-parsing damaged headers, so 12-bit JPEG reaches GDCM as the frame's stream,
+after pydicom has parsed the file and unwrapped the frame and the stream's frame header
+(`jpeg_precision`) has declared 12-bit samples.
+
+The child is started with multiprocessing's "spawn": like any such program, a script that calls
+the loader must keep its top-level code under `if __name__ == "__main__":` (the console script,
+`python -m gradcam_viewer` and the frozen entry point do; the latter calls `freeze_support`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import multiprocessing
+import threading
+from typing import Any
 
 import numpy as np
 
-GDCM_READER_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.51"})  # JPEG Extended (Process 2 & 4)
-MAX_DECODED_BYTES = 2 << 30
-_DTYPES = {"UINT8": np.uint8, "INT8": np.int8, "UINT16": np.uint16, "INT16": np.int16}
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"  # Process 2 & 4; GDCM for its 12-bit samples
+TIMEOUT_S = 30.0  # the first call also starts the process
 
 
 class GdcmReadError(Exception):
-    """GDCM could not read the file; the message is plain text for the user."""
+    """GDCM could not decode the frame; the message is plain text for the user."""
+
+
+def gdcm_available() -> bool:
+    try:
+        import gdcm  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def jpeg_precision(stream: bytes) -> int | None:
-    """Sample precision from a JPEG stream's frame header (SOFn), None if it has none: the
-    loader hands GDCM only well-formed 12-bit streams that pydicom has already unwrapped."""
+    """Sample precision from a JPEG stream's frame header (SOFn), None if it has none."""
     if not stream.startswith(b"\xff\xd8"):
         return None
     pos = 2
@@ -39,43 +55,128 @@ def jpeg_precision(stream: bytes) -> int | None:
     return None
 
 
-def gdcm_available() -> bool:
-    try:
-        import gdcm  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def decode_12bit_jpeg(stream: bytes, rows: int, cols: int, signed: bool) -> np.ndarray:
+    """One grey 12-bit JPEG frame as int16/uint16 [rows, cols], decoded in the GDCM process."""
+    data = _SERVER.request(("jpeg12", stream, rows, cols, signed))
+    if len(data) != rows * cols * 2:
+        raise GdcmReadError("GDCM returned a frame of the wrong size")
+    arr = np.frombuffer(data, np.int16 if signed else np.uint16).reshape(rows, cols).copy()
+    if signed:  # sign-extend from 12 bits (a no-op if GDCM already did)
+        arr = ((arr.astype(np.int32) << 20) >> 20).astype(np.int16)
+    return arr
 
 
-def read_frame(path: Path, frame: int, expected_frames: int) -> tuple[np.ndarray, str]:
-    """Decode `frame` of `path`: pixels [rows, cols] or [rows, cols, samples], and the
-    photometric interpretation GDCM returns them in."""
+def decode_with_pydicom_gdcm(path: str, frame: int | None) -> np.ndarray:
+    """pydicom's own decoding with its GDCM plugin (JPEG Lossless), in the GDCM process."""
+    data, dtype, shape = _SERVER.request(("pydicom", path, frame))
+    return np.frombuffer(data, dtype).reshape(shape).copy()
+
+
+def _pydicom_here(path: str, frame: int | None) -> tuple[bytes, str, tuple[int, ...]]:
+    import warnings
+
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, force=True)
+        ds.pixel_array_options(index=frame, decoding_plugin="gdcm")
+        arr = ds.pixel_array
+    return arr.tobytes(), arr.dtype.str, arr.shape
+
+
+def _decode_here(stream: bytes, rows: int, cols: int, signed: bool) -> bytes:
+    """GDCM's codec on an in-memory frame (what pydicom's GDCM plugin does, at 12 bits)."""
     import gdcm
 
     gdcm.Trace.WarningOff()
     gdcm.Trace.ErrorOff()
-    reader = gdcm.ImageReader()
-    reader.SetFileName(str(path))
-    if not reader.Read():
-        raise GdcmReadError("GDCM cannot read the file")
-    image = reader.GetImage()
-    dims = [int(d) for d in image.GetDimensions()]
-    cols, rows = dims[0], dims[1]
-    frames = dims[2] if len(dims) > 2 else 1
-    pixel_format = image.GetPixelFormat()
-    dtype = _DTYPES.get(pixel_format.GetScalarTypeAsString())
-    samples = int(pixel_format.GetSamplesPerPixel())
-    if dtype is None or samples not in (1, 3) or frames != expected_frames:
-        raise GdcmReadError("GDCM returns a pixel layout this program does not read")
-    expected = rows * cols * samples * frames * np.dtype(dtype).itemsize
-    if int(image.GetBufferLength()) != expected or expected > MAX_DECODED_BYTES:
-        raise GdcmReadError("GDCM returns a pixel buffer of the wrong size")
-    buffer = image.GetBuffer()  # GDCM hands back char* as str
+    fragment = gdcm.Fragment()
+    fragment.SetByteStringValue(stream)
+    fragments = gdcm.SequenceOfFragments.New()
+    fragments.AddFragment(fragment)
+    element = gdcm.DataElement(gdcm.Tag(0x7FE0, 0x0010))
+    element.SetValue(fragments.__ref__())
+    image = gdcm.Image()
+    image.SetNumberOfDimensions(2)
+    image.SetDimensions((cols, rows, 1))
+    image.SetDataElement(element)
+    pi = gdcm.PhotometricInterpretation.GetPIType("MONOCHROME2")
+    image.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(pi))
+    ts = gdcm.TransferSyntax.GetTSType("1.2.840.10008.1.2.4.51")
+    image.SetTransferSyntax(gdcm.TransferSyntax(ts))
+    image.SetPixelFormat(gdcm.PixelFormat(1, 16, 12, 11, 1 if signed else 0))
+    buffer = image.GetBuffer()  # GDCM hands back char* as str, None on failure
     if buffer is None:
-        raise GdcmReadError("GDCM could not decode the pixel data")
-    data = buffer.encode("utf-8", "surrogateescape")
-    if len(data) != expected:
-        raise GdcmReadError("GDCM returns a pixel buffer of the wrong size")
-    arr = np.frombuffer(data, dtype=dtype).reshape(frames, rows, cols, samples)[frame]
-    photometric = str(image.GetPhotometricInterpretation()).strip().upper()
-    return (arr[..., 0] if samples == 1 else arr).copy(), photometric
+        raise GdcmReadError("GDCM could not decode the JPEG data")
+    return buffer.encode("utf-8", "surrogateescape")
+
+
+def _serve(conn: Any) -> None:
+    """The child process: decode requests until the parent closes the pipe."""
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind, *args = request
+        try:
+            conn.send(("ok", (_decode_here if kind == "jpeg12" else _pydicom_here)(*args)))
+        except GdcmReadError as exc:
+            conn.send(("error", str(exc)))
+        except MemoryError:
+            conn.send(("error", "there is not enough memory to decode it"))
+        except Exception as exc:  # noqa: BLE001 - the parent turns this into a clear message
+            conn.send(("error", _first_line(exc)))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
+class _Server:
+    """One child process, started on first use and again after it dies; one request at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Any = None
+
+    def request(self, request: tuple) -> Any:
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start()
+            try:
+                self._conn.send(request)
+                if not self._conn.poll(TIMEOUT_S):
+                    self._stop()
+                    raise GdcmReadError(f"GDCM took more than {TIMEOUT_S:.0f} s")
+                kind, payload = self._conn.recv()
+            except (EOFError, OSError) as exc:  # the process died: GDCM aborted on this data
+                self._stop()
+                raise GdcmReadError("GDCM stopped on damaged data") from exc
+        if kind != "ok":
+            raise GdcmReadError(payload)
+        return payload
+
+    def _start(self) -> None:
+        self._stop()
+        context = multiprocessing.get_context("spawn")  # no fork of a process with Qt threads
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), daemon=True,
+                                        name="gradcam-viewer-gdcm")
+        self._process.start()
+        child.close()
+
+    def _stop(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+        if self._process is not None:
+            self._process.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._process = self._conn = None
+
+
+_SERVER = _Server()
