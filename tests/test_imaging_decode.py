@@ -165,6 +165,23 @@ def test_gdcm_abort_is_a_clear_error_and_the_next_file_opens(tmp_path):
     assert time.perf_counter() - start < 30
 
 
+def test_jpeg_lossless_abort_stays_in_the_gdcm_process(tmp_path):
+    """pydicom's GDCM plugin (the only bundled JPEG Lossless decoder) aborts the process it runs
+    in on this damaged stream; it runs in the GDCM process, so the viewer gets a clear error."""
+    from pydicom.encaps import encapsulate
+
+    original = get_testdata_file("SC_rgb_jpeg_gdcm.dcm")
+    ds = pydicom.dcmread(original)
+    frame = bytearray(_first_frame("SC_rgb_jpeg_gdcm.dcm"))
+    frame[36:52] = bytes(16)
+    ds.PixelData = encapsulate([bytes(frame)])
+    ds.save_as(tmp_path / "lossless.dcm")
+    with pytest.raises(ImageLoadError, match="GDCM stopped on damaged data") as info:
+        load_image(tmp_path / "lossless.dcm")
+    assert not info.value.unexpected
+    np.testing.assert_array_equal(load_image(original).pixels, pydicom.dcmread(original).pixel_array)
+
+
 def test_jpeg_precision_reads_the_frame_header():
     import io
 

@@ -38,6 +38,11 @@ def gdcm_available() -> bool:
     return True
 
 
+def gdcm_process_starts() -> int:
+    """How many GDCM processes were started (the first use, then one after each abort)."""
+    return _SERVER.starts
+
+
 def jpeg_precision(stream: bytes) -> int | None:
     """Sample precision from a JPEG stream's frame header (SOFn), None if it has none."""
     if not stream.startswith(b"\xff\xd8"):
@@ -142,6 +147,7 @@ class _Server:
         self._lock = threading.Lock()
         self._process: Any = None
         self._conn: Any = None
+        self.starts = 0
 
     def request(self, request: tuple) -> Any:
         with self._lock:
@@ -162,6 +168,7 @@ class _Server:
 
     def _start(self) -> None:
         self._stop()
+        self.starts += 1
         context = multiprocessing.get_context("spawn")  # no fork of a process with Qt threads
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child,), daemon=True,
