@@ -2,7 +2,6 @@
 test corpus with pydicom itself as the oracle for shape."""
 
 import importlib.util
-import warnings
 
 import numpy as np
 import pydicom
