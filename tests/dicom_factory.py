@@ -63,9 +63,14 @@ def voi_lut_item(lut: np.ndarray, first: int, bits: int, vr: str = "US",
 
 
 def write_encoded(path: Path, ds: Dataset, syntax: str) -> Path:
-    """Write `ds` (little-endian pixel bytes from make_dataset) in an uncompressed syntax."""
-    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+    """Write `ds` (little-endian pixel bytes from make_dataset) in `syntax`: uncompressed,
+    deflated, or a compressed one pydicom can encode (RLE, JPEG-LS, JPEG 2000 lossless)."""
+    from pydicom.uid import UID, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
+    if UID(syntax).is_compressed:
+        ds.compress(syntax)
+        ds.save_as(path, enforce_file_format=True)
+        return path
     ds.file_meta.TransferSyntaxUID = syntax
     if syntax == ExplicitVRBigEndian and ds.BitsAllocated == 16:
         ds.PixelData = np.frombuffer(ds.PixelData, "<u2").astype(">u2").tobytes()

@@ -11,7 +11,9 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian,
+                         ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless,
+                         RLELossless)
 
 from dicom_factory import make_dataset, voi_lut_item, write, write_encoded
 from gradcam_viewer.imaging import ImageLoadError, load_image, model_pixels, to_display
@@ -34,7 +36,8 @@ def _pydicom_display(path, index):
 
 
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian,
-                                    ExplicitVRBigEndian], ids=lambda s: s.name)
+                                    ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian,
+                                    RLELossless, JPEG2000Lossless], ids=lambda s: s.name)
 @pytest.mark.parametrize("vr", ["US", "OW"])
 def test_voi_lut_sequence_in_every_encoding(tmp_path, ramp12, syntax, vr):
     """Implicit VR stores LUT Data without a VR (pydicom reads it back as OW bytes); OW needs
