@@ -202,3 +202,23 @@ def test_unforeseen_exception_is_marked_unexpected(tmp_path, monkeypatch, caplog
     with pytest.raises(ImageLoadError) as expected:
         load_image(tmp_path / "missing.dcm")
     assert not expected.value.unexpected
+
+
+def test_raster_bug_is_unexpected_but_damaged_raster_is_not(tmp_path, monkeypatch):
+    """Only exceptions raised inside Pillow count as damaged data; one from our own code is
+    the catch-all (so the fuzz test would see it)."""
+    import gradcam_viewer.imaging.raster as raster
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes((tmp_path / "ok.png").read_bytes()[:40])
+    with pytest.raises(ImageLoadError, match="damaged or truncated") as damaged:
+        load_image(tmp_path / "bad.png")
+    assert not damaged.value.unexpected
+
+    def broken(im):
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(raster, "_pixels", broken)
+    with pytest.raises(ImageLoadError) as bug:
+        load_image(tmp_path / "ok.png")
+    assert bug.value.unexpected

@@ -59,6 +59,8 @@ def _load(p: Path, frame: int) -> LoadedImage:
         except ImageLoadError:
             raise
         except Exception as exc:
+            if not _raised_in(exc, "PIL"):  # not Pillow refusing the data: a bug of ours
+                raise
             log.debug("raster decode failed for %s", p.name, exc_info=True)
             raise ImageLoadError(p, f"the {raster} data is damaged or truncated "
                                     f"({type(exc).__name__}).") from exc
@@ -66,3 +68,13 @@ def _load(p: Path, frame: int) -> LoadedImage:
         raise ImageLoadError(p, "it is not an image file this program knows (PNG, JPEG, TIFF, "
                                 "BMP or DICOM).")
     return load_dicom(p, frame, MAX_PIXELS, sniffed=False)
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    """The exception was raised inside `package` (a decoder refusing damaged data)."""
+    tb = exc.__traceback__
+    name = ""
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        tb = tb.tb_next
+    return name == package or name.startswith(package + ".")
