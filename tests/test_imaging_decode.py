@@ -72,13 +72,20 @@ def test_voi_lut_by_hand_agrees_with_pydicom(tmp_path, ramp12):
     np.testing.assert_array_equal(_pydicom_display(path, 0), by_hand.astype(np.uint8))
 
 
-def test_unusable_voi_lut_is_left_out(tmp_path, ramp12):
-    """A LUT pydicom cannot apply (9 bits per entry is not allowed) is not offered."""
-    lut = np.arange(512, dtype=np.uint16)
+def test_unusable_voi_luts_are_left_out(tmp_path, ramp12):
+    """LUTs pydicom cannot apply (9 or 65535 bits per entry, no LUT Data) are not offered; a
+    good LUT after them still shows its own values (pydicom's apply_voi_lut looks only at the
+    first item to decide whether to use the sequence, so the loader calls apply_voi)."""
+    good = (np.arange(4096) // 16).astype(np.uint16)
+    no_data = voi_lut_item(good, 0, 8, "OW")
+    del no_data.LUTData
+    seq = Sequence([voi_lut_item(np.arange(512, dtype=np.uint16), 0, 9, "OW"), no_data,
+                    voi_lut_item(good, 0, 65535, "OW"), voi_lut_item(good, 0, 8, "OW")])
     ds = make_dataset(ramp12, bits_stored=12, WindowCenter=2000, WindowWidth=4000,
-                      VOILUTSequence=Sequence([voi_lut_item(lut, 0, 9, "OW")]))
-    img = load_image(write_encoded(tmp_path / "lut9.dcm", ds, ImplicitVRLittleEndian))
-    assert [w.lut_index for w in img.presets] == [None]
+                      VOILUTSequence=seq)
+    img = load_image(write_encoded(tmp_path / "luts.dcm", ds, ImplicitVRLittleEndian))
+    assert [w.lut_index for w in img.presets] == [None, 3]
+    np.testing.assert_array_equal(to_display(img, img.presets[1]), good[ramp12].astype(np.uint8))
     assert to_display(img).std() > 5
 
 

@@ -13,11 +13,11 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
 
-from gradcam_viewer.imaging.errors import ImageLoadError
+from gradcam_viewer.imaging.errors import ImageLoadError, raised_in
 from gradcam_viewer.imaging.gdcm_reader import (JPEG_EXTENDED, decode_12bit_jpeg,
                                                 decode_with_pydicom_gdcm, gdcm_available,
                                                 jpeg_precision)
@@ -61,6 +61,8 @@ def _read(path: Path, sniffed: bool) -> Dataset:
     except InvalidDicomError as exc:
         raise ImageLoadError(path, "it is not a DICOM file.") from exc
     except Exception as exc:  # pydicom raises many kinds on damaged headers
+        if not raised_in(exc, "pydicom"):
+            raise
         log.debug("header parse failed for %s", path.name, exc_info=True)
         raise ImageLoadError(path, f"its DICOM header is damaged ({_short(exc)}).") from exc
     if not sniffed and not _plausible(ds):
@@ -333,10 +335,12 @@ def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
     for i, item in enumerate(seq):
         try:
             entries, first, depth = (int(v) for v in item.LUTDescriptor)
+            if "LUTData" not in item or depth not in (8, 10, 11, 12, 13, 14, 15, 16):
+                raise ValueError(f"no LUT Data or {depth} bits per entry")
             if depth == 8:  # pydicom (3.0.2) indexes 8-bit LUTs in uint8, which wraps after
                 item.LUTDescriptor = [entries, first, 16]  # 255 entries: same values in uint16
             probe = np.array([np.floor(pixels.min()), np.ceil(pixels.max())], dtype=np.int64)
-            apply_voi_lut(probe, ds, index=i, prefer_lut=True)
+            apply_voi(probe, ds, index=i)
             note = str(item.get("LUTExplanation", "") or f"VOI LUT {i + 1}")
         except Exception as exc:
             log.info("VOI LUT %d of %s left out: %s", i + 1, path.name, _short(exc))

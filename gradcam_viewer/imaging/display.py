@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_voi_lut, apply_windowing
+from pydicom.pixels import apply_voi, apply_windowing
 
 from gradcam_viewer.imaging.image import LoadedImage, VoiLuts, Window
 
@@ -28,7 +28,7 @@ def _window_dataset(window: Window) -> Dataset:
 def apply_window(values: np.ndarray, window: Window, voi_luts: VoiLuts | None) -> np.ndarray:
     """Window `values` to floats in [0, 255]."""
     if window.lut_index is not None and voi_luts is not None:
-        out = apply_voi_lut(values, voi_luts.dataset, index=window.lut_index, prefer_lut=True)
+        out = apply_voi(values, voi_luts.dataset, index=window.lut_index)
         bits = voi_luts.bits[window.lut_index]
         return out.astype(np.float64) * (255.0 / float((1 << bits) - 1))
     if window.function == "LINEAR" and window.width < 1:

@@ -14,3 +14,13 @@ class ImageLoadError(Exception):
         self.reason = reason
         self.unexpected = unexpected
         super().__init__(f"Cannot open '{self.path.name}': {reason}")
+
+
+def raised_in(exc: BaseException, package: str) -> bool:
+    """The exception was raised inside `package` (a decoder refusing damaged data)."""
+    tb = exc.__traceback__
+    name = ""
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        tb = tb.tb_next
+    return name == package or name.startswith(package + ".")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from gradcam_viewer.imaging.dicom import load_dicom
-from gradcam_viewer.imaging.errors import ImageLoadError
+from gradcam_viewer.imaging.errors import ImageLoadError, raised_in
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.imaging.raster import load_raster, sniff_raster
 
@@ -59,7 +59,7 @@ def _load(p: Path, frame: int) -> LoadedImage:
         except ImageLoadError:
             raise
         except Exception as exc:
-            if not _raised_in(exc, "PIL"):  # not Pillow refusing the data: a bug of ours
+            if not raised_in(exc, "PIL"):  # not Pillow refusing the data: a bug of ours
                 raise
             log.debug("raster decode failed for %s", p.name, exc_info=True)
             raise ImageLoadError(p, f"the {raster} data is damaged or truncated "
@@ -69,12 +69,3 @@ def _load(p: Path, frame: int) -> LoadedImage:
                                 "BMP or DICOM).")
     return load_dicom(p, frame, MAX_PIXELS, sniffed=False)
 
-
-def _raised_in(exc: BaseException, package: str) -> bool:
-    """The exception was raised inside `package` (a decoder refusing damaged data)."""
-    tb = exc.__traceback__
-    name = ""
-    while tb is not None:
-        name = tb.tb_frame.f_globals.get("__name__", "")
-        tb = tb.tb_next
-    return name == package or name.startswith(package + ".")
