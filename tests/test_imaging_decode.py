@@ -79,7 +79,7 @@ def test_unusable_voi_luts_are_left_out(tmp_path, ramp12):
     good = (np.arange(4096) // 16).astype(np.uint16)
     no_data = voi_lut_item(good, 0, 8, "OW")
     del no_data.LUTData
-    seq = Sequence([voi_lut_item(np.arange(512, dtype=np.uint16), 0, 9, "OW"), no_data,
+    seq = Sequence([no_data, voi_lut_item(np.arange(512, dtype=np.uint16), 0, 9, "OW"),
                     voi_lut_item(good, 0, 65535, "OW"), voi_lut_item(good, 0, 8, "OW")])
     ds = make_dataset(ramp12, bits_stored=12, WindowCenter=2000, WindowWidth=4000,
                       VOILUTSequence=seq)
