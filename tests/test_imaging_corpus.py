@@ -167,7 +167,8 @@ def test_fuzz_only_clear_errors_and_fast(tmp_path):
         start = time.perf_counter()
         try:
             img = load_image(path)
-            to_display(img)
+            for window in img.presets or [None]:  # every preset the viewer offers
+                to_display(img, window)
         except ImageLoadError as exc:
             errors += 1
             assert "fuzz.dcm" in str(exc)
