@@ -17,6 +17,7 @@ the loader must keep its top-level code under `if __name__ == "__main__":` (the 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from typing import Any
 
@@ -118,7 +119,12 @@ def _decode_here(stream: bytes, rows: int, cols: int, signed: bool) -> bytes:
 
 
 def _serve(conn: Any) -> None:
-    """The child process: decode requests until the parent closes the pipe."""
+    """The child process: decode requests until the parent closes the pipe. GDCM and libjpeg
+    print to stderr (and an abort prints the C++ exception): the parent reports instead."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    except OSError:
+        pass
     while True:
         try:
             request = conn.recv()
