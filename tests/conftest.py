@@ -52,3 +52,13 @@ def reference():
         return explainer.explain(bundle.prepare(load_image(path)), method=method)
 
     return bundle, run
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    """A private Orthanc PACS on 127.0.0.1 (tests/orthanc_server.py), stopped at the end."""
+    from orthanc_server import start_orthanc, stop_orthanc
+
+    server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
+    yield server
+    stop_orthanc(server)

@@ -24,7 +24,7 @@ from gradcam_viewer.imaging.display import to_display
 from gradcam_viewer.imaging.image import Window
 from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
 from gradcam_viewer.render.overlay import effective_opacity, heat_rgba
-from gradcam_viewer.ui import dialogs, exporting, model_setup
+from gradcam_viewer.ui import dialogs, exporting, model_setup, pacs_dialogs
 from gradcam_viewer.ui.image_view import ImageView
 from gradcam_viewer.ui.session import ExplainResult, FileList, ModelInfo, ResultCache
 from gradcam_viewer.ui.studies_panel import StudiesPanel
@@ -257,6 +257,7 @@ class MainWindow(QMainWindow):
         m_help = menu.addMenu("&Help")
         for act in (self.act_card, self.act_keys, self.act_about):
             m_help.addAction(act)
+        pacs_dialogs.install(self, m_file)  # File > Export as DICOM / Send to PACS; Settings
 
         tools = QToolBar("Main")
         tools.setObjectName("main-toolbar")
@@ -541,8 +542,7 @@ class MainWindow(QMainWindow):
             parts.append(f"{self.image.path.name}  {w}\u00d7{h}  {self.image.source_format}")
             if self.image.n_frames > 1:
                 parts.append(f"frame {self.image.frame + 1}/{self.image.n_frames}")
-            if self.image.pixel_spacing:
-                parts.append(f"{self.image.pixel_spacing[0]:g} mm/px")
+            parts.append(self.image.spacing_label())
             if self.inverted:
                 parts.append("inverted")
         if self.result is not None and self.model is not None:
