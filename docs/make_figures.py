@@ -29,7 +29,7 @@ def outline(mask: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     bundle = load_model_bundle()
-    explainer = Explainer(bundle.model, layer=bundle.target_layer)
+    explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output)
     size = bundle.input_size[0]
     ph = make_phantoms(40, seed=20261126, size=size)
     result = explainer.explain(phantom_batch(ph.images))

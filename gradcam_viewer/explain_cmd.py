@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: Any) -> None:
     parser.add_argument("images", nargs="+", type=Path, help="PNG, JPEG, TIFF, BMP or DICOM files")
     parser.add_argument("--model", type=Path, default=None,
-                        help="a .keras or .h5 model (default: the bundled demo model)")
+                        help="a .keras or .h5 model, or a Keras 2 SavedModel folder "
+                             "(default: the bundled demo model)")
     parser.add_argument("--chexnet-weights", type=Path, default=None,
                         help="weights for the CheXNet DenseNet121 preset (.h5 or .weights.h5)")
     parser.add_argument("--reference-images", type=Path, default=None,
@@ -106,7 +107,7 @@ def run(args: Any) -> int:
                   if args.chexnet_weights
                   else load_model_bundle(args.model))
         explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
-                              method=args.method)
+                              method=args.method, output=bundle.output)
     except (ModelLoadError, CamError) as exc:
         err.write(f"error: {exc}\n")
         return 2

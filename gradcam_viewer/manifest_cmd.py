@@ -43,13 +43,15 @@ def run(args: Any) -> int:
     from gradcam_viewer.models.authoring import (SetupError, build_manifest, labels_from_file,
                                                  manifest_path_beside, parse_size, split_labels,
                                                  write_beside)
-    from gradcam_viewer.models.bundle import MODEL_SUFFIXES, _load_keras, bundle_for
+    from gradcam_viewer.models.bundle import bundle_for
+    from gradcam_viewer.models.loaders import (MODEL_SUFFIXES, is_saved_model, load_keras_model,
+                                               model_location)
     from gradcam_viewer.models.manifest import sha256_of
     from gradcam_viewer.models.suggest import final_activation
     from gradcam_viewer.safe_write import OutputExistsError
 
     err = sys.stderr
-    path: Path = args.model
+    path: Path = model_location(args.model)  # a SavedModel's saved_model.pb: its folder
     target = manifest_path_beside(path)
     try:
         if args.labels and args.labels_file:
@@ -61,14 +63,15 @@ def run(args: Any) -> int:
         else:
             raise SetupError("Name the labels with --labels A,B,... or --labels-file FILE.")
         size = parse_size(args.size) if args.size else None
-        if not path.is_file():
+        saved_model = is_saved_model(path)
+        if not saved_model and not path.is_file():
             raise SetupError(f"The model file '{path.name}' does not exist.")
-        if path.suffix.lower() not in MODEL_SUFFIXES:
+        if not saved_model and path.suffix.lower() not in MODEL_SUFFIXES:
             raise SetupError(f"'{path.name}' is not a Keras model file (.keras or .h5).")
         if target.exists() and not args.force:
             raise SetupError(f"'{target.name}' already exists beside the model; use --force to "
                              "replace it.")
-        model = _load_keras(path)
+        model = load_keras_model(path).model
         from gradcam_viewer.cam.graph import check_model, resolve_target
 
         check_model(model)

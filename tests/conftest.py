@@ -46,7 +46,7 @@ def reference():
     from gradcam_viewer.models import load_model_bundle
 
     bundle = load_model_bundle()
-    explainer = Explainer(bundle.model, layer=bundle.target_layer)
+    explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output)
 
     def run(path, method="gradcam"):
         return explainer.explain(bundle.prepare(load_image(path)), method=method)

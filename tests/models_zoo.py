@@ -65,3 +65,47 @@ def densenet_chexnet(size: int = 96, nested: bool = False) -> keras.Model:
     x = keras.layers.GlobalAveragePooling2D()(x)
     out = keras.layers.Dense(14, activation="sigmoid")(x)
     return keras.Model(inp, out)
+
+
+# --- keras.applications families (weights=None, small inputs) -----------------------------
+
+# family -> (constructor name, smallest input with a final feature map of at least 2x2)
+APPLICATIONS = {
+    "DenseNet121": 64,
+    "ResNet50": 64,
+    "ResNet50V2": 64,
+    "MobileNetV2": 64,
+    "MobileNetV3Small": 64,
+    "EfficientNetB0": 64,
+    "EfficientNetV2B0": 64,
+    "InceptionV3": 107,
+    "Xception": 71,
+    "VGG16": 64,
+    "ConvNeXtTiny": 64,
+}
+ZOO_LABELS = 2
+
+
+def application_base(family: str, size: int | None = None) -> keras.Model:
+    size = size or APPLICATIONS[family]
+    build = getattr(keras.applications, family)
+    return build(weights=None, include_top=False, input_shape=(size, size, 3))
+
+
+def application_flat(base: keras.Model, labels: int = ZOO_LABELS) -> keras.Model:
+    """The base's own graph continued by GAP + a linear Dense: one flat functional model."""
+    x = keras.layers.GlobalAveragePooling2D(name="head_gap")(base.output)
+    out = keras.layers.Dense(labels, name="head_scores")(x)
+    return keras.Model(base.input, out, name=f"{base.name}_flat")
+
+
+def application_nested(base: keras.Model, labels: int = ZOO_LABELS) -> keras.Model:
+    """The transfer-learning pattern of issue 10: the base as one layer, GAP + Dense(relu) +
+    Dropout + linear Dense, inputs and outputs given as lists (as Keras 3.0-3.3 saved them)."""
+    inp = keras.Input(tuple(base.inputs[0].shape[1:]), name="image")
+    x = base(inp)
+    x = keras.layers.GlobalAveragePooling2D(name="head_gap")(x)
+    x = keras.layers.Dense(16, activation="relu", name="head_hidden")(x)
+    x = keras.layers.Dropout(0.5, name="head_dropout")(x)
+    out = keras.layers.Dense(labels, name="head_scores")(x)
+    return keras.Model([inp], [out], name=f"{base.name}_nested")

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import models_zoo as zoo
 from gradcam_viewer.cam import CamError, Explainer, normalize_heatmaps
+from tape_reference import assert_maps_close
 
 
 def _batch(model, n=2, seed=0):
@@ -44,17 +45,6 @@ def keras_example_heatmap(acts, grads):
     return np.maximum(acts @ pooled, 0)
 
 
-def assert_maps_close(ours, ref, rtol=1e-5, scale=None):
-    """Relative to the map's magnitude; `scale` overrides it where the terms cancel."""
-    scale = max(float(np.abs(ref).max() if scale is None else scale), 1e-12)
-    np.testing.assert_allclose(ours, ref, rtol=rtol, atol=rtol * scale)
-
-
-def term_scale(acts, grads):
-    """Magnitude of the summed terms, sum_k |alpha_k A_k|: float32 error is relative to it."""
-    return float((np.abs(acts) @ np.abs(grads.mean(axis=(0, 1)))).max())
-
-
 FLAT_CASES = [
     ("small_flatten", zoo.small_cnn_flatten, "pool"),
     ("small_gap", zoo.small_cnn_gap, "conv2"),
@@ -77,11 +67,11 @@ def test_every_label_equals_single_label_tape(name, build, layer):
     assert result.score == "logit"
     np.testing.assert_allclose(result.probabilities, model.predict(x, verbose=0), rtol=1e-5)
     grad_model = _logit_model(model, layer)
+    ref = np.zeros(result.heatmaps.shape)
     for label in range(result.probabilities.shape[1]):
         acts, grads = tape_grads(grad_model, x, label)
-        for n in range(len(x)):
-            assert_maps_close(result.heatmaps[n, label], keras_example_heatmap(acts[n], grads[n]),
-                              scale=term_scale(acts[n], grads[n]))
+        ref[:, label] = [keras_example_heatmap(acts[n], grads[n]) for n in range(len(x))]
+    assert_maps_close(result.heatmaps, ref, what=name)
 
 
 def test_densenet_course_layer_matches_tape(densenet):
@@ -90,10 +80,9 @@ def test_densenet_course_layer_matches_tape(densenet):
     assert not exp.closed_form  # BN + ReLU sit between the layer and the pooling
     result = exp.explain(x)
     grad_model = _logit_model(densenet, "conv5_block16_concat")
-    for label in range(14):
-        acts, grads = tape_grads(grad_model, x, label)
-        assert_maps_close(result.heatmaps[0, label], keras_example_heatmap(acts[0], grads[0]),
-                          scale=term_scale(acts[0], grads[0]))
+    ref = [keras_example_heatmap(*(a[0] for a in tape_grads(grad_model, x, label)))
+           for label in range(14)]
+    assert_maps_close(result.heatmaps[0], np.stack(ref), what="conv5_block16_concat")
 
 
 def test_densenet_default_layer_uses_closed_form_and_matches_tape(densenet):
@@ -102,10 +91,9 @@ def test_densenet_default_layer_uses_closed_form_and_matches_tape(densenet):
     assert exp.layer_name == "relu" and exp.closed_form
     result = exp.explain(x)
     grad_model = _logit_model(densenet, "relu")
-    for label in range(14):
-        acts, grads = tape_grads(grad_model, x, label)
-        assert_maps_close(result.heatmaps[0, label], keras_example_heatmap(acts[0], grads[0]),
-                          scale=term_scale(acts[0], grads[0]))
+    ref = [keras_example_heatmap(*(a[0] for a in tape_grads(grad_model, x, label)))
+           for label in range(14)]
+    assert_maps_close(result.heatmaps[0], np.stack(ref), what="relu")
 
 
 def _nested_reference(model, base, inner, x, label):
@@ -141,9 +129,8 @@ def test_nested_model_without_graph_disconnected(inner):
     np.testing.assert_allclose(result.probabilities, model.predict(x, verbose=0), rtol=1e-5)
     for label in range(3):
         acts, grads = _nested_reference(model, base, inner, x, label)
-        for n in range(len(x)):
-            assert_maps_close(result.heatmaps[n, label], keras_example_heatmap(acts[n], grads[n]),
-                              scale=term_scale(acts[n], grads[n]))
+        ref = [keras_example_heatmap(acts[n], grads[n]) for n in range(len(x))]
+        assert_maps_close(result.heatmaps[:, label], np.stack(ref), what=f"{inner} {label}")
 
 
 def test_nested_densenet_by_full_name():
@@ -231,7 +218,7 @@ def test_methods_equal_pytorch_grad_cam_formulas(method, build):
         acts, grads = tape_grads(grad_model, x, label)
         nchw = lambda a: np.transpose(a, (0, 3, 1, 2)).astype(np.float64)  # noqa: E731
         ref = REFERENCES[method](nchw(acts), nchw(grads))
-        assert_maps_close(result.heatmaps[:, label], ref, rtol=2e-5)
+        assert_maps_close(result.heatmaps[:, label], ref, what=f"{method} {label}")
 
 
 def test_methods_share_one_explainer():

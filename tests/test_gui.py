@@ -244,6 +244,7 @@ def test_model_card(win):
     browser = win._last_dialog.findChild(QTextBrowser)
     html = browser.toPlainText()
     assert "NOT FOR DIAGNOSTIC USE" in html and "Pointing game" in html
+    assert "Opened with: Keras 3." in html and ".keras file" in html  # which loader was used
     win._last_dialog.close()
 
 

@@ -43,16 +43,18 @@ class Explainer:
     """Grad-CAM family for one Keras model; reuse it for every image."""
 
     def __init__(self, model: Any, layer: str | None = None, method: str = "gradcam",
-                 closed_form: bool = True):
-        graph.check_model(model)
+                 closed_form: bool = True, output: str | None = None):
+        # `output`: which output holds the class scores when the model has several.
+        self.output_index = graph.check_model(model, output)
         if method not in METHODS:
             raise CamError(f"Unknown CAM method '{method}'; choose one of {', '.join(METHODS)}.")
         self.model = model
         self.method = method
         self.path, self.layer_name = graph.resolve_target(model, layer)
-        self.score = graph.peel_kind(graph.output_operation(model))
+        self.score = graph.score_kind(model, self.output_index)
         # closed_form=False forces the Jacobian (the tests compare the two).
-        self.head = graph.closed_form_head(model, self.path) if closed_form else None
+        self.head = (graph.closed_form_head(model, self.path, self.output_index)
+                     if closed_form else None)
         shape = tuple(model.inputs[0].shape)
         self.input_shape = shape[1:]
         self._signature = [tf.TensorSpec((None,) + shape[1:], tf.float32)]
@@ -82,8 +84,12 @@ class Explainer:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """The compiled plain forward pass (the baseline the benchmark compares with)."""
         if self._forward_fn is None:
-            self._forward_fn = tf.function(lambda x: self.model(x, training=False),
-                                           input_signature=self._signature, autograph=False)
+            def forward(x):
+                outputs = tf.nest.flatten(self.model(x, training=False))
+                return outputs[self.output_index]
+
+            self._forward_fn = tf.function(forward, input_signature=self._signature,
+                                           autograph=False)
         return self._forward_fn(tf.constant(np.asarray(batch, np.float32))).numpy()
 
     def _compiled(self, method: str):
@@ -100,14 +106,16 @@ class Explainer:
         return self._fns[method]
 
     def _acts_and_grads(self, x):
-        with tf.GradientTape(persistent=False) as tape:
+        # Only the target is watched: nothing before it is recorded (no variables are needed).
+        with tf.GradientTape(persistent=False, watch_accessed_variables=False) as tape:
 
             def watch(y):
                 tape.watch(y)
                 return y
 
             taps = graph.Taps(on_target=watch)
-            probs = graph.run_tapped(self.model, x, self.path, taps)
+            outputs = graph.run_tapped(self.model, x, self.path, taps, peel=self.output_index)
+            probs = graph.flat_outputs(outputs)[self.output_index]
         if taps.hits != 1:
             raise CamError(f"Layer '{self.layer_name}' is used {taps.hits} times in the model; "
                            "choose a layer that is called once.")

@@ -4,6 +4,14 @@ model while tapping that layer's output and the score before the final sigmoid/s
 Nothing here changes or clones the user's model: the forward pass re-runs the model's own
 layer graph (`Functional._run_through_graph`, the mechanism `Functional.call` and
 `clone_model` use) and swaps in small wrappers for the target and the output layer.
+Inputs and outputs may be a tensor, a list or a dict: the engine works on the flat lists
+(`model.inputs`, `model.outputs`) and picks one output by its index there.
+
+Private Keras APIs used here (tests/test_keras_private_api.py guards each one, and
+pyproject.toml pins keras to the tested minor range): `Function._run_through_graph`,
+`Function._nodes_by_depth`, `Function._outputs_struct`, `KerasTensor._keras_history`,
+`Operation._inbound_nodes`, `Node.input_tensors`, `Layer._call_context_args`,
+`Sequential._functional`.
 """
 
 from __future__ import annotations
@@ -104,8 +112,38 @@ def _iter_all(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
             yield from _iter_all(layer, path)
 
 
-def check_model(model: Any) -> None:
-    """One image input, one output: the only shape of model the viewer explains."""
+def output_names(model: Any) -> list[str]:
+    """A name per flat output: the dict key for dict-structured outputs, else the layer's."""
+    paths = [p for p, _ in keras.tree.flatten_with_path(graph_of(model)._outputs_struct)]
+    names = []
+    for out, p in zip(graph_of(model).outputs, paths):
+        key = p[-1] if p and isinstance(p[-1], str) else None
+        names.append(key or _producer(out)[0].name)
+    return names
+
+
+def output_index(model: Any, name: str | None = None) -> int:
+    """The flat index of the output to explain: the only one, else the one named `name`
+    (a dict key or the name of the layer that produces it)."""
+    graph = graph_of(model)
+    outputs = graph.outputs
+    names = output_names(model)
+    if name:
+        layers = [_producer(t)[0].name for t in outputs]
+        for candidates in (names, layers):
+            if name in candidates:
+                return candidates.index(name)
+        raise CamError(f"The model has no output named '{name}'; its outputs are: "
+                       f"{', '.join(names)}.")
+    if len(outputs) != 1:
+        raise CamError(f"The model has {len(outputs)} outputs ({', '.join(names)}); name the one "
+                       "that holds the class scores in the manifest's \"output\" field.")
+    return 0
+
+
+def check_model(model: Any, output: str | None = None) -> int:
+    """One image input and one chosen output of class scores: the only shape of model the
+    viewer explains. Returns the chosen output's flat index."""
     if not isinstance(model, keras.Model):
         raise CamError("This is not a Keras model.")
     try:
@@ -119,16 +157,15 @@ def check_model(model: Any) -> None:
     if len(inputs) != 1:
         raise CamError(f"The model has {len(inputs)} inputs; only single-image models are "
                        "supported.")
-    if len(outputs) != 1:
-        raise CamError(f"The model has {len(outputs)} outputs; only a single output of class "
-                       "scores is supported.")
+    index = output_index(model, output)
     shape = tuple(inputs[0].shape)
     if len(shape) != 4 or shape[-1] not in (1, 3, None):
         raise CamError(f"The model's input has shape {shape}; an image input is "
                        "(batch, height, width, 1 or 3 channels).")
-    if len(outputs[0].shape) != 2:
-        raise CamError(f"The model's output has shape {tuple(outputs[0].shape)}; class scores "
-                       "are (batch, labels).")
+    if len(outputs[index].shape) != 2:
+        raise CamError(f"The model's output has shape {tuple(outputs[index].shape)}; class "
+                       "scores are (batch, labels).")
+    return index
 
 
 def _producer(tensor: Any) -> tuple[Any, Any]:
@@ -136,14 +173,27 @@ def _producer(tensor: Any) -> tuple[Any, Any]:
     return op, op._inbound_nodes[node_index]
 
 
-def output_operation(model: Any) -> Any:
-    return _producer(graph_of(model).outputs[0])[0]
+def _tensor_index(tensor: Any) -> int:
+    """Which of its producer's (flat) outputs `tensor` is."""
+    return int(tensor._keras_history[2])
 
 
-def peel_kind(op: Any) -> str:
-    """What the output layer lets us differentiate: 'logit' when an activation can be peeled."""
+def output_operation(model: Any, index: int = 0) -> Any:
+    return _producer(graph_of(model).outputs[index])[0]
+
+
+def score_kind(model: Any, index: int = 0) -> str:
+    """'logit' when the final activation of flat output `index` can be peeled, else 'output'."""
+    out = graph_of(model).outputs[index]
+    return peel_kind(_producer(out)[0], _tensor_index(out))
+
+
+def peel_kind(op: Any, index: int = 0) -> str:
+    """What the output layer lets us differentiate: 'logit' when an activation can be peeled.
+    `index`: for a nested model, which of its outputs is used."""
     if _is_nested(op):
-        return peel_kind(output_operation(op))
+        out = graph_of(op).outputs[index]
+        return peel_kind(_producer(out)[0], _tensor_index(out))
     name = getattr(getattr(op, "activation", None), "__name__", "")
     if isinstance(op, keras.layers.Activation) and name in PEELABLE:
         return "logit"
@@ -166,17 +216,20 @@ class Taps:
     hits: int = field(default=0)
 
 
-def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: bool = True) -> Any:
-    """Forward pass of `model` that records the target's output and the pre-activation score."""
+def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: int | None = 0) -> Any:
+    """Forward pass of `model` in inference mode that records the target's output and the
+    pre-activation score of flat output `peel` (None: peel nothing). Returns the outputs in
+    the model's own structure (tensor, list or dict)."""
     graph = graph_of(model)
-    out_op = _producer(graph.outputs[0])[0]
+    out_tensor = graph.outputs[peel] if peel is not None else None
+    out_op = _producer(out_tensor)[0] if out_tensor is not None else None
 
     def op_fn(op: Any) -> Callable:
         on_path = bool(path) and op is path[0]
-        is_out = peel and op is out_op
+        is_out = op is out_op
         if on_path and len(path) == 1:
             def call_target(*args: Any, **kwargs: Any) -> Any:
-                y = taps.on_target(op(*args, **kwargs))
+                y = taps.on_target(_inference(op)(*args, **kwargs))
                 taps.target = y
                 taps.hits += 1
                 return y
@@ -184,12 +237,21 @@ def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: bool = Tr
             return call_target
         if (on_path or is_out) and _is_nested(op):
             sub = path[1:] if on_path else ()
-            return lambda *args, **kwargs: run_tapped(op, args[0], sub, taps, peel=is_out)
+            inner = _tensor_index(out_tensor) if is_out else None
+            return lambda *args, **kwargs: run_tapped(op, args[0], sub, taps, peel=inner)
         if is_out:
             return lambda *args, **kwargs: _peel(op, taps, *args, **kwargs)
-        return op
+        return _inference(op)
 
     return graph._run_through_graph(inputs, operation_fn=op_fn)
+
+
+def _inference(op: Any) -> Callable:
+    """`op` called with training=False where it takes it (Dropout, BatchNormalization, nested
+    models), as `Functional.call(training=False)` would inject it."""
+    if "training" in getattr(op, "_call_context_args", ()):
+        return lambda *args, **kwargs: op(*args, **{**kwargs, "training": False})
+    return op
 
 
 def _peel(op: Any, taps: Taps, *args: Any, **kwargs: Any) -> Any:
@@ -205,19 +267,19 @@ def _peel(op: Any, taps: Taps, *args: Any, **kwargs: Any) -> Any:
                 logits = K.add(logits, op.bias)
         taps.logits = logits
         return act(logits)
-    y = op(*args, **kwargs)
+    y = _inference(op)(*args, **kwargs)
     taps.logits = y
     return y
 
 
-def closed_form_head(model: Any, path: tuple) -> Any | None:
+def closed_form_head(model: Any, path: tuple, index: int = 0) -> Any | None:
     """The Dense layer of a global-average-pooling + Dense head sitting right on the target.
 
     For such a head d score_l / d A[i, j, k] = W[k, l] / (h * w) exactly, so no backward pass
     is needed at all. Returns that Dense layer, or None when the head is anything else.
     """
     graph = graph_of(model)
-    op, node = _producer(graph.outputs[0])
+    op, node = _producer(graph.outputs[index])
     if _is_nested(op):
         return None
     if not isinstance(op, keras.layers.Dense) or not _plain_dense(op):
@@ -236,7 +298,7 @@ def closed_form_head(model: Any, path: tuple) -> Any | None:
         return None
     if not _produced_by(node.input_tensors[0], path):
         return None
-    return _producer(graph.outputs[0])[0]
+    return _producer(graph.outputs[index])[0]
 
 
 def _produced_by(tensor: Any, path: tuple) -> bool:
@@ -245,4 +307,9 @@ def _produced_by(tensor: Any, path: tuple) -> bool:
         return False
     if len(path) == 1:
         return True
-    return _produced_by(graph_of(op).outputs[0], path[1:])
+    return _produced_by(graph_of(op).outputs[_tensor_index(tensor)], path[1:])
+
+
+def flat_outputs(outputs: Any) -> list:
+    """A model's outputs (tensor, list or dict) in the order of `model.outputs`."""
+    return keras.tree.flatten(outputs)

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from gradcam_viewer.models.errors import ModelLoadError
+from gradcam_viewer.models.loaders import (MODEL_SUFFIXES, is_saved_model, load_keras_model,
+                                           model_location)
 from gradcam_viewer.models.manifest import manifest_path_for, read_manifest, sha256_of
 from gradcam_viewer.models.outputs import resolve_output, to_values, values_name
 from gradcam_viewer.models.preprocessing import prepare_pixels
 
 log = logging.getLogger(__name__)
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ModelBundle:
     manifest: dict[str, Any]
     path: Path | None = None
     notices: list[str] = field(default_factory=list)  # things the user should be told
+    loader: str = "built in this process"  # how the file was opened (shown in the model card)
     has_manifest: bool = True  # False: a derived default (the GUI offers the set-up dialog)
 
     @property
@@ -44,6 +46,11 @@ class ModelBundle:
     def target_layer(self) -> str | None:
         layer = self.manifest.get("target_layer", "auto")
         return None if layer in (None, "", "auto") else str(layer)
+
+    @property
+    def output(self) -> str | None:
+        """The output that holds the class scores, for a model with several."""
+        return self.manifest.get("output") or None
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -81,14 +88,17 @@ class ModelBundle:
 
 
 def load_model_bundle(path: str | Path | None = None) -> ModelBundle:
-    """Load a `.keras`/`.h5` model and its manifest. None: the bundled demo model."""
+    """Load a `.keras`/`.h5` model or a Keras 2 SavedModel directory, and its manifest.
+    None: the bundled demo model."""
     from gradcam_viewer.resources import demo_model_path
 
-    p = Path(path) if path is not None else demo_model_path()
-    if not p.is_file():
+    p = model_location(Path(path)) if path is not None else demo_model_path()
+    saved_model = is_saved_model(p)
+    if not saved_model and not p.is_file():
         raise ModelLoadError(f"The model file '{p.name}' does not exist.")
-    if p.suffix.lower() not in MODEL_SUFFIXES:
-        raise ModelLoadError(f"'{p.name}' is not a Keras model file (.keras or .h5).")
+    if not saved_model and p.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelLoadError(f"'{p.name}' is not a Keras model file (.keras or .h5) or a "
+                             "SavedModel folder.")
     manifest_file = manifest_path_for(p)
     manifest = read_manifest(manifest_file) if manifest_file else None
     if manifest is not None:
@@ -99,8 +109,10 @@ def load_model_bundle(path: str | Path | None = None) -> ModelBundle:
             raise ModelLoadError(f"The model file '{p.name}' does not match the SHA-256 in its "
                                  "manifest: it was changed or damaged after the manifest was "
                                  "written.")
-    model = _load_keras(p)
-    return bundle_for(model, manifest, p)
+    loaded = load_keras_model(p)
+    bundle = bundle_for(loaded.model, manifest, p)
+    bundle.loader = loaded.loader
+    return bundle
 
 
 def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -> ModelBundle:
@@ -110,19 +122,24 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
     from gradcam_viewer.models.suggest import final_activation
 
     try:
-        check_model(model)
+        index = check_model(model, (manifest or {}).get("output") or None)
     except CamError as exc:
         raise ModelLoadError(str(exc)) from exc
     in_shape = tuple(model.inputs[0].shape)
-    n_out = int(model.outputs[0].shape[-1])
+    n_out = int(model.outputs[index].shape[-1])
     notices: list[str] = []
     has_manifest = manifest is not None
     if manifest is None:
-        manifest = _default_manifest(model, path)
+        manifest = _default_manifest(model, path, n_out)
         notices.append("This model has no manifest: its labels are shown as class 0 to "
                        f"class {n_out - 1}, and its input is scaled to [0, 1].")
+        if None in in_shape[1:3]:
+            spec = manifest["input"]
+            notices.append("The model accepts any image size; without a manifest it is fed "
+                           f"{spec['height']}\u00d7{spec['width']}.")
     manifest = dict(manifest)
-    kind, activation = resolve_output(final_activation(model), manifest, has_manifest)
+    kind, activation = resolve_output(final_activation(model, index), manifest,
+                                      has_manifest)
     manifest["output_kind"], manifest["output_activation"] = kind, activation
     if kind == "scores":
         notices.append("The model ends in a linear layer and nothing says how its outputs "
@@ -147,9 +164,8 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
                        has_manifest=has_manifest)
 
 
-def _default_manifest(model: Any, path: Path | None) -> dict[str, Any]:
+def _default_manifest(model: Any, path: Path | None, n_out: int) -> dict[str, Any]:
     shape = tuple(model.inputs[0].shape)
-    n_out = int(model.outputs[0].shape[-1])
     return {
         "name": path.stem if path else model.name,
         "version": "unknown",
@@ -164,28 +180,3 @@ def _default_manifest(model: Any, path: Path | None) -> dict[str, Any]:
         "disclaimer": "No manifest: nothing is known about this model's training or validity.",
         "weights_sha256": None,
     }
-
-
-def _load_keras(p: Path) -> Any:
-    import keras
-
-    try:
-        return keras.models.load_model(p, compile=False, safe_mode=True)
-    except Exception as exc:
-        log.debug("keras could not load %s", p.name, exc_info=True)
-        if p.suffix.lower() in (".h5", ".hdf5") and _is_weights_only_h5(p):
-            raise ModelLoadError(f"'{p.name}' holds weights only, not a model. If these are "
-                                 "CheXNet weights, use 'Open CheXNet weights...' "
-                                 "(CLI: --chexnet-weights).") from exc
-        raise ModelLoadError(f"'{p.name}' is not a Keras model that can be opened "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}).") from exc
-
-
-def _is_weights_only_h5(p: Path) -> bool:
-    try:
-        import h5py
-
-        with h5py.File(p, "r") as f:
-            return "model_config" not in f.attrs
-    except Exception:
-        return False

@@ -140,8 +140,11 @@ def load_chexnet_weights(path: str | Path, reference_images: str | Path | None =
         raise ModelLoadError(f"'{p.name}' does not hold weights for the CheXNet DenseNet121 "
                              f"({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:160] if str(exc) else ''}).") from exc
+    import keras
+
     manifest = chexnet_manifest(p, sha, prep)
     bundle = bundle_for(model, manifest, p)
+    bundle.loader = f"CheXNet preset built by Keras {keras.__version__}, weights from '{p.name}'"
     if reference_images:  # only weights that load get a manifest
         target = p.with_suffix(".json")
         try:

@@ -18,10 +18,15 @@ REQUIRED = tuple(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["required"]
 
 
 def sha256_of(path: Path) -> str:
+    """Of the file; for a SavedModel folder, of every file's relative path and bytes."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    files = sorted(q for q in path.rglob("*") if q.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

@@ -106,13 +106,16 @@ def suggest_preset(model: Any) -> tuple[str, str]:
     return "unit", "nothing in the model says; [0, 1] is a common choice"
 
 
-def final_activation(model: Any) -> str:
-    """The activation the model's output goes through last: sigmoid, softmax, linear, or other."""
+def final_activation(model: Any, index: int = 0) -> str:
+    """The activation the model's output (flat output `index`) goes through last: sigmoid,
+    softmax, linear, or other."""
     import keras
 
-    layer = model.outputs[0]._keras_history[0]
+    tensor = model.outputs[index]
+    layer = tensor._keras_history[0]
     while _nested(layer):
-        layer = layer.outputs[0]._keras_history[0]
+        tensor = layer.outputs[tensor._keras_history[2]]
+        layer = tensor._keras_history[0]
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     fn = getattr(layer, "activation", None)

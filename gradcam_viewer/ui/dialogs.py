@@ -35,7 +35,8 @@ def text_dialog(parent, title: str, html_text: str) -> QDialog:
     return dialog
 
 
-def model_card_html(manifest: dict[str, Any] | None) -> str:
+def model_card_html(manifest: dict[str, Any] | None, loader: str | None = None) -> str:
+    """`loader`: how the model file was opened (ModelBundle.loader)."""
     if not manifest:
         return "<p>No model is loaded.</p>"
     e = lambda v: html.escape(str(v))  # noqa: E731
@@ -55,6 +56,10 @@ def model_card_html(manifest: dict[str, Any] | None) -> str:
                  f"{e(manifest.get('target_layer'))}</p>")
     parts.append(f"<p><b>Preprocessing:</b> {e(describe(manifest.get('preprocessing', {})))}</p>")
     parts.append(f"<p><b>Outputs:</b> {e(describe_output(manifest))}</p>")
+    if manifest.get("output"):
+        parts.append(f"<p><b>Scores from output:</b> {e(manifest['output'])}</p>")
+    if loader:
+        parts.append(f"<p><b>Opened with:</b> {e(loader)}</p>")
     per_label = (manifest.get("metrics") or {}).get("per_label")
     if per_label:
         n = manifest["metrics"].get("held_out_images", "?")

@@ -585,7 +585,7 @@ class MainWindow(QMainWindow):
 
     def open_model_dialog(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Open Keras model", self._last_dir(),
-                                              "Keras models (*.keras *.h5 *.hdf5)")
+                                              "Keras models (*.keras *.h5 *.hdf5 saved_model.pb)")
         if name:
             self.load_model("keras", name)
 
@@ -599,7 +599,8 @@ class MainWindow(QMainWindow):
             self.load_model("chexnet", name)
 
     def show_model_card(self) -> None:
-        text = dialogs.model_card_html(self.model.manifest if self.model else None)
+        text = dialogs.model_card_html(self.model.manifest if self.model else None,
+                                       getattr(self.model, "loader", None))
         dialogs.text_dialog(self, "Model card", text)
 
     def show_shortcuts(self) -> None:

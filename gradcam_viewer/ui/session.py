@@ -23,6 +23,7 @@ class ModelInfo:
     is_demo: bool
     notices: list[str]
     target_layer: str
+    loader: str = ""  # how the model file was opened (ModelBundle.loader)
 
 
 @dataclass

@@ -87,7 +87,7 @@ class Worker(QObject):
                     bundle = load_chexnet_weights(path, folder or None)
                 else:
                     bundle = load_model_bundle(None if kind == "demo" else path)
-                explainer = Explainer(bundle.model, layer=bundle.target_layer)
+                explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output)
             except (ModelLoadError, CamError) as exc:
                 self.modelFailed.emit(str(exc))
                 self.status.emit("Model not changed")
@@ -105,7 +105,7 @@ class Worker(QObject):
             self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
                                             dict(bundle.manifest), bundle.is_demo,
                                             [] if setup else list(bundle.notices),
-                                            explainer.layer_name))
+                                            explainer.layer_name, bundle.loader))
             self.status.emit("Ready")
             if setup is not None:
                 self.setupNeeded.emit(setup)
@@ -117,12 +117,14 @@ class Worker(QObject):
 
     def _setup_suggestions(self, bundle: Any, path: str) -> Any:
         """What the set-up dialog pre-fills, computed here (it needs the Keras model)."""
+        from gradcam_viewer.models.loaders import model_location
         from gradcam_viewer.models.manifest import sha256_of
         from gradcam_viewer.models.suggest import suggest
 
         try:
-            found = suggest(bundle.model, Path(path).stem)
-            found.path, found.sha256 = str(path), sha256_of(Path(path))
+            where = model_location(Path(path))  # a SavedModel's saved_model.pb: its folder
+            found = suggest(bundle.model, where.stem)
+            found.path, found.sha256 = str(where), sha256_of(where)
         except Exception:  # noqa: BLE001 - no dialog, the model stays usable with defaults
             log.exception("no set-up suggestions")
             return None
