@@ -96,8 +96,9 @@ def export_predictions(win: Any, path: Path, kind: str, overwrite: bool = False,
     if kind == "csv":
         return write_csv(path, csv_header(model.labels, include_ids),
                          [csv_row(source, result.probabilities, include_ids,
-                                  str(model.manifest.get("output_kind", "scores")))], overwrite)
+                                  str(model.manifest.get("output_kind", "scores")),
+                                  result.ood)], overwrite)
     record = prediction_record(source, image, shim, result.probabilities, result.layer,
                                result.method, result.score, result.has_evidence,
-                               include_identifying=win.include_identifying())
+                               include_identifying=win.include_identifying(), ood=result.ood)
     return write_json(path, record, overwrite)
