@@ -95,7 +95,8 @@ def read_boxes(path: Path, model_labels: list[str]) -> tuple[list[Box], list[str
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError) as exc:
         raise AnnotationError(f"cannot read '{path.name}': {exc}") from exc
-    if not rows or len(rows[0]) < 2 or "image" not in rows[0][0].lower():
+    if not rows or len(rows[0]) < 6 or "image" not in rows[0][0].lower() \
+            or "label" not in rows[0][1].lower():
         raise AnnotationError(f"'{path.name}' is not in the NIH box layout (Image Index, "
                               "Finding Label, x, y, w, h)")
     boxes, unknown = [], {}
