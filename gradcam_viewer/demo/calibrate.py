@@ -2,10 +2,12 @@
 
 The seed is one training never used (training: seeds 1234 * 1_000_003 + k; its held-out card:
 1235 * 100_003 + k; samples: 101-105). The phantoms reach the model exactly as a loaded 8-bit
-PNG of the model's size would (train.phantom_batch). The feature layer is `b2b`, the block two
-steps before the target layer: the target layer's own pooled features (trained to be finding
-detectors) flag only about half of the real radiographs in ../shared/data, b2b flags all of them
-(README, "Can this output be trusted?").
+PNG of the model's size would (train.phantom_batch). The feature layer is `ctx1_bn`, the
+(pre-activation) block just before the target layer: the target layer's own pooled features
+(trained to be finding detectors) flag only about half of the real radiographs in
+../shared/data; earlier blocks (b2b) flag all of them but also the bundled 768-pixel samples,
+whose noise texture changes when they are shrunk to 224 (README, "Can this output be
+trusted?").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 import numpy as np
 
 CALIBRATION_SEED = 20_261_127
-FEATURE_LAYER = "b2b"
+FEATURE_LAYER = "ctx1_bn"
 
 
 def main(argv: list[str] | None = None) -> int:
