@@ -128,8 +128,9 @@ def manifest_entry(reference: OodReference, sidecar: Path, digest: str, layer: s
     return {"file": sidecar.name, "sha256": digest, "layer": layer, "k": reference.k,
             "threshold": round(reference.threshold, 6), "images": int(images),
             "holdout": holdout, "reference_features": int(len(reference.features)),
-            "method": "deep k-NN (Sun et al. 2022), L2-normalised pooled target-layer "
-                      "features, threshold at the 95th percentile of held-out scores"}
+            "method": "deep k-NN (Sun et al. 2022) on the L2-normalised globally pooled "
+                      "features of 'layer', threshold at the 95th percentile of held-out "
+                      "scores"}
 
 
 def reference_for(manifest: dict[str, Any], model_path: Path | None,
