@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,15 @@ def l2_normalise(features: np.ndarray) -> np.ndarray:
     return f / np.maximum(norms, 1e-12)
 
 
-def knn_distances(queries: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
-    """Distance of each (normalised) query to its k-th nearest (normalised) reference row."""
+def knn_distances(queries: np.ndarray, reference: np.ndarray, k: int,
+                  reference_sq: np.ndarray | None = None) -> np.ndarray:
+    """Distance of each (normalised) query to its k-th nearest (normalised) reference row
+    (`reference_sq`: the rows' squared norms, when already known)."""
     q = l2_normalise(queries)
     r = np.asarray(reference, np.float32)
+    r_sq = np.sum(r * r, axis=1) if reference_sq is None else reference_sq
     # |q - r|^2 = |q|^2 + |r|^2 - 2 q.r; rows of r are unit length up to float16 rounding
-    sq = (np.sum(q * q, axis=1)[:, None] + np.sum(r * r, axis=1)[None, :] - 2.0 * q @ r.T)
+    sq = np.sum(q * q, axis=1)[:, None] + r_sq[None, :] - 2.0 * q @ r.T
     dist = np.sqrt(np.maximum(sq, 0.0))
     k = min(k, r.shape[0])
     return np.partition(dist, k - 1, axis=1)[:, k - 1]
@@ -64,8 +68,14 @@ class OodReference:
     def dimension(self) -> int:
         return int(self.features.shape[1])
 
+    @cached_property
+    def _reference32(self) -> tuple[np.ndarray, np.ndarray]:
+        r = self.features.astype(np.float32)
+        return r, np.sum(r * r, axis=1)
+
     def scores(self, features: np.ndarray) -> np.ndarray:
-        return knn_distances(np.atleast_2d(features), self.features, self.k)
+        r, r_sq = self._reference32
+        return knn_distances(np.atleast_2d(features), r, self.k, r_sq)
 
     def percentile(self, score: float) -> float:
         """Share (in %) of held-out reference scores at or below `score`."""

@@ -233,6 +233,7 @@ class MainWindow(QMainWindow):
         self.act_card = a("&Model card...", self.show_model_card)
         self.act_keys = a("&Keyboard shortcuts...", self.show_shortcuts)
         self.act_about = a("&About", self.show_about)
+        self.act_check = a("&Check this model...", lambda: trust_view.check_model(self))  # issue 13
 
         menu = self.menuBar()
         m_file = menu.addMenu("&File")
@@ -258,7 +259,7 @@ class MainWindow(QMainWindow):
         m_view.addAction(self.act_overlay)
         m_view.addAction(self.act_contours)
         m_help = menu.addMenu("&Help")
-        for act in (self.act_card, self.act_keys, self.act_about):
+        for act in (self.act_card, self.act_check, self.act_keys, self.act_about):  # issue 13
             m_help.addAction(act)
 
         tools = QToolBar("Main")
