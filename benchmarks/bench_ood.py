@@ -65,7 +65,12 @@ def main() -> int:
 
     from gradcam_viewer.cam import Explainer
     from gradcam_viewer.models import load_model_bundle
-    from gradcam_viewer.trust.ood import OodCheck, calibrate_features, check_for, feature_layer_of
+    from gradcam_viewer.trust.ood import (
+        OodCheck,
+        calibrate_features,
+        check_for,
+        feature_layer_of,
+    )
 
     rng = np.random.default_rng(0)
     bundle = load_model_bundle()

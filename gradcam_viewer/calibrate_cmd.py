@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,11 @@ def run(args: Any) -> int:
     from gradcam_viewer.cam import CamError, Explainer
     from gradcam_viewer.explain_cmd import Progress, expand_inputs
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
-    from gradcam_viewer.trust.ood import CalibrationError, calibrate_features, store_calibration
+    from gradcam_viewer.trust.ood import (
+        CalibrationError,
+        calibrate_features,
+        store_calibration,
+    )
 
     err = sys.stderr
     if not 0.0 < args.holdout < 1.0:

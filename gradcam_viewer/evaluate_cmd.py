@@ -33,9 +33,15 @@ def run(args: Any) -> int:
     from gradcam_viewer.imaging import ImageLoadError, load_image
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
     from gradcam_viewer.safe_write import write_atomic, write_bytes_atomic
-    from gradcam_viewer.trust.evaluate import (AnnotationError, Evaluation, localise,
-                                               read_boxes, read_labels, report_image,
-                                               table_csv)
+    from gradcam_viewer.trust.evaluate import (
+        AnnotationError,
+        Evaluation,
+        localise,
+        read_boxes,
+        read_labels,
+        report_image,
+        table_csv,
+    )
 
     err = sys.stderr
     try:

@@ -34,7 +34,11 @@ def run(args: Any) -> int:
     from gradcam_viewer.imaging import ImageLoadError, load_image
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
     from gradcam_viewer.safe_write import write_atomic
-    from gradcam_viewer.trust.sanity import cascading_randomisation, plot_image, table_rows
+    from gradcam_viewer.trust.sanity import (
+        cascading_randomisation,
+        plot_image,
+        table_rows,
+    )
 
     err = sys.stderr
     try:

@@ -5,7 +5,8 @@ weights never change."""
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir

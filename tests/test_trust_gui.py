@@ -2,6 +2,7 @@
 none on a bundled sample, and Help > Check this model off the GUI thread."""
 
 from gui_helpers import wait_result, wait_until
+
 from gradcam_viewer.resources import samples_dir
 
 SAMPLE = samples_dir() / "phantom_03_nodule.png"

@@ -137,7 +137,7 @@ def manifest_entry(reference: OodReference, sidecar: Path, digest: str, layer: s
     """What the manifest says about the calibration (the sidecar is checked against it)."""
     return {"file": sidecar.name, "sha256": digest, "layer": layer, "k": reference.k,
             "threshold": round(reference.threshold, 6), "images": int(images),
-            "holdout": holdout, "reference_features": int(len(reference.features)),
+            "holdout": holdout, "reference_features": len(reference.features),
             "method": "deep k-NN (Sun et al. 2022) on the L2-normalised globally pooled "
                       "features of 'layer', threshold at the 95th percentile of held-out "
                       "scores"}

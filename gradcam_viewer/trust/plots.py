@@ -4,7 +4,7 @@ ROC curves and the sanity check, grouped bars for per-label figures, a one-page 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 

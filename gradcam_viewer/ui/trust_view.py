@@ -74,7 +74,7 @@ class SanityJob(QObject):
                                              max_steps=8)
             self.done.emit(result, plot_image(result, f"{self.bundle.name}: {result.method} "
                                                       f"at {result.layer}"))
-        except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
+        except BaseException as exc:
             log.exception("sanity check failed")
             self.done.emit(None, f"The check failed ({type(exc).__name__}).")
 
