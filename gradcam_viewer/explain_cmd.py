@@ -89,7 +89,7 @@ def run(args: Any) -> int:
     from gradcam_viewer.resume import finished, row_from_record, rows_already_written
     from gradcam_viewer.render import OverlayStyle, composite
     from gradcam_viewer.safe_write import OutputExistsError
-    from gradcam_viewer.trust.ood import check_for, feature_layer_of
+    from gradcam_viewer.trust.ood import check_for, csv_flag, feature_layer_of
 
     err = sys.stderr
     if args.reference_images and not args.chexnet_weights:
@@ -180,6 +180,7 @@ def run(args: Any) -> int:
                            value_key: f"{values[k]:.4f}",
                            "Source": item.rel, "Frame": str(source.frame),
                            "Model": bundle.name, "Method": result.method,
+                           "OutOfDistribution": csv_flag(ood),
                            "Notice": bundle.manifest.get("disclaimer", "")}, overwrite)
             write_json(item.json_path, record, overwrite)
             if source.key not in listed:

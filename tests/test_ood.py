@@ -160,6 +160,8 @@ def test_explain_json_and_csv_carry_the_flag(demo, tmp_path, shared_data):
     assert normal["flagged"] is False and normal["score"] < flagged["score"]
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in csv.DictReader((out / "predictions.csv").open())}
     assert rows[real.name]["ood_flagged"] == "true" and rows[sample.name]["ood_flagged"] == "false"
+    with Image.open(next(out.rglob(f"{real.stem}_Mass.png"))) as im:
+        assert im.text["OutOfDistribution"] == "true"
 
 
 # --- a second model with its own reference folder --------------------------------------------

@@ -17,6 +17,9 @@ def test_banner_on_a_real_radiograph_not_on_a_phantom(win, shared_data):
     assert text.startswith("Unlike the images this model was checked on: its outputs may not "
                            "mean anything here (distance percentile ")
     assert f"{result.ood['percentile']:.1f})" in text
+    from gradcam_viewer.ui import exporting
+
+    assert any(line.startswith("Unlike the images") for line, _ in exporting._panel_lines(win))
     win.open_file(SAMPLE)
     result = wait_result(win, SAMPLE, 180)
     assert result.ood["flagged"] is False and not win.ood_banner.isVisible()

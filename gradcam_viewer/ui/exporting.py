@@ -14,6 +14,7 @@ from gradcam_viewer.output_layout import common_root, relative_posix
 from gradcam_viewer.records import csv_header, csv_row, source_id
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.safe_write import write_atomic
+from gradcam_viewer.trust.ood import banner_text
 from gradcam_viewer.ui.image_view import qimage_from_array
 
 PANEL = 340
@@ -70,6 +71,8 @@ def _panel_lines(win: Any) -> list[tuple[str, bool]]:
         word = "score" if model.manifest.get("output_kind") == "scores" else "probability"
         lines.append((f"{word} {win.result.probabilities[label]:.3f}", False))
         lines.append((f"{win.result.method} at {win.result.layer}", False))
+        if (win.result.ood or {}).get("flagged"):  # issue 13
+            lines.append((banner_text(win.result.ood), True))
     if model is not None:
         lines.append((f"Model: {model.name}", False))
     lines.append((f"Image: {win.image.path.name}", False))
