@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv demo-model bench package package-test clean
+.PHONY: run test venv demo-model demo-calibration bench package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ test: $(STAMP)
 demo-model: $(STAMP)
 	$(PY) -m gradcam_viewer.demo.train --out resources/models/demo --samples resources/samples
 
+# The demo model's out-of-distribution reference (fresh phantoms; rewrites the manifest's "ood").
+demo-calibration: $(STAMP)
+	$(PY) -m gradcam_viewer.demo.calibrate
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_cam.py
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_scan.py
+	$(PY) benchmarks/bench_ood.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench_gui.py
 
 # Installers (Linux here; Windows/macOS recipes in packaging/). Needs binutils, dpkg-deb, xvfb.

@@ -32,6 +32,27 @@ def _gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Can this output be trusted? (issue 13): command -> (module, description)
+TRUST_COMMANDS = {
+    "calibrate": ("calibrate_cmd", "Store the reference of the out-of-distribution warning: "
+                                   "images like those the model was checked on."),
+    "sanity": ("sanity_cmd", "Cascading randomisation: do the heatmaps depend on what the "
+                             "model learned?"),
+    "evaluate": ("evaluate_cmd", "AUROC and localisation measured on your own labels and "
+                                 "boxes."),
+}
+
+
+def _run_trust_command(argv: list[str]) -> int:
+    import importlib
+
+    module_name, description = TRUST_COMMANDS[argv[0]]
+    module = importlib.import_module(f"gradcam_viewer.{module_name}")
+    parser = argparse.ArgumentParser(prog=f"gradcam-viewer {argv[0]}", description=description)
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(argv[1:]))
+
+
 def main(argv: list[str] | None = None) -> int:
     from gradcam_viewer.logs import setup_logging
 
@@ -45,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                                              description="Explain images without a window.")
             explain_cmd.add_arguments(parser)
             return explain_cmd.run(parser.parse_args(argv[1:]))
+        if argv and argv[0] in TRUST_COMMANDS:
+            return _run_trust_command(argv)
         if argv and argv[0] == "manifest":
             from gradcam_viewer import manifest_cmd
 

@@ -59,8 +59,10 @@ class DicomRun:
         return ""
 
     def after_image(self, item: Any, image: Any, display: Any, result: Any, values: Any,
-                    bundle: Any, wanted: list[int], style: Any, overwrite: bool) -> list[Path]:
-        """The objects of one explained image, written next to where its PNGs mirror it."""
+                    bundle: Any, wanted: list[int], style: Any, overwrite: bool,
+                    ood: dict | None = None) -> list[Path]:
+        """The objects of one explained image, written next to where its PNGs mirror it.
+        `ood`: the out-of-distribution record; its flag goes into the report when calibrated."""
         if not self.active:
             return []
         from gradcam_viewer.dicom_out import Explained, build_objects, write_objects
@@ -73,7 +75,8 @@ class DicomRun:
                        model=model_identity(bundle),
                        is_dicom=str(image.source_format).startswith("DICOM"),
                        frame=int(image.frame), style=style,
-                       out_of_distribution=getattr(result, "out_of_distribution", None))
+                       out_of_distribution=(bool(ood["flagged"])
+                                            if ood and ood.get("calibrated") else None))
         notes: list[str] = []
         objects = build_objects(ex, notes)
         self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"

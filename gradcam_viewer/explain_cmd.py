@@ -93,6 +93,7 @@ def run(args: Any) -> int:
     from gradcam_viewer.resume import finished, row_from_record, rows_already_written
     from gradcam_viewer.render import OverlayStyle, composite
     from gradcam_viewer.safe_write import OutputExistsError
+    from gradcam_viewer.trust.ood import check_for, csv_flag, feature_layer_of
 
     err = sys.stderr
     if args.reference_images and not args.chexnet_weights:
@@ -107,12 +108,17 @@ def run(args: Any) -> int:
                   if args.chexnet_weights
                   else load_model_bundle(args.model))
         explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
-                              method=args.method, output=bundle.output)
+                              method=args.method, output=bundle.output,
+                              feature_layer=feature_layer_of(bundle.manifest))
+        ood_check = check_for(bundle, explainer)
     except (ModelLoadError, CamError) as exc:
         err.write(f"error: {exc}\n")
         return 2
     for notice in bundle.notices:
         err.write(f"note: {notice}\n")
+    if not ood_check.calibrated:
+        err.write(f"note: out-of-distribution warning: {ood_check.status} "
+                  "(gradcam-viewer calibrate MODEL FOLDER...)\n")
     if args.labels.strip().lower() == "all":
         wanted = list(range(len(bundle.labels)))
     else:
@@ -171,8 +177,9 @@ def run(args: Any) -> int:
             values = bundle.values(result.probabilities[0])  # probabilities, or raw scores
             _, has = result.normalized()
             source = source_id(image, item.rel, include_ids)
-            record = prediction_record(source, image, bundle, values,
-                                       result.layer_name, result.method, result.score, has[0])
+            ood = ood_check.record(result.features[0])
+            record = prediction_record(source, image, bundle, values, result.layer_name,
+                                       result.method, result.score, has[0], ood=ood)
             item.folder.mkdir(parents=True, exist_ok=True)
             for k in wanted:
                 heat = result.display_heatmap(0, k, image.size)
@@ -182,12 +189,16 @@ def run(args: Any) -> int:
                            value_key: f"{values[k]:.4f}",
                            "Source": item.rel, "Frame": str(source.frame),
                            "Model": bundle.name, "Method": result.method,
+                           "OutOfDistribution": csv_flag(ood),
                            "Notice": bundle.manifest.get("disclaimer", "")}, overwrite)
             write_json(item.json_path, record, overwrite)
             if source.key not in listed:
-                rows.append(csv_row(source, values, include_ids, bundle.output_kind))
+                rows.append(csv_row(source, values, include_ids, bundle.output_kind, ood))
             dicom.after_image(item, image, display, result, values, bundle, wanted, style,
-                              overwrite)
+                              overwrite, ood)
+            if ood["flagged"]:
+                progress.say(f"warning: {item.rel}: unlike the images this model was checked "
+                             f"on (distance percentile {ood['percentile']:.1f})")
             explained += 1
             log.info("explained %s in %.2f s", item.source.name, time.perf_counter() - started)
         except ImageLoadError as exc:

@@ -25,10 +25,13 @@ def model_identity(bundle: Any) -> dict[str, Any]:
 
 def prediction_record(source: SourceId, image: Any, bundle: Any, values: np.ndarray,
                       layer: str, method: str, score: str, has_evidence: np.ndarray,
-                      include_identifying: bool = False) -> dict:
+                      include_identifying: bool = False,
+                      ood: dict[str, Any] | None = None) -> dict:
     """The JSON of one image: the same from the command and from the window. `values` are
     the shown numbers (`bundle.values(raw)`), stored under "scores" instead of
-    "probabilities" when the model's outputs are not known to be probabilities."""
+    "probabilities" when the model's outputs are not known to be probabilities. `ood` is the
+    out-of-distribution record ({"score", "percentile", "flagged", "calibrated"}, trust/ood.py),
+    written under "ood" when given."""
     kind = str(bundle.manifest.get("output_kind", "scores"))
     record = {
         **source.as_json(),
@@ -43,6 +46,8 @@ def prediction_record(source: SourceId, image: Any, bundle: Any, values: np.ndar
         "disclaimer": bundle.manifest.get("disclaimer", ""),
         "no_positive_evidence": [lab for lab, has in zip(bundle.labels, has_evidence) if not has],
     }
+    if ood is not None:
+        record["ood"] = ood
     if include_identifying:
         record["metadata"] = image.visible_metadata(include_identifying=True)
     return record

@@ -59,15 +59,20 @@ def source_from_record(record: dict[str, Any]) -> SourceId:
 
 def csv_header(labels: list[str], include_ids: bool = True) -> list[str]:
     """`path`, `frame`, the three UIDs (left out with include_ids=False), one column per label,
-    and `values`: what the numbers are ("probabilities" or "scores (not probabilities)").
+    `values`: what the numbers are ("probabilities" or "scores (not probabilities)"), and
+    `ood_flagged`: true, false or "not calibrated" (the out-of-distribution warning, issue 13).
 
     The columns are the same for every image so that files from several runs or from the
     window can be concatenated; the UID cells of a non-DICOM image are empty."""
-    return ["path", "frame", *(UID_KEYWORDS if include_ids else ()), *labels, "values"]
+    return ["path", "frame", *(UID_KEYWORDS if include_ids else ()), *labels, "values",
+            "ood_flagged"]
 
 
 def csv_row(source: SourceId, values: np.ndarray, include_ids: bool = True,
-            kind: str = "probabilities") -> list[str]:
+            kind: str = "probabilities", ood: dict[str, Any] | None = None) -> list[str]:
+    """One image's row; `ood` is its "ood" record (None: not calibrated)."""
+    from gradcam_viewer.trust.ood import csv_flag
+
     ids = [source.uids.get(k, "") for k in UID_KEYWORDS] if include_ids else []
     return [source.path, str(source.frame), *ids, *(f"{float(p):.6f}" for p in values),
-            values_title(kind)]
+            values_title(kind), csv_flag(ood)]

@@ -58,4 +58,4 @@ def row_from_record(source: SourceId, record: dict, labels: list[str],
     """The CSV row the earlier run would have written for this image."""
     values = record.get("probabilities") or record.get("scores") or {}
     return csv_row(source, [values[lab] for lab in labels], include_ids,
-                   str(record.get("output_kind", "probabilities")))
+                   str(record.get("output_kind", "probabilities")), record.get("ood"))

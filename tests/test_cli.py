@@ -36,10 +36,10 @@ def test_explain_writes_overlays_json_and_csv(tmp_path, reference, capsys):
         assert not (out / f"{path.stem}_Mass.png").exists()
     rows = list(csv.reader((out / "predictions.csv").open()))
     ids = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
-    assert rows[0] == ["path", "frame", *ids, *bundle.labels, "values"] and len(rows) == 3
+    assert rows[0] == ["path", "frame", *ids, *bundle.labels, "values", "ood_flagged"] and len(rows) == 3
     assert [r[0] for r in rows[1:]] == [DCM.name, PNG.name]
-    assert rows[1][-1] == "probabilities"
-    np.testing.assert_allclose([float(v) for v in rows[1][5:-1]],
+    assert rows[1][-2] == "probabilities"
+    np.testing.assert_allclose([float(v) for v in rows[1][5:-2]],
                                run(DCM).probabilities[0], atol=1e-5)
 
 

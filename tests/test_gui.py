@@ -223,8 +223,9 @@ def test_exports(win, tmp_path):
     assert b"PHANTOM" not in png.read_bytes()
     csv_path = exporting.export_predictions(win, tmp_path / "p.csv", "csv")
     header, row = csv_path.read_text().splitlines()
-    assert header.split(",")[5:-1] == win.model.labels and row.startswith(f"{SAMPLE.name},1,")
-    assert header.endswith(",values") and row.endswith(",probabilities")
+    assert header.split(",")[5:-2] == win.model.labels and row.startswith(f"{SAMPLE.name},1,")
+    assert header.endswith(",values,ood_flagged") and row.split(",")[-2] == "probabilities"
+    assert row.split(",")[-1] == ("true" if win.result.ood["flagged"] else "false")
     js = exporting.export_predictions(win, tmp_path / "p.json", "json")
     record = json.loads(js.read_text())
     assert set(record["probabilities"]) == set(win.model.labels)

@@ -78,7 +78,7 @@ def test_linear_model_without_activation_gives_scores(models, tmp_path, capsys):
     expected = _keras_reference(path, PNG, keras.applications.vgg16.preprocess_input, None)
     np.testing.assert_allclose(list(record["scores"].values()), expected, rtol=1e-5, atol=1e-4)
     rows = list(csv.reader((tmp_path / "o" / "predictions.csv").open()))
-    assert rows[0][-1] == "values" and rows[1][-1] == "scores (not probabilities)"
+    assert rows[0][-2] == "values" and rows[1][-2] == "scores (not probabilities)"
     with Image.open(tmp_path / "o" / f"{PNG.stem}_a.png") as im:
         assert "Score" in im.text and "Probability" not in im.text
 

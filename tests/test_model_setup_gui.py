@@ -101,7 +101,7 @@ def test_setup_dialog_checks_choices(win, qtbot, tmp_path):
     record = json.loads(exporting.export_predictions(win, tmp_path / "p.json", "json").read_text())
     assert "probabilities" not in record and set(record["scores"]) == set(win.model.labels)
     csv_text = exporting.export_predictions(win, tmp_path / "p.csv", "csv").read_text()
-    assert csv_text.splitlines()[1].endswith(",scores (not probabilities)")
+    assert csv_text.splitlines()[1].endswith(",scores (not probabilities),not calibrated")
     assert ("score", False) in [(t.split(" ")[0], b) for t, b in exporting._panel_lines(win)]
     win.load_model("demo", "")
     wait_until(lambda: win.model is not None and win.model.is_demo, 120)

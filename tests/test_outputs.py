@@ -97,7 +97,7 @@ def test_every_row_is_one_input_and_every_input_one_row(tree, explained, referen
     bundle, run = reference
     root, files = tree
     header, rows = _table(explained)
-    assert header == ["path", "frame", *UIDS, *bundle.labels, "values"]
+    assert header == ["path", "frame", *UIDS, *bundle.labels, "values", "ood_flagged"]
     paths = [r[0] for r in rows]
     assert sorted(paths) == sorted(files) and len(set(paths)) == len(paths) == len(files)
     # in the order of the scan
@@ -108,7 +108,7 @@ def test_every_row_is_one_input_and_every_input_one_row(tree, explained, referen
         source = files[row[0]]
         assert row[1] == "1"
         assert dict(zip(UIDS, row[2:5])) == (_uids(source) or dict.fromkeys(UIDS, ""))
-        probs = np.array([float(v) for v in row[5:-1]])
+        probs = np.array([float(v) for v in row[5:-2]])
         np.testing.assert_allclose(probs, run(source).probabilities[0], atol=2e-6)
         scores[row[0]] = probs
     # the check above can tell the images apart: their scores differ
@@ -129,7 +129,7 @@ def test_output_tree_mirrors_the_inputs(tree, explained):
         row = next(r for r in rows if r[0] == rel)
         assert {k: record[k] for k in UIDS if k in record} == _uids(files[rel])
         assert [f"{record['probabilities'][lab]:.6f}" for lab in record["probabilities"]] \
-            == row[5:-1]
+            == row[5:-2]
         with Image.open(explained / folder / f"{base}_{LABEL}.png") as im:
             assert im.text["Source"] == rel
     written = {p.relative_to(explained).as_posix() for p in explained.rglob("*") if p.is_file()}
@@ -154,7 +154,7 @@ def test_uids_are_written_by_default_and_none_with_no_ids(tree, explained, tmp_p
     assert found(out) == set()
     assert "look like they hold DICOM UIDs" not in capsys.readouterr().err
     header, rows = _table(out)
-    assert header == ["path", "frame", *bundle.labels, "values"] and len(rows) == len(files)
+    assert header == ["path", "frame", *bundle.labels, "values", "ood_flagged"] and len(rows) == len(files)
 
 
 def test_frame_is_recorded(tree, tmp_path, reference):
@@ -169,7 +169,7 @@ def test_frame_is_recorded(tree, tmp_path, reference):
     # frame 3 stored alone in a file of its own is the reference
     ds = pydicom.dcmread(multi)
     third = write(tmp_path / "third.dcm", make_dataset(ds.pixel_array[2], bits_stored=12))
-    np.testing.assert_allclose([float(v) for v in rows[0][5:-1]],
+    np.testing.assert_allclose([float(v) for v in rows[0][5:-2]],
                                run(third).probabilities[0], atol=2e-6)
     assert json.loads((out / "IM000002.json").read_text())["frame"] == 3
 
@@ -329,7 +329,8 @@ def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path, mon
     fresh_win.export_predictions_dialog("csv")
     with open(target, newline="", encoding="utf-8") as f:
         shared_header, shared_row = list(csv.reader(f))
-    assert shared_header == ["path", "frame", *fresh_win.model.labels, "values"]
+    assert shared_header == ["path", "frame", *fresh_win.model.labels, "values",
+                             "ood_flagged"]
     assert shared_row == [by_path["SERIES2/IM000001"][0], "1", *by_path["SERIES2/IM000001"][5:]]
     assert not any(u.encode() in target.read_bytes() for u in _uids(dicom).values())
 

@@ -28,6 +28,9 @@ class Explanation:
     layer_name: str
     method: str
     score: str  # "logit" (pre-activation) or "output" (nothing to peel off)
+    # The feature layer's activations (default: the target layer's) averaged over height and
+    # width, [N, C], from the same pass: the out-of-distribution features (trust/ood.py).
+    features: np.ndarray | None = None
 
     def normalized(self) -> tuple[np.ndarray, np.ndarray]:
         """Maps divided by their maximum, and which maps had any positive evidence."""
@@ -43,7 +46,8 @@ class Explainer:
     """Grad-CAM family for one Keras model; reuse it for every image."""
 
     def __init__(self, model: Any, layer: str | None = None, method: str = "gradcam",
-                 closed_form: bool = True, output: str | None = None):
+                 closed_form: bool = True, output: str | None = None,
+                 feature_layer: str | None = None):
         # `output`: which output holds the class scores when the model has several.
         self.output_index = graph.check_model(model, output)
         if method not in METHODS:
@@ -59,6 +63,9 @@ class Explainer:
         self.input_shape = shape[1:]
         self._signature = [tf.TensorSpec((None,) + shape[1:], tf.float32)]
         self._fns: dict[str, Any] = {}
+        # The layer whose pooled output is `Explanation.features` (default: the target).
+        self.feature_layer, self._feature_op = graph.resolve_feature_layer(
+            model, feature_layer, self.path, self.layer_name)
         self._forward_fn: Any = None
 
     @property
@@ -72,13 +79,14 @@ class Explainer:
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim == 3:
             batch = batch[None]
-        probs, cams = self._compiled(method)(tf.constant(batch))
+        probs, cams, pooled = self._compiled(method)(tf.constant(batch))
         return Explanation(
             probabilities=probs.numpy(),
             heatmaps=cams.numpy(),
             layer_name=self.layer_name,
             method=method,
             score=self.score,
+            features=pooled.numpy(),
         )
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -97,8 +105,9 @@ class Explainer:
             fn = METHODS[method]
 
             def compute(x):
-                acts, grads, probs = self._acts_and_grads(x)
-                return probs, tf.nn.relu(fn(acts, grads))
+                acts, grads, probs, feats = self._acts_and_grads(x)
+                pooled = tf.reduce_mean(tf.cast(feats, tf.float32), axis=(1, 2))  # OOD features
+                return probs, tf.nn.relu(fn(acts, grads)), pooled
 
             # autograph=False: plain tracing; nothing here branches on tensor values
             self._fns[method] = tf.function(compute, input_signature=self._signature,
@@ -113,7 +122,7 @@ class Explainer:
                 tape.watch(y)
                 return y
 
-            taps = graph.Taps(on_target=watch)
+            taps = graph.Taps(on_target=watch, feature_op=self._feature_op)
             outputs = graph.run_tapped(self.model, x, self.path, taps, peel=self.output_index)
             probs = graph.flat_outputs(outputs)[self.output_index]
         if taps.hits != 1:
@@ -132,4 +141,5 @@ class Explainer:
             logits = tf.cast(taps.logits, tf.float32)
             grads = tape.batch_jacobian(logits, taps.target)  # [N, L, h, w, C]
             grads = tf.cast(grads, tf.float32)
-        return acts, grads, tf.cast(probs, tf.float32)
+        feats = acts if self._feature_op is None else taps.features
+        return acts, grads, tf.cast(probs, tf.float32), feats

@@ -214,6 +214,9 @@ class Taps:
     target: Any = None
     logits: Any = None
     hits: int = field(default=0)
+    # Optional second tap (the out-of-distribution features): a top-level layer of `model`.
+    feature_op: Any = None
+    features: Any = None
 
 
 def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: int | None = 0) -> Any:
@@ -227,6 +230,12 @@ def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: int | Non
     def op_fn(op: Any) -> Callable:
         on_path = bool(path) and op is path[0]
         is_out = op is out_op
+        if taps.feature_op is not None and op is taps.feature_op and not on_path:
+            def call_feature(*args: Any, **kwargs: Any) -> Any:
+                taps.features = _inference(op)(*args, **kwargs)
+                return taps.features
+
+            return call_feature
         if on_path and len(path) == 1:
             def call_target(*args: Any, **kwargs: Any) -> Any:
                 y = taps.on_target(_inference(op)(*args, **kwargs))
@@ -313,3 +322,21 @@ def _produced_by(tensor: Any, path: tuple) -> bool:
 def flat_outputs(outputs: Any) -> list:
     """A model's outputs (tensor, list or dict) in the order of `model.outputs`."""
     return keras.tree.flatten(outputs)
+
+
+def resolve_feature_layer(model: Any, name: str | None, target: tuple,
+                          target_name: str) -> tuple[str, Any]:
+    """The layer tapped for the pooled out-of-distribution features: (its name, the layer to
+    tap, or None when it is the target itself). Another layer must be a top-level layer with
+    a 4-D output."""
+    if not name or name == target_name or (len(target) == 1 and name == target[0].name):
+        return target_name, None
+    try:
+        layer = graph_of(model).get_layer(name)
+    except ValueError as exc:
+        raise CamError(f"The model has no top-level layer named '{name}' for the "
+                       "out-of-distribution features.") from exc
+    if _is_nested(layer) or not is_spatial(output_shape(layer)):
+        raise CamError(f"Layer '{name}' has no 4-D feature map to pool for the "
+                       "out-of-distribution features.")
+    return name, layer

@@ -14,6 +14,7 @@ from gradcam_viewer.output_layout import common_root, relative_posix
 from gradcam_viewer.records import csv_header, csv_row, source_id
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.safe_write import write_atomic
+from gradcam_viewer.trust.ood import banner_text
 from gradcam_viewer.ui.image_view import qimage_from_array
 
 PANEL = 340
@@ -70,6 +71,8 @@ def _panel_lines(win: Any) -> list[tuple[str, bool]]:
         word = "score" if model.manifest.get("output_kind") == "scores" else "probability"
         lines.append((f"{word} {win.result.probabilities[label]:.3f}", False))
         lines.append((f"{win.result.method} at {win.result.layer}", False))
+        if (win.result.ood or {}).get("flagged"):  # issue 13
+            lines.append((banner_text(win.result.ood), True))
     if model is not None:
         lines.append((f"Model: {model.name}", False))
     lines.append((f"Image: {win.image.path.name}", False))
@@ -96,8 +99,9 @@ def export_predictions(win: Any, path: Path, kind: str, overwrite: bool = False,
     if kind == "csv":
         return write_csv(path, csv_header(model.labels, include_ids),
                          [csv_row(source, result.probabilities, include_ids,
-                                  str(model.manifest.get("output_kind", "scores")))], overwrite)
+                                  str(model.manifest.get("output_kind", "scores")),
+                                  result.ood)], overwrite)
     record = prediction_record(source, image, shim, result.probabilities, result.layer,
                                result.method, result.score, result.has_evidence,
-                               include_identifying=win.include_identifying())
+                               include_identifying=win.include_identifying(), ood=result.ood)
     return write_json(path, record, overwrite)

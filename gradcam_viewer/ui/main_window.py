@@ -25,6 +25,7 @@ from gradcam_viewer.imaging.image import Window
 from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
 from gradcam_viewer.render.overlay import effective_opacity, heat_rgba
 from gradcam_viewer.ui import dialogs, exporting, model_setup, pacs_dialogs
+from gradcam_viewer.ui import trust_view  # issue 13
 from gradcam_viewer.ui.image_view import ImageView
 from gradcam_viewer.ui.session import ExplainResult, FileList, ModelInfo, ResultCache
 from gradcam_viewer.ui.studies_panel import StudiesPanel
@@ -88,6 +89,8 @@ class MainWindow(QMainWindow):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.banner)
+        self.ood_banner = trust_view.ood_banner()  # issue 13
+        lay.addWidget(self.ood_banner)  # issue 13
         lay.addWidget(self.view, 1)
         lay.addWidget(self.info)
         self.setCentralWidget(centre)
@@ -230,6 +233,7 @@ class MainWindow(QMainWindow):
         self.act_card = a("&Model card...", self.show_model_card)
         self.act_keys = a("&Keyboard shortcuts...", self.show_shortcuts)
         self.act_about = a("&About", self.show_about)
+        self.act_check = a("&Check this model...", lambda: trust_view.check_model(self))  # issue 13
 
         menu = self.menuBar()
         m_file = menu.addMenu("&File")
@@ -255,7 +259,7 @@ class MainWindow(QMainWindow):
         m_view.addAction(self.act_overlay)
         m_view.addAction(self.act_contours)
         m_help = menu.addMenu("&Help")
-        for act in (self.act_card, self.act_keys, self.act_about):
+        for act in (self.act_card, self.act_check, self.act_keys, self.act_about):  # issue 13
             m_help.addAction(act)
         pacs_dialogs.install(self, m_file)  # File > Export as DICOM / Send to PACS; Settings
 
@@ -405,6 +409,7 @@ class MainWindow(QMainWindow):
         self._fill_presets()
         self.labels.set_probabilities(None, keep=self.labels.current_label())
         self.view.set_overlay(None, 0)
+        trust_view.show_ood(self.ood_banner, None)  # issue 13
         self.setWindowTitle(f"{image.path.name} \u2014 Grad-CAM Viewer")
         self._update_info()
 
@@ -424,6 +429,7 @@ class MainWindow(QMainWindow):
         # a new image opens on its most probable finding; another method keeps the finding
         keep = self.labels.current_label() if same_image else int(np.argmax(result.probabilities))
         self.labels.set_probabilities(result.probabilities, ~result.has_evidence, keep=keep)
+        trust_view.show_ood(self.ood_banner, result)  # issue 13
         self.status_time.setText(f"{METHOD_TITLES.get(result.method, result.method)}: "
                                  f"{result.seconds * 1000:.0f} ms")
         self._busy(False)

@@ -105,7 +105,7 @@ def prepare(win: Any) -> Prepared:
         model={"name": model.name, "version": str(manifest.get("version", "")),
                "sha256": manifest.get("weights_sha256"), "synthetic_demo": model.is_demo},
         is_dicom=str(image.source_format).startswith("DICOM"), frame=int(image.frame),
-        style=win.style)
+        style=win.style, out_of_distribution=_ood_flag(getattr(result, "ood", None)))
     notes: list[str] = []
     objects = build_objects(ex, notes)
     for text in notes:
@@ -387,3 +387,8 @@ class NodesDialog(QDialog):
             return
         self.status.setText(f"Saved in {path}")
         self.accept()
+
+
+def _ood_flag(ood: dict | None) -> bool | None:
+    """The out-of-distribution flag for the report; None when the model is not calibrated."""
+    return bool(ood["flagged"]) if ood and ood.get("calibrated") else None

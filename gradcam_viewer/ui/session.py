@@ -37,6 +37,7 @@ class ExplainResult:
     method: str
     score: str
     seconds: float
+    ood: dict[str, Any] | None = None  # the out-of-distribution record (trust/ood.py)
     normalized: np.ndarray = field(init=False)
     has_evidence: np.ndarray = field(init=False)
 

@@ -87,7 +87,11 @@ class Worker(QObject):
                     bundle = load_chexnet_weights(path, folder or None)
                 else:
                     bundle = load_model_bundle(None if kind == "demo" else path)
-                explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output)
+                from gradcam_viewer.trust.ood import check_for, feature_layer_of  # issue 13
+
+                explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output,
+                                      feature_layer=feature_layer_of(bundle.manifest))
+                self.ood = check_for(bundle, explainer)  # issue 13
             except (ModelLoadError, CamError) as exc:
                 self.modelFailed.emit(str(exc))
                 self.status.emit("Model not changed")
@@ -214,4 +218,5 @@ class Worker(QObject):
         self.explained.emit(request_id, ExplainResult(
             key=key, probabilities=self.bundle.values(result.probabilities[0]),
             heatmaps=result.heatmaps[0],
-            layer=result.layer_name, method=result.method, score=result.score, seconds=seconds))
+            layer=result.layer_name, method=result.method, score=result.score, seconds=seconds,
+            ood=self.ood.record(result.features[0])))  # issue 13

@@ -1,0 +1,102 @@
+"""`gradcam-viewer calibrate MODEL FOLDER...`: the reference for the out-of-distribution
+warning, from images like those the model was validated on (see trust/ood.py)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+BATCH = 16
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("model", type=Path, help="a .keras or .h5 model with a manifest")
+    parser.add_argument("folders", nargs="+", type=Path,
+                        help="folders (or files) of images like those the model was checked on")
+    parser.add_argument("--holdout", type=float, default=0.2,
+                        help="share of the images held out to set the threshold (default 0.2)")
+    parser.add_argument("--layer", default=None,
+                        help="top-level layer whose pooled output is compared (default: the "
+                             "model's target layer)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+
+
+def image_features(bundle: Any, explainer: Any, paths: list[Path],
+                   step: Callable[[str], None] | None = None,
+                   say: Callable[[str], None] | None = None) -> np.ndarray:
+    """Pooled features of every image that opens (in batches); the others are reported."""
+    from gradcam_viewer.imaging import ImageLoadError, load_image
+
+    feats: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        if batch:
+            feats.append(explainer.explain(np.concatenate(batch)).features)
+            batch.clear()
+
+    for path in paths:
+        try:
+            batch.append(bundle.prepare(load_image(path)))
+        except ImageLoadError as exc:
+            if say:
+                say(f"error: cannot open '{path}': {exc.reason}")
+        if len(batch) >= BATCH:
+            flush()
+        if step:
+            step(path.name)
+    flush()
+    return np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
+
+
+def run(args: Any) -> int:
+    from gradcam_viewer.cam import CamError, Explainer
+    from gradcam_viewer.explain_cmd import Progress, expand_inputs
+    from gradcam_viewer.models import ModelLoadError, load_model_bundle
+    from gradcam_viewer.trust.ood import (
+        CalibrationError,
+        calibrate_features,
+        store_calibration,
+    )
+
+    err = sys.stderr
+    if not 0.0 < args.holdout < 1.0:
+        err.write(f"error: --holdout must be between 0 and 1 (got {args.holdout})\n")
+        return 2
+    try:
+        bundle = load_model_bundle(args.model)
+        explainer = Explainer(bundle.model, layer=bundle.target_layer,
+                              feature_layer=args.layer)
+    except (ModelLoadError, CamError) as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    if not bundle.has_manifest:
+        err.write(f"error: '{args.model.name}' has no manifest; write one first "
+                  "(gradcam-viewer manifest MODEL ...)\n")
+        return 2
+    paths, problems, _ = expand_inputs(args.folders)
+    for line in problems:
+        err.write(line + "\n")
+    progress = Progress(len(paths), err)
+    features = image_features(bundle, explainer, paths, progress.step, progress.say)
+    try:
+        reference = calibrate_features(features, holdout=args.holdout, seed=args.seed)
+        sidecar = store_calibration(args.model, reference, explainer.feature_layer,
+                                    len(features), args.holdout)
+    except CalibrationError as exc:
+        err.write(f"error: {exc}\n")
+        return 1
+    except OSError as exc:
+        err.write(f"error: cannot write the calibration beside the model ({exc.strerror})\n")
+        return 1
+    err.write(f"calibrated on {len(features)} images at layer '{explainer.feature_layer}': "
+              f"k = {reference.k}, threshold {reference.threshold:.4f} (95th percentile of "
+              f"{len(reference.holdout_scores)} held-out images); {sidecar.name} "
+              f"({sidecar.stat().st_size // 1024} KB) is named in the manifest\n")
+    return 0

@@ -1,0 +1,128 @@
+"""`gradcam-viewer evaluate --model M --labels labels.csv [--boxes boxes.csv] IMAGES...`:
+AUROC with bootstrap intervals and Grad-CAM localisation on the user's own annotations
+(trust/evaluate.py), written as a CSV and a one-page PNG report."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("images", nargs="+", type=Path, help="images or folders")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a .keras or .h5 model (default: the bundled demo model)")
+    parser.add_argument("--labels", type=Path, required=True,
+                        help="CSV, one row per image, one 0/1 column per label")
+    parser.add_argument("--boxes", type=Path, default=None,
+                        help="CSV in the NIH BBox_List_2017 layout (Image Index, Finding Label, "
+                             "x, y, w, h)")
+    parser.add_argument("--method", default="gradcam",
+                        choices=["gradcam", "gradcam++", "hirescam", "layercam"])
+    parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="resamples (default 1000)")
+
+
+def run(args: Any) -> int:
+    from gradcam_viewer.cam import CamError, Explainer
+    from gradcam_viewer.explain_cmd import Progress, expand_inputs
+    from gradcam_viewer.imaging import ImageLoadError, load_image
+    from gradcam_viewer.models import ModelLoadError, load_model_bundle
+    from gradcam_viewer.safe_write import write_atomic, write_bytes_atomic
+    from gradcam_viewer.trust.evaluate import (
+        AnnotationError,
+        Evaluation,
+        localise,
+        read_boxes,
+        read_labels,
+        report_image,
+        table_csv,
+    )
+
+    err = sys.stderr
+    try:
+        bundle = load_model_bundle(args.model)
+        explainer = Explainer(bundle.model, layer=bundle.target_layer, method=args.method)
+    except (ModelLoadError, CamError) as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    try:
+        truth, _, notes = read_labels(args.labels, bundle.labels)
+        boxes, box_notes = read_boxes(args.boxes, bundle.labels) if args.boxes else ([], [])
+    except AnnotationError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    for note in notes + box_notes:
+        err.write(f"note: {note}\n")
+    by_image: dict[str, list] = {}
+    for box in boxes:
+        by_image.setdefault(box.image, []).append(box)
+    paths, problems, _ = expand_inputs(args.images)
+    for line in problems:
+        err.write(line + "\n")
+    evaluation = Evaluation(list(bundle.labels))
+    progress = Progress(len(paths), err)
+    unlabelled, failures, seen = [], len(problems), set()
+    for path in paths:
+        name = path.name
+        seen.add(name)
+        if name not in truth:
+            unlabelled.append(name)
+            progress.step(name)
+            continue
+        try:
+            image = load_image(path)
+            result = explainer.explain(bundle.prepare(image))
+            evaluation.add(bundle.values(result.probabilities[0]), truth[name])
+            for box in by_image.get(name, []):
+                k = bundle.labels.index(box.label)
+                evaluation.add_box(box.label, localise(result.heatmaps[0, k], box, image.size))
+        except ImageLoadError as exc:
+            failures += 1
+            progress.say(f"error: cannot open '{path}': {exc.reason}")
+        except Exception as exc:  # keep going with the other images
+            failures += 1
+            log.exception("evaluate failed on %s", name)
+            progress.say(f"error: {name}: {type(exc).__name__}: {exc}")
+        progress.step(name)
+    if unlabelled:
+        err.write(f"note: {len(unlabelled)} image(s) have no row in '{args.labels.name}' and "
+                  f"were left out (e.g. {unlabelled[0]})\n")
+    listed_unboxed = sorted(n for n in seen & set(truth) if n not in by_image
+                            and truth[n].max() == 1) if args.boxes else []
+    if listed_unboxed:
+        err.write(f"note: {len(listed_unboxed)} image(s) with a positive label have no box in "
+                  f"'{args.boxes.name}'; localisation uses boxed findings only "
+                  f"(e.g. {listed_unboxed[0]})\n")
+    orphan = sorted(set(by_image) - seen)
+    if args.boxes and orphan and len(orphan) < len(by_image):
+        err.write(f"note: boxes of {len(orphan)} image(s) not among the inputs were ignored\n")
+    if not evaluation.scores:
+        err.write("error: no input image has a row in the labels file\n")
+        return 1
+    rows = evaluation.table(args.bootstrap)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(args.out / "evaluation.csv", table_csv(rows).encode("utf-8"), True)
+        header = [f"Evaluation of {bundle.name} ({args.method} at {explainer.layer_name}) on "
+                  f"{len(evaluation.scores)} images, {sum(r['boxes'] for r in rows)} boxes",
+                  f"AUROC with 95% bootstrap interval ({args.bootstrap} resamples); "
+                  "maps binarised at 0.5 of their maximum",
+                  str(bundle.manifest.get("disclaimer", ""))[:150]]
+        image = report_image(rows, evaluation.curves(), header)
+        write_atomic(args.out / "evaluation.png", lambda tmp: image.save(tmp, format="PNG"),
+                     True)
+    except OSError as exc:
+        err.write(f"error: cannot write the evaluation ({exc.strerror or exc})\n")
+        return 1
+    for r in rows:
+        auc = "-" if r["auroc"] != r["auroc"] else f"{r['auroc']:.3f}"
+        loc = (f", pointing {r['pointing_game']:.3f}, IoU {r['mean_iou']:.3f} "
+               f"({r['boxes']} boxes)") if r["boxes"] else ""
+        err.write(f"  {r['label']:16s} AUROC {auc}{loc}\n")
+    err.write(f"evaluation.csv and evaluation.png in {args.out}\n")
+    return 0 if failures == 0 else 1

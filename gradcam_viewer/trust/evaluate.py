@@ -1,0 +1,353 @@
+"""Localisation and discrimination measured on the user's own annotations (issue 13, part 3).
+
+- labels.csv: one row per image (first column, or `Image` / `Image Index`: the file name), one
+  0/1 column per label (the AI for Medicine course's train-small.csv layout); other columns
+  (PatientId, ...) are ignored.
+- boxes.csv: the NIH BBox_List_2017.csv layout: Image Index, Finding Label, x, y, w, h in the
+  image's pixel coordinates.
+
+Per label: AUROC (trapezoidal ROC, equal to the Mann-Whitney statistic) with a 95% percentile
+bootstrap interval over images; with boxes, the pointing game (the map's maximum inside the
+box), IoBB accuracy at T(IoBB) = 0.1 ... 0.9 as in Wang et al. 2017 (the map binarised at half
+its maximum, a bounding box around each connected region, a box counts as found when one of
+them has |B ∩ GT| / |B| >= T), and the mean IoU of the binarised map with the box.
+numpy only (Pillow for the map upsampling); no TensorFlow, no Qt.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
+
+IOBB_THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)
+BINARY_THRESHOLD = 0.5
+BOOTSTRAP = 1000
+NAME_COLUMNS = ("Image", "Image Index", "image", "path", "filename")
+# NIH names a finding differently in its label and box files
+ALIASES = {"Infiltrate": "Infiltration"}
+MAX_GRID = 256  # connected regions are found on a grid of at most this many pixels a side
+
+
+class AnnotationError(ValueError):
+    """A labels or boxes file that cannot be used; the message is for the user."""
+
+
+# --- reading the annotations ---------------------------------------------------------------
+
+def read_labels(path: Path, model_labels: list[str]) -> tuple[dict[str, np.ndarray],
+                                                              list[str], list[str]]:
+    """{image name: 0/1 per model label (-1 where the file has no column)}, the model labels
+    found, and notes for the user."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"cannot read '{path.name}': {exc}") from exc
+    if len(rows) < 2:
+        raise AnnotationError(f"'{path.name}' has no rows under its header")
+    header = [h.strip() for h in rows[0]]
+    name_col = next((header.index(c) for c in NAME_COLUMNS if c in header), 0)
+    found = [lab for lab in model_labels if lab in header]
+    notes = []
+    missing = [lab for lab in model_labels if lab not in header]
+    if not found:
+        raise AnnotationError(f"'{path.name}' has no column named like a model label "
+                              f"({', '.join(model_labels)})")
+    if missing:
+        notes.append(f"'{path.name}' has no column for {', '.join(missing)}: no AUROC for "
+                     "those labels")
+    cols = [header.index(lab) if lab in header else -1 for lab in model_labels]
+    table: dict[str, np.ndarray] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not row or not row[name_col].strip():
+            continue
+        try:
+            values = [int(float(row[c])) if c >= 0 else -1 for c in cols]
+        except (ValueError, IndexError):
+            raise AnnotationError(f"'{path.name}' line {number}: the label columns must hold "
+                                  "0 or 1") from None
+        if any(v not in (0, 1, -1) for v in values):
+            raise AnnotationError(f"'{path.name}' line {number}: the label columns must hold "
+                                  "0 or 1")
+        table[Path(row[name_col].strip()).name] = np.array(values, np.int8)
+    return table, found, notes
+
+
+@dataclass(frozen=True)
+class Box:
+    image: str
+    label: str
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+def read_boxes(path: Path, model_labels: list[str]) -> tuple[list[Box], list[str]]:
+    """The boxes of model labels, and a note for each box of a label the model lacks."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"cannot read '{path.name}': {exc}") from exc
+    if not rows or len(rows[0]) < 6 or "image" not in rows[0][0].lower() \
+            or "label" not in rows[0][1].lower():
+        raise AnnotationError(f"'{path.name}' is not in the NIH box layout (Image Index, "
+                              "Finding Label, x, y, w, h)")
+    boxes, unknown = [], {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not row or not row[0].strip():
+            continue
+        try:
+            x, y, w, h = (float(v) for v in row[2:6])
+        except ValueError:
+            raise AnnotationError(f"'{path.name}' line {number}: x, y, w, h must be "
+                                  "numbers") from None
+        if len(row) < 6 or w <= 0 or h <= 0:
+            raise AnnotationError(f"'{path.name}' line {number}: a box needs x, y and a "
+                                  "positive width and height")
+        label = ALIASES.get(row[1].strip(), row[1].strip())
+        if label not in model_labels:
+            unknown.setdefault(label, []).append(Path(row[0].strip()).name)
+            continue
+        boxes.append(Box(Path(row[0].strip()).name, label, x, y, w, h))
+    notes = [f"{len(names)} box(es) for '{label}', which is not a label of the model, were "
+             f"skipped (e.g. {names[0]})" for label, names in sorted(unknown.items())]
+    return boxes, notes
+
+
+# --- discrimination ------------------------------------------------------------------------
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties get their average rank (as scipy.stats.rankdata)."""
+    x = np.asarray(x, np.float64)
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    starts = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    counts = np.diff(np.r_[first, len(x)])
+    avg = first + (counts - 1) / 2.0 + 1.0
+    ranks = np.empty(len(x))
+    ranks[order] = avg[group]
+    return ranks
+
+
+def roc_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
+    scores = np.asarray(scores, np.float64)
+    truth = np.asarray(truth).astype(bool)
+    order = np.argsort(-scores, kind="mergesort")
+    s, t = scores[order], truth[order]
+    last = np.r_[s[1:] != s[:-1], True]  # the end of each group of tied scores
+    tp = np.cumsum(t)[last]
+    fp = np.cumsum(~t)[last]
+    return (np.r_[0.0, fp / max(fp[-1], 1)], np.r_[0.0, tp / max(tp[-1], 1)])
+
+
+def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
+    truth = np.asarray(truth).astype(bool)
+    if truth.all() or not truth.any():
+        return float("nan")
+    fpr, tpr = roc_curve(scores, truth)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, n: int = BOOTSTRAP, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the AUROC over `n` resamples of the images (resamples with one
+    class only are drawn again)."""
+    scores, truth = np.asarray(scores, np.float64), np.asarray(truth).astype(bool)
+    if truth.all() or not truth.any():
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    values: list[float] = []
+    while len(values) < n:
+        idx = rng.integers(0, len(scores), len(scores))
+        t = truth[idx]
+        if t.all() or not t.any():
+            continue
+        ranks = rankdata(scores[idx])
+        pos = int(t.sum())
+        values.append((ranks[t].sum() - pos * (pos + 1) / 2.0) / (pos * (len(t) - pos)))
+    lo, hi = np.percentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+# --- localisation --------------------------------------------------------------------------
+
+def connected_regions(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (x0, y0, x1, y1; exclusive ends) of the 4-connected regions of `mask`."""
+    mask = np.asarray(mask, bool)
+    h, w = mask.shape
+    labels = np.where(mask, np.arange(h * w).reshape(h, w) + 1, 0)
+    big = h * w + 1
+    while True:  # every pixel takes the smallest label among itself and its neighbours
+        cur = np.where(mask, labels, big)
+        m = cur.copy()
+        m[1:] = np.minimum(m[1:], cur[:-1])
+        m[:-1] = np.minimum(m[:-1], cur[1:])
+        m[:, 1:] = np.minimum(m[:, 1:], cur[:, :-1])
+        m[:, :-1] = np.minimum(m[:, :-1], cur[:, 1:])
+        new = np.where(mask, m, 0)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    boxes = []
+    for value in np.unique(labels[mask]):
+        ys, xs = np.nonzero(labels == value)
+        boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+    return boxes
+
+
+def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels whose centres lie in the box."""
+    h, w = shape
+    ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
+    iy = (ys >= box.y) & (ys < box.y + box.h)
+    ix = (xs >= box.x) & (xs < box.x + box.w)
+    return iy[:, None] & ix[None, :]
+
+
+def localise(raw_map: np.ndarray, box: Box, shape: tuple[int, int]) -> dict[str, float]:
+    """Pointing-game hit, IoU of the binarised map, best IoBB of the map's regions."""
+    maps, has = normalize_heatmaps(np.asarray(raw_map)[None])
+    if not has[0]:
+        return {"hit": 0.0, "iou": 0.0, "iobb": 0.0}
+    up = upsample_heatmap(maps[0], shape)
+    truth = box_mask(box, shape)
+    peak = np.unravel_index(int(np.argmax(up)), up.shape)
+    hot = up >= BINARY_THRESHOLD
+    union = np.logical_or(hot, truth).sum()
+    iou = float(np.logical_and(hot, truth).sum() / union) if union else 0.0
+    scale = max(1.0, max(shape) / MAX_GRID)  # regions on a coarser grid, boxes scaled back
+    grid = (max(1, round(shape[0] / scale)), max(1, round(shape[1] / scale)))
+    coarse = upsample_heatmap(maps[0], grid) >= BINARY_THRESHOLD
+    sy, sx = shape[0] / grid[0], shape[1] / grid[1]
+    best = 0.0
+    for x0, y0, x1, y1 in connected_regions(coarse):
+        bx0, by0, bx1, by1 = x0 * sx, y0 * sy, x1 * sx, y1 * sy
+        ix = max(0.0, min(bx1, box.x + box.w) - max(bx0, box.x))
+        iy = max(0.0, min(by1, box.y + box.h) - max(by0, box.y))
+        best = max(best, ix * iy / ((bx1 - bx0) * (by1 - by0)))
+    return {"hit": float(truth[peak]), "iou": iou, "iobb": best}
+
+
+# --- the whole evaluation ------------------------------------------------------------------
+
+@dataclass
+class Evaluation:
+    labels: list[str]
+    scores: list[np.ndarray] = field(default_factory=list)  # per image, [L]
+    truth: list[np.ndarray] = field(default_factory=list)  # per image, [L] 0/1/-1
+    found: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # label -> boxes
+
+    def add(self, values: np.ndarray, truth: np.ndarray) -> None:
+        self.scores.append(np.asarray(values, np.float64))
+        self.truth.append(np.asarray(truth))
+
+    def add_box(self, label: str, result: dict[str, float]) -> None:
+        self.found.setdefault(label, []).append(result)
+
+    def table(self, n_boot: int = BOOTSTRAP, seed: int = 0) -> list[dict]:
+        scores = np.array(self.scores) if self.scores else np.zeros((0, len(self.labels)))
+        truth = np.array(self.truth) if self.truth else np.zeros((0, len(self.labels)))
+        rows = []
+        for k, label in enumerate(self.labels):
+            known = truth[:, k] >= 0 if len(truth) else np.zeros(0, bool)
+            s, t = scores[known, k], truth[known, k] == 1
+            auc = roc_auc(s, t) if len(s) else float("nan")
+            lo, hi = bootstrap_ci(s, t, n_boot, seed) if len(s) else (float("nan"),) * 2
+            row = {"label": label, "images": int(known.sum()), "positives": int(t.sum()),
+                   "auroc": auc, "auroc_ci_low": lo, "auroc_ci_high": hi}
+            found = self.found.get(label, [])
+            row["boxes"] = len(found)
+            nan = float("nan")
+            row["pointing_game"] = float(np.mean([f["hit"] for f in found])) if found else nan
+            for thr in IOBB_THRESHOLDS:
+                row[f"iobb_acc_{thr:g}"] = (float(np.mean([f["iobb"] >= thr for f in found]))
+                                            if found else nan)
+            row["mean_iou"] = float(np.mean([f["iou"] for f in found])) if found else nan
+            rows.append(row)
+        return rows
+
+    def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        if not self.scores:
+            return out
+        scores, truth = np.array(self.scores), np.array(self.truth)
+        for k, label in enumerate(self.labels):
+            known = truth[:, k] >= 0
+            t = truth[known, k] == 1
+            if t.any() and not t.all():
+                out[label] = roc_curve(scores[known, k], t)
+        return out
+
+
+COLUMNS = ("label", "images", "positives", "auroc", "auroc_ci_low", "auroc_ci_high", "boxes",
+           "pointing_game", *(f"iobb_acc_{t:g}" for t in IOBB_THRESHOLDS), "mean_iou")
+
+
+def table_csv(rows: list[dict]) -> str:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([row[c] if isinstance(row[c], (str, int)) else
+                         ("" if np.isnan(row[c]) else f"{row[c]:.4f}") for c in COLUMNS])
+    return buf.getvalue()
+
+
+def report_image(rows: list[dict], curves: dict[str, tuple[np.ndarray, np.ndarray]],
+                 header: list[str]):
+    """The one-page PNG: ROC curves, per-label bars (AUROC with its interval, pointing game,
+    IoBB accuracy at 0.5, mean IoU) and the table in words."""
+    from gradcam_viewer.trust import plots
+
+    img, d = plots.page(1400, 1500)
+    y = plots.text_lines(d, 40, 25, header, size=16, step=22)
+    roc = plots.Axes(d, (110, y + 50, 610, y + 550), (0, 1), (0, 1), "ROC curves",
+                     "false positive rate", "TPR", xticks=(0, .25, .5, .75, 1),
+                     yticks=(0, .25, .5, .75, 1))
+    roc.line((0, 1), (0, 1), fill=plots.GRID)
+    names = [r["label"] for r in rows]
+    for i, name in enumerate(names):
+        if name in curves:
+            roc.line(*curves[name], fill=plots.colour(i))
+    plots.legend(d, 630, y + 60, [f"{r['label']} (AUROC {r['auroc']:.3f})" for r in rows])
+    series = [("AUROC", "auroc"), ("pointing game", "pointing_game"),
+              ("IoBB acc. T=0.5", "iobb_acc_0.5"), ("mean IoU", "mean_iou")]
+    n = max(len(rows), 1)
+    bars = plots.Axes(d, (110, y + 650, 1360, y + 1050), (-0.5, n - 0.5), (0, 1),
+                      "Per label", "", "", xticks=list(range(len(rows))),
+                      yticks=(0, .25, .5, .75, 1), xticklabels=[r["label"][:14] for r in rows])
+    width = 0.8 / len(series)
+    for j, (_, key) in enumerate(series):
+        for i, row in enumerate(rows):
+            x = i - 0.4 + width * (j + 0.5)
+            bars.bar(x, width * 0.9, float(row[key]), plots.colour(j))
+            if key == "auroc":
+                bars.whisker(x, float(row["auroc_ci_low"]), float(row["auroc_ci_high"]))
+    plots.legend(d, 1000, y + 60 + 20 * len(rows) + 30, [s[0] for s in series])
+
+    def fmt(v):
+        return "  -  " if isinstance(v, float) and np.isnan(v) else (
+            f"{v:.3f}" if isinstance(v, float) else str(v))
+
+    lines = ["label           n    pos  AUROC [95% CI]        boxes  point  IoBB@.1 .25  .5"
+             "   .75   .9   IoU"]
+    for r in rows:
+        lines.append(f"{r['label'][:14]:14s} {r['images']:4d} {r['positives']:5d}  "
+                     f"{fmt(r['auroc'])} [{fmt(r['auroc_ci_low'])}, {fmt(r['auroc_ci_high'])}]"
+                     f"  {r['boxes']:4d}  {fmt(r['pointing_game'])} "
+                     + " ".join(fmt(r[f'iobb_acc_{t:g}']) for t in IOBB_THRESHOLDS)
+                     + f" {fmt(r['mean_iou'])}")
+    plots.text_lines(d, 40, y + 1110, lines, size=14, step=19)
+    return img

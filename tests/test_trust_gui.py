@@ -1,0 +1,37 @@
+"""The window's side of issue 13: the yellow banner on an image unlike the calibration images,
+none on a bundled sample, and Help > Check this model off the GUI thread."""
+
+from gui_helpers import wait_result, wait_until
+
+from gradcam_viewer.resources import samples_dir
+
+SAMPLE = samples_dir() / "phantom_03_nodule.png"
+
+
+def test_banner_on_a_real_radiograph_not_on_a_phantom(win, shared_data):
+    real = shared_data / "cxr-png" / "00013553_000.png"
+    win.open_file(real)
+    result = wait_result(win, real, 180)
+    assert result.ood["flagged"] and win.ood_banner.isVisible()
+    text = win.ood_banner.text()
+    assert text.startswith("Unlike the images this model was checked on: its outputs may not "
+                           "mean anything here (distance percentile ")
+    assert f"{result.ood['percentile']:.1f})" in text
+    from gradcam_viewer.ui import exporting
+
+    assert any(line.startswith("Unlike the images") for line, _ in exporting._panel_lines(win))
+    win.open_file(SAMPLE)
+    result = wait_result(win, SAMPLE, 180)
+    assert result.ood["flagged"] is False and not win.ood_banner.isVisible()
+
+
+def test_check_this_model_runs_off_the_gui_thread(win):
+    win.open_file(SAMPLE)
+    wait_result(win, SAMPLE, 180)
+    win.sanity_result = None
+    win.act_check.trigger()
+    wait_until(lambda: getattr(win, "sanity_dialog", None) is not None
+               and win.sanity_result is not None, 300)
+    assert not win.sanity_result.flagged and win.sanity_result.weights_unchanged
+    assert "passed" in win.sanity_result.verdict()
+    win.sanity_dialog.close()
