@@ -52,3 +52,19 @@ def reference():
         return explainer.explain(bundle.prepare(load_image(path)), method=method)
 
     return bundle, run
+
+
+@pytest.fixture
+def fresh_win(qapp, qtbot, tmp_path):
+    """A window of its own on the demo model: no test sees what another one left behind."""
+    from PySide6.QtCore import QSettings
+
+    from gradcam_viewer.ui.main_window import MainWindow
+
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    w.load_model("demo", "")
+    qtbot.waitUntil(lambda: w.model is not None, timeout=180_000)
+    yield w
+    w.shutdown()
