@@ -1,24 +1,16 @@
-"""Waiting for the worker without blocking the event loop."""
+"""Waiting for the worker without blocking the event loop (pytest-qt's waitUntil)."""
 
-import time
-
-from PySide6.QtWidgets import QApplication
+from pathlib import Path
 
 
-def wait_until(predicate, timeout: float = 120.0, step_ms: int = 10) -> None:
-    app = QApplication.instance()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        app.processEvents()
-        time.sleep(step_ms / 1000.0)
+def shows(win, path, method: str | None = None) -> bool:
+    """The window shows `path` with the explanation it asked for last, and waits for nothing."""
+    s = win.session
+    return (s.image is not None and Path(s.image.path) == Path(path) and s.result is not None
+            and s.belongs(s.result) and not s.busy
+            and (method is None or s.result.method == method))
 
 
-def wait_result(win, path, timeout: float = 120.0):
-    """Wait for the explanation of the newest request (not an older one of the same file)."""
-    wait_until(lambda: win.result is not None and win.image is not None
-               and win.shown_request == win.pending
-               and str(win.image.path) == str(path)
-               and win.result.key[0] == str(path), timeout)
+def wait_result(qtbot, win, path, method: str | None = None, timeout: float = 120.0):
+    qtbot.waitUntil(lambda: shows(win, path, method), timeout=int(timeout * 1000))
     return win.result

@@ -16,8 +16,7 @@ def _shows(win, path, method):
             and r.key[3] == win.model.model_id)
 
 
-def test_page_down_then_method_change_shows_the_next_file(fresh_win, qtbot):
-    win = fresh_win
+def test_page_down_then_method_change_shows_the_next_file(win, qtbot):
     win.files.set(SAMPLES, 0)
     win.open_file(SAMPLES[0])
     qtbot.waitUntil(lambda: _shows(win, SAMPLES[0], "gradcam"), timeout=120_000)
@@ -27,10 +26,9 @@ def test_page_down_then_method_change_shows_the_next_file(fresh_win, qtbot):
     assert win.files.current == SAMPLES[1]
 
 
-def test_model_loaded_while_a_file_opens_shows_the_file(fresh_win, qtbot, monkeypatch):
+def test_model_loaded_while_a_file_opens_shows_the_file(win, qtbot, monkeypatch):
     import gradcam_viewer.imaging as imaging
 
-    win = fresh_win
     win.open_file(SAMPLES[0])
     qtbot.waitUntil(lambda: _shows(win, SAMPLES[0], "gradcam"), timeout=120_000)
     real = imaging.load_image

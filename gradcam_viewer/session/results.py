@@ -11,6 +11,8 @@ import numpy as np
 from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
 
 DEFAULT_BUDGET_MB = 512
+OVERLAY_MAX_SIDE = 1024  # heatmaps are drawn at most this large, then scaled by the view
+DEMO_BANNER = "SYNTHETIC DEMO MODEL \u2014 NOT FOR DIAGNOSTIC USE"
 
 ResultKey = tuple[str, int, str, int]  # (path, frame, method, model_id)
 
@@ -48,6 +50,17 @@ class ExplainResult:
     def nbytes(self) -> int:
         return int(self.probabilities.nbytes + self.heatmaps.nbytes + self.normalized.nbytes
                    + self.has_evidence.nbytes)
+
+
+def overlay_size(image_size: tuple[int, int], limit: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
+    """(height, width) to draw a heatmap at: the image size, shrunk to `limit` on its long side.
+
+    A Grad-CAM map is a bilinear enlargement of a map a few cells wide, so drawing it at screen
+    size and letting the view scale it shows the same picture at a fraction of the cost.
+    """
+    h, w = image_size
+    scale = min(1.0, limit / max(h, w, 1))
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 class ResultCache:

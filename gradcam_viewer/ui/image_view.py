@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 
@@ -68,16 +68,21 @@ class ImageView(QGraphicsView):
             self.fit()
 
     def set_overlay(self, rgba: np.ndarray | None, opacity: float) -> None:
+        """The heatmap, at any size: it is scaled to cover the whole image."""
         if rgba is None:
             self.overlay.setPixmap(QPixmap())
         else:
             self.overlay.setPixmap(QPixmap.fromImage(qimage_from_array(rgba)))
+            rect = self.scene().sceneRect()
+            self.overlay.setTransform(QTransform.fromScale(rect.width() / rgba.shape[1],
+                                                           rect.height() / rgba.shape[0]))
         self.overlay.setOpacity(opacity)
 
     def set_overlay_opacity(self, opacity: float) -> None:
         self.overlay.setOpacity(opacity)
 
     def clear(self) -> None:
+        """No image (the file asked for could not be opened)."""
         self.base.setPixmap(QPixmap())
         self.overlay.setPixmap(QPixmap())
 
