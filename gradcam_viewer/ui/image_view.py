@@ -58,24 +58,29 @@ class ImageView(QGraphicsView):
         self._fit = True
 
     # --- content -------------------------------------------------------------------------
-    def set_base(self, pixels: np.ndarray) -> None:
-        first = self.base.pixmap().isNull() or self.base.pixmap().size().toTuple() != (
-            pixels.shape[1], pixels.shape[0])
-        self.base.setPixmap(QPixmap.fromImage(qimage_from_array(pixels)))
-        self.scene().setSceneRect(QRectF(0, 0, pixels.shape[1], pixels.shape[0]))
+    def set_base(self, pixels: np.ndarray | QImage) -> None:
+        image = pixels if isinstance(pixels, QImage) else qimage_from_array(pixels)
+        first = self.base.pixmap().isNull() or self.base.pixmap().size() != image.size()
+        self.base.setPixmap(QPixmap.fromImage(image))
+        self.scene().setSceneRect(QRectF(0, 0, image.width(), image.height()))
         if first:
             self._fit = True
             self.fit()
 
-    def set_overlay(self, rgba: np.ndarray | None, opacity: float) -> None:
-        """The heatmap, at any size: it is scaled to cover the whole image."""
+    def set_overlay(self, rgba: np.ndarray | QImage | None, opacity: float,
+                    size: tuple[int, int] | None = None) -> None:
+        """The heatmap, at any resolution: it is scaled to cover `size` = (height, width) of
+        the image (default: the scene)."""
         if rgba is None:
             self.overlay.setPixmap(QPixmap())
         else:
-            self.overlay.setPixmap(QPixmap.fromImage(qimage_from_array(rgba)))
-            rect = self.scene().sceneRect()
-            self.overlay.setTransform(QTransform.fromScale(rect.width() / rgba.shape[1],
-                                                           rect.height() / rgba.shape[0]))
+            image = rgba if isinstance(rgba, QImage) else qimage_from_array(rgba)
+            self.overlay.setPixmap(QPixmap.fromImage(image))
+            if size is None:
+                rect = self.scene().sceneRect()
+                size = (int(rect.height()), int(rect.width()))
+            self.overlay.setTransform(QTransform.fromScale(size[1] / image.width(),
+                                                           size[0] / image.height()))
         self.overlay.setOpacity(opacity)
 
     def set_overlay_opacity(self, opacity: float) -> None:

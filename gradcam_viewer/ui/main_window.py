@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QThread, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
@@ -20,10 +20,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
                                QToolBar, QVBoxLayout, QWidget)
 
 from gradcam_viewer.cam.methods import METHOD_TITLES
-from gradcam_viewer.imaging.display import to_display
 from gradcam_viewer.imaging.image import LoadedImage, Window
 from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
-from gradcam_viewer.render.overlay import effective_opacity, heat_rgba
+from gradcam_viewer.render.overlay import effective_opacity
 from gradcam_viewer.session.controller import (Effects, ExplainRequest, ModelRequest,
                                                OpenRequest, Redraw, SessionController)
 from gradcam_viewer.session.files import FileList, expand_paths
@@ -32,6 +31,7 @@ from gradcam_viewer.session.results import (DEFAULT_BUDGET_MB, DEMO_BANNER, Expl
 from gradcam_viewer.ui import dialogs, exporting
 from gradcam_viewer.ui.grid_view import GridView
 from gradcam_viewer.ui.image_view import ImageView
+from gradcam_viewer.ui.renderer import Renderer, Tokens
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
 from gradcam_viewer.ui.worker import Worker, WorkerThread
 
@@ -53,6 +53,8 @@ class MainWindow(QMainWindow):
     requestModel = Signal(str, str)
     requestOpen = Signal(int, str, int, str)
     requestExplain = Signal(int, object, str)
+    renderBase = Signal(int, object, object, bool)  # token, image, window, inverted
+    renderOverlay = Signal(int, object, object)  # token, heatmap at overlay size, style
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
@@ -68,6 +70,8 @@ class MainWindow(QMainWindow):
         self.inverted = False
         self.last_error = ""
         self._listed: tuple | None = None  # (path, frame, model) whose findings fill the list
+        self.tokens = Tokens()
+        self._rendering: set[str] = set()  # 'base' / 'overlay' jobs the screen still waits for
         self._build_ui()
         self._start_worker()
         self._restore_layout()
@@ -329,11 +333,21 @@ class MainWindow(QMainWindow):
         self.worker.explained.connect(self._explained)
         self.worker.failed.connect(self._failed)
         self.thread_.start()
+        self.render_thread = QThread(self)
+        self.render_thread.setObjectName("gradcam-render")
+        self.renderer = Renderer(self.tokens)
+        self.renderer.moveToThread(self.render_thread)
+        self.renderBase.connect(self.renderer.render_base)
+        self.renderOverlay.connect(self.renderer.render_overlay)
+        self.renderer.baseReady.connect(self._base_ready)
+        self.renderer.overlayReady.connect(self._overlay_ready)
+        self.render_thread.start()
 
     def shutdown(self) -> None:
-        if self.thread_.isRunning():
-            self.thread_.quit()
-            self.thread_.wait(60_000)
+        for thread in (self.thread_, self.render_thread):
+            if thread.isRunning():
+                thread.quit()
+                thread.wait(60_000)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -433,6 +447,8 @@ class MainWindow(QMainWindow):
         image = self.image
         self._fill_presets()
         if image is None:
+            self.tokens.next("base")
+            self._rendering.discard("base")
             self.display = None
             self.window_ = None
             self.view.clear()
@@ -473,30 +489,50 @@ class MainWindow(QMainWindow):
             self._fill_grid()
 
     # ---------------------------------------------------------------- drawing ----
+    def drawn(self) -> bool:
+        """Whether the screen shows the current image, window and heatmap (no job pending)."""
+        return not self._rendering
+
     def _refresh_base(self) -> None:
+        """Window the image in the render thread; `_base_ready` puts it on screen."""
         if self.image is None:
             return
-        self.display = to_display(self.image, self.window_, self.inverted)
-        self.view.set_base(self.display)
+        self._rendering.add("base")
+        self.renderBase.emit(self.tokens.next("base"), self.image, self.window_, self.inverted)
+        self._update_info()
+
+    def _base_ready(self, token: int, display: np.ndarray, qimage) -> None:
+        if not self.tokens.is_latest("base", token) or self.image is None:
+            return
+        self._rendering.discard("base")
+        self.display = display
+        self.view.set_base(qimage)
         if self.stack.currentWidget() is self.grid:
             self._fill_grid()
-        self._update_info()
 
     def _update_overlay(self) -> None:
         label = self.labels.current_label()
         if (self.result is None or self.image is None or label is None or not self.overlay_on
-                or label >= len(self.result.probabilities)):
+                or label >= len(self.result.probabilities) or not self.result.has_evidence[label]):
+            self.tokens.next("overlay")  # whatever is being coloured is not wanted any more
+            self._rendering.discard("overlay")
             self.view.set_overlay(None, 0)
+            if self.result is not None and label is not None and self.model is not None \
+                    and label < len(self.model.labels) and not self.result.has_evidence[label]:
+                self.status_worker.setText(f"No positive evidence for {self.model.labels[label]}")
             return
-        if not self.result.has_evidence[label]:
-            self.view.set_overlay(None, 0)
-            self.status_worker.setText(f"No positive evidence for {self.model.labels[label]}")
-            return
-        # at screen resolution at most: a smooth map loses nothing, and a 14 MP image costs
-        # the GUI thread no more than a small one; the view scales it over the image
+        # at screen resolution at most: a smooth map loses nothing, and a 14 MP image costs no
+        # more than a small one; coloured in the render thread, scaled over the image by the view
         heat = self.cache.display_map(self.result, label, overlay_size(self.image.size))
-        self.view.set_overlay(heat_rgba(heat, self.style), effective_opacity(self.style))
+        self._rendering.add("overlay")
+        self.renderOverlay.emit(self.tokens.next("overlay"), heat, self.style)
         self._update_info()
+
+    def _overlay_ready(self, token: int, qimage) -> None:
+        if not self.tokens.is_latest("overlay", token) or self.image is None:
+            return
+        self._rendering.discard("overlay")
+        self.view.set_overlay(qimage, effective_opacity(self.style), self.image.size)
 
     def _style_changed(self, *_args) -> None:
         style = OverlayStyle(opacity=self.opacity.value() / 100.0,
