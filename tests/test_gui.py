@@ -395,3 +395,27 @@ def test_tensorflow_is_imported_by_the_worker_not_the_gui_thread():
     out = subprocess.run([sys.executable, "-c", SPY], capture_output=True, text=True,
                          timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "False [False] True", out.stderr[-2000:]
+
+
+def test_model_failing_its_warm_up_is_not_installed_and_the_reason_is_kept(win, qtbot,
+                                                                          monkeypatch):
+    from gradcam_viewer.cam import CamError, Explainer
+
+    _open(qtbot, win, SAMPLE)
+    before = (win.worker.explainer, win.worker.bundle, win.worker.model_id, win.model)
+    real = Explainer.explain
+
+    def explain(self, x, *args, **kwargs):
+        if not np.any(x):  # the warm-up input: all zeros
+            raise CamError("the gradient of the target layer is None (injected)")
+        return real(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(Explainer, "explain", explain)
+    win.load_model("demo", "")
+    qtbot.waitUntil(lambda: "injected" in win.last_error, timeout=60_000)
+    assert "the gradient of the target layer is None" in win.last_error
+    assert "still in use" in win.last_error
+    assert (win.worker.explainer, win.worker.bundle, win.worker.model_id, win.model) == before
+    win.method_box.setCurrentIndex(3)  # the old model still explains
+    wait_result(qtbot, win, SAMPLE, "layercam", 60)
+    assert win.result.key[3] == before[2]
