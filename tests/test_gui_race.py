@@ -16,14 +16,40 @@ def _shows(win, path, method):
             and r.key[3] == win.model.model_id)
 
 
-def test_page_down_then_method_change_shows_the_next_file(win, qtbot):
-    win.files.set(SAMPLES, 0)
-    win.open_file(SAMPLES[0])
+def _page_down_then_method_change(win, qtbot, timeout_ms):
+    win.open_paths(SAMPLES)
     qtbot.waitUntil(lambda: _shows(win, SAMPLES[0], "gradcam"), timeout=120_000)
     win.step_file(1)  # Page Down ...
     win.method_box.setCurrentIndex(1)  # ... and another method before the next file is in
-    qtbot.waitUntil(lambda: _shows(win, SAMPLES[1], "gradcam++"), timeout=30_000)
+    qtbot.waitUntil(lambda: _shows(win, SAMPLES[1], "gradcam++"), timeout=timeout_ms)
     assert win.files.current == SAMPLES[1]
+
+
+def test_page_down_then_method_change_shows_the_next_file(win, qtbot):
+    _page_down_then_method_change(win, qtbot, 30_000)
+
+
+def test_race_test_fails_without_the_protection(win, qtbot, monkeypatch):
+    """With the old behaviour put back (one staleness for opens and explanations, and the
+    image on screen explained again while the next one is loading) the file is lost."""
+    from pytestqt.exceptions import TimeoutError as QtTimeout
+
+    from gradcam_viewer.session.controller import RequestTracker, SessionController
+
+    monkeypatch.setattr(RequestTracker, "open_is_stale", RequestTracker.explain_is_stale)
+    settle = SessionController._settle
+
+    def eager(self):
+        opening, self.opening = self.opening, None
+        try:
+            return settle(self)
+        finally:
+            self.opening = opening
+
+    monkeypatch.setattr(SessionController, "_settle", eager)
+    with pytest.raises(QtTimeout):
+        _page_down_then_method_change(win, qtbot, 8_000)
+    assert win.image.path == SAMPLES[0]  # the previous image, as the issue reported
 
 
 def test_model_loaded_while_a_file_opens_shows_the_file(win, qtbot, monkeypatch):
