@@ -69,9 +69,11 @@ class ResultCache:
     budget; upsampled maps (large) are evicted before results (small), least recently used first.
     """
 
-    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_MB << 20, max_results: int = 256):
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_MB << 20, max_results: int = 256,
+                 max_maps: int = 16):
         self.budget = int(budget_bytes)
         self.max_results = max_results
+        self.max_maps = max_maps
         self._results: OrderedDict[ResultKey, ExplainResult] = OrderedDict()
         self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
@@ -114,6 +116,8 @@ class ResultCache:
     def _shrink(self, keep: tuple | None = None) -> None:
         while len(self._results) > self.max_results:
             self._results.popitem(last=False)
+        while len(self._maps) > self.max_maps:
+            self._maps.popitem(last=False)
         used = self.nbytes
         while used > self.budget and self._maps:
             key = next(iter(self._maps))
