@@ -11,6 +11,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from gradcam_viewer.cam.methods import METHOD_TITLES
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ def add_arguments(parser: Any) -> None:
                         help="weights for the CheXNet DenseNet121 preset (.h5 or .weights.h5)")
     parser.add_argument("--out", type=Path, default=Path("gradcam-out"), help="output folder")
     parser.add_argument("--method", default="gradcam",
-                        choices=["gradcam", "gradcam++", "hirescam", "layercam"])
+                        choices=list(METHOD_TITLES))
     parser.add_argument("--labels", default="all",
                         help="comma-separated label names to draw overlays for (default: all)")
     parser.add_argument("--layer", default=None, help="target layer (default: manifest or auto)")

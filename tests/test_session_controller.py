@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcam_viewer.imaging.image import LoadedImage, Window
-from gradcam_viewer.session.controller import (ExplainRequest, ModelRequest, OpenRequest,
+from gradcam_viewer.session.controller import (ModelRequest, OpenRequest,
                                                RequestTracker, SessionController)
 from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache
 
@@ -264,3 +264,9 @@ def test_controller_imports_without_qt_or_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_one_list_of_cam_methods():
+    from gradcam_viewer.cam.methods import METHOD_TITLES, METHODS
+
+    assert list(METHOD_TITLES) == list(METHODS)

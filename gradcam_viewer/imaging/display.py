@@ -44,7 +44,7 @@ def to_display(image: LoadedImage, window: Window | None = None,
         out = _color_to_8bit(image.pixels)
     else:
         window = window or image.window or full_range_window(image)
-        indexed = image.lut_index
+        indexed = image.indexed_pixels
         if indexed is not None:
             index, lo = indexed
             lut = apply_window(np.arange(lo, lo + int(index.max()) + 1), window, image.voi_luts)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import RequestTracker
 from gradcam_viewer.session.results import ExplainResult, ModelInfo
+
+if TYPE_CHECKING:
+    from gradcam_viewer.cam import Explainer
+    from gradcam_viewer.models.bundle import ModelBundle
 
 __all__ = ["RequestTracker", "Worker", "WorkerThread"]
 
@@ -50,8 +54,8 @@ class Worker(QObject):
     def __init__(self, tracker: RequestTracker):
         super().__init__()
         self.tracker = tracker
-        self.bundle: Any = None
-        self.explainer: Any = None
+        self.bundle: ModelBundle | None = None
+        self.explainer: Explainer | None = None
         self.model_id = 0
 
     # --- model ---------------------------------------------------------------------------
@@ -114,7 +118,7 @@ class Worker(QObject):
                 return
             if self.tracker.open_is_stale(request_id):
                 return
-            _ = image.value_range, image.lut_index  # cached on the image: not on the GUI thread
+            _ = image.value_range, image.indexed_pixels  # cached on the image: not on the GUI thread
             self.imageLoaded.emit(request_id, image)
             self._explain(request_id, image, method)
         except BaseException as exc:  # noqa: BLE001
