@@ -12,5 +12,7 @@ def shows(win, path, method: str | None = None) -> bool:
 
 
 def wait_result(qtbot, win, path, method: str | None = None, timeout: float = 120.0):
-    qtbot.waitUntil(lambda: shows(win, path, method), timeout=int(timeout * 1000))
+    """Wait until `path` is shown with its explanation, and drawn."""
+    qtbot.waitUntil(lambda: shows(win, path, method) and win.drawn(),
+                    timeout=int(timeout * 1000))
     return win.result
