@@ -207,6 +207,7 @@ def test_gui_thread_never_blocked(win, qtbot, big_dicoms):
 def test_shortcuts_invert_fit_navigation_method_and_order(win, qtbot):
     _focus(win)
     win.open_paths([samples_dir()])
+    qtbot.waitUntil(lambda: win.files.current is not None)  # a folder may be scanned first
     wait_result(qtbot, win, win.files.current)
     first = win.files.current
     inverted = win.inverted

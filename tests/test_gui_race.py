@@ -17,7 +17,7 @@ def _shows(win, path, method):
 
 
 def _page_down_then_method_change(win, qtbot, timeout_ms):
-    win.open_paths(SAMPLES)
+    win.open_paths(SAMPLES)  # (may be scanned in the background first)
     qtbot.waitUntil(lambda: _shows(win, SAMPLES[0], "gradcam"), timeout=120_000)
     win.step_file(1)  # Page Down ...
     win.method_box.setCurrentIndex(1)  # ... and another method before the next file is in

@@ -118,7 +118,7 @@ def test_gui_bad_files_then_good(win, qtbot, tmp_path):
         win.last_error = ""
         if path.is_dir():
             win.open_paths([path])  # an empty folder: nothing to open
-            assert "No image files" in win.last_error
+            qtbot.waitUntil(lambda: "No image files" in win.last_error, timeout=30_000)
             continue
         win.open_file(path)
         qtbot.waitUntil(lambda: name in win.last_error, timeout=30_000)
