@@ -203,11 +203,11 @@ def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,
 def _default_window(ds: Dataset, image: LoadedImage) -> Window:
     """No VOI in the file: 8-bit data without rescale is shown as stored (like a PNG);
     anything else gets the full range of its values."""
-    from gradcam_viewer.imaging.display import full_range_window
+    from gradcam_viewer.imaging.display import full_range_window, stored_values
 
     plain = "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds
     if plain and int(ds.get("BitsStored", 16) or 16) <= 8 and image.value_range[0] >= 0:
-        return Window(127.5, 255.0, "Stored values", "LINEAR_EXACT")
+        return stored_values()
     return full_range_window(image)
 
 

@@ -40,8 +40,7 @@ class ModelBundle:
 
     @property
     def target_layer(self) -> str | None:
-        layer = self.manifest.get("target_layer", "auto")
-        return None if layer in (None, "", "auto") else str(layer)
+        return manifest_target_layer(self.manifest)
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -111,8 +110,7 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
         if got is not None and want is not None and int(got) != int(want):
             raise ModelLoadError(f"The manifest says input {what} {want}, the model has {got}.")
     try:
-        layer = manifest.get("target_layer", "auto")
-        resolve_target(model, None if layer in (None, "", "auto") else layer)
+        resolve_target(model, manifest_target_layer(manifest))
     except CamError as exc:
         raise ModelLoadError(str(exc)) from exc
     return ModelBundle(model=model, labels=labels, manifest=manifest, path=path, notices=notices)
@@ -160,3 +158,9 @@ def _is_weights_only_h5(p: Path) -> bool:
             return "model_config" not in f.attrs
     except Exception:
         return False
+
+
+def manifest_target_layer(manifest: dict[str, Any]) -> str | None:
+    """The manifest's target layer, or None for "choose automatically" ("auto", empty, absent)."""
+    layer = manifest.get("target_layer", "auto")
+    return None if layer in (None, "", "auto") else str(layer)
