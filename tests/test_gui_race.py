@@ -48,7 +48,7 @@ def test_race_test_fails_without_the_protection(win, qtbot, monkeypatch):
 
     monkeypatch.setattr(SessionController, "_settle", eager)
     with pytest.raises(QtTimeout):
-        _page_down_then_method_change(win, qtbot, 8_000)
+        _page_down_then_method_change(win, qtbot, 5_000)
     assert win.image.path == SAMPLES[0]  # the previous image, as the issue reported
 
 
