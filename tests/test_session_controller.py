@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcam_viewer.imaging.image import LoadedImage, Window
-from gradcam_viewer.session.controller import (ModelRequest, OpenRequest,
+from gradcam_viewer.session.controller import (ExplainRequest, ModelRequest, OpenRequest,
                                                RequestTracker, SessionController)
 from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache
 
@@ -141,7 +141,7 @@ def run_actions(h: Harness, actions) -> None:
             h.deliver(arg)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ACTION, max_size=40), st.randoms(use_true_random=False))
 def test_any_order_ends_on_the_last_file_with_its_own_heatmaps(actions, rnd):
     h = Harness()
@@ -270,3 +270,18 @@ def test_one_list_of_cam_methods():
     from gradcam_viewer.cam.methods import METHOD_TITLES, METHODS
 
     assert list(METHOD_TITLES) == list(METHODS)
+
+
+def test_explanation_before_its_image_with_a_newer_model_in_between():
+    """Found by Hypothesis: the worker's explanation (model 3) is delivered before its image,
+    and model 4 is announced in between; the window must not wait for it a second time."""
+    c = SessionController()
+    c.model_loaded(ModelInfo(1, "m1", ["a", "b"], {}, False, []))
+    req = c.open(FILES[0]).requests[0]
+    image = LoadedImage(FILES[0], np.zeros((2, 2), np.float32), "t", None)
+    c.explained(req.request_id, make_result((str(FILES[0]), 0, "gradcam", 3)))
+    c.model_loaded(ModelInfo(4, "m4", ["a", "b"], {}, False, []))
+    effects = c.image_loaded(req.request_id, image)
+    assert [type(r) for r in effects.requests] == [ExplainRequest]  # asks for model 4 now
+    c.explained(effects.requests[0].request_id, make_result((str(FILES[0]), 0, "gradcam", 4)))
+    assert c.result.key[3] == 4 and not c.busy

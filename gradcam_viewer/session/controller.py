@@ -133,6 +133,7 @@ class SessionController:
         self.style = style or OverlayStyle()
         self.overlay_on = True
         self.opening: OpenRequest | None = None  # the open in flight, if any
+        self._opening_explained = False  # its explanation came before its image
         self.explaining: _Expected | None = None  # the explanation awaited for `image`
         self.models_loading = 0
 
@@ -155,7 +156,7 @@ class SessionController:
     def open(self, path: Path, frame: int = 0) -> Effects:
         self.opening = OpenRequest(self.tracker.new_open(), Path(path), frame, self.method,
                                    self.model is not None)
-        self.explaining = None
+        self.explaining, self._opening_explained = None, False
         return Effects([self.opening], Redraw.STATUS)
 
     def open_files(self, paths: list[Path], index: int = 0) -> Effects:
@@ -192,7 +193,7 @@ class SessionController:
             return Effects()  # a newer image was asked for
         self.opening = None
         self.image, self.result = image, None
-        if self.model is not None and opening.model_known:
+        if self.model is not None and opening.model_known and not self._opening_explained:
             # The worker explains right after loading, with the method of the open request.
             # Only expected when a model was known when the open was sent: the worker works in
             # order, so it had one then; a model announced later may have come after the load.
@@ -207,6 +208,8 @@ class SessionController:
         effects = Effects(redraw=Redraw.STATUS)
         if self.explaining is not None and self.explaining.request_id == request_id:
             self.explaining = None
+        if self.opening is not None and self.opening.request_id == request_id:
+            self._opening_explained = True  # nothing more to wait for once its image is in
         if self.belongs(result):
             self.result = result
             effects.redraw |= Redraw.OVERLAY
