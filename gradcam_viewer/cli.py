@@ -1,5 +1,6 @@
 """Command line: `gradcam-viewer [FILES...]` opens the viewer; `gradcam-viewer explain ...` runs
-headless. No traceback reaches the user: details go to the log file."""
+headless; `gradcam-viewer manifest MODEL ...` writes a model's manifest. No traceback reaches
+the user: details go to the log file."""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradcam-viewer",
         description="Chest radiographs with the Grad-CAM heatmaps of a classifier. "
-                    "Run 'gradcam-viewer explain --help' for the headless command.")
+                    "Run 'gradcam-viewer explain --help' for the headless command, "
+                    "'gradcam-viewer manifest --help' to set up a model without a manifest.")
     parser.add_argument("files", nargs="*", type=Path, help="images or folders to open")
     parser.add_argument("--model", type=Path, default=None, help="a .keras or .h5 model")
     parser.add_argument("--chexnet-weights", type=Path, default=None,
                         help="weights for the CheXNet DenseNet121 preset")
+    parser.add_argument("--reference-images", type=Path, default=None,
+                        help="with --chexnet-weights: a folder of training images whose mean/std "
+                             "normalise every image (stored beside the weights); default: "
+                             "per-image z-score")
     parser.add_argument("--self-test", action="store_true",
                         help="open a bundled sample, explain it, check the result, exit 0/1")
     parser.add_argument("--version", action="store_true")
@@ -39,7 +45,18 @@ def main(argv: list[str] | None = None) -> int:
                                              description="Explain images without a window.")
             explain_cmd.add_arguments(parser)
             return explain_cmd.run(parser.parse_args(argv[1:]))
-        args = _gui_parser().parse_args(argv)
+        if argv and argv[0] == "manifest":
+            from gradcam_viewer import manifest_cmd
+
+            parser = argparse.ArgumentParser(
+                prog="gradcam-viewer manifest",
+                description="Write the manifest of a model that has none, beside the model.")
+            manifest_cmd.add_arguments(parser)
+            return manifest_cmd.run(parser.parse_args(argv[1:]))
+        parser = _gui_parser()
+        args = parser.parse_args(argv)
+        if args.reference_images and not args.chexnet_weights:
+            parser.error("--reference-images goes with --chexnet-weights")
         if args.version:
             from gradcam_viewer import __version__
 

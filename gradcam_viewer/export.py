@@ -12,6 +12,8 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from gradcam_viewer.models.outputs import values_name
+from gradcam_viewer.records import SourceId
 from gradcam_viewer.safe_write import write_atomic, write_bytes_atomic
 
 
@@ -21,18 +23,25 @@ def model_identity(bundle: Any) -> dict[str, Any]:
             "synthetic_demo": bundle.is_demo}
 
 
-def prediction_record(image: Any, bundle: Any, probabilities: np.ndarray, layer: str,
-                      method: str, score: str, include_identifying: bool = False) -> dict:
+def prediction_record(source: SourceId, image: Any, bundle: Any, values: np.ndarray,
+                      layer: str, method: str, score: str, has_evidence: np.ndarray,
+                      include_identifying: bool = False) -> dict:
+    """The JSON of one image: the same from the command and from the window. `values` are
+    the shown numbers (`bundle.values(raw)`), stored under "scores" instead of
+    "probabilities" when the model's outputs are not known to be probabilities."""
+    kind = str(bundle.manifest.get("output_kind", "scores"))
     record = {
-        "image": Path(image.path).name,
+        **source.as_json(),
         "format": image.source_format,
-        "frame": image.frame,
-        "probabilities": {lab: round(float(p), 6) for lab, p in zip(bundle.labels, probabilities)},
+        values_name(kind): {lab: round(float(p), 6) for lab, p in zip(bundle.labels, values)},
+        "output_kind": kind,
+        "output_activation": bundle.manifest.get("output_activation", "unknown"),
         "layer": layer,
         "method": method,
         "score": score,
         "model": model_identity(bundle),
         "disclaimer": bundle.manifest.get("disclaimer", ""),
+        "no_positive_evidence": [lab for lab, has in zip(bundle.labels, has_evidence) if not has],
     }
     if include_identifying:
         record["metadata"] = image.visible_metadata(include_identifying=True)
@@ -44,14 +53,33 @@ def write_json(path: Path, record: dict, overwrite: bool = False) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"), overwrite)
 
 
-def write_csv(path: Path, labels: list[str], rows: Iterable[tuple[str, np.ndarray]],
+def write_csv(path: Path, header: list[str], rows: Iterable[list[str]],
               overwrite: bool = False) -> Path:
+    """Header and rows (see `records.csv_header` / `csv_row`), written atomically."""
+    return write_bytes_atomic(path, _csv_text([header, *rows]).encode("utf-8"), overwrite)
+
+
+def append_csv(path: Path, header: list[str], rows: Iterable[list[str]]) -> Path:
+    """Rows added after those already in `path` (whose header must be `header`), atomically:
+    the file is rewritten whole and renamed into place, so it is never left half-written."""
+    old = path.read_bytes().decode("utf-8")
+    if read_csv(path)[0] != header:
+        raise ValueError(f"'{path.name}' has other columns than this run would write")
+    if old and not old.endswith(("\n", "\r")):
+        old += "\r\n"
+    return write_bytes_atomic(path, (old + _csv_text(list(rows))).encode("utf-8"), True)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        table = list(csv.reader(f))
+    return (table[0] if table else []), table[1:]
+
+
+def _csv_text(rows: list[list[str]]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["image", *labels])
-    for name, probs in rows:
-        writer.writerow([name, *(f"{float(p):.6f}" for p in probs)])
-    return write_bytes_atomic(path, buf.getvalue().encode("utf-8"), overwrite)
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue()
 
 
 def write_png(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,

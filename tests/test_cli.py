@@ -35,8 +35,11 @@ def test_explain_writes_overlays_json_and_csv(tmp_path, reference, capsys):
                 assert im.text["Label"] == label
         assert not (out / f"{path.stem}_Mass.png").exists()
     rows = list(csv.reader((out / "predictions.csv").open()))
-    assert rows[0] == ["image", *bundle.labels] and len(rows) == 3
-    np.testing.assert_allclose([float(v) for v in rows[1][1:]],
+    ids = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+    assert rows[0] == ["path", "frame", *ids, *bundle.labels, "values"] and len(rows) == 3
+    assert [r[0] for r in rows[1:]] == [DCM.name, PNG.name]
+    assert rows[1][-1] == "probabilities"
+    np.testing.assert_allclose([float(v) for v in rows[1][5:-1]],
                                run(DCM).probabilities[0], atol=1e-5)
 
 
@@ -63,7 +66,8 @@ def test_bad_input_among_good(tmp_path, capsys):
     assert code == 1
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "broken.png" in lines[0]
-    assert (tmp_path / "o" / f"{PNG.stem}.json").exists()
+    # the inputs' common root is '/': the output tree mirrors the sample's absolute path
+    assert len(list((tmp_path / "o").rglob(f"{PNG.stem}.json"))) == 1
 
 
 def test_no_overwrite_without_force(tmp_path, capsys):
@@ -143,3 +147,53 @@ def test_self_test_fails_on_an_exception_inside_a_qt_callback():
                           text=True, timeout=300)
     assert done.returncode == 1, (done.stdout, done.stderr[-2000:])
     assert "self-test: FAIL: RuntimeError: bug inside a Qt callback" in done.stderr
+
+
+def test_folder_with_csv_and_text_counts_only_images(tmp_path, reference, capsys):
+    """A CD-style folder (no extensions, subfolders) with a CSV and notes beside the images."""
+    import shutil
+
+    bundle, run = reference
+    folder = tmp_path / "DICOM" / "ST000000" / "SE000000"
+    folder.mkdir(parents=True)
+    shutil.copy(DCM, folder / "IM000001")
+    shutil.copy(PNG, tmp_path / "1.2.840.113619.2.55.3.971")  # a UID as the name
+    (tmp_path / "labels.csv").write_text("image,finding\nIM000001,none\n")
+    (tmp_path / "notes.txt").write_text("read by Dr X\n")
+    out = tmp_path / "o"
+    code = main(["explain", str(tmp_path), "--out", str(out), "--labels", "Nodule"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "2 images explained, 2 other files skipped" in err
+    assert not [line for line in err.splitlines() if line.startswith("error:")]
+    record = json.loads((out / "DICOM/ST000000/SE000000/IM000001.json").read_text())
+    assert record["path"] == "DICOM/ST000000/SE000000/IM000001"  # the output mirrors the tree
+    np.testing.assert_allclose(list(record["probabilities"].values()),
+                               run(DCM).probabilities[0], atol=1e-5)
+
+
+def test_no_images_at_all_is_an_error(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "only.csv").write_text("a,b\n")
+    assert main(["explain", str(folder), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "no image files" in err and "0 images explained, 1 other files skipped" in err
+    # a non-image named explicitly is an error with the loader's reason, not a skip
+    assert main(["explain", str(folder / "only.csv"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot open 'only.csv'" in err and "0 other files skipped" in err
+
+
+def test_explain_reads_a_dicomdir_medium_in_study_order(tmp_path, capsys):
+    from media_factory import lower_case_copy, write_fileset
+
+    dicomdir, order = write_fileset(tmp_path / "CD")
+    medium = lower_case_copy(dicomdir.parent, tmp_path / "cdrom")  # as some systems mount it
+    out = tmp_path / "o"
+    code = main(["explain", str(medium / "dicomdir"), "--out", str(out), "--labels", "Nodule"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"{len(order)} images explained, 0 other files skipped" in err
+    rows = list(csv.reader((out / "predictions.csv").open()))[1:]
+    assert len(rows) == len(order)

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 
-from gui_helpers import wait_result
+from gui_helpers import wait_shown
 from gradcam_viewer.resources import samples_dir
 
 SAMPLE = samples_dir() / "phantom_02_cardiomegaly_effusion.dcm"
@@ -24,7 +24,7 @@ def _focus(win):
 
 def _open(qtbot, win, path):
     win.open_file(Path(path))
-    result = wait_result(qtbot, win, path)
+    result = wait_shown(qtbot, win, path)
     qtbot.waitUntil(win.drawn)
     return result
 
@@ -156,7 +156,7 @@ def test_worker_exception_reaches_user_and_next_request_works(win, qtbot, monkey
     qtbot.waitUntil(lambda: "injected failure" in win.last_error, timeout=60_000)
     assert not win.session.busy
     win.method_box.setCurrentIndex(2)
-    wait_result(qtbot, win, SAMPLE, "hirescam", 60)
+    wait_shown(qtbot, win, SAMPLE, "hirescam", 60)
 
 
 @pytest.fixture(scope="session")
@@ -206,9 +206,9 @@ def test_gui_thread_never_blocked(win, qtbot, big_dicoms):
 
 def test_shortcuts_invert_fit_navigation_method_and_order(win, qtbot):
     _focus(win)
-    win.open_paths([samples_dir()])
-    qtbot.waitUntil(lambda: win.files.current is not None)  # a folder may be scanned first
-    wait_result(qtbot, win, win.files.current)
+    win.open_paths([samples_dir()])  # scanned in the background
+    qtbot.waitUntil(lambda: win.files.current is not None and not win.studies.scanning)
+    wait_shown(qtbot, win, win.files.current)
     first = win.files.current
     inverted = win.inverted
     QTest.keyClick(win, Qt.Key.Key_I)
@@ -220,16 +220,16 @@ def test_shortcuts_invert_fit_navigation_method_and_order(win, qtbot):
     QTest.keyClick(win, Qt.Key.Key_Equal)
     assert win.view.zoom() < zoomed
     QTest.keyClick(win, Qt.Key.Key_PageDown)
-    wait_result(qtbot, win, win.files.current)
+    wait_shown(qtbot, win, win.files.current)
     assert win.files.current != first and win.files.index == 1
     QTest.keyClick(win, Qt.Key.Key_PageUp)
-    wait_result(qtbot, win, first)
+    wait_shown(qtbot, win, first)
     QTest.keyClick(win, Qt.Key.Key_O)
     assert not win.overlay_on
     QTest.keyClick(win, Qt.Key.Key_O)
     assert win.overlay_on
     QTest.keyClick(win, Qt.Key.Key_M)  # next CAM method
-    wait_result(qtbot, win, first, "gradcam++")
+    wait_shown(qtbot, win, first, "gradcam++")
     probs = win.result.probabilities
     order = win.labels.order()
     assert order == sorted(order, key=lambda i: -probs[i])
@@ -295,7 +295,8 @@ def test_exports(win, qtbot, tmp_path):
     assert b"PHANTOM" not in png.read_bytes()
     csv_path = exporting.export_predictions(win, tmp_path / "p.csv", "csv")
     header, row = csv_path.read_text().splitlines()
-    assert header.split(",")[1:] == win.model.labels and SAMPLE.name in row
+    assert header.split(",")[5:-1] == win.model.labels and row.startswith(f"{SAMPLE.name},1,")
+    assert header.endswith(",values") and row.endswith(",probabilities")
     js = exporting.export_predictions(win, tmp_path / "p.json", "json")
     record = json.loads(js.read_text())
     assert set(record["probabilities"]) == set(win.model.labels)
@@ -418,5 +419,5 @@ def test_model_failing_its_warm_up_is_not_installed_and_the_reason_is_kept(win, 
     assert "still in use" in win.last_error
     assert (win.worker.explainer, win.worker.bundle, win.worker.model_id, win.model) == before
     win.method_box.setCurrentIndex(3)  # the old model still explains
-    wait_result(qtbot, win, SAMPLE, "layercam", 60)
+    wait_shown(qtbot, win, SAMPLE, "layercam", 60)
     assert win.result.key[3] == before[2]

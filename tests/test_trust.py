@@ -11,7 +11,7 @@ import pytest
 
 from bad_inputs import make_bad_files, make_damaged_maybe_decodable, make_odd_but_valid
 from dicom_factory import make_dataset, write
-from gui_helpers import wait_result
+from gui_helpers import wait_shown
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir
 
@@ -86,7 +86,7 @@ def test_offline_private_and_read_only(tmp_path, patient_dicom, no_network, monk
     assert main(["explain", *map(str, inputs), "--out", str(out)]) == 0
     assert [_sha(p) for p in inputs] == before
     assert no_network == []
-    written = b"".join(p.read_bytes() for p in out.iterdir())
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
     log_text = (tmp_path / "logs" / "gradcam-viewer.log").read_bytes()
     assert b"patient.dcm" in log_text  # the log is really written
     for secret in SECRETS:
@@ -124,11 +124,11 @@ def test_gui_bad_files_then_good(win, qtbot, tmp_path):
         qtbot.waitUntil(lambda: name in win.last_error, timeout=30_000)
         assert win.image is None  # the window does not go on showing the previous file
         win.open_file(good)
-        wait_result(qtbot, win, good)
+        wait_shown(qtbot, win, good)
     for path in make_odd_but_valid(tmp_path / "odd").values():
         win.last_error = ""
         win.open_file(path)
-        wait_result(qtbot, win, path)
+        wait_shown(qtbot, win, path)
         assert win.last_error == ""
     damaged = make_damaged_maybe_decodable(tmp_path / "d")["bitflipped.jpg"]
     win.last_error = ""
@@ -185,7 +185,7 @@ def test_gui_bad_models_keep_the_previous_one(win, qtbot, tmp_path):
         assert win.model.name == name, what
     sample = samples_dir() / "phantom_05_pneumothorax.png"
     win.open_file(sample)
-    result = wait_result(qtbot, win, sample)
+    result = wait_shown(qtbot, win, sample)
     assert result.probabilities.shape == (len(win.model.labels),)
 
 
@@ -195,7 +195,7 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
 
     before = _sha(patient_dicom)
     win.open_file(patient_dicom)
-    wait_result(qtbot, win, patient_dicom)
+    wait_shown(qtbot, win, patient_dicom)
     qtbot.waitUntil(win.drawn)
     files = [exporting.export_view_png(win, tmp_path / "v.png"),
              exporting.export_predictions(win, tmp_path / "p.csv", "csv"),
@@ -222,12 +222,12 @@ def test_200_quick_requests_end_on_the_last(win, qtbot):
     paths = sorted(samples_dir().glob("*.*[gm]"))  # .png and .dcm samples
     first = paths[0]
     win.open_file(first)
-    wait_result(qtbot, win, first)
+    wait_shown(qtbot, win, first)
     baseline = _rss_mb()
     for i in range(200):
         win.open_file(paths[i % len(paths)])
     last = paths[199 % len(paths)]
-    result = wait_result(qtbot, win, last, timeout=300)
+    result = wait_shown(qtbot, win, last, timeout=300)
     qtbot.waitUntil(lambda: not win.busy.isVisible(), timeout=120_000)
     assert win.image.path == last and result.key[0] == str(last)
     assert win.labels.shown_probabilities()  # its own probabilities are shown

@@ -16,6 +16,7 @@ import numpy as np
 
 from gradcam_viewer.models.errors import ModelLoadError
 from gradcam_viewer.models.manifest import manifest_path_for, read_manifest, sha256_of
+from gradcam_viewer.models.outputs import resolve_output, to_values, values_name
 from gradcam_viewer.models.preprocessing import prepare_pixels
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class ModelBundle:
     manifest: dict[str, Any]
     path: Path | None = None
     notices: list[str] = field(default_factory=list)  # things the user should be told
+    has_manifest: bool = True  # False: a derived default (the GUI offers the set-up dialog)
 
     @property
     def name(self) -> str:
@@ -47,6 +49,21 @@ class ModelBundle:
         spec = self.manifest["input"]
         return int(spec["height"]), int(spec["width"]), int(spec["channels"])
 
+    @property
+    def output_kind(self) -> str:
+        """probabilities, logits (the viewer applies output_activation) or scores."""
+        return str(self.manifest.get("output_kind", "scores"))
+
+    @property
+    def values_name(self) -> str:
+        """What the shown numbers are called in JSON and CSV: probabilities or scores."""
+        return values_name(self.output_kind)
+
+    def values(self, raw: np.ndarray) -> np.ndarray:
+        """The model's outputs as shown: probabilities (logits through the activation), or
+        the raw scores when nothing says what they are."""
+        return to_values(raw, self.output_kind, str(self.manifest.get("output_activation")))
+
     def prepare(self, image: Any) -> np.ndarray:
         """A loaded image (its default display pixels) or 8-bit display pixels -> a batch."""
         if isinstance(image, np.ndarray):
@@ -58,7 +75,8 @@ class ModelBundle:
         if pixels.dtype != np.uint8:
             pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
         h, w, c = self.input_size
-        return prepare_pixels(pixels, self.manifest["preprocessing"], h, w, c)
+        colour = str(self.manifest["input"].get("colour", "rgb"))
+        return prepare_pixels(pixels, self.manifest["preprocessing"], h, w, c, colour)
 
 
 def load_model_bundle(path: str | Path | None = None) -> ModelBundle:
@@ -88,6 +106,7 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
     """Check `model` against `manifest` (or derive one) and that the engine can explain it."""
     from gradcam_viewer.cam import CamError
     from gradcam_viewer.cam.graph import check_model, resolve_target
+    from gradcam_viewer.models.suggest import final_activation
 
     try:
         check_model(model)
@@ -96,10 +115,19 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
     in_shape = tuple(model.inputs[0].shape)
     n_out = int(model.outputs[0].shape[-1])
     notices: list[str] = []
+    has_manifest = manifest is not None
     if manifest is None:
         manifest = _default_manifest(model, path)
         notices.append("This model has no manifest: its labels are shown as class 0 to "
                        f"class {n_out - 1}, and its input is scaled to [0, 1].")
+    manifest = dict(manifest)
+    kind, activation = resolve_output(final_activation(model), manifest, has_manifest)
+    manifest["output_kind"], manifest["output_activation"] = kind, activation
+    if kind == "scores":
+        notices.append("The model ends in a linear layer and nothing says how its outputs "
+                       "become probabilities: they are shown as scores (not probabilities). "
+                       "Say so in its manifest (output_kind \"logits\" and output_activation "
+                       "sigmoid or softmax; CLI: gradcam-viewer manifest ... --activation).")
     labels = list(manifest["labels"])
     if len(labels) != n_out:
         raise ModelLoadError(f"The manifest lists {len(labels)} labels but the model has "
@@ -113,7 +141,8 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
         resolve_target(model, manifest_target_layer(manifest))
     except CamError as exc:
         raise ModelLoadError(str(exc)) from exc
-    return ModelBundle(model=model, labels=labels, manifest=manifest, path=path, notices=notices)
+    return ModelBundle(model=model, labels=labels, manifest=manifest, path=path, notices=notices,
+                       has_manifest=has_manifest)
 
 
 def _default_manifest(model: Any, path: Path | None) -> dict[str, Any]:

@@ -1,13 +1,26 @@
 """The CheXNet-style model of the AI for Medicine course (module C3M3, `load_C3M3_model`):
-DenseNet121 without top, global average pooling, Dense(14, sigmoid), 320x320x3, per-image
-z-score. Built here with random weights; the user brings the trained weights."""
+DenseNet121 without top, global average pooling, Dense(14, sigmoid), 320x320x3. Built here with
+random weights; the user brings the trained weights.
+
+Normalisation: the course subtracts the mean and divides by the standard deviation of a sample
+of its training images (`get_mean_std_per_batch`). Given a folder of reference images, their
+mean/std (over every pixel of every image, loaded as the model sees them: display pixels,
+320x320, three channels) go into a `fixed` preset in a manifest written beside the weights and
+used on every later load. Without one, each image is z-scored on its own.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gradcam_viewer.models.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+MAX_REFERENCE_IMAGES = 2000
 
 LABELS = ["Cardiomegaly", "Emphysema", "Effusion", "Hernia", "Infiltration", "Mass", "Nodule",
           "Atelectasis", "Pneumothorax", "Pleural_Thickening", "Pneumonia", "Fibrosis", "Edema",
@@ -26,13 +39,14 @@ def build_chexnet(size: int = SIZE) -> Any:
     return keras.Model(inputs=base.input, outputs=out)
 
 
-def chexnet_manifest(weights: Path, sha256: str) -> dict[str, Any]:
+def chexnet_manifest(weights: Path, sha256: str,
+                     preprocessing: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "name": "CheXNet (DenseNet121, AI for Medicine C3M3)",
         "version": weights.name,
         "labels": list(LABELS),
         "input": {"height": SIZE, "width": SIZE, "channels": 3},
-        "preprocessing": {"kind": "zscore"},
+        "preprocessing": preprocessing or {"kind": "zscore"},
         "resize": "bilinear",
         "target_layer": TARGET_LAYER,
         "output_activation": "sigmoid",
@@ -45,15 +59,80 @@ def chexnet_manifest(weights: Path, sha256: str) -> dict[str, Any]:
     }
 
 
-def load_chexnet_weights(path: str | Path):
+def reference_stats(folder: str | Path, size: int = SIZE) -> tuple[float, float, int, int]:
+    """(mean, std, images used, files skipped) over the images in `folder`, each loaded as the
+    model sees it (default display window, resized bilinearly, grey repeated to 3 channels)."""
+    from gradcam_viewer.imaging import ImageLoadError, load_image, model_pixels
+    from gradcam_viewer.models.preprocessing import resize_display, to_channels
+
+    d = Path(folder)
+    if not d.is_dir():
+        raise ModelLoadError(f"The reference images folder '{d.name}' does not exist.")
+    files = sorted(q for q in d.iterdir() if q.is_file() and not q.name.startswith("."))
+    total = total_sq = 0.0
+    count = used = skipped = 0
+    for f in files[:MAX_REFERENCE_IMAGES]:
+        try:
+            pixels = model_pixels(load_image(f))
+        except ImageLoadError:
+            skipped += 1
+            continue
+        arr = to_channels(resize_display(pixels, size, size), 3).astype(np.float64)
+        total += float(arr.sum())
+        total_sq += float(np.square(arr).sum())
+        count += arr.size
+        used += 1
+    if not used:
+        raise ModelLoadError(f"The folder '{d.name}' holds no image that can be read "
+                             "(PNG, JPEG, TIFF, BMP or DICOM).")
+    mean = total / count
+    std = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
+    if std < 1e-6:
+        raise ModelLoadError(f"The images in '{d.name}' are all one flat grey: no standard "
+                             "deviation to normalise with.")
+    log.info("reference images: %d used, %d skipped", used, skipped)
+    return mean, std, used, skipped
+
+
+def _stored_preprocessing(p: Path, sha256: str) -> dict[str, Any] | None:
+    """The `fixed` preset of a manifest written beside these weights earlier, if it still fits."""
+    from gradcam_viewer.models.manifest import manifest_path_for, read_manifest
+
+    found = manifest_path_for(p)
+    if found is None:
+        return None
+    try:
+        stored = read_manifest(found)
+    except ModelLoadError:
+        return None
+    if stored.get("weights_file") != p.name or stored.get("weights_sha256") != sha256:
+        return None
+    prep = stored["preprocessing"]
+    return prep if prep.get("kind") == "fixed" else None
+
+
+def load_chexnet_weights(path: str | Path, reference_images: str | Path | None = None):
     """Keras 2 legacy `.h5` (model or weights, like the course's `pretrained_model.h5`) or a
-    Keras 3 `.weights.h5`, into the preset architecture."""
+    Keras 3 `.weights.h5`, into the preset architecture. `reference_images`: a folder whose
+    mean/std normalise every image (stored in `<weights>.json` beside the weights)."""
     from gradcam_viewer.models.bundle import bundle_for
-    from gradcam_viewer.models.manifest import sha256_of
+    from gradcam_viewer.models.manifest import sha256_of, write_manifest
 
     p = Path(path)
     if not p.is_file():
         raise ModelLoadError(f"The weights file '{p.name}' does not exist.")
+    notices: list[str] = []
+    sha = sha256_of(p)
+    if reference_images:
+        mean, std, used, skipped = reference_stats(reference_images)
+        prep: dict[str, Any] | None = {
+            "kind": "fixed", "mean": round(mean, 4), "std": round(std, 4),
+            "reference": {"folder": Path(reference_images).name, "images": used}}
+        notices.append(f"CheXNet normalisation: mean {mean:.2f}, std {std:.2f} of {used} "
+                       f"reference image(s)" + (f" ({skipped} unreadable file(s) skipped)"
+                                                 if skipped else ""))
+    else:
+        prep = _stored_preprocessing(p, sha)
     model = build_chexnet()
     try:
         model.load_weights(p)
@@ -61,4 +140,15 @@ def load_chexnet_weights(path: str | Path):
         raise ModelLoadError(f"'{p.name}' does not hold weights for the CheXNet DenseNet121 "
                              f"({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:160] if str(exc) else ''}).") from exc
-    return bundle_for(model, chexnet_manifest(p, sha256_of(p)), p)
+    manifest = chexnet_manifest(p, sha, prep)
+    bundle = bundle_for(model, manifest, p)
+    if reference_images:  # only weights that load get a manifest
+        target = p.with_suffix(".json")
+        try:
+            write_manifest(target, manifest, overwrite=True)
+            notices[-1] += f"; saved in '{target.name}' beside the weights."
+        except OSError as exc:
+            notices[-1] += (f"; not saved beside the weights ({exc.strerror or type(exc).__name__})"
+                            ": give the folder again next time.")
+    bundle.notices.extend(notices)
+    return bundle

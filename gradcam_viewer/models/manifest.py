@@ -1,19 +1,20 @@
 """The model manifest: the JSON beside a Keras file that says what the model is and how to feed
-it. Validation here is about the file itself; checks against the model are in bundle.py."""
+it. Validation here is about the file itself, against `manifest.schema.json` (shipped as package
+data); checks against the model are in bundle.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from gradcam_viewer.models.errors import ModelLoadError
 from gradcam_viewer.models.preprocessing import KINDS
 
-REQUIRED = ("name", "version", "labels", "input", "preprocessing", "target_layer",
-            "output_activation", "trained_on", "metrics", "intended_use", "disclaimer",
-            "weights_sha256")
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+REQUIRED = tuple(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["required"])
 
 
 def sha256_of(path: Path) -> str:
@@ -34,6 +35,55 @@ def manifest_path_for(model_path: Path) -> Path | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _field(path: Any) -> str:
+    """jsonschema's path (deque of keys and indices) as `input.height` or `labels[2]`."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def manifest_problems(data: Any) -> list[str]:
+    """Every schema violation as a sentence that names the field; [] when the manifest is valid."""
+    problems = []
+    for error in sorted(_validator().iter_errors(data), key=lambda e: (len(e.path), e.message)):
+        where = _field(error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else error.message
+            field = f"{where}.{missing}" if where else missing
+            problems.append(f"lacks the field '{field}'")
+        elif where == "preprocessing.kind":
+            problems.append(f"names an unknown preprocessing '{error.instance}' "
+                            f"(field 'preprocessing.kind'; known: {', '.join(KINDS)})")
+        elif error.validator == "enum":
+            options = ", ".join(json.dumps(v) for v in error.validator_value)
+            problems.append(f"field '{where}' is {json.dumps(error.instance)}; expected one "
+                            f"of {options}")
+        elif error.validator in ("oneOf", "anyOf"):
+            problems.append(f"field '{where}' has an invalid value {json.dumps(error.instance)}")
+        else:
+            problems.append(f"field '{where or '(top level)'}': {error.message}")
+    return problems
+
+
+def validate_manifest(data: Any, name: str = "manifest") -> dict[str, Any]:
+    """The manifest if it follows the schema, else a ModelLoadError naming every bad field."""
+    problems = manifest_problems(data)
+    if problems:
+        shown = "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
+        raise ModelLoadError(f"The manifest '{name}' is not valid: {shown}.")
+    return data
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -41,18 +91,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ModelLoadError(f"The manifest '{path.name}' cannot be read: {exc}.") from exc
     if not isinstance(data, dict):
         raise ModelLoadError(f"The manifest '{path.name}' is not a JSON object.")
-    missing = [k for k in REQUIRED if k not in data]
-    if missing:
-        raise ModelLoadError(f"The manifest '{path.name}' lacks: {', '.join(missing)}.")
-    labels = data["labels"]
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise ModelLoadError(f"The manifest '{path.name}' must list the label names.")
-    kind = data["preprocessing"].get("kind") if isinstance(data["preprocessing"], dict) else None
-    if kind not in KINDS:
-        raise ModelLoadError(f"The manifest '{path.name}' names an unknown preprocessing "
-                             f"'{kind}' (known: {', '.join(KINDS)}).")
-    return data
+    return validate_manifest(data, path.name)
 
 
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+def write_manifest(path: Path, manifest: dict[str, Any], overwrite: bool = True) -> Path:
+    """Atomically (a temporary file renamed into place); the manifest is validated first."""
+    from gradcam_viewer.safe_write import write_bytes_atomic
+
+    validate_manifest(manifest, path.name)
+    text = json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"), overwrite)

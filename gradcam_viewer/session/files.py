@@ -1,12 +1,9 @@
-"""The files opened together (several files or a folder), for Page Up / Page Down."""
+"""The files opened together (several files, a folder or a medium), for Page Up / Page Down.
+Folders are scanned by `gradcam_viewer.imaging.scanner` (the Studies panel)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-# "" : DICOM files from a PACS export often have no extension at all
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".ima",
-                  ".img", ""}
 
 
 class FileList:
@@ -36,15 +33,3 @@ class FileList:
     def position(self) -> str:
         return f"{self.index + 1} / {len(self.paths)}" if len(self.paths) > 1 else ""
 
-
-def expand_paths(paths: list[Path]) -> list[Path]:
-    """Folders become their files (sorted; hidden files skipped)."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir()
-                              if q.is_file() and not q.name.startswith(".")
-                              and q.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(p)
-    return out

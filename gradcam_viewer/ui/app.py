@@ -58,6 +58,7 @@ def run_gui(args: Any) -> int:
     kind, model_path = "demo", ""
     if args.chexnet_weights:
         kind, model_path = "chexnet", str(args.chexnet_weights)
+        win.worker.reference_images = str(args.reference_images or "")
     elif args.model:
         kind, model_path = "keras", str(args.model)
     win.load_model(kind, model_path)

@@ -47,11 +47,15 @@ def model_card_html(manifest: dict[str, Any] | None) -> str:
         parts.append(f"<p style='color:#b00;font-weight:bold'>{e(disclaimer)}</p>")
     for key, title in (("intended_use", "Intended use"), ("trained_on", "Training data")):
         parts.append(f"<p><b>{title}:</b> {e(manifest.get(key, 'unknown'))}</p>")
+    from gradcam_viewer.models.outputs import describe_output
+    from gradcam_viewer.models.preprocessing import describe
+
     spec = manifest.get("input", {})
     parts.append(f"<p><b>Input:</b> {e(spec.get('height'))}\u00d7{e(spec.get('width'))}\u00d7"
-                 f"{e(spec.get('channels'))}, preprocessing "
-                 f"{e(manifest.get('preprocessing', {}).get('kind'))}; target layer "
-                 f"{e(manifest.get('target_layer'))}; output {e(manifest.get('output_activation'))}</p>")
+                 f"{e(spec.get('channels'))} ({e(spec.get('colour', 'rgb'))}); target layer "
+                 f"{e(manifest.get('target_layer'))}</p>")
+    parts.append(f"<p><b>Preprocessing:</b> {e(describe(manifest.get('preprocessing', {})))}</p>")
+    parts.append(f"<p><b>Outputs:</b> {e(describe_output(manifest))}</p>")
     per_label = (manifest.get("metrics") or {}).get("per_label")
     if per_label:
         n = manifest["metrics"].get("held_out_images", "?")

@@ -10,6 +10,8 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
 from gradcam_viewer.export import prediction_record, write_csv, write_json
+from gradcam_viewer.output_layout import common_root, relative_posix
+from gradcam_viewer.records import csv_header, csv_row, source_id
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.safe_write import write_atomic
 from gradcam_viewer.session.results import DEMO_BANNER
@@ -69,7 +71,8 @@ def _panel_lines(win: MainWindow) -> list[tuple[str, bool]]:
     label = win.labels.current_label()
     if win.result is not None and model is not None and label is not None:
         lines.append((f"{model.labels[label]}", True))
-        lines.append((f"probability {win.result.probabilities[label]:.3f}", False))
+        word = "score" if model.manifest.get("output_kind") == "scores" else "probability"
+        lines.append((f"{word} {win.result.probabilities[label]:.3f}", False))
         lines.append((f"{win.result.method} at {win.result.layer}", False))
     if model is not None:
         lines.append((f"Model: {model.name}", False))
@@ -82,14 +85,23 @@ def _panel_lines(win: MainWindow) -> list[tuple[str, bool]]:
     return lines
 
 
-def export_predictions(win: MainWindow, path: Path, kind: str, overwrite: bool = False) -> Path:
+def export_predictions(win: MainWindow, path: Path, kind: str, overwrite: bool = False,
+                       include_ids: bool = True) -> Path:
+    """The record `gradcam-viewer explain` writes for the same image: its path is relative to
+    the common folder of the files opened together, as the command's is to its inputs."""
     from gradcam_viewer.models.bundle import ModelBundle
 
     model, result, image = win.model, win.result, win.image
     shim = ModelBundle(model=None, labels=model.labels, manifest=model.manifest)
+    opened = [Path(p) for p in win.files.paths]
+    if Path(image.path) not in opened:
+        opened = [Path(image.path)]
+    source = source_id(image, relative_posix(image.path, common_root(opened)), include_ids)
     if kind == "csv":
-        return write_csv(path, model.labels, [(image.path.name, result.probabilities)], overwrite)
-    record = prediction_record(image, shim, result.probabilities, result.layer, result.method,
-                               result.score, include_identifying=win.include_identifying())
+        return write_csv(path, csv_header(model.labels, include_ids),
+                         [csv_row(source, result.probabilities, include_ids,
+                                  str(model.manifest.get("output_kind", "scores")))], overwrite)
+    record = prediction_record(source, image, shim, result.probabilities, result.layer,
+                               result.method, result.score, result.has_evidence,
+                               include_identifying=win.include_identifying())
     return write_json(path, record, overwrite)
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
@@ -25,13 +26,14 @@ from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
 from gradcam_viewer.render.overlay import effective_opacity
 from gradcam_viewer.session.controller import (Effects, ExplainRequest, ModelRequest,
                                                OpenRequest, Redraw, SessionController)
-from gradcam_viewer.session.files import FileList, expand_paths
+from gradcam_viewer.session.files import FileList
 from gradcam_viewer.session.results import (DEFAULT_BUDGET_MB, DEMO_BANNER, ExplainResult,
                                             ModelInfo, ResultCache, overlay_size)
-from gradcam_viewer.ui import dialogs, exporting
+from gradcam_viewer.ui import dialogs, exporting, model_setup
 from gradcam_viewer.ui.grid_view import GridView
 from gradcam_viewer.ui.image_view import ImageView
 from gradcam_viewer.ui.renderer import Renderer, Tokens
+from gradcam_viewer.ui.studies_panel import StudiesPanel
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
 from gradcam_viewer.ui.worker import Worker, WorkerThread
 
@@ -203,6 +205,15 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [380], Qt.Orientation.Horizontal)
+        # left dock: the Studies panel (its own reader thread; Page Up/Down follow its order)
+        self.studies = StudiesPanel()
+        self.studies.imageChosen.connect(self._study_image_chosen)
+        self.studies.catalogueReady.connect(self._catalogue_ready)
+        self.metadata.show_identifying.toggled.connect(self.studies.set_show_identifying)
+        studies_dock = QDockWidget("Studies", self)
+        studies_dock.setObjectName("studies")
+        studies_dock.setWidget(self.studies)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, studies_dock)
 
         # status bar
         self.status_model = QLabel("Model: loading...")
@@ -249,6 +260,7 @@ class MainWindow(QMainWindow):
         self.act_export_json = a("Export predictions as &JSON...", lambda: self.export_predictions_dialog("json"))
         self.act_include_phi = a("Include patient-identifying fields in exports",
                                  lambda _on: None, checkable=True)
+        self.act_no_ids = a("Leave DICOM UIDs out of exports", lambda _on: None, checkable=True)
         self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_next = a("Next file", lambda: self.step_file(1), QKeySequence(Qt.Key.Key_PageDown))
         self.act_prev = a("Previous file", lambda: self.step_file(-1), QKeySequence(Qt.Key.Key_PageUp))
@@ -280,7 +292,7 @@ class MainWindow(QMainWindow):
             m_file.addAction(act)
         m_file.addSeparator()
         for act in (self.act_export_png, self.act_export_csv, self.act_export_json,
-                    self.act_include_phi):
+                    self.act_include_phi, self.act_no_ids):
             m_file.addAction(act)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
@@ -332,6 +344,7 @@ class MainWindow(QMainWindow):
         self.worker.imageLoaded.connect(self._image_loaded)
         self.worker.explained.connect(self._explained)
         self.worker.failed.connect(self._failed)
+        self.worker.setupNeeded.connect(self._offer_setup)
         self.thread_.start()
         self.render_thread = QThread(self)
         self.render_thread.setObjectName("gradcam-render")
@@ -344,6 +357,7 @@ class MainWindow(QMainWindow):
         self.render_thread.start()
 
     def shutdown(self) -> None:
+        self.studies.shutdown()
         for thread in (self.thread_, self.render_thread):
             if thread.isRunning():
                 thread.quit()
@@ -374,11 +388,29 @@ class MainWindow(QMainWindow):
         self._apply(self.session.load_model(kind, path))
 
     def open_paths(self, paths: list[Path]) -> None:
-        files = expand_paths([Path(p) for p in paths])
-        if not files:
-            self._error(f"No image files found in {', '.join(str(Path(p).name) for p in paths)}.")
+        """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
+        `_catalogue_ready` opens the first image."""
+        self._opening = [Path(p) for p in paths]
+        self.studies.open(self._opening)
+
+    def _catalogue_ready(self, catalogue, rejected) -> None:
+        files = catalogue.paths()
+        if not files and rejected:
+            self.open_file(rejected[0])  # a file named explicitly: the loader says why
             return
+        if not files:
+            names = ", ".join(p.name or str(p) for p in getattr(self, "_opening", []))
+            self._error("\n".join([f"No image files found in {names}.", *catalogue.warnings]))
+            return
+        notes = catalogue.warnings + [f"'{p.name}' is not an image file." for p in rejected]
+        if notes:
+            self._notice("\n".join(notes[:20]))
         self._apply(self.session.open_files(files, 0))
+
+    def _study_image_chosen(self, path: Path, frame: int) -> None:
+        if path in self.files.paths:
+            self.files.index = self.files.paths.index(path)
+        self.open_file(path, frame)
 
     def open_file(self, path: Path, frame: int = 0) -> None:
         self._apply(self.session.open(Path(path), frame))
@@ -419,6 +451,9 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, info: ModelInfo) -> None:
         self._apply(self.session.model_loaded(info))
 
+    def _offer_setup(self, found: Any) -> None:  # a model without manifest: the set-up dialog
+        model_setup.open_setup(self, found)
+
     def _model_failed(self, message: str) -> None:
         self._apply(self.session.model_failed(message))
 
@@ -441,6 +476,7 @@ class MainWindow(QMainWindow):
         if self.labels.labels() != info.labels:
             self.labels.set_labels(info.labels)
             self._listed = None
+        self.labels.set_value_kind(str(info.manifest.get("output_kind", "scores")))
         self.banner.setVisible(info.is_demo)
 
     def _render_image(self) -> None:
@@ -459,6 +495,7 @@ class MainWindow(QMainWindow):
         self.inverted = image.invert
         self._refresh_base()
         self.metadata.set_metadata(image.metadata)
+        self.studies.show_image(image.path, image.frame, image.n_frames)
         self.setWindowTitle(f"{image.path.name} \u2014 Grad-CAM Viewer")
 
     def _render_findings(self) -> None:
@@ -697,7 +734,10 @@ class MainWindow(QMainWindow):
     def open_chexnet_dialog(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Open CheXNet weights", self._last_dir(),
                                               "Weights (*.h5 *.hdf5)")
-        if name:
+        if name:  # optional: the folder whose mean/std normalise (Cancel: per-image z-score)
+            self.worker.reference_images = QFileDialog.getExistingDirectory(
+                self, "Reference images for the mean/std (Cancel: per-image z-score)",
+                str(Path(name).parent))
             self.load_model("chexnet", name)
 
     def show_model_card(self) -> None:
@@ -730,8 +770,9 @@ class MainWindow(QMainWindow):
         name, _ = QFileDialog.getSaveFileName(self, "Export predictions", self._suggest(kind),
                                               f"{kind.upper()} (*.{kind})")
         if name:
-            self._run_export(lambda: exporting.export_predictions(self, Path(name), kind,
-                                                                  overwrite=True))
+            self._run_export(lambda: exporting.export_predictions(
+                self, Path(name), kind, overwrite=True,
+                include_ids=not self.act_no_ids.isChecked()))
 
     def _run_export(self, job) -> None:
         try:

@@ -26,9 +26,10 @@ class ProbabilityDelegate(QStyledItemDelegate):
         painter.save()
         if option.state & QStyle.StateFlag.State_Selected:
             painter.fillRect(option.rect, option.palette.highlight())
-        bar = QRect(option.rect.adjusted(2, 3, -2, -3))
-        bar.setWidth(int(bar.width() * max(0.0, min(1.0, float(value)))))
-        painter.fillRect(bar, QColor(214, 96, 77) if value >= 0.5 else QColor(90, 140, 190))
+        if getattr(self.parent(), "values_are_probabilities", True):  # no bar for raw scores
+            bar = QRect(option.rect.adjusted(2, 3, -2, -3))
+            bar.setWidth(int(bar.width() * max(0.0, min(1.0, float(value)))))
+            painter.fillRect(bar, QColor(214, 96, 77) if value >= 0.5 else QColor(90, 140, 190))
         painter.setPen(option.palette.text().color() if not option.state
                        & QStyle.StateFlag.State_Selected else option.palette.highlightedText().color())
         painter.drawText(option.rect.adjusted(6, 0, -4, 0),
@@ -55,6 +56,7 @@ class LabelList(QTreeWidget):
         self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
         self.header().resizeSection(1, 130)
         self.by_probability = True
+        self.values_are_probabilities = True
         self.currentItemChanged.connect(self._changed)
         self._labels: list[str] = []
         self._probs: np.ndarray | None = None
@@ -69,6 +71,25 @@ class LabelList(QTreeWidget):
         self._probs = None if probs is None else np.asarray(probs, float)
         self._no_evidence = no_evidence
         self._rebuild(keep)
+
+    def set_value_kind(self, output_kind: str) -> None:
+        """The header says what the numbers are: probabilities, or scores (not probabilities)
+        when the model ends in a linear layer and nothing says how to turn them into some."""
+        from gradcam_viewer.models.outputs import SCORES_TITLE
+
+        self.values_are_probabilities = output_kind != "scores"
+        title = "Probability" if self.values_are_probabilities else SCORES_TITLE
+        self.setHeaderLabels(["Finding", title])
+        self.header().resizeSection(1, 130 if self.values_are_probabilities else 175)
+        self.headerItem().setToolTip(1, {
+            "logits": "The model's logits turned into probabilities by its output activation.",
+            "scores": "The model's raw outputs: nothing says how to turn them into "
+                      "probabilities (see File > Open model to set up its manifest).",
+        }.get(output_kind, "The model's own output (it ends in a sigmoid or softmax)."))
+        self.viewport().update()
+
+    def header_title(self) -> str:
+        return self.headerItem().text(1)
 
     def set_sort_by_probability(self, on: bool) -> None:
         self.by_probability = on

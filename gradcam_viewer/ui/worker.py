@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -50,6 +50,8 @@ class Worker(QObject):
     imageLoaded = Signal(int, object)  # request id, LoadedImage
     explained = Signal(int, object)  # request id, ExplainResult
     failed = Signal(int, str)  # request id, message for the user
+    setupNeeded = Signal(object)  # Suggestions: the model just loaded has no manifest
+    previewed = Signal(int, object)  # preview id, {"values", "kind", "labels"} or {"error"}
 
     def __init__(self, tracker: RequestTracker):
         super().__init__()
@@ -57,6 +59,7 @@ class Worker(QObject):
         self.bundle: ModelBundle | None = None
         self.explainer: Explainer | None = None
         self.model_id = 0
+        self.reference_images = ""  # set by the GUI before it asks for CheXNet weights
 
     # --- model ---------------------------------------------------------------------------
     @Slot(str, str)
@@ -73,7 +76,8 @@ class Worker(QObject):
 
             try:
                 if kind == "chexnet":
-                    bundle = load_chexnet_weights(path)
+                    folder, self.reference_images = self.reference_images, ""
+                    bundle = load_chexnet_weights(path, folder or None)
                 else:
                     bundle = load_model_bundle(None if kind == "demo" else path)
                 explainer = Explainer(bundle.model, layer=bundle.target_layer)
@@ -87,10 +91,15 @@ class Worker(QObject):
             # only a model that has explained once replaces the one in use
             self.bundle, self.explainer = bundle, explainer
             self.model_id += 1
+            setup = (self._setup_suggestions(bundle, path)
+                     if kind == "keras" and not bundle.has_manifest else None)
+            # the set-up dialog says what the no-manifest notices would (one window, not three)
             self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
                                             dict(bundle.manifest), bundle.is_demo,
-                                            list(bundle.notices)))
+                                            [] if setup else list(bundle.notices)))
             self.status.emit("Ready")
+            if setup is not None:
+                self.setupNeeded.emit(setup)
         except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
             log.exception("model load failed")
             where = f"'{Path(path).name}' " if path else ""
@@ -99,6 +108,44 @@ class Worker(QObject):
             self.status.emit("Model not changed")
         finally:
             self.busy.emit(False)
+
+    def _setup_suggestions(self, bundle: Any, path: str) -> Any:
+        """What the set-up dialog pre-fills, computed here (it needs the Keras model)."""
+        from gradcam_viewer.models.manifest import sha256_of
+        from gradcam_viewer.models.suggest import suggest
+
+        try:
+            found = suggest(bundle.model, Path(path).stem)
+            found.path, found.sha256 = str(path), sha256_of(Path(path))
+        except Exception:  # noqa: BLE001 - no dialog, the model stays usable with defaults
+            log.exception("no set-up suggestions")
+            return None
+        return found
+
+    @Slot(int, object, object)
+    def preview(self, preview_id: int, draft: Any, image: Any) -> None:
+        """The current image's outputs under a draft manifest (for the set-up dialog)."""
+        try:
+            from gradcam_viewer.models import ModelLoadError
+            from gradcam_viewer.models.bundle import bundle_for
+
+            if self.bundle is None or str(self.bundle.path) != str(draft.get("_path")):
+                self.previewed.emit(preview_id, {"error": "The model changed."})
+                return
+            manifest = {k: v for k, v in draft.items() if not k.startswith("_")}
+            try:
+                trial = bundle_for(self.bundle.model, manifest, self.bundle.path)
+            except ModelLoadError as exc:
+                self.previewed.emit(preview_id, {"error": str(exc)})
+                return
+            raw = self.explainer.predict(trial.prepare(image))
+            self.previewed.emit(preview_id, {"values": trial.values(raw[0]),
+                                             "kind": trial.output_kind,
+                                             "labels": list(trial.labels)})
+        except BaseException as exc:  # noqa: BLE001
+            log.exception("preview failed")
+            self.previewed.emit(preview_id, {"error": f"The preview failed "
+                                                      f"({type(exc).__name__})."})
 
     # --- images --------------------------------------------------------------------------
     @Slot(int, str, int, str)
@@ -157,5 +204,6 @@ class Worker(QObject):
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
         self.explained.emit(request_id, ExplainResult(
-            key=key, probabilities=result.probabilities[0], heatmaps=result.heatmaps[0],
+            key=key, probabilities=self.bundle.values(result.probabilities[0]),
+            heatmaps=result.heatmaps[0],
             layer=result.layer_name, method=result.method, score=result.score, seconds=seconds))

@@ -1,0 +1,102 @@
+"""`gradcam-viewer manifest MODEL ...`: write the manifest of a model that has none, beside it,
+so the viewer and `explain` open it with the right labels, preprocessing and output meaning."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from gradcam_viewer.models.authoring import PRESETS
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("model", type=Path, help="the .keras or .h5 model")
+    parser.add_argument("--labels", default=None,
+                        help="label names in the model's output order, comma-separated")
+    parser.add_argument("--labels-file", type=Path, default=None,
+                        help="label names from a text file (one per line) or a CSV header row")
+    parser.add_argument("--preprocessing", required=True, choices=PRESETS,
+                        help="tf: [-1, 1]; torch: ImageNet mean/std; caffe: BGR minus ImageNet "
+                             "means; none: raw 0-255; unit: [0, 1]; zscore: per image; "
+                             "fixed: --mean/--std")
+    parser.add_argument("--activation", choices=["sigmoid", "softmax"], default=None,
+                        help="for a model ending in a linear layer (logits): sigmoid for "
+                             "multi-label, softmax for one-of-N. Without it, its outputs are "
+                             "shown as scores, not probabilities")
+    parser.add_argument("--layer", default=None, help="Grad-CAM target layer (default: auto)")
+    parser.add_argument("--size", default=None,
+                        help="HEIGHTxWIDTH, needed when the model accepts any input size")
+    parser.add_argument("--name", default=None, help="display name (default: the file name)")
+    parser.add_argument("--colour", choices=["grey", "rgb"], default="grey",
+                        help="grey: colour images are turned into grey first (default); rgb: "
+                             "colour images keep their channels")
+    parser.add_argument("--intended-use", default=None)
+    parser.add_argument("--mean", type=float, default=None, help="for --preprocessing fixed")
+    parser.add_argument("--std", type=float, default=None, help="for --preprocessing fixed")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing manifest")
+
+
+def run(args: Any) -> int:
+    from gradcam_viewer.cam import CamError
+    from gradcam_viewer.models import ModelLoadError
+    from gradcam_viewer.models.authoring import (SetupError, build_manifest, labels_from_file,
+                                                 manifest_path_beside, parse_size, split_labels,
+                                                 write_beside)
+    from gradcam_viewer.models.bundle import MODEL_SUFFIXES, _load_keras, bundle_for
+    from gradcam_viewer.models.manifest import sha256_of
+    from gradcam_viewer.models.suggest import final_activation
+    from gradcam_viewer.safe_write import OutputExistsError
+
+    err = sys.stderr
+    path: Path = args.model
+    target = manifest_path_beside(path)
+    try:
+        if args.labels and args.labels_file:
+            raise SetupError("Give either --labels or --labels-file, not both.")
+        if args.labels_file:
+            labels = labels_from_file(args.labels_file)
+        elif args.labels:
+            labels = split_labels(args.labels)
+        else:
+            raise SetupError("Name the labels with --labels A,B,... or --labels-file FILE.")
+        size = parse_size(args.size) if args.size else None
+        if not path.is_file():
+            raise SetupError(f"The model file '{path.name}' does not exist.")
+        if path.suffix.lower() not in MODEL_SUFFIXES:
+            raise SetupError(f"'{path.name}' is not a Keras model file (.keras or .h5).")
+        if target.exists() and not args.force:
+            raise SetupError(f"'{target.name}' already exists beside the model; use --force to "
+                             "replace it.")
+        model = _load_keras(path)
+        from gradcam_viewer.cam.graph import check_model, resolve_target
+
+        check_model(model)
+        layer = resolve_target(model, args.layer)[1] if args.layer else "auto"
+        shape = tuple(model.inputs[0].shape)
+        manifest = build_manifest(
+            model_path=path, sha256=sha256_of(path), labels=labels,
+            preset=args.preprocessing, n_outputs=int(model.outputs[0].shape[-1]),
+            model_size=(shape[1], shape[2]), channels=int(shape[3] or 3),
+            final_activation=final_activation(model), activation=args.activation, size=size,
+            layer=layer, name=args.name, colour=args.colour, intended_use=args.intended_use,
+            mean=args.mean, std=args.std)
+        bundle = bundle_for(model, manifest, path)  # the checks a later load will make
+        written = write_beside(path, manifest, overwrite=args.force)
+    except (SetupError, ModelLoadError, CamError) as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    except OutputExistsError:
+        err.write(f"error: '{target.name}' already exists beside the model; use --force.\n")
+        return 2
+    except OSError as exc:
+        err.write(f"error: cannot write '{target.name}': {exc.strerror or exc}\n")
+        return 2
+    for notice in bundle.notices:
+        err.write(f"note: {notice}\n")
+    print(f"wrote {written}")
+    print(f"{len(labels)} labels, preprocessing {args.preprocessing}, outputs: "
+          f"{bundle.output_kind}"
+          + (f" ({bundle.manifest['output_activation']} of logits)"
+             if bundle.output_kind == "logits" else ""))
+    return 0

@@ -1,0 +1,73 @@
+"""Which image a prediction belongs to, in the same words in every output (JSON, CSV, GUI export).
+
+An image is named by its path relative to the common root of the inputs and, for DICOM, by its
+Study, Series and SOP Instance UIDs and the frame, so that results can be joined back to the
+archive. UIDs are identifiers under DICOM PS3.15: `include_ids=False` leaves them out, and they
+are never logged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradcam_viewer.models.outputs import values_title
+
+UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# An OID-like run of at least five numbers ("1.2.840.113619.2.55"), as in files some PACS
+# exports name by their SOP Instance UID.
+_UID_LIKE = re.compile(r"(?<![\d.])[0-2](?:\.\d+){4,}")
+
+
+def has_uid_like(rel: str) -> bool:
+    """Whether a path seems to hold a DICOM UID, which --no-ids cannot take out of it."""
+    return _UID_LIKE.search(rel) is not None
+
+
+@dataclass(frozen=True)
+class SourceId:
+    path: str  # relative to the common root of the inputs, '/' separators
+    frame: int  # 1-based, as DICOM numbers frames
+    uids: dict[str, str] = field(default_factory=dict)  # DICOM only, unless ids are left out
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.path, self.frame
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "frame": self.frame, **self.uids}
+
+
+def source_id(image: Any, rel: str, include_ids: bool = True) -> SourceId:
+    """The identity of a loaded image, read from its own header."""
+    uids: dict[str, str] = {}
+    if include_ids and str(image.source_format).startswith("DICOM"):
+        for keyword in UID_KEYWORDS:
+            meta = image.metadata.get(keyword)
+            uids[keyword] = meta.value if meta is not None else ""
+    return SourceId(rel, int(image.frame) + 1, uids)
+
+
+def source_from_record(record: dict[str, Any]) -> SourceId:
+    """The identity written in a JSON record (used by --resume)."""
+    uids = {k: str(record[k]) for k in UID_KEYWORDS if k in record}
+    return SourceId(str(record["path"]), int(record["frame"]), uids)
+
+
+def csv_header(labels: list[str], include_ids: bool = True) -> list[str]:
+    """`path`, `frame`, the three UIDs (left out with include_ids=False), one column per label,
+    and `values`: what the numbers are ("probabilities" or "scores (not probabilities)").
+
+    The columns are the same for every image so that files from several runs or from the
+    window can be concatenated; the UID cells of a non-DICOM image are empty."""
+    return ["path", "frame", *(UID_KEYWORDS if include_ids else ()), *labels, "values"]
+
+
+def csv_row(source: SourceId, values: np.ndarray, include_ids: bool = True,
+            kind: str = "probabilities") -> list[str]:
+    ids = [source.uids.get(k, "") for k in UID_KEYWORDS] if include_ids else []
+    return [source.path, str(source.frame), *ids, *(f"{float(p):.6f}" for p in values),
+            values_title(kind)]

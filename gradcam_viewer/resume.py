@@ -1,0 +1,61 @@
+"""`explain --resume`: what an earlier run into the same folder already finished.
+
+An image counts as done when its JSON and every requested overlay exist and the JSON says it
+was made from the same input and frame by the same model and method; its CSV row can then be
+rebuilt from the JSON without explaining the image again. Every output is written atomically,
+so an existing file is a complete one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gradcam_viewer.export import read_csv
+from gradcam_viewer.output_layout import Planned
+from gradcam_viewer.records import SourceId, csv_row, source_from_record
+
+
+def rows_already_written(csv_path: Path, header: list[str], force: bool,
+                         resume: bool) -> set[tuple[str, int]]:
+    """(path, frame) of the rows an earlier run wrote. Raises ValueError for a second run
+    without --force or --resume, and for a resume whose columns differ."""
+    if not csv_path.exists() or force:
+        return set()
+    if not resume:
+        raise ValueError(f"'{csv_path}' already exists; use --force to overwrite or --resume "
+                         "to complete that run")
+    found, rows = read_csv(csv_path)
+    if found != header:
+        raise ValueError(f"'{csv_path}' has other columns than this run would write (another "
+                         "model, or --no-ids differs); use another --out or --force")
+    return {(row[0], int(row[1])) for row in rows if len(row) > 1 and row[1].isdigit()}
+
+
+def finished(item: Planned, labels: list[str], frame: int, method: str, bundle: Any,
+             include_ids: bool) -> tuple[SourceId, dict] | None:
+    """The source and JSON of an image an earlier run finished the same way, else None."""
+    if not item.json_path.is_file() or not all(item.overlay_path(lab).is_file()
+                                               for lab in labels):
+        return None
+    try:
+        record = json.loads(item.json_path.read_text(encoding="utf-8"))
+        source = source_from_record(record)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    model = record.get("model") or {}
+    same = (source.key == (item.rel, frame) and record.get("method") == method
+            and model.get("name") == bundle.name
+            and model.get("sha256") == bundle.manifest.get("weights_sha256"))
+    if str(record.get("format", "")).startswith("DICOM"):
+        same = same and ("SOPInstanceUID" in record) == include_ids
+    return (source, record) if same else None
+
+
+def row_from_record(source: SourceId, record: dict, labels: list[str],
+                    include_ids: bool) -> list[str]:
+    """The CSV row the earlier run would have written for this image."""
+    values = record.get("probabilities") or record.get("scores") or {}
+    return csv_row(source, [values[lab] for lab in labels], include_ids,
+                   str(record.get("output_kind", "probabilities")))

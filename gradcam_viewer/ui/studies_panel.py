@@ -1,0 +1,298 @@
+"""The Studies panel: patient > study > series > image, with a thumbnail per series and a
+frame slider for multi-frame images.
+
+Folders and media are scanned, and thumbnails made, by `StudiesReader` in its own thread (not
+the model's worker), so the GUI thread only builds tree items. The panel emits
+`catalogueReady(catalogue, rejected)` when a scan is done (`catalogue.paths()` is the Page Up /
+Page Down order; `rejected` are files named explicitly that are not images) and
+`imageChosen(path, frame)` when the user picks an image or a frame. Patient names
+and IDs are shown only when `set_show_identifying(True)`; nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QSlider, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from gradcam_viewer.imaging.studies import Catalogue, ImageRef, Patient, Series
+
+log = logging.getLogger(__name__)
+
+THUMB = 48
+PATH_ROLE = Qt.ItemDataRole.UserRole + 10
+KIND_ROLE = Qt.ItemDataRole.UserRole + 11
+
+
+class _Latest:
+    """The newest scan request id, shared by the GUI thread and the reader."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def next(self) -> int:
+        with self._lock:
+            self._value += 1
+            return self._value
+
+    def is_stale(self, request: int) -> bool:
+        with self._lock:
+            return request != self._value
+
+
+def thumbnail(path: Path, size: int = THUMB) -> tuple[np.ndarray, str]:
+    """The image as the viewer shows it (default window), at most `size` pixels a side, and
+    its Series Description (a DICOMDIR's series records often lack it)."""
+    from PIL import Image
+
+    from gradcam_viewer.imaging import load_image, to_display
+
+    image = load_image(path)
+    im = Image.fromarray(to_display(image))
+    im.thumbnail((size, size))
+    field = image.metadata.get("SeriesDescription")
+    return np.ascontiguousarray(np.asarray(im.convert("RGB"))), field.value if field else ""
+
+
+class StudiesReader(QObject):
+    """Scans in the background; a newer request makes an older one stop early."""
+
+    catalogueRead = Signal(int, object, object)  # request id, Catalogue, rejected paths
+    thumbnailRead = Signal(int, int, object, str)  # request, series index, RGB, description
+
+    def __init__(self, latest: _Latest):
+        super().__init__()
+        self.latest = latest
+
+    @Slot(int, object)
+    def read(self, request: int, paths: list) -> None:
+        from gradcam_viewer.imaging import scan_media
+
+        if self.latest.is_stale(request):
+            return
+        rejected: list[Path] = []
+        try:
+            result = scan_media(paths, cancelled=lambda: self.latest.is_stale(request))
+            catalogue, rejected = result.catalogue, result.rejected
+        except Exception as exc:  # never let a scan kill the thread
+            log.exception("scan failed")
+            reason = f"The folder could not be read ({type(exc).__name__})."
+            catalogue = Catalogue(warnings=[reason])
+        if self.latest.is_stale(request):
+            return
+        self.catalogueRead.emit(request, catalogue, rejected)
+        for index, series in enumerate(catalogue.all_series()):
+            if self.latest.is_stale(request):
+                return
+            try:
+                self.thumbnailRead.emit(request, index, *thumbnail(series.images[0].path))
+            except Exception:  # a damaged first image: the series just has no thumbnail
+                log.debug("no thumbnail for series %d", index, exc_info=True)
+
+
+class StudiesPanel(QWidget):
+    imageChosen = Signal(object, int)  # Path, frame (0-based)
+    # Catalogue, and the files named explicitly that are not images (for the loader's reason)
+    catalogueReady = Signal(object, object)
+    _requestRead = Signal(int, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(4)
+        self.tree.setHeaderLabels(["Patient / study / series", "Date", "Modality", "Images"])
+        self.tree.setUniformRowHeights(False)
+        self.tree.setIconSize(QSize(THUMB, THUMB))
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.setMinimumWidth(340)
+        # Page Up / Page Down and single-letter shortcuts belong to the window
+        self.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.tree.itemClicked.connect(self._clicked)
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
+        self.frame_slider.setMinimum(1)
+        self.frame_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.frame_slider.valueChanged.connect(self._frame_moved)
+        self.frame_label = QLabel()
+        frames = QWidget()
+        row = QHBoxLayout(frames)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(QLabel("Frame"))
+        row.addWidget(self.frame_slider, 1)
+        row.addWidget(self.frame_label)
+        self.frames_row = frames
+        self.frames_row.setVisible(False)
+        self.status = QLabel("")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.frames_row)
+        layout.addWidget(self.status)
+
+        self.catalogue = Catalogue()
+        self.show_identifying = False
+        self.scanning = False
+        self._current: Path | None = None
+        self._image_items: dict[str, QTreeWidgetItem] = {}
+        self._series_items: list[QTreeWidgetItem] = []
+        self._patient_items: list[tuple[QTreeWidgetItem, Patient]] = []
+        self._setting_frame = False
+
+        self.latest = _Latest()
+        self._request = 0
+        self.thread_ = QThread(self)
+        self.thread_.setObjectName("studies-reader")
+        self.reader = StudiesReader(self.latest)
+        self.reader.moveToThread(self.thread_)
+        self._requestRead.connect(self.reader.read)
+        self.reader.catalogueRead.connect(self._catalogue_read)
+        self.reader.thumbnailRead.connect(self._thumbnail_read)
+        self.thread_.start()
+
+    # ---------------------------------------------------------------- API ----
+    def open(self, paths: list[Path]) -> None:
+        """Scan files, folders or DICOMDIRs in the background; `catalogueReady` follows."""
+        self._request = self.latest.next()
+        self.scanning = True
+        self.status.setText("Reading folders and headers...")
+        self._requestRead.emit(self._request, [Path(p) for p in paths])
+
+    def ordered_paths(self) -> list[Path]:
+        return self.catalogue.paths()
+
+    def show_image(self, path: Path, frame: int, n_frames: int) -> None:
+        """The window opened `path`: select it and show a frame slider if it has frames."""
+        self._current = Path(path)
+        item = self._image_items.get(str(path))
+        if item is not None:
+            self.tree.blockSignals(True)
+            self.tree.setCurrentItem(item)
+            self.tree.scrollToItem(item)
+            self.tree.blockSignals(False)
+        self._setting_frame = True
+        self.frame_slider.setMaximum(max(1, n_frames))
+        self.frame_slider.setValue(frame + 1)
+        self._setting_frame = False
+        self.frame_label.setText(f"{frame + 1} / {n_frames}")
+        self.frames_row.setVisible(n_frames > 1)
+
+    def set_show_identifying(self, on: bool) -> None:
+        self.show_identifying = bool(on)
+        for number, (item, patient) in enumerate(self._patient_items, start=1):
+            item.setText(0, patient.label(number, self.show_identifying))
+
+    def shutdown(self) -> None:
+        self.latest.next()  # any scan in progress stops at its next file
+        if self.thread_.isRunning():
+            self.thread_.quit()
+            self.thread_.wait(30_000)
+
+    # ---------------------------------------------------------------- replies ----
+    def _catalogue_read(self, request: int, catalogue: Catalogue, rejected: list) -> None:
+        if request != self._request:
+            return
+        self.scanning = False
+        self.catalogue = catalogue
+        self._fill(catalogue)
+        n = len(catalogue.images())
+        text = f"{n} image(s)"
+        if catalogue.skipped:
+            text += f", {catalogue.skipped} other file(s) skipped"
+        if catalogue.warnings:
+            text += f", {len(catalogue.warnings)} warning(s)"
+            self.status.setToolTip("\n".join(catalogue.warnings))
+        self.status.setText(text)
+        self.catalogueReady.emit(catalogue, rejected)
+
+    def _thumbnail_read(self, request: int, index: int, rgb: np.ndarray, description: str) -> None:
+        if request != self._request or not 0 <= index < len(self._series_items):
+            return
+        from gradcam_viewer.ui.image_view import qimage_from_array
+
+        item = self._series_items[index]
+        item.setIcon(0, QIcon(QPixmap.fromImage(qimage_from_array(rgb))))
+        series = self.catalogue.all_series()[index]
+        if description and not series.description:
+            series.description = description
+            item.setText(0, _series_title(series))
+            item.setToolTip(0, _series_title(series))
+
+    # ---------------------------------------------------------------- tree ----
+    def _fill(self, catalogue: Catalogue) -> None:
+        self.tree.clear()
+        self._image_items, self._series_items, self._patient_items = {}, [], []
+        for number, patient in enumerate(catalogue.patients, start=1):
+            p_item = QTreeWidgetItem([patient.label(number, self.show_identifying), "", "",
+                                      str(sum(s.n_images() for s in patient.studies))])
+            p_item.setData(0, KIND_ROLE, "patient")
+            self._patient_items.append((p_item, patient))
+            self.tree.addTopLevelItem(p_item)
+            for study in patient.studies:
+                s_item = QTreeWidgetItem([study.description or "Study", _date(study.date),
+                                          _modalities(study.series), str(study.n_images())])
+                s_item.setData(0, KIND_ROLE, "study")
+                p_item.addChild(s_item)
+                for series in study.series:
+                    s_item.addChild(self._series_item(series))
+        if catalogue.others:
+            o_item = QTreeWidgetItem(["Other images", "", "", str(len(catalogue.others))])
+            o_item.setData(0, KIND_ROLE, "others")
+            self.tree.addTopLevelItem(o_item)
+            for ref in catalogue.others:
+                o_item.addChild(self._image_item(ref, ref.path.name))
+        self.tree.expandAll()
+
+    def _series_item(self, series: Series) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([_series_title(series), "",
+                                series.modality, str(len(series.images))])
+        item.setData(0, KIND_ROLE, "series")
+        item.setToolTip(0, _series_title(series))
+        self._series_items.append(item)
+        for ref in series.images:
+            label = f"Image {ref.instance}" if ref.instance is not None else ref.path.name
+            if ref.frames and ref.frames > 1:
+                label += f" ({ref.frames} frames)"
+            item.addChild(self._image_item(ref, label))
+        return item
+
+    def _image_item(self, ref: ImageRef, label: str) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([label, "", "", ""])
+        item.setData(0, KIND_ROLE, "image")
+        item.setData(0, PATH_ROLE, str(ref.path))
+        item.setToolTip(0, ref.path.name)
+        self._image_items[str(ref.path)] = item
+        return item
+
+    def _clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        while item is not None and item.data(0, KIND_ROLE) != "image":
+            item = item.child(0) if item.childCount() else None
+        if item is not None:
+            self.imageChosen.emit(Path(item.data(0, PATH_ROLE)), 0)
+
+    def _frame_moved(self, value: int) -> None:
+        self.frame_label.setText(f"{value} / {self.frame_slider.maximum()}")
+        if not self._setting_frame and self._current is not None:
+            self.imageChosen.emit(self._current, value - 1)
+
+
+def _series_title(series: Series) -> str:
+    number = f"#{series.number} " if series.number is not None else ""
+    return f"{number}{series.description or 'Series'}"
+
+
+def _date(da: str) -> str:
+    return f"{da[:4]}-{da[4:6]}-{da[6:8]}" if len(da) == 8 and da.isdigit() else da
+
+
+def _modalities(series: list[Series]) -> str:
+    return ", ".join(dict.fromkeys(s.modality for s in series if s.modality))

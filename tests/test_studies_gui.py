@@ -1,0 +1,147 @@
+"""The Studies panel in the viewer (pytest-qt, offscreen): a DICOMDIR written by pydicom is
+shown as patient > study > series > image and paged through in the planned order."""
+
+import logging
+import time
+
+import numpy as np
+import pydicom
+import pytest
+from PySide6.QtCore import Qt, QThread, QTimer
+from PySide6.QtTest import QTest
+
+from dicom_factory import make_dataset, write
+from gui_helpers import wait_result, wait_until
+from media_factory import write_fileset
+
+
+def _focus(win):
+    for box in getattr(win, "_open_boxes", []):
+        box.close()
+    win.activateWindow()
+    win.view.setFocus()
+    QTest.qWait(10)
+
+
+def _open_and_wait(win, paths):
+    win.open_paths(paths)
+    wait_until(lambda: not win.studies.scanning and win.files.current is not None, 60)
+    wait_result(win, win.files.current)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    return write_fileset(tmp_path_factory.mktemp("cd") / "CD")
+
+
+def _uid(path):
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def test_dicomdir_tree_and_paging_in_order(win, medium, caplog):
+    caplog.set_level(logging.DEBUG)
+    dicomdir, order = medium
+    _focus(win)
+    win.metadata.show_identifying.setChecked(False)
+    _open_and_wait(win, [dicomdir])
+    tree = win.studies.tree
+    # patients: the one with the earliest study first; labels hide the identity
+    assert tree.topLevelItemCount() == 2
+    assert [tree.topLevelItem(i).text(0) for i in range(2)] == ["Patient 1", "Patient 2"]
+    bob, ann = tree.topLevelItem(0), tree.topLevelItem(1)
+    assert (bob.childCount(), ann.childCount()) == (1, 2)
+    assert [ann.child(i).text(1) for i in range(2)] == ["2020-01-02", "2021-03-05"]
+    series = [ann.child(0).child(i) for i in range(2)]
+    assert [s.text(2) for s in series] == ["CR", "DX"] and [s.text(3) for s in series] == ["1", "2"]
+    assert bob.child(0).child(0).text(3) == "3" and ann.text(3) == "6"
+    wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)
+    # the DICOMDIR's series records have no description: it comes from the headers
+    assert [s.text(0) for s in series] == ["#3 Cine", "#7 Follow-up PA"]
+    assert len(win.studies._series_items) == 5
+
+    # Page Down walks the images in study date / series number / instance number order
+    seen = [_uid(win.files.current)]
+    for _ in range(len(order) - 1):
+        before = win.files.current
+        QTest.keyClick(win, Qt.Key.Key_PageDown)
+        wait_until(lambda: win.files.current != before, 10)
+        wait_result(win, win.files.current)
+        seen.append(_uid(win.image.path))
+        assert tree.currentItem().text(0).startswith("Image")
+        if win.image.n_frames > 1:
+            multi = win.files.current
+    assert seen == [p.sop_uid for p in order]
+    QTest.keyClick(win, Qt.Key.Key_PageUp)
+    wait_result(win, win.files.paths[-2])
+
+    # the multi-frame image gets a frame slider that opens the frame
+    win.studies._clicked(win.studies._image_items[str(multi)], 0)
+    wait_result(win, multi)
+    assert win.studies.frames_row.isVisibleTo(win.studies)
+    assert win.studies.frame_slider.maximum() == 3
+    win.studies.frame_slider.setValue(3)
+    wait_until(lambda: win.image is not None and win.image.frame == 2, 30)
+    expected = pydicom.dcmread(multi).pixel_array[2]
+    np.testing.assert_array_equal(win.image.pixels, expected.astype(np.float32))
+    assert win.result is None or win.result.key[1] in (0, 2)
+
+    # identifying fields follow the metadata tab's choice, and never reach the log
+    win.metadata.show_identifying.setChecked(True)
+    assert tree.topLevelItem(0).text(0) == "BETA BOB (PID-B)"
+    win.metadata.show_identifying.setChecked(False)
+    assert tree.topLevelItem(0).text(0) == "Patient 1"
+    for secret in ("ALPHA", "BETA", "PID-A", "PID-B"):
+        assert secret not in caplog.text
+
+
+def test_reader_is_its_own_thread(win):
+    reader_thread = win.studies.reader.thread()
+    assert reader_thread is not win.thread_ and reader_thread is not QThread.currentThread()
+    assert reader_thread.isRunning()
+
+
+def test_gui_thread_not_blocked_by_a_500_file_folder(win, tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(500):
+        series = i // 100
+        ds = make_dataset(rng.integers(0, 4096, (32, 32)).astype(np.uint16), bits_stored=12,
+                          StudyInstanceUID="1.2.3", SeriesInstanceUID=f"1.2.3.{series}",
+                          SeriesNumber=series, InstanceNumber=500 - i, StudyDate="20200101")
+        folder = tmp_path / f"S{series}"
+        folder.mkdir(exist_ok=True)
+        write(folder / f"{i}", ds)
+    gaps = []
+    last = [time.perf_counter()]
+
+    def beat():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(beat)
+    timer.start(10)
+    last[0] = start = time.perf_counter()
+    _open_and_wait(win, [tmp_path])
+    wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)
+    worked = time.perf_counter() - start
+    timer.stop()
+    assert len(win.files.paths) == 500 and len(win.studies._series_items) == 5
+    assert win.studies.tree.topLevelItem(0).child(0).child(0).childCount() == 100
+    assert len(gaps) > 10 and worked > 0.2
+    assert max(gaps) < 0.1, f"GUI blocked for {max(gaps) * 1000:.0f} ms"
+
+
+def test_missing_files_are_shown(win, medium, tmp_path):
+    import shutil
+
+    dicomdir, order = medium
+    copy = tmp_path / "cd"
+    shutil.copytree(dicomdir.parent, copy)
+    victim = sorted(copy.rglob("IM*"))[0]
+    victim.unlink()
+    _focus(win)
+    _open_and_wait(win, [copy])
+    assert len(win.files.paths) == len(order) - 1
+    assert "missing" in win.studies.status.toolTip()
+    assert "1 warning" in win.studies.status.text()
