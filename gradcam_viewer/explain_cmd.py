@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from gradcam_viewer import dicom_cmd
 from gradcam_viewer.cam.methods import METHOD_TITLES
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-ids", action="store_true",
                         help="leave the DICOM Study/Series/SOP Instance UIDs out of every output "
                              "(for results shared outside the hospital)")
+    dicom_cmd.add_arguments(parser)
 
 
 class Progress:
@@ -95,6 +97,10 @@ def run(args: Any) -> int:
     err = sys.stderr
     if args.reference_images and not args.chexnet_weights:
         err.write("error: --reference-images goes with --chexnet-weights\n")
+        return 2
+    dicom = dicom_cmd.DicomRun(args)
+    if problem := dicom.start(args):
+        err.write(f"error: {problem}\n")
         return 2
     try:
         bundle = (load_chexnet_weights(args.chexnet_weights, args.reference_images)
@@ -180,6 +186,8 @@ def run(args: Any) -> int:
             write_json(item.json_path, record, overwrite)
             if source.key not in listed:
                 rows.append(csv_row(source, values, include_ids, bundle.output_kind))
+            dicom.after_image(item, image, display, result, values, bundle, wanted, style,
+                              overwrite)
             explained += 1
             log.info("explained %s in %.2f s", item.source.name, time.perf_counter() - started)
         except ImageLoadError as exc:
@@ -211,6 +219,7 @@ def run(args: Any) -> int:
     if not inputs and not problems:
         err.write("error: no image files were found in the input(s)\n")
         failures += 1
+    failures += dicom.finish(progress.say)
     kept_note = f", {kept} already done" if kept else ""
     failed = len(plan) - explained - kept
     err.write(f"{explained} images explained, {skipped} other files skipped{kept_note}"

@@ -50,3 +50,13 @@ def win(qapp, qtbot, tmp_path):
     qtbot.waitUntil(lambda: w.model is not None, timeout=180_000)
     yield w
     w.shutdown()
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    """A private Orthanc PACS on 127.0.0.1 (tests/orthanc_server.py), stopped at the end."""
+    from orthanc_server import start_orthanc, stop_orthanc
+
+    server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
+    yield server
+    stop_orthanc(server)

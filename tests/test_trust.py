@@ -190,9 +190,31 @@ def test_gui_bad_models_keep_the_previous_one(win, qtbot, tmp_path):
 
 
 def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, patient_dicom,
-                                                     no_network):
-    from gradcam_viewer.ui import exporting
+                                                     no_network, monkeypatch):
+    """Text burned into pixels cannot be found by searching the file's bytes: the strings
+    handed to the renderers are checked instead (Qt's painter for the PNG view, the Pillow
+    burn-in for the Secondary Capture). CSV and JSON are text: their bytes are searched."""
+    from PySide6.QtGui import QPainter
 
+    from gradcam_viewer.dicom_out import objects
+    from gradcam_viewer.ui import exporting, pacs_dialogs
+
+    drawn: list[str] = []
+
+    class SpyPainter(QPainter):
+        def drawText(self, *args):  # noqa: N802
+            drawn.extend(a for a in args if isinstance(a, str))
+            return super().drawText(*args)
+
+    real_burn_in = objects.burn_in
+
+    def spy_burn_in(rgb, lines):
+        burned.extend(lines)
+        return real_burn_in(rgb, lines)
+
+    burned: list[str] = []
+    monkeypatch.setattr(exporting, "QPainter", SpyPainter)
+    monkeypatch.setattr(objects, "burn_in", spy_burn_in)
     before = _sha(patient_dicom)
     win.open_file(patient_dicom)
     wait_shown(qtbot, win, patient_dicom)
@@ -200,9 +222,21 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     files = [exporting.export_view_png(win, tmp_path / "v.png"),
              exporting.export_predictions(win, tmp_path / "p.csv", "csv"),
              exporting.export_predictions(win, tmp_path / "p.json", "json")]
-    blob = b"".join(f.read_bytes() for f in files)
+    pacs_dialogs.export_dicom_dialog(win, tmp_path / "dicom").accept()
+    assert any("Model:" in t for t in drawn) and any("Image:" in t for t in drawn)
+    assert any("NOT FOR DIAGNOSTIC USE" in t for t in burned)
+    blob = b"".join(f.read_bytes() for f in files[1:])
     for secret in SECRETS:
         assert secret.encode() not in blob
+        assert not any(secret in t for t in drawn + burned), secret
+    # asked for, the identifying fields are drawn: the spy would see them
+    drawn.clear()
+    win.act_include_phi.setChecked(True)
+    try:
+        exporting.export_view_png(win, tmp_path / "with_phi.png")
+    finally:
+        win.act_include_phi.setChecked(False)
+    assert any("ZZSECRET" in t for t in drawn)
     assert _sha(patient_dicom) == before and no_network == []
     with pytest.raises(FileExistsError):
         exporting.export_view_png(win, tmp_path / "v.png")

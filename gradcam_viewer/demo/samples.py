@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
 from pydicom.uid import (DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian,
                          generate_uid)
 
@@ -43,7 +44,8 @@ def write_samples(folder: Path, size: int = SAMPLE_SIZE) -> list[dict]:
 
 def write_dicom(path: Path, stored: np.ndarray, seed: int) -> None:
     """DX For Presentation, MONOCHROME2, 12 bits stored in 16, window = the full 12-bit range
-    (so the display equals the PNG), patient PHANTOM^DEMO."""
+    (so the display equals the PNG), patient PHANTOM^DEMO, with every Type 1 and 2 attribute of
+    the DX image, study and series modules that `dciodvfy` (dicom3tools) checks."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -60,9 +62,25 @@ def write_dicom(path: Path, stored: np.ndarray, seed: int) -> None:
     ds.PatientBirthDate = "19700101"
     ds.PatientSex = "O"
     ds.StudyDate = ds.SeriesDate = datetime.date(2026, 1, 1).strftime("%Y%m%d")
+    ds.StudyTime = ds.SeriesTime = "120000"
+    ds.ReferringPhysicianName = ""
+    ds.StudyID = "1"
+    ds.AccessionNumber = ""
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
     ds.StudyDescription = "Synthetic chest phantom (gradcam-viewer demo)"
     ds.BodyPartExamined = "CHEST"
     ds.ViewPosition = "PA"
+    ds.ViewCodeSequence = Sequence([_code("399348003", "SCT", "postero-anterior")])
+    ds.AnatomicRegionSequence = Sequence([_code("43799004", "SCT", "Chest")])
+    ds.ImageLaterality = "U"  # the chest is unpaired
+    ds.PatientOrientation = ["L", "F"]  # a PA chest seen as usual: patient's left to the right
+    ds.PixelIntensityRelationship, ds.PixelIntensityRelationshipSign = "LIN", 1
+    ds.LossyImageCompression = "00"
+    ds.BurnedInAnnotation = "NO"
+    ds.DetectorType = ""
+    ds.PositionerType = ""
+    ds.AcquisitionContextSequence = Sequence()
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.ImageType = ["DERIVED", "PRIMARY"]
     ds.Manufacturer = "gradcam-viewer synthetic phantom"
@@ -78,3 +96,9 @@ def write_dicom(path: Path, stored: np.ndarray, seed: int) -> None:
     ds.PresentationLUTShape = "IDENTITY"
     ds.PixelData = stored.astype("<u2").tobytes()
     ds.save_as(path, enforce_file_format=True)
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item

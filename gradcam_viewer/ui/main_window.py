@@ -29,7 +29,7 @@ from gradcam_viewer.session.controller import (Effects, ExplainRequest, ModelReq
 from gradcam_viewer.session.files import FileList
 from gradcam_viewer.session.results import (DEFAULT_BUDGET_MB, DEMO_BANNER, ExplainResult,
                                             ModelInfo, ResultCache, overlay_size)
-from gradcam_viewer.ui import dialogs, exporting, model_setup
+from gradcam_viewer.ui import dialogs, exporting, model_setup, pacs_dialogs
 from gradcam_viewer.ui.grid_view import GridView
 from gradcam_viewer.ui.image_view import ImageView
 from gradcam_viewer.ui.renderer import Renderer, Tokens
@@ -310,6 +310,7 @@ class MainWindow(QMainWindow):
         m_help = menu.addMenu("&Help")
         for act in (self.act_card, self.act_keys, self.act_about):
             m_help.addAction(act)
+        pacs_dialogs.install(self, m_file)  # File > Export as DICOM / Send to PACS; Settings
 
         tools = QToolBar("Main")
         tools.setObjectName("main-toolbar")

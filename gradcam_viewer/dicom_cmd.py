@@ -1,0 +1,121 @@
+"""`explain --dicom-out DIR --send AET@HOST:PORT`: DICOM objects for each explained image and,
+if asked, their C-STORE to a PACS node. Kept apart from explain_cmd so that the command only
+calls in: `add_arguments`, `DicomRun.start`, `DicomRun.after_image`, `DicomRun.finish`."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--dicom-out", type=Path, default=None, metavar="DIR",
+                        help="also write DICOM objects (Secondary Capture, Parametric Map, "
+                             "structured report) into DIR; they keep the patient module")
+    parser.add_argument("--send", default=None, metavar="AET@HOST:PORT",
+                        help="send the DICOM objects to this PACS node (C-STORE); objects "
+                             "not accepted stay in the outbox folder until a later send")
+
+
+class DicomRun:
+    """The DICOM part of one `explain` run."""
+
+    def __init__(self, args: Any):
+        self.folder: Path | None = args.dicom_out
+        self.send_to: str | None = args.send
+        self.out: Path = args.out
+        self.node = None
+        self.files: list[Path] = []
+        self.patients: set[str] = set()
+        self.studies: set[str] = set()
+        self._staging: tempfile.TemporaryDirectory | None = None
+        self.notes: list[str] = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self.folder or self.send_to)
+
+    def start(self, args: Any) -> str:
+        """An error message when the options cannot work together, else ''."""
+        if not self.active:
+            return ""
+        if args.no_ids:
+            return ("--no-ids cannot go with --dicom-out or --send: DICOM objects are filed by "
+                    "their UIDs and keep the patient module")
+        if self.send_to:
+            from gradcam_viewer.pacs import NodeError, parse_node
+
+            try:
+                self.node = parse_node(self.send_to)
+            except NodeError as exc:
+                return f"--send: {exc}"
+        if self.folder is None:  # sending only: the objects are made in a staging folder
+            self._staging = tempfile.TemporaryDirectory(prefix="gradcam-dicom-")
+            self.folder = Path(self._staging.name)
+        return ""
+
+    def after_image(self, item: Any, image: Any, display: Any, result: Any, values: Any,
+                    bundle: Any, wanted: list[int], style: Any, overwrite: bool) -> list[Path]:
+        """The objects of one explained image, written next to where its PNGs mirror it."""
+        if not self.active:
+            return []
+        from gradcam_viewer.dicom_out import Explained, build_objects, write_objects
+        from gradcam_viewer.export import model_identity
+
+        heatmaps = {bundle.labels[k]: result.display_heatmap(0, k, image.size) for k in wanted}
+        ex = Explained(source=Path(item.source), display=display, labels=list(bundle.labels),
+                       values=values, kind=bundle.output_kind, heatmaps=heatmaps,
+                       method=result.method, layer=result.layer_name,
+                       model=model_identity(bundle),
+                       is_dicom=str(image.source_format).startswith("DICOM"),
+                       frame=int(image.frame), style=style,
+                       out_of_distribution=getattr(result, "out_of_distribution", None))
+        notes: list[str] = []
+        objects = build_objects(ex, notes)
+        self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
+                          for text in notes)
+        for _, ds in objects:
+            self.patients.add(str(ds.get("PatientID", "")))
+            self.studies.add(str(ds.StudyInstanceUID))
+        folder = self.folder / item.folder.relative_to(self.out)
+        written = write_objects(objects, folder, item.base, overwrite)
+        self.files.extend(written)
+        return written
+
+    def finish(self, say: Callable[[str], None]) -> int:
+        """Send what was made (and what earlier runs left in the outbox); the number of
+        failures."""
+        try:
+            if not self.active:
+                return 0
+            for line in self.notes:
+                say(line)
+            if self._staging is None:
+                say(f"{len(self.files)} DICOM object(s) written into {self.folder}")
+            if self.node is None:
+                return 0
+            return self._send(say)
+        finally:
+            if self._staging is not None:
+                self._staging.cleanup()
+
+    def _send(self, say: Callable[[str], None]) -> int:
+        from gradcam_viewer.pacs import Outbox, send_files
+
+        outbox = Outbox()
+        earlier = outbox.pending(self.node)
+        queued = outbox.add(self.node, self.files)
+        say(f"sending {len(queued)} object(s) of {len(self.studies)} study(ies) and "
+            f"{len(self.patients)} patient(s) to {self.node.label}"
+            + (f", and {len(earlier)} left in the outbox by earlier runs" if earlier else ""))
+        report = send_files(self.node, earlier + queued)
+        outbox.remove(report.sent)
+        say(report.summary(self.node))
+        if report.failed:
+            say(f"error: {len(report.failed)} object(s) not accepted; they stay in "
+                f"{outbox.node_folder(self.node)} and go with the next --send to this node")
+        return len(report.failed)

@@ -1,0 +1,9 @@
+"""DICOM results for a PACS: Secondary Capture, Parametric Map and TID 1500 structured report,
+built with highdicom from an explained image. No Qt here; the window and the command share it."""
+
+from gradcam_viewer.dicom_out.burnin import burn_in, burn_in_lines
+from gradcam_viewer.dicom_out.objects import (DicomExportError, Explained, build_objects,
+                                              write_objects)
+
+__all__ = ["DicomExportError", "Explained", "build_objects", "burn_in", "burn_in_lines",
+           "write_objects"]

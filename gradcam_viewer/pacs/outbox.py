@@ -1,0 +1,53 @@
+"""Objects waiting for a PACS: copied here before sending, deleted only once the node has
+accepted them, so that a refusal, a timeout or a crash loses nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from gradcam_viewer.pacs.nodes import PacsNode
+
+
+def default_outbox() -> Path:
+    env = os.environ.get("GRADCAM_VIEWER_OUTBOX")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("gradcam-viewer", appauthor=False)) / "outbox"
+
+
+class Outbox:
+    """One sub-folder per node; file names are unique so nothing is ever overwritten."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = Path(folder) if folder else default_outbox()
+
+    def node_folder(self, node: PacsNode) -> Path:
+        return self.folder / node.folder_name
+
+    def add(self, node: PacsNode, files: list[Path]) -> list[Path]:
+        target = self.node_folder(node)
+        target.mkdir(parents=True, exist_ok=True)
+        queued = []
+        for f in files:
+            dest = target / f"{uuid.uuid4().hex[:12]}_{Path(f).name}"
+            tmp = dest.with_name("." + dest.name + ".part")
+            shutil.copyfile(f, tmp)
+            os.replace(tmp, dest)
+            queued.append(dest)
+        return queued
+
+    def pending(self, node: PacsNode) -> list[Path]:
+        folder = self.node_folder(node)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir()
+                      if p.is_file() and p.suffix == ".dcm" and not p.name.startswith("."))
+
+    def remove(self, files: list[Path]) -> None:
+        for f in files:
+            Path(f).unlink(missing_ok=True)

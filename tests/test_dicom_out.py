@@ -1,0 +1,312 @@
+"""DICOM outputs (issue 14): Secondary Capture, Parametric Map and TID 1500 SR from the command,
+checked with dciodvfy (dicom3tools), read back with pydicom and highdicom, and compared with the
+engine called directly and with the JSON record of the same run."""
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from dicom_checks import content_items, dciodvfy
+from dicom_factory import make_dataset, write
+from gradcam_viewer.cli import main
+from gradcam_viewer.resources import samples_dir
+
+LABELS = ("Nodule", "Mass")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One run of `explain --dicom-out` on a sample DICOM, a sample PNG and a CT from pydicom
+    (a source with a frame of reference, which the sample radiographs lack)."""
+    from pydicom.data import get_testdata_file
+
+    root = tmp_path_factory.mktemp("dicom_run")
+    inputs = root / "in"
+    inputs.mkdir()
+    for name in ("phantom_03_nodule.dcm", "phantom_01_normal.png"):
+        shutil.copy(samples_dir() / name, inputs / name)
+    shutil.copy(get_testdata_file("CT_small.dcm"), inputs / "ct_small.dcm")
+    code = main(["explain", str(inputs), "--out", str(root / "out"), "--labels", ",".join(LABELS),
+                 "--dicom-out", str(root / "dicom")])
+    assert code == 0
+    return inputs, root / "out", root / "dicom"
+
+
+def _objects(folder: Path, stem: str) -> dict[str, pydicom.Dataset]:
+    return {p.stem[len(stem) + 1:]: pydicom.dcmread(p) for p in sorted(folder.glob(f"{stem}_*.dcm"))}
+
+
+def test_objects_per_source(run):
+    _, _, dicom = run
+    names = {stem: set(_objects(dicom, stem)) for stem in ("phantom_03_nodule", "ct_small",
+                                                            "phantom_01_normal")}
+    full = {*(f"SC_{x}" for x in LABELS), *(f"PM_{x}" for x in LABELS), "SR"}
+    assert names["phantom_03_nodule"] == full and names["ct_small"] == full
+    assert names["phantom_01_normal"] == {f"SC_{x}" for x in LABELS}
+
+
+def test_every_object_passes_dciodvfy(run):
+    _, _, dicom = run
+    files = sorted(dicom.glob("*.dcm"))
+    assert len(files) == 12
+    for f in files:
+        errors, _ = dciodvfy(f)
+        assert errors == [], (f.name, errors)
+
+
+def test_secondary_capture_files_under_the_source_study(run):
+    inputs, _, dicom = run
+    for stem in ("phantom_03_nodule", "ct_small"):
+        src = pydicom.dcmread(next(inputs.glob(f"{stem}.dcm")))
+        objs = _objects(dicom, stem)
+        for name, ds in objs.items():
+            assert ds.StudyInstanceUID == src.StudyInstanceUID, name
+            assert ds.PatientID == src.PatientID and ds.PatientName == src.PatientName
+            assert ds.SeriesInstanceUID != src.SeriesInstanceUID
+        sc = objs["SC_Nodule"]
+        assert list(sc.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+        assert sc.BurnedInAnnotation == "YES"
+        assert sc.SeriesDescription.startswith("Grad-CAM ")
+        assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+        assert (sc.Rows, sc.Columns) == (src.Rows, src.Columns)
+        # both labels' captures are one series; each object its own SOP Instance
+        assert objs["SC_Mass"].SeriesInstanceUID == sc.SeriesInstanceUID
+        assert len({d.SOPInstanceUID for d in objs.values()}) == len(objs)
+
+
+def test_png_source_gets_a_new_study_without_patient(run):
+    _, _, dicom = run
+    objs = _objects(dicom, "phantom_01_normal")
+    studies = {d.StudyInstanceUID for d in objs.values()}
+    assert len(studies) == 1
+    for ds in objs.values():
+        assert str(ds.get("PatientName", "")) == "" and str(ds.get("PatientID", "")) == ""
+        assert str(ds.get("PatientBirthDate", "")) == ""
+        assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
+
+
+def test_secondary_capture_opens_in_the_viewer(run):
+    from gradcam_viewer.imaging import load_image
+
+    _, _, dicom = run
+    src = load_image(samples_dir() / "phantom_03_nodule.dcm")
+    image = load_image(dicom / "phantom_03_nodule_SC_Nodule.dcm")
+    assert image.is_color and image.size == src.size
+
+
+def test_parametric_map_is_the_engines_heatmap(run, reference):
+    """The map's float pixels are the heatmap of the engine called directly (not via the CLI)."""
+    import highdicom as hd
+
+    inputs, _, dicom = run
+    bundle, explain = reference
+    for stem in ("phantom_03_nodule", "ct_small"):
+        src = inputs / f"{stem}.dcm"
+        result = explain(src)
+        objs = _objects(dicom, stem)
+        for label in LABELS:
+            ds = objs[f"PM_{label}"]
+            hd.pm.ParametricMap.from_dataset(ds)  # highdicom reads back what it wrote
+            mapping = ds.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
+            assert mapping.LUTExplanation == "Class Activation"
+            pixels = ds.pixel_array  # Float Pixel Data, decoded by pydicom
+            expected = result.display_heatmap(0, bundle.labels.index(label),
+                                              (int(ds.Rows), int(ds.Columns)))
+            np.testing.assert_allclose(np.asarray(pixels, np.float32), expected, atol=1e-5)
+            ref = ds.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0]
+            assert ref.SourceImageSequence[0].ReferencedSOPInstanceUID == \
+                pydicom.dcmread(src).SOPInstanceUID
+
+
+def test_report_holds_the_records_values_and_the_model(run):
+    inputs, out, dicom = run
+    for stem in ("phantom_03_nodule", "ct_small"):
+        record = json.loads((out / f"{stem}.json").read_text())
+        sr = _objects(dicom, stem)["SR"]
+        assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
+        assert sr.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+        values = {}
+        texts = {}
+        for item in content_items(sr):
+            name = item.ConceptNameCodeSequence[0].CodeMeaning
+            if item.ValueType == "NUM" and name.endswith(" probability"):
+                values[name] = float(item.MeasuredValueSequence[0].NumericValue)
+            elif item.ValueType == "TEXT":
+                texts.setdefault(name, []).append(item.TextValue)
+        expected = {f"{k} probability": v for k, v in record["probabilities"].items()}
+        assert values.keys() == expected.keys()
+        for key, value in expected.items():
+            assert values[key] == pytest.approx(value, abs=1e-6)
+        model = record["model"]
+        assert model["name"] in texts["Algorithm Name"]
+        assert model["version"] in texts["Algorithm Version"]
+        assert any(model["sha256"] in t for t in texts["Algorithm Parameters"])
+        assert any(record["method"] in t for t in texts["Algorithm Parameters"])
+        src_uid = pydicom.dcmread(inputs / f"{stem}.dcm").SOPInstanceUID
+        refs = [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in content_items(sr)
+                if i.ValueType == "IMAGE"]
+        assert src_uid in refs
+
+
+def test_sample_dicoms_pass_dciodvfy():
+    files = sorted(samples_dir().glob("*.dcm"))
+    assert len(files) == 5
+    for f in files:
+        errors, _ = dciodvfy(f)
+        assert errors == [], (f.name, errors)
+
+
+def test_sample_dicoms_keep_the_pngs_pixels():
+    """The DICOM samples are the PNGs at 12 bits: regenerating them (now with the attributes
+    dciodvfy wants) kept their pixels, so the demo model's tests still hold."""
+    from PIL import Image
+
+    for f in sorted(samples_dir().glob("*.dcm")):
+        stored = pydicom.dcmread(f).pixel_array.astype(np.float64)
+        png = np.asarray(Image.open(f.with_suffix(".png")), np.float64)
+        assert np.abs(np.rint(stored / 4095 * 255) - png).max() <= 1, f.name
+
+
+def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
+    """Text drawn as pixels cannot be searched for in the file: the strings handed to the
+    burn-in renderer are checked instead."""
+    from gradcam_viewer.dicom_out import objects
+
+    pix = (np.random.default_rng(1).random((128, 128)) * 4000).astype(np.uint16)
+    src = write(tmp_path / "p.dcm", make_dataset(
+        pix, bits_stored=12, PatientName="ZZSECRET^NAME", PatientID="ID-77665544",
+        PatientBirthDate="19121212", StudyInstanceUID=pydicom.uid.generate_uid(),
+        SeriesInstanceUID=pydicom.uid.generate_uid()))
+    drawn: list[list[str]] = []
+    real = objects.burn_in
+
+    def spy(rgb, lines):
+        drawn.append(list(lines))
+        return real(rgb, lines)
+
+    monkeypatch.setattr(objects, "burn_in", spy)
+    assert main(["explain", str(src), "--out", str(tmp_path / "o"), "--labels", "Nodule",
+                 "--dicom-out", str(tmp_path / "d")]) == 0
+    assert len(drawn) == 1
+    text = "\n".join(drawn[0])
+    assert "Nodule" in text and "NOT FOR DIAGNOSTIC USE" in text and "gradcam" in text
+    for secret in ("ZZSECRET", "77665544", "19121212"):
+        assert secret not in text
+    sc = pydicom.dcmread(tmp_path / "d" / "p_SC_Nodule.dcm")
+    assert sc.PatientName == "ZZSECRET^NAME"  # the patient module itself is kept (files in PACS)
+
+
+def test_dicom_out_uses_no_network(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--labels", "Mass",
+                 "--out", str(tmp_path / "o"), "--dicom-out", str(tmp_path / "d")]) == 0
+    assert len(list((tmp_path / "d").glob("*.dcm"))) == 3
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--dicom-out", "d", "--no-ids"], "--no-ids cannot go with"),
+    (["--send", "nonsense"], "is not AET@HOST:PORT"),
+    (["--send", "A@h:99999"], "not between 1 and 65535"),
+    (["--send", "THIS_AE_TITLE_IS_TOO_LONG@h:104"], "1 to 16 printable"),
+])
+def test_bad_dicom_options_are_named(tmp_path, capsys, extra, message):
+    code = main(["explain", str(samples_dir() / "phantom_03_nodule.png"),
+                 "--out", str(tmp_path / "o"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_real_dicoms_give_valid_objects(shared_data, tmp_path):
+    """Real exports carry values that break their VR (a hashed date, an age without unit), no
+    pixel spacing or a zero one: none of that may make an invalid object."""
+    names = ("SIIM_1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm",
+             "barre_CR-MONO1-10-chest.dcm", "highdicom_dx_image.dcm")
+    files = [shared_data / "cxr-dicom" / n for n in names]
+    files = [f for f in files if f.exists()]
+    if not files:
+        pytest.skip("the shared real DICOMs are absent")
+    assert main(["explain", *map(str, files), "--out", str(tmp_path / "o"), "--labels", "Nodule",
+                 "--dicom-out", str(tmp_path / "d")]) == 0
+    made = sorted((tmp_path / "d").glob("*.dcm"))
+    assert len(made) == 3 * len(files)
+    for f in made:
+        errors, _ = dciodvfy(f)
+        assert errors == [], (f.name, errors)
+
+
+def _explained(src: Path, **kw):
+    """An explanation made without a model: a Gaussian heatmap (the objects do not care)."""
+    from gradcam_viewer.dicom_out import Explained
+    from gradcam_viewer.imaging import load_image, to_display
+
+    image = load_image(src, frame=kw.pop("frame", 0))
+    h, w = image.size
+    yy, xx = np.mgrid[0:h, 0:w]
+    heat = np.exp(-((yy - h / 2) ** 2 + (xx - w / 3) ** 2) / (2 * (h / 6) ** 2))
+    args = dict(source=src, display=to_display(image), labels=["A", "B"],
+                values=np.array([0.8, 0.1]), kind="probabilities",
+                heatmaps={"A": heat.astype(np.float32)}, method="gradcam", layer="conv",
+                model={"name": "m", "version": "2", "sha256": "ab" * 32, "synthetic_demo": False},
+                is_dicom=True, frame=int(image.frame))
+    args.update(kw)
+    return Explained(**args)
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_report_carries_the_out_of_distribution_flag(tmp_path, flag):
+    from gradcam_viewer.dicom_out import build_objects, write_objects
+
+    ex = _explained(samples_dir() / "phantom_01_normal.dcm", out_of_distribution=flag)
+    objs = dict(build_objects(ex))
+    evaluations = [i for i in content_items(objs["SR"]) if i.ValueType == "CODE"
+                   and "training data" in i.ConceptNameCodeSequence[0].CodeMeaning]
+    assert len(evaluations) == 1
+    assert evaluations[0].ConceptCodeSequence[0].CodeMeaning == ("Yes" if flag else "No")
+    path = write_objects([("SR", objs["SR"])], tmp_path, "x")[0]
+    assert dciodvfy(path)[0] == []
+    without = dict(build_objects(_explained(samples_dir() / "phantom_01_normal.dcm")))
+    assert not [i for i in content_items(without["SR"]) if i.ValueType == "CODE"
+                and "training data" in i.ConceptNameCodeSequence[0].CodeMeaning]
+
+
+def test_multiframe_source_names_the_explained_frame(tmp_path):
+    from gradcam_viewer.dicom_out import build_objects, write_objects
+
+    frames = (np.random.default_rng(3).random((3, 64, 64)) * 4000).astype(np.uint16)
+    ds = make_dataset(frames, bits_stored=12, StudyInstanceUID=pydicom.uid.generate_uid(),
+                      SeriesInstanceUID=pydicom.uid.generate_uid())
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = \
+        pydicom.uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    src = write(tmp_path / "mf.dcm", ds)
+    notes: list[str] = []
+    objs = dict(build_objects(_explained(src, frame=2), notes))
+    # highdicom 0.28 derives maps only from single-frame or enhanced multi-frame images
+    assert set(objs) == {"SC_A", "SR"}
+    assert len(notes) == 1 and notes[0].startswith("a Parametric Map cannot be made from 'mf.dcm'")
+    ref = objs["SC_A"].SourceImageSequence[0]
+    assert ref.ReferencedFrameNumber == 3
+    for path in write_objects(list(objs.items()), tmp_path / "d", "mf"):
+        assert dciodvfy(path)[0] == [], path.name
+
+
+@pytest.mark.parametrize("kind, demo, word, notice", [
+    ("probabilities", True, "probability 0.250", "SYNTHETIC DEMO MODEL - NOT FOR DIAGNOSTIC USE"),
+    ("scores", False, "score 0.250", "Research model - not for diagnostic use"),
+])
+def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
+    from gradcam_viewer.dicom_out import burn_in, burn_in_lines
+
+    lines = burn_in_lines("Mass", 0.25, kind, "gradcam++", "CheXNet", "1.2", demo)
+    assert lines == ["Mass", word, "gradcam++ heatmap", "Model: CheXNet 1.2", notice]
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    out = burn_in(rgb, lines)
+    assert out.shape == rgb.shape and out[:100].any() and not out[150:].any()

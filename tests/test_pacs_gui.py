@@ -1,0 +1,125 @@
+"""The window's DICOM export and PACS dialogs (issue 14): menus, what the confirmation says,
+the files written, Settings > PACS nodes with Test connection, and a send that arrives in a
+real Orthanc."""
+
+import socket
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from dicom_checks import dciodvfy
+from gui_helpers import wait_result, wait_until
+from gradcam_viewer.resources import samples_dir
+from gradcam_viewer.ui import pacs_dialogs
+from orthanc_server import AET
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADCAM_VIEWER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("GRADCAM_VIEWER_OUTBOX", str(tmp_path / "outbox"))
+    return tmp_path
+
+
+def _menu_titles(win):
+    return [a.text().replace("&", "") for a in win.menuBar().actions()]
+
+
+def test_menus(win):
+    titles = _menu_titles(win)
+    assert titles.index("Settings") == titles.index("Help") - 1
+    file_menu = win.menuBar().actions()[0].menu()
+    texts = [a.text().replace("&", "") for a in file_menu.actions()]
+    assert "Export as DICOM..." in texts and "Send to PACS..." in texts
+    assert texts.index("Send to PACS...") < texts.index("Quit")
+
+
+def test_export_dicom_from_a_dicom(win, tmp_path):
+    sample = samples_dir() / "phantom_03_nodule.dcm"
+    win.open_file(sample)
+    wait_result(win, sample)
+    dialog = pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+    text = dialog.text.text()
+    assert "keep the patient module" in text and "PHANTOM^DEMO" in text
+    assert "Parametric Map" in text and "Secondary Capture" in text
+    assert not (tmp_path / "d").exists()  # nothing before OK
+    dialog.accept()
+    files = sorted((tmp_path / "d").glob("*.dcm"))
+    assert len(files) == 3  # SC and PM of the shown finding, and the SR
+    src = pydicom.dcmread(sample)
+    label = win.model.labels[win.labels.current_label()]
+    assert any(f.name.endswith(f"_SC_{label}.dcm") for f in files)
+    for f in files:
+        assert pydicom.dcmread(f).StudyInstanceUID == src.StudyInstanceUID
+        assert dciodvfy(f)[0] == []
+
+
+def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
+    sample = samples_dir() / "phantom_02_cardiomegaly_effusion.png"
+    win.open_file(sample)
+    wait_result(win, sample)
+    dialog = pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+    assert "not a DICOM image" in dialog.text.text() and "patient fields empty" in \
+        dialog.text.text()
+    dialog.accept()
+    files = list((tmp_path / "d").glob("*.dcm"))
+    assert len(files) == 1 and str(pydicom.dcmread(files[0]).PatientName) == ""
+
+
+def test_send_without_node_says_so_and_uses_no_network(win, config, monkeypatch):
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    win.last_error = ""
+    assert pacs_dialogs.send_dialog(win) is None
+    assert "No PACS node is configured" in win.last_error and calls == []
+    for box in getattr(win, "_open_boxes", []):
+        box.close()
+
+
+def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
+    from gradcam_viewer.pacs import Outbox, load_nodes
+
+    dialog = pacs_dialogs.NodesDialog(win)
+    dialog.aet.setText("WRONG_AET")
+    dialog.host.setText("127.0.0.1")
+    dialog.port.setValue(orthanc.dicom_port)
+    dialog.test_connection()
+    wait_until(lambda: hasattr(dialog, "last_echo"), 30)
+    assert not dialog.last_echo.ok and "check both AE titles" in dialog.status.text()
+    del dialog.last_echo
+    dialog.aet.setText(AET)
+    dialog.name.setText("Test Orthanc")
+    dialog.test_connection()
+    wait_until(lambda: hasattr(dialog, "last_echo"), 30)
+    assert dialog.last_echo.ok and "Connection works" in dialog.status.text()
+    dialog.add_current()
+    dialog.save()
+    nodes = load_nodes()
+    assert [n.ae_title for n in nodes] == [AET]
+
+    sample = samples_dir() / "phantom_05_pneumothorax.dcm"
+    win.open_file(sample)
+    wait_result(win, sample)
+    confirm = pacs_dialogs.send_dialog(win)
+    assert "PHANTOM^DEMO" in confirm.text.text() and confirm.chosen_node() == nodes[0]
+    win.last_send_report = None
+    confirm.accept()
+    wait_until(lambda: win.last_send_report is not None, 60)
+    report = win.last_send_report
+    assert report.ok and len(report.sent) == 3
+    assert Outbox().pending(nodes[0]) == []
+    src = pydicom.dcmread(sample)
+    study = orthanc.lookup(src.StudyInstanceUID)
+    assert study and study[0]["Type"] == "Study"
+    series = orthanc.rest("GET", f"/studies/{study[0]['ID']}/series")
+    descriptions = {s["MainDicomTags"].get("SeriesDescription", "") for s in series}
+    assert any(d.startswith("Grad-CAM ") for d in descriptions)
+    for box in getattr(win, "_open_boxes", []):
+        box.close()
