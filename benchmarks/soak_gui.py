@@ -88,7 +88,8 @@ def main() -> int:
 
         print(f"start (model loaded): {rss_mb():.0f} MB")
         started = time.perf_counter()
-        win.open_paths([folder / "pages"])
+        win.files.set(pages, 0)  # the pages in order (the Studies panel would list the
+        win.open_file(pages[0])  # links to one file once: they share its UIDs)
         wait(lambda: done(pages[0]))
         base = rss_mb()
         print(f"after the first image: {base:.0f} MB")
