@@ -1,8 +1,11 @@
-"""DICOM files written by the tests themselves, with pydicom."""
+"""DICOM files written by the tests themselves, with pydicom, and the decoders the tests
+compare against (pydicom itself, GDCM in a child process)."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid)
 
@@ -43,3 +46,73 @@ def make_dataset(pixels: np.ndarray, bits_stored: int = 16, signed: bool = False
 def write(path: Path, ds: Dataset, **kwargs) -> Path:
     ds.save_as(path, enforce_file_format=kwargs.pop("enforce", True), **kwargs)
     return path
+
+
+def voi_lut_item(lut: np.ndarray, first: int, bits: int, vr: str = "US",
+                 big_endian: bool = False, explanation: str = "") -> Dataset:
+    """One VOI LUT Sequence item; OW LUT Data is raw bytes in the file's byte order."""
+    item = Dataset()
+    item.LUTDescriptor = [len(lut), first, bits]
+    if vr == "OW":
+        item.add_new(0x00283006, "OW", lut.astype(">u2" if big_endian else "<u2").tobytes())
+    else:
+        item.add_new(0x00283006, "US", [int(v) for v in lut])
+    if explanation:
+        item.LUTExplanation = explanation
+    return item
+
+
+def write_encoded(path: Path, ds: Dataset, syntax: str) -> Path:
+    """Write `ds` (little-endian pixel bytes from make_dataset) in `syntax`: uncompressed,
+    deflated, or a compressed one pydicom can encode (RLE, JPEG-LS, JPEG 2000 lossless)."""
+    from pydicom.uid import UID, ExplicitVRBigEndian, ImplicitVRLittleEndian
+
+    if UID(syntax).is_compressed:
+        ds.compress(syntax)
+        ds.save_as(path, enforce_file_format=True)
+        return path
+    ds.file_meta.TransferSyntaxUID = syntax
+    if syntax == ExplicitVRBigEndian and ds.BitsAllocated == 16:
+        ds.PixelData = np.frombuffer(ds.PixelData, "<u2").astype(">u2").tobytes()
+    ds.save_as(path, enforce_file_format=True,
+               implicit_vr=syntax == ImplicitVRLittleEndian,
+               little_endian=syntax != ExplicitVRBigEndian)
+    return path
+
+
+def pydicom_reference(path):
+    """pydicom's own decode of the first frame (None if it cannot), and the dataset. A file
+    without a transfer syntax gets the encoding its parser found, as pydicom's docs advise."""
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception:
+            return None, None
+        if "TransferSyntaxUID" not in ds.file_meta and ds.original_encoding[0] is not None:
+            implicit, little = ds.original_encoding
+            if little:
+                ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit
+                                                  else ExplicitVRLittleEndian)
+            else:
+                ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+        try:
+            ds.pixel_array_options(index=0 if int(ds.get("NumberOfFrames", 1) or 1) > 1 else None)
+            return ds.pixel_array, ds
+        except Exception:
+            return None, ds
+
+
+def gdcm_decodes(path) -> bool:
+    """GDCM's own reader as a second oracle, in a child process (GDCM may abort on bad data)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gdcm; gdcm.Trace.WarningOff(); gdcm.Trace.ErrorOff(); "
+            "r = gdcm.ImageReader(); r.SetFileName(sys.argv[1]); "
+            "sys.exit(0 if r.Read() and r.GetImage().GetBuffer() is not None else 1)")
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         timeout=120)
+    return run.returncode == 0

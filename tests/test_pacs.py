@@ -2,7 +2,6 @@
 (checked through its REST API), and refusals, timeouts and partial failures against small
 pynetdicom SCPs; objects not accepted stay in the outbox until a later send."""
 
-import threading
 import time
 from pathlib import Path
 

@@ -3,7 +3,6 @@ the files written, Settings > PACS nodes with Test connection, and a send that a
 real Orthanc."""
 
 import socket
-from pathlib import Path
 
 import pydicom
 import pytest

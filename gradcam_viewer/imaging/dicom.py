@@ -11,20 +11,27 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
+from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
 
-from gradcam_viewer.imaging.errors import ImageLoadError
-from gradcam_viewer.imaging.image import LoadedImage, MetaField, Window
+from gradcam_viewer.imaging.errors import ImageLoadError, raised_in
+from gradcam_viewer.imaging.gdcm_reader import (JPEG_EXTENDED, decode_12bit_jpeg,
+                                                decode_with_pydicom_gdcm, gdcm_available,
+                                                jpeg_precision)
+from gradcam_viewer.imaging.image import LoadedImage, MetaField, VoiLuts, Window
 from gradcam_viewer.imaging.phi import is_identifying
 
 log = logging.getLogger(__name__)
 
-# Which plugin decodes which syntax. GDCM aborts the whole process on some corrupt streams,
-# so it is used only where nothing else decodes (JPEG lossless and 12-bit extended).
+# Which plugin decodes which syntax in this process. GDCM aborts the whole process on some
+# corrupt streams, so it is used only where nothing else decodes (JPEG lossless and 12-bit
+# extended), and then only in its own child process (gdcm_reader.py).
 PREFERRED_PLUGIN = {
     "1.2.840.10008.1.2.4.50": "pillow",  # JPEG baseline
+    "1.2.840.10008.1.2.4.51": "pillow",  # JPEG extended, 8-bit (12-bit: gdcm_reader.py)
     "1.2.840.10008.1.2.4.80": "pyjpegls",  # JPEG-LS lossless
     "1.2.840.10008.1.2.4.81": "pyjpegls",  # JPEG-LS near-lossless
     "1.2.840.10008.1.2.4.90": "pylibjpeg",  # JPEG 2000 lossless (OpenJPEG)
@@ -54,6 +61,8 @@ def _read(path: Path, sniffed: bool) -> Dataset:
     except InvalidDicomError as exc:
         raise ImageLoadError(path, "it is not a DICOM file.") from exc
     except Exception as exc:  # pydicom raises many kinds on damaged headers
+        if not raised_in(exc, "pydicom"):
+            raise
         log.debug("header parse failed for %s", path.name, exc_info=True)
         raise ImageLoadError(path, f"its DICOM header is damaged ({_short(exc)}).") from exc
     if not sniffed and not _plausible(ds):
@@ -80,6 +89,7 @@ def _check_header(path: Path, ds: Dataset, frame: int, max_pixels: int) -> dict[
         spp = int(ds.get("SamplesPerPixel", 1) or 1)
         bits = int(ds.BitsAllocated)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
+        stored = int(ds.get("BitsStored", bits) or bits)
         photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     except Exception as exc:
         raise ImageLoadError(path, "its image header (rows, columns, bits) is missing or "
@@ -99,10 +109,15 @@ def _check_header(path: Path, ds: Dataset, frame: int, max_pixels: int) -> dict[
         raise ImageLoadError(path, f"it has {frames} frame(s); frame {frame + 1} does not exist.")
     _ensure_transfer_syntax(ds)
     syntax = ds.file_meta.TransferSyntaxUID
+    if not syntax.is_transfer_syntax:
+        raise ImageLoadError(path, f"its transfer syntax '{str(syntax)[:64]}' is not one this "
+                                   "program knows: the header is damaged or uses a private "
+                                   "encoding.")
+    keyword = next(k for k in PIXEL_KEYWORDS if k in ds)
     if not syntax.is_compressed:
-        expected = (rows * cols * spp * bits * frames + 7) // 8
-        try:
-            have = len(ds.PixelData)
+        try:  # pydicom's own rule: YBR_FULL_422 is subsampled, 1-bit data is packed
+            expected = get_expected_length(ds, unit="bytes")
+            have = len(ds[keyword].value)
         except Exception as exc:
             raise ImageLoadError(path, f"its pixel data cannot be read ({_short(exc)}).") from exc
         if have < expected:
@@ -110,7 +125,7 @@ def _check_header(path: Path, ds: Dataset, frame: int, max_pixels: int) -> dict[
                                        f"({have:,} of {expected:,} bytes): the file is "
                                        "truncated or damaged.")
     return {"rows": rows, "cols": cols, "frames": frames, "photometric": photometric,
-            "syntax": syntax}
+            "syntax": syntax, "bits_stored": stored if 1 <= stored <= bits else bits}
 
 
 def _ensure_transfer_syntax(ds: Dataset) -> None:
@@ -125,11 +140,17 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
 
 def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.ndarray:
     syntax: UID = header["syntax"]
-    if syntax.is_compressed and not _available_plugins(syntax):
-        raise ImageLoadError(path, f"no decoder for '{syntax.name}' is installed.")
+    index = frame if header["frames"] > 1 else None
+    plugin = _plugin_for(syntax)
+    gdcm_last = _gdcm_may_decode(syntax, header)
+    if syntax.is_compressed and not plugin:
+        if "gdcm" in _available_plugins(syntax):  # pydicom's GDCM plugin, in GDCM's process
+            return _checked(path, _in_gdcm_process(path, syntax, lambda: decode_with_pydicom_gdcm(
+                str(path), index)), header)
+        if not gdcm_last:
+            raise ImageLoadError(path, f"no decoder for '{syntax.name}' is installed.")
     try:
-        ds.pixel_array_options(index=frame if header["frames"] > 1 else None,
-                               decoding_plugin=_plugin_for(syntax))
+        ds.pixel_array_options(index=index, decoding_plugin=plugin)
         arr = ds.pixel_array
     except MemoryError as exc:
         raise ImageLoadError(path, "there is not enough memory to decode it.") from exc
@@ -137,14 +158,50 @@ def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.n
         raise
     except BaseException as exc:  # Rust decoders panic with a BaseException (pyo3)
         log.debug("decode failed for %s (%s)", path.name, syntax, exc_info=True)
-        kind = syntax.name if syntax.is_compressed else "uncompressed"
-        raise ImageLoadError(path, f"its {kind} pixel data could not be decoded "
-                                   f"({_short(exc)}).") from exc
+        stream = _12bit_jpeg_frame(ds, frame, header) if gdcm_last else None
+        if stream is None:
+            kind = syntax.name if syntax.is_compressed else "uncompressed"
+            raise ImageLoadError(path, f"its {kind} pixel data could not be decoded "
+                                       f"({_short(exc)}).") from exc
+        signed = int(_get(ds, "PixelRepresentation", 0) or 0) == 1
+        arr = _in_gdcm_process(path, syntax, lambda: decode_12bit_jpeg(
+            stream, header["rows"], header["cols"], signed))
+    return _checked(path, arr, header)
+
+
+def _checked(path: Path, arr: np.ndarray, header: dict[str, Any]) -> np.ndarray:
     expected = (header["rows"], header["cols"])
     if tuple(arr.shape[:2]) != expected:
         raise ImageLoadError(path, f"the decoded image is {arr.shape[:2]}, not the "
                                    f"{expected} its header declares.")
     return arr
+
+
+def _gdcm_may_decode(syntax: UID, header: dict[str, Any]) -> bool:
+    """GDCM only for what no plugin decodes: grey JPEG Extended with 12-bit samples."""
+    return (str(syntax) == JPEG_EXTENDED and header["bits_stored"] > 8
+            and header["photometric"].startswith("MONOCHROME") and gdcm_available())
+
+
+def _12bit_jpeg_frame(ds: Dataset, frame: int, header: dict[str, Any]) -> bytes | None:
+    """The frame's JPEG stream if pydicom can unwrap it (a damaged encapsulation is refused
+    here, not given to GDCM) and its frame header declares 12-bit samples."""
+    try:
+        stream = get_frame(ds.PixelData, frame, number_of_frames=header["frames"])
+    except Exception:
+        return None
+    return stream if jpeg_precision(stream) == 12 else None
+
+
+def _in_gdcm_process(path: Path, syntax: UID, decode: Any) -> np.ndarray:
+    try:
+        return decode()
+    except MemoryError as exc:
+        raise ImageLoadError(path, "there is not enough memory to decode it.") from exc
+    except Exception as exc:
+        log.debug("GDCM failed for %s (%s)", path.name, syntax, exc_info=True)
+        raise ImageLoadError(path, f"its {syntax.name} pixel data could not be decoded "
+                                   f"({_short(exc)}).") from exc
 
 
 def _available_plugins(syntax: UID) -> tuple[str, ...]:
@@ -158,8 +215,13 @@ def _available_plugins(syntax: UID) -> tuple[str, ...]:
 
 
 def _plugin_for(syntax: UID) -> str:
+    """The plugin pydicom runs in this process: the preferred one, else any installed one that
+    is not GDCM (GDCM runs only in its own process); "" when none is left."""
+    available = _available_plugins(syntax)
     wanted = PREFERRED_PLUGIN.get(str(syntax), "")
-    return wanted if wanted and wanted in _available_plugins(syntax) else ""
+    if wanted in available:
+        return wanted
+    return next((p for p in available if p != "gdcm"), "")
 
 
 def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,
@@ -167,18 +229,26 @@ def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,
     photometric = header["photometric"]
     stored_integral = arr.dtype.kind in "iub"
     if photometric == "PALETTE COLOR":
-        pixels = apply_color_lut(arr, ds)
+        try:
+            rgb = apply_color_lut(arr, ds)
+        except Exception as exc:
+            raise ImageLoadError(path, f"its colour palette is damaged ({_short(exc)}).") from exc
+        pixels = _to_8bit_range(rgb, _palette_bits(ds, arr))
         window, presets, luts, integral = None, [], None, True
     elif arr.ndim == 3:
-        pixels = arr[..., :3]
+        pixels = _to_8bit_range(arr[..., :3], header["bits_stored"])
         window, presets, luts, integral = None, [], None, True
     else:
-        pixels = apply_modality_lut(arr, ds)
+        try:
+            pixels = _finite(apply_modality_lut(arr, ds))
+        except Exception as exc:
+            raise ImageLoadError(path, "its rescale or modality LUT is damaged "
+                                       f"({_short(exc)}).") from exc
         integral = stored_integral and bool(np.all(pixels == np.round(pixels))) \
             if pixels.dtype.kind == "f" else stored_integral
-        presets, luts = _presets(ds)
+        presets, luts = _presets(path, ds, pixels)
         window = presets[0] if presets else None
-    shape = ds.get("PresentationLUTShape", "IDENTITY")
+    shape = _get(ds, "PresentationLUTShape", "IDENTITY")
     invert = photometric == "MONOCHROME1" or (photometric == "MONOCHROME2" and shape == "INVERSE")
     image = LoadedImage(
         path=path,
@@ -195,30 +265,61 @@ def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,
         voi_luts=luts,
     )
     if image.window is None and not image.is_color:
-        image.window = _default_window(ds, image)
+        image.window = _default_window(ds, image, header["bits_stored"])
         image.presets = [image.window]
+    for keyword in PIXEL_KEYWORDS:  # the dataset may live on for its VOI LUTs: free the bytes
+        if keyword in ds:
+            delattr(ds, keyword)
     return image
 
 
-def _default_window(ds: Dataset, image: LoadedImage) -> Window:
-    """No VOI in the file: 8-bit data without rescale is shown as stored (like a PNG);
-    anything else gets the full range of its values."""
+def _finite(pixels: np.ndarray) -> np.ndarray:
+    """Float Pixel Data may hold NaN or infinities: shown as the lowest / highest finite value."""
+    if pixels.dtype.kind != "f" or np.isfinite(pixels).all():
+        return pixels
+    finite = pixels[np.isfinite(pixels)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return np.nan_to_num(pixels, nan=lo, posinf=hi, neginf=lo)
+
+
+def _to_8bit_range(rgb: np.ndarray, bits: int) -> np.ndarray:
+    """Colour is shown as stored: 0 .. 2**bits - 1 scaled to 0 .. 255 (not by its peak)."""
+    if bits <= 8:
+        return rgb
+    return rgb.astype(np.float64) * (255.0 / float((1 << bits) - 1))
+
+
+def _palette_bits(ds: Dataset, rgb: np.ndarray) -> int:
+    try:
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    except Exception:
+        bits = 0
+    return bits if bits in (8, 16) else (8 if rgb.dtype.itemsize == 1 else 16)
+
+
+def _default_window(ds: Dataset, image: LoadedImage, bits_stored: int) -> Window:
+    """No VOI in the file: data of up to 8 bits without rescale is shown as stored (like a PNG,
+    1-bit data as black and white); anything else gets the full range of its values."""
     from gradcam_viewer.imaging.display import full_range_window, stored_values
 
     plain = "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds
-    if plain and int(ds.get("BitsStored", 16) or 16) <= 8 and image.value_range[0] >= 0:
-        return stored_values()
+    if plain and bits_stored <= 8 and image.value_range[0] >= 0:
+        return stored_values(float((1 << bits_stored) - 1))
     return full_range_window(image)
 
 
-def _presets(ds: Dataset) -> tuple[list[Window], Dataset | None]:
+def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
+                                                                    VoiLuts | None]:
+    """The file's windows, then its VOI LUTs. A VOI LUT is applied later with the original
+    dataset (its file meta and encoding tell pydicom how to unpack OW LUT Data), so each is
+    tried here once and left out, with a log line, if pydicom cannot apply it."""
     presets: list[Window] = []
-    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    function = str(_get(ds, "VOILUTFunction", "LINEAR") or "LINEAR").upper()
     if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
         function = "LINEAR"
-    centers = _multi(ds.get("WindowCenter"))
-    widths = _multi(ds.get("WindowWidth"))
-    notes = [str(x) for x in _multi(ds.get("WindowCenterWidthExplanation"))]
+    centers = _multi(_get(ds, "WindowCenter"))
+    widths = _multi(_get(ds, "WindowWidth"))
+    notes = [str(x) for x in _multi(_get(ds, "WindowCenterWidthExplanation"))]
     for i, (c, w) in enumerate(zip(centers, widths)):
         try:
             c, w = float(c), float(w)
@@ -226,17 +327,37 @@ def _presets(ds: Dataset) -> tuple[list[Window], Dataset | None]:
             continue
         if w > 0:
             presets.append(Window(c, w, notes[i] if i < len(notes) else "", function))
-    luts = None
-    seq = ds.get("VOILUTSequence")
-    if seq:
-        luts = Dataset()
-        luts.VOILUTSequence = seq
-        luts.PhotometricInterpretation = "MONOCHROME2"
-        for i, item in enumerate(seq):
-            if "LUTDescriptor" in item and "LUTData" in item:
-                note = str(item.get("LUTExplanation", "") or f"VOI LUT {i + 1}")
-                presets.append(Window(0.0, 0.0, note, "LUT", lut_index=i))
-    return presets, luts
+    seq = _get(ds, "VOILUTSequence")
+    if not seq:
+        return presets, None
+    bits: list[int] = []
+    for i, item in enumerate(seq):
+        try:
+            entries, first, depth = (int(v) for v in item.LUTDescriptor)
+            if "LUTData" not in item or depth not in (8, 10, 11, 12, 13, 14, 15, 16):
+                raise ValueError(f"no LUT Data or {depth} bits per entry")
+            if depth == 8:  # pydicom (3.0.2) indexes 8-bit LUTs in uint8, which wraps after
+                item.LUTDescriptor = [entries, first, 16]  # 255 entries: same values in uint16
+            probe = np.array([np.floor(pixels.min()), np.ceil(pixels.max())], dtype=np.int64)
+            apply_voi(probe, ds, index=i)
+            note = str(item.get("LUTExplanation", "") or f"VOI LUT {i + 1}")
+        except Exception as exc:
+            log.info("VOI LUT %d of %s left out: %s", i + 1, path.name, _short(exc))
+            bits.append(0)
+            continue
+        bits.append(depth)
+        presets.append(Window(0.0, 0.0, note, "LUT", lut_index=i))
+    has_lut = any(b for b in bits)
+    return presets, VoiLuts(ds, tuple(bits)) if has_lut else None
+
+
+def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
+    """An optional attribute; a damaged one (pydicom raises when converting it) counts as absent."""
+    try:
+        return ds.get(keyword, default)
+    except Exception:
+        log.debug("damaged %s ignored", keyword, exc_info=True)
+        return default
 
 
 def _multi(value: Any) -> list:
@@ -248,11 +369,14 @@ def _multi(value: Any) -> list:
 
 
 def _spacing(ds: Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm; None (unknown) when absent, zero, negative or not a number."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(keyword)
+        value = _get(ds, keyword)
         try:
             if value is not None and len(value) == 2:
-                return float(value[0]), float(value[1])
+                row, col = float(value[0]), float(value[1])
+                if row > 0 and col > 0 and np.isfinite(row) and np.isfinite(col):
+                    return row, col
         except (TypeError, ValueError):
             continue
     return None
@@ -282,7 +406,10 @@ def _metadata(ds: Dataset) -> dict[str, MetaField]:
 
 
 def _sop_name(ds: Dataset) -> str:
-    uid = ds.get("SOPClassUID")
+    try:
+        uid = ds.get("SOPClassUID")
+    except Exception:  # a damaged element: pydicom raises when it converts it
+        uid = None
     if uid is None:
         return "file"
     name = UID(str(uid)).name
@@ -290,5 +417,10 @@ def _sop_name(ds: Dataset) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    """The first line of the message; pydicom's "... all available plugins:" with the first
+    plugin's reason."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return text[:200]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_voi_lut, apply_windowing
+from pydicom.pixels import apply_voi, apply_windowing
 
-from gradcam_viewer.imaging.image import LoadedImage, Window
+from gradcam_viewer.imaging.image import LoadedImage, VoiLuts, Window
 
 
 def _window_dataset(window: Window) -> Dataset:
@@ -25,11 +25,11 @@ def _window_dataset(window: Window) -> Dataset:
     return ds
 
 
-def apply_window(values: np.ndarray, window: Window, voi_luts: Dataset | None) -> np.ndarray:
+def apply_window(values: np.ndarray, window: Window, voi_luts: VoiLuts | None) -> np.ndarray:
     """Window `values` to floats in [0, 255]."""
     if window.lut_index is not None and voi_luts is not None:
-        out = apply_voi_lut(values, voi_luts, index=window.lut_index, prefer_lut=True)
-        bits = int(voi_luts.VOILUTSequence[window.lut_index].LUTDescriptor[2])
+        out = apply_voi(values, voi_luts.dataset, index=window.lut_index)
+        bits = voi_luts.bits[window.lut_index]
         return out.astype(np.float64) * (255.0 / float((1 << bits) - 1))
     if window.function == "LINEAR" and window.width < 1:
         window = Window(window.center, 1.0, window.explanation, window.function)
@@ -79,7 +79,5 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 
 
 def _color_to_8bit(pixels: np.ndarray) -> np.ndarray:
-    peak = float(pixels.max()) if pixels.size else 0.0
-    if peak > 255:
-        return _to_uint8(pixels * (255.0 / 65535.0 if peak > 4095 else 255.0 / 4095.0))
+    """Colour pixels arrive in 0..255: the loaders scale deeper colour by its Bits Stored."""
     return _to_uint8(pixels)

@@ -28,6 +28,15 @@ class Window:
 
 
 @dataclass(frozen=True)
+class VoiLuts:
+    """The file's VOI LUT Sequence in the dataset it was read in (pixel data dropped): its file
+    meta and encoding tell pydicom how to unpack OW LUT Data. `bits[i]`: LUT i's output depth."""
+
+    dataset: Any
+    bits: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class MetaField:
     """One metadata entry; `identifying` ones stay hidden and out of logs and exports."""
 
@@ -41,6 +50,7 @@ class MetaField:
 class LoadedImage:
     path: Path
     pixels: np.ndarray  # float32, [H, W] grey (after the modality transform) or [H, W, 3] RGB
+    #                     in 0..255 (deeper colour scaled by its Bits Stored)
     source_format: str  # e.g. "DICOM, JPEG 2000 Image Compression" or "PNG"
     window: Window | None  # the default display window (None for colour images)
     presets: list[Window] = field(default_factory=list)  # all the file offers, default first
@@ -50,7 +60,7 @@ class LoadedImage:
     pixel_spacing: tuple[float, float] | None = None  # (row, column) in mm
     metadata: dict[str, MetaField] = field(default_factory=dict)
     integral: bool = True  # pixel values are whole numbers: windows can use a lookup table
-    voi_luts: Any = None  # a small pydicom Dataset holding the VOI LUT Sequence, if any
+    voi_luts: VoiLuts | None = None  # the file's VOI LUTs, if any
 
     @property
     def is_color(self) -> bool:
@@ -73,6 +83,13 @@ class LoadedImage:
             return None
         dtype = np.uint16 if hi - lo < 1 << 16 else np.uint32
         return (self.pixels - lo).astype(dtype), int(lo)
+
+    def spacing_label(self) -> str:
+        """Pixel size for the status line; a zero or missing spacing is unknown, never 0 mm."""
+        if self.pixel_spacing is None:
+            return "spacing unknown"
+        row, col = self.pixel_spacing
+        return f"{row:g} mm/px" if row == col else f"{row:g} x {col:g} mm/px"
 
     def visible_metadata(self, include_identifying: bool = False) -> dict[str, str]:
         return {k: f.value for k, f in self.metadata.items()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from gradcam_viewer.imaging.dicom import load_dicom
-from gradcam_viewer.imaging.errors import ImageLoadError
+from gradcam_viewer.imaging.errors import ImageLoadError, raised_in
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.imaging.raster import load_raster, sniff_raster
 
@@ -30,7 +30,8 @@ def load_image(path: str | os.PathLike, frame: int = 0) -> LoadedImage:
         raise
     except BaseException as exc:  # a bug or a library surprise (even a Rust panic): clear text
         log.warning("unexpected failure opening %s", p.name, exc_info=True)
-        raise ImageLoadError(p, f"it could not be read ({type(exc).__name__}).") from exc
+        raise ImageLoadError(p, f"it could not be read ({type(exc).__name__}; details are in "
+                                "the log).", unexpected=True) from exc
 
 
 def _load(p: Path, frame: int) -> LoadedImage:
@@ -58,6 +59,8 @@ def _load(p: Path, frame: int) -> LoadedImage:
         except ImageLoadError:
             raise
         except Exception as exc:
+            if not raised_in(exc, "PIL"):  # not Pillow refusing the data: a bug of ours
+                raise
             log.debug("raster decode failed for %s", p.name, exc_info=True)
             raise ImageLoadError(p, f"the {raster} data is damaged or truncated "
                                     f"({type(exc).__name__}).") from exc
@@ -65,3 +68,4 @@ def _load(p: Path, frame: int) -> LoadedImage:
         raise ImageLoadError(p, "it is not an image file this program knows (PNG, JPEG, TIFF, "
                                 "BMP or DICOM).")
     return load_dicom(p, frame, MAX_PIXELS, sniffed=False)
+

@@ -684,8 +684,7 @@ class MainWindow(QMainWindow):
             parts.append(f"{self.image.path.name}  {w}\u00d7{h}  {self.image.source_format}")
             if self.image.n_frames > 1:
                 parts.append(f"frame {self.image.frame + 1}/{self.image.n_frames}")
-            if self.image.pixel_spacing:
-                parts.append(f"{self.image.pixel_spacing[0]:g} mm/px")
+            parts.append(self.image.spacing_label())
             if self.inverted:
                 parts.append("inverted")
         if self.result is not None and self.model is not None:

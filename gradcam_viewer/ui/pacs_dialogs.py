@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from gradcam_viewer.ui import dialogs
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,198 @@
+"""GDCM (BSD) in a child process: the syntaxes only GDCM decodes, never in the viewer's process.
+
+GDCM decodes JPEG Lossless (pydicom's GDCM plugin) and 12-bit JPEG Extended (its own codec, which
+pydicom's plugin refuses and no other bundled decoder reads). The fuzz test found that GDCM
+aborts the whole process (an uncaught C++ exception) on some damaged JPEG 2000, JPEG Lossless and
+12-bit JPEG streams, so GDCM runs only in a separate, long-lived process: an abort there becomes a
+clear error here, and the next file starts a fresh process. It also found `gdcm.ImageReader`
+spending 5-11 s re-parsing damaged headers, so 12-bit JPEG reaches GDCM as the frame's stream,
+after pydicom has parsed the file and unwrapped the frame and the stream's frame header
+(`jpeg_precision`) has declared 12-bit samples.
+
+The child is started with multiprocessing's "spawn": like any such program, a script that calls
+the loader must keep its top-level code under `if __name__ == "__main__":` (the console script,
+`python -m gradcam_viewer` and the frozen entry point do; the latter calls `freeze_support`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"  # Process 2 & 4; GDCM for its 12-bit samples
+TIMEOUT_S = 30.0  # the first call also starts the process
+
+
+class GdcmReadError(Exception):
+    """GDCM could not decode the frame; the message is plain text for the user."""
+
+
+def gdcm_available() -> bool:
+    try:
+        import gdcm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def gdcm_process_starts() -> int:
+    """How many GDCM processes were started (the first use, then one after each abort)."""
+    return _SERVER.starts
+
+
+def jpeg_precision(stream: bytes) -> int | None:
+    """Sample precision from a JPEG stream's frame header (SOFn), None if it has none."""
+    if not stream.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    for _ in range(64):  # a few tables precede the frame header
+        if pos + 5 > len(stream) or stream[pos] != 0xFF:
+            return None
+        marker = stream[pos + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return stream[pos + 4]
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        pos += 2 + int.from_bytes(stream[pos + 2: pos + 4], "big")
+    return None
+
+
+def decode_12bit_jpeg(stream: bytes, rows: int, cols: int, signed: bool) -> np.ndarray:
+    """One grey 12-bit JPEG frame as int16/uint16 [rows, cols], decoded in the GDCM process."""
+    data = _SERVER.request(("jpeg12", stream, rows, cols, signed))
+    if len(data) != rows * cols * 2:
+        raise GdcmReadError("GDCM returned a frame of the wrong size")
+    arr = np.frombuffer(data, np.int16 if signed else np.uint16).reshape(rows, cols).copy()
+    if signed:  # sign-extend from 12 bits (a no-op if GDCM already did)
+        arr = ((arr.astype(np.int32) << 20) >> 20).astype(np.int16)
+    return arr
+
+
+def decode_with_pydicom_gdcm(path: str, frame: int | None) -> np.ndarray:
+    """pydicom's own decoding with its GDCM plugin (JPEG Lossless), in the GDCM process."""
+    data, dtype, shape = _SERVER.request(("pydicom", path, frame))
+    return np.frombuffer(data, dtype).reshape(shape).copy()
+
+
+def _pydicom_here(path: str, frame: int | None) -> tuple[bytes, str, tuple[int, ...]]:
+    import warnings
+
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, force=True)
+        ds.pixel_array_options(index=frame, decoding_plugin="gdcm")
+        arr = ds.pixel_array
+    return arr.tobytes(), arr.dtype.str, arr.shape
+
+
+def _decode_here(stream: bytes, rows: int, cols: int, signed: bool) -> bytes:
+    """GDCM's codec on an in-memory frame (what pydicom's GDCM plugin does, at 12 bits)."""
+    import gdcm
+
+    gdcm.Trace.WarningOff()
+    gdcm.Trace.ErrorOff()
+    fragment = gdcm.Fragment()
+    fragment.SetByteStringValue(stream)
+    fragments = gdcm.SequenceOfFragments.New()
+    fragments.AddFragment(fragment)
+    element = gdcm.DataElement(gdcm.Tag(0x7FE0, 0x0010))
+    element.SetValue(fragments.__ref__())
+    image = gdcm.Image()
+    image.SetNumberOfDimensions(2)
+    image.SetDimensions((cols, rows, 1))
+    image.SetDataElement(element)
+    pi = gdcm.PhotometricInterpretation.GetPIType("MONOCHROME2")
+    image.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(pi))
+    ts = gdcm.TransferSyntax.GetTSType("1.2.840.10008.1.2.4.51")
+    image.SetTransferSyntax(gdcm.TransferSyntax(ts))
+    image.SetPixelFormat(gdcm.PixelFormat(1, 16, 12, 11, 1 if signed else 0))
+    buffer = image.GetBuffer()  # GDCM hands back char* as str, None on failure
+    if buffer is None:
+        raise GdcmReadError("GDCM could not decode the JPEG data")
+    return buffer.encode("utf-8", "surrogateescape")
+
+
+def _serve(conn: Any) -> None:
+    """The child process: decode requests until the parent closes the pipe. GDCM and libjpeg
+    print to stderr (and an abort prints the C++ exception): the parent reports instead."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    except OSError:
+        pass
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind, *args = request
+        try:
+            conn.send(("ok", (_decode_here if kind == "jpeg12" else _pydicom_here)(*args)))
+        except GdcmReadError as exc:
+            conn.send(("error", str(exc)))
+        except MemoryError:
+            conn.send(("error", "there is not enough memory to decode it"))
+        except Exception as exc:  # noqa: BLE001 - the parent turns this into a clear message
+            conn.send(("error", _first_line(exc)))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return (f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1
+            else lines[0])[:200]
+
+
+class _Server:
+    """One child process, started on first use and again after it dies; one request at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Any = None
+        self.starts = 0
+
+    def request(self, request: tuple) -> Any:
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start()
+            try:
+                self._conn.send(request)
+                if not self._conn.poll(TIMEOUT_S):
+                    self._stop()
+                    raise GdcmReadError(f"GDCM took more than {TIMEOUT_S:.0f} s")
+                kind, payload = self._conn.recv()
+            except (EOFError, OSError) as exc:  # the process died: GDCM aborted on this data
+                self._stop()
+                raise GdcmReadError("GDCM stopped on damaged data") from exc
+        if kind != "ok":
+            raise GdcmReadError(payload)
+        return payload
+
+    def _start(self) -> None:
+        self._stop()
+        self.starts += 1
+        context = multiprocessing.get_context("spawn")  # no fork of a process with Qt threads
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), daemon=True,
+                                        name="gradcam-viewer-gdcm")
+        self._process.start()
+        child.close()
+
+    def _stop(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+        if self._process is not None:
+            self._process.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._process = self._conn = None
+
+
+_SERVER = _Server()
