@@ -15,7 +15,7 @@ from gradcam_viewer.render.overlay import OverlayStyle, composite
 from gradcam_viewer.session.results import ExplainResult
 from gradcam_viewer.ui.image_view import qimage_from_array
 
-TILE = 220
+TILE = 180
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
 
 

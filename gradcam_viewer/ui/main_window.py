@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QThread, Signal
+from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QSlider, QSplitter, QStackedWidget, QTabWidget,
+                               QProgressBar, QSizePolicy, QSlider, QSplitter, QStackedWidget, QTabWidget,
                                QToolBar, QVBoxLayout, QWidget)
 
 from gradcam_viewer.cam.methods import METHOD_TITLES
@@ -120,6 +120,8 @@ class MainWindow(QMainWindow):
         self.banner.setVisible(False)
         self.info = QLabel("")
         self.info.setStyleSheet("color:#ddd;background:#222;padding:3px;")
+        # a long line of file information must not widen the centre and squeeze the panels
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         centre = QWidget()
         lay = QVBoxLayout(centre)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -371,11 +373,19 @@ class MainWindow(QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
+    def _size_docks(self) -> None:
+        """First run: room for the findings' numbers beside the Studies panel."""
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        wanted = [(docks[n], w) for n, w in (("explanation", 380), ("studies", 260)) if n in docks]
+        self.resizeDocks([d for d, _ in wanted], [w for _, w in wanted],
+                         Qt.Orientation.Horizontal)
+
     def _restore_layout(self) -> None:
         """Geometry, dock and splitter sizes as last closed; maximised the first time."""
         geometry = self.settings.value("window/geometry")
         if geometry is None:
             self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+            QTimer.singleShot(0, self._size_docks)  # once shown: sizes before that are ignored
             return
         self.restoreGeometry(geometry)
         state, side = self.settings.value("window/state"), self.settings.value("window/side")
