@@ -27,6 +27,7 @@ class ModelInfo:
     manifest: dict[str, Any]
     is_demo: bool
     notices: list[str]
+    loader: str = ""  # how the model file was opened (the engine branch's ModelBundle.loader)
 
 
 @dataclass
