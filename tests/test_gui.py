@@ -179,21 +179,27 @@ def big_dicoms(tmp_path_factory):
 
 def test_gui_thread_never_blocked(win, qtbot, big_dicoms):
     """A 10 ms heartbeat on the GUI thread keeps ticking while the worker loads and explains
-    14 MP images, and while the window shows them with their heatmaps."""
-    gaps = []
-    last = [time.perf_counter()]
+    14 MP images and the window shows them with their heatmaps.
+
+    Between two ticks the GUI thread may not work for 100 ms (its own CPU time, which another
+    program on a busy machine cannot inflate), nor be held up for 250 ms of wall time (which
+    would catch a worker holding the GIL)."""
+    gaps, cpu_gaps = [], []
+    last = [time.perf_counter(), time.thread_time()]
 
     def beat():
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         gaps.append(now - last[0])
-        last[0] = now
+        cpu_gaps.append(cpu - last[1])
+        last[:] = [now, cpu]
 
     timer = QTimer()
     timer.timeout.connect(beat)
     timer.start(10)
     worked = 0.0
     for path in big_dicoms + [SAMPLE]:
-        last[0] = start = time.perf_counter()
+        last[:] = [time.perf_counter(), time.thread_time()]
+        start = last[0]
         _open(qtbot, win, path)
         QTest.keyClick(win, Qt.Key.Key_Down)  # another finding: a new overlay
         qtbot.wait(50)
@@ -201,7 +207,8 @@ def test_gui_thread_never_blocked(win, qtbot, big_dicoms):
     timer.stop()
     assert win.image.path == SAMPLE
     assert len(gaps) > 10 and worked > 0.2
-    assert max(gaps) < 0.1, f"GUI blocked for {max(gaps) * 1000:.0f} ms"
+    assert max(cpu_gaps) < 0.1, f"GUI thread busy for {max(cpu_gaps) * 1000:.0f} ms"
+    assert max(gaps) < 0.25, f"GUI blocked for {max(gaps) * 1000:.0f} ms"
 
 
 def test_shortcuts_invert_fit_navigation_method_and_order(win, qtbot):
