@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gradcam_viewer import dicom_cmd
+from gradcam_viewer.cam.methods import METHOD_TITLES
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def add_arguments(parser: Any) -> None:
                              "per-image z-score")
     parser.add_argument("--out", type=Path, default=Path("gradcam-out"), help="output folder")
     parser.add_argument("--method", default="gradcam",
-                        choices=["gradcam", "gradcam++", "hirescam", "layercam"])
+                        choices=list(METHOD_TITLES))
     parser.add_argument("--labels", default="all",
                         help="comma-separated label names to draw overlays for (default: all)")
     parser.add_argument("--layer", default=None, help="target layer (default: manifest or auto)")

@@ -21,24 +21,6 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="module")
-def win(qapp, tmp_path_factory):
-    """The main window on the demo model, shared by one test module (loading TF is slow)."""
-    from PySide6.QtCore import QSettings
-
-    from gui_helpers import wait_until
-    from gradcam_viewer.ui.main_window import MainWindow
-
-    ini = tmp_path_factory.mktemp("settings") / "settings.ini"
-    w = MainWindow(QSettings(str(ini), QSettings.Format.IniFormat))
-    w.show()
-    w.load_model("demo", "")
-    wait_until(lambda: w.model is not None, 180)
-    yield w
-    w.shutdown()
-    w.close()
-
-
-@pytest.fixture(scope="module")
 def reference():
     """The engine called directly, outside the GUI and the CLI: what both must show."""
     from gradcam_viewer.cam import Explainer
@@ -52,6 +34,22 @@ def reference():
         return explainer.explain(bundle.prepare(load_image(path)), method=method)
 
     return bundle, run
+
+
+@pytest.fixture
+def win(qapp, qtbot, tmp_path):
+    """A window of its own on the demo model: no test sees what another one left behind."""
+    from PySide6.QtCore import QSettings
+
+    from gradcam_viewer.ui.main_window import MainWindow
+
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    w.load_model("demo", "")
+    qtbot.waitUntil(lambda: w.model is not None, timeout=180_000)
+    yield w
+    w.shutdown()
 
 
 @pytest.fixture(scope="session")

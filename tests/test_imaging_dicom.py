@@ -255,7 +255,7 @@ def test_lookup_table_equals_direct_windowing(tmp_path, ramp16):
 
     ds = make_dataset(ramp16, bits_stored=12, RescaleSlope=1, RescaleIntercept=-7)
     img = load_image(write(tmp_path / "lut_fast.dcm", ds))
-    assert img.lut_index is not None
+    assert img.indexed_pixels is not None
     for window in (Window(300, 700), Window(2000, 1, function="LINEAR"),
                    Window(1000, 50, function="SIGMOID"), Window(0, 9000, function="LINEAR_EXACT")):
         direct = np.clip(np.rint(apply_window(img.pixels, window, None)), 0, 255).astype(np.uint8)

@@ -77,6 +77,8 @@ def test_setup_dialog_writes_manifest_and_model_reopens_in_one_step(win, qtbot, 
 def test_setup_dialog_checks_choices(win, qtbot, tmp_path):
     path = tmp_path / "plain.keras"
     zoo.small_cnn_gap(activation=None).save(path)
+    win.open_file(PNG)  # the preview runs on the image shown (each test has its own window)
+    wait_result(win, PNG)
     win.load_model("keras", str(path))
     dialog = _dialog(win)
     dialog.labels_edit.setPlainText("a\nb")

@@ -300,12 +300,11 @@ def _palette_bits(ds: Dataset, rgb: np.ndarray) -> int:
 def _default_window(ds: Dataset, image: LoadedImage, bits_stored: int) -> Window:
     """No VOI in the file: data of up to 8 bits without rescale is shown as stored (like a PNG,
     1-bit data as black and white); anything else gets the full range of its values."""
-    from gradcam_viewer.imaging.display import full_range_window
+    from gradcam_viewer.imaging.display import full_range_window, stored_values
 
     plain = "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds
     if plain and bits_stored <= 8 and image.value_range[0] >= 0:
-        top = float((1 << bits_stored) - 1)
-        return Window(top / 2.0, top, "Stored values", "LINEAR_EXACT")
+        return stored_values(float((1 << bits_stored) - 1))
     return full_range_window(image)
 
 

@@ -44,7 +44,7 @@ def to_display(image: LoadedImage, window: Window | None = None,
         out = _color_to_8bit(image.pixels)
     else:
         window = window or image.window or full_range_window(image)
-        indexed = image.lut_index
+        indexed = image.indexed_pixels
         if indexed is not None:
             index, lo = indexed
             lut = apply_window(np.arange(lo, lo + int(index.max()) + 1), window, image.voi_luts)
@@ -60,9 +60,18 @@ def model_pixels(image: LoadedImage) -> np.ndarray:
 
 
 def full_range_window(image: LoadedImage) -> Window:
-    lo, hi = image.value_range
+    return full_range(*image.value_range)
+
+
+def full_range(lo: float, hi: float) -> Window:
+    """The window over all values from `lo` to `hi` (the one place it is built)."""
     return Window(center=(lo + hi) / 2.0, width=max(hi - lo, 1.0), explanation="Full range",
                   function="LINEAR_EXACT")
+
+
+def stored_values(top: float = 255.0) -> Window:
+    """The window showing stored values 0..`top` as they are (8-bit grey)."""
+    return Window(top / 2.0, top, "Stored values", "LINEAR_EXACT")
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

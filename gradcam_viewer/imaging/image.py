@@ -76,7 +76,7 @@ class LoadedImage:
         return float(self.pixels.min()), float(self.pixels.max())
 
     @cached_property
-    def lut_index(self) -> tuple[np.ndarray, int] | None:
+    def indexed_pixels(self) -> tuple[np.ndarray, int] | None:
         """Pixel values as indices into a window lookup table, when that is exact and small."""
         lo, hi = self.value_range
         if not self.integral or self.is_color or hi - lo > 1 << 20:

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from gradcam_viewer.imaging.display import full_range, stored_values
 from gradcam_viewer.imaging.errors import ImageLoadError
-from gradcam_viewer.imaging.image import LoadedImage, Window
+from gradcam_viewer.imaging.image import LoadedImage
 
 MAGIC = {
     b"\x89PNG\r\n\x1a\n": "PNG",
@@ -62,10 +63,9 @@ def _load_raster(path: Path, frame: int, max_pixels: int) -> LoadedImage:
     window = None
     if pixels.ndim == 2:
         if bits <= 8:
-            window = Window(127.5, 255.0, "Stored values", "LINEAR_EXACT")
+            window = stored_values()
         else:
-            lo, hi = float(pixels.min()), float(pixels.max())
-            window = Window((lo + hi) / 2, max(hi - lo, 1.0), "Full range", "LINEAR_EXACT")
+            window = full_range(float(pixels.min()), float(pixels.max()))
     return LoadedImage(path=path, pixels=pixels, source_format=fmt, window=window,
                        presets=[window] if window else [], n_frames=n_frames, frame=frame,
                        integral=integral)

@@ -44,8 +44,7 @@ class ModelBundle:
 
     @property
     def target_layer(self) -> str | None:
-        layer = self.manifest.get("target_layer", "auto")
-        return None if layer in (None, "", "auto") else str(layer)
+        return manifest_target_layer(self.manifest)
 
     @property
     def output(self) -> str | None:
@@ -156,8 +155,7 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
         if got is not None and want is not None and int(got) != int(want):
             raise ModelLoadError(f"The manifest says input {what} {want}, the model has {got}.")
     try:
-        layer = manifest.get("target_layer", "auto")
-        resolve_target(model, None if layer in (None, "", "auto") else layer)
+        resolve_target(model, manifest_target_layer(manifest))
     except CamError as exc:
         raise ModelLoadError(str(exc)) from exc
     return ModelBundle(model=model, labels=labels, manifest=manifest, path=path, notices=notices,
@@ -180,3 +178,9 @@ def _default_manifest(model: Any, path: Path | None, n_out: int) -> dict[str, An
         "disclaimer": "No manifest: nothing is known about this model's training or validity.",
         "weights_sha256": None,
     }
+
+
+def manifest_target_layer(manifest: dict[str, Any]) -> str | None:
+    """The manifest's target layer, or None for "choose automatically" ("auto", empty, absent)."""
+    layer = manifest.get("target_layer", "auto")
+    return None if layer in (None, "", "auto") else str(layer)

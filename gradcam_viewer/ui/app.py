@@ -91,7 +91,8 @@ def _self_test(app: Any, win: Any, errors: list[str]) -> int:
     deadline = time.monotonic() + 240
     loop = QEventLoop()
     timer = QTimer()
-    timer.timeout.connect(lambda: loop.quit() if (win.result is not None or errors
+    timer.timeout.connect(lambda: loop.quit() if ((win.result is not None and win.drawn())
+                                                  or errors
                                                   or win.last_error
                                                   or time.monotonic() > deadline) else None)
     timer.start(50)

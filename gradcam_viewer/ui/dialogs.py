@@ -1,5 +1,5 @@
 """Message boxes and text dialogs that never block the event loop (tests and the worker keep
-running while one is open)."""
+running while one is open). Each is deleted when closed, so none piles up under the window."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ import html
 import json
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout
 
 
 def message(parent, title: str, text: str, icon: QMessageBox.Icon) -> QMessageBox:
     box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.setModal(False)
     box.show()
-    parent._open_boxes = [b for b in getattr(parent, "_open_boxes", []) if b.isVisible()] + [box]
     return box
 
 
 def text_dialog(parent, title: str, html_text: str) -> QDialog:
     dialog = QDialog(parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.setWindowTitle(title)
     dialog.resize(620, 560)
     browser = QTextBrowser(dialog)
@@ -31,7 +33,6 @@ def text_dialog(parent, title: str, html_text: str) -> QDialog:
     lay.addWidget(buttons)
     dialog.setModal(False)
     dialog.show()
-    parent._last_dialog = dialog
     return dialog
 
 

@@ -4,7 +4,7 @@ and notice burned in, and the predictions as CSV or JSON. Identifying fields onl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
@@ -15,17 +15,21 @@ from gradcam_viewer.records import csv_header, csv_row, source_id
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.safe_write import write_atomic
 from gradcam_viewer.trust.ood import banner_text
+from gradcam_viewer.session.results import DEMO_BANNER
 from gradcam_viewer.ui.image_view import qimage_from_array
+
+if TYPE_CHECKING:
+    from gradcam_viewer.ui.main_window import MainWindow
 
 PANEL = 340
 
 
-def export_view_png(win: Any, path: Path, overwrite: bool = False) -> Path:
+def export_view_png(win: MainWindow, path: Path, overwrite: bool = False) -> Path:
     canvas = compose_view(win)
     return write_atomic(path, lambda tmp: canvas.save(str(tmp), "PNG"), overwrite)
 
 
-def compose_view(win: Any) -> QImage:
+def compose_view(win: MainWindow) -> QImage:
     """Image + overlay at full resolution with an information panel on the right."""
     scene = win.view.render_scene()
     h, w = scene.shape[:2]
@@ -58,11 +62,11 @@ def compose_view(win: Any) -> QImage:
     return canvas
 
 
-def _panel_lines(win: Any) -> list[tuple[str, bool]]:
+def _panel_lines(win: MainWindow) -> list[tuple[str, bool]]:
     lines: list[tuple[str, bool]] = []
     model = win.model
     if model is not None and model.is_demo:
-        lines.append(("SYNTHETIC DEMO MODEL - NOT FOR DIAGNOSTIC USE", True))
+        lines.append((DEMO_BANNER, True))
     elif model is not None:
         lines.append(("Research model - not for diagnostic use", True))
     label = win.labels.current_label()
@@ -84,7 +88,7 @@ def _panel_lines(win: Any) -> list[tuple[str, bool]]:
     return lines
 
 
-def export_predictions(win: Any, path: Path, kind: str, overwrite: bool = False,
+def export_predictions(win: MainWindow, path: Path, kind: str, overwrite: bool = False,
                        include_ids: bool = True) -> Path:
     """The record `gradcam-viewer explain` writes for the same image: its path is relative to
     the common folder of the files opened together, as the command's is to its inputs."""

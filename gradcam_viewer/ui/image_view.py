@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 
@@ -58,26 +58,36 @@ class ImageView(QGraphicsView):
         self._fit = True
 
     # --- content -------------------------------------------------------------------------
-    def set_base(self, pixels: np.ndarray) -> None:
-        first = self.base.pixmap().isNull() or self.base.pixmap().size().toTuple() != (
-            pixels.shape[1], pixels.shape[0])
-        self.base.setPixmap(QPixmap.fromImage(qimage_from_array(pixels)))
-        self.scene().setSceneRect(QRectF(0, 0, pixels.shape[1], pixels.shape[0]))
+    def set_base(self, pixels: np.ndarray | QImage) -> None:
+        image = pixels if isinstance(pixels, QImage) else qimage_from_array(pixels)
+        first = self.base.pixmap().isNull() or self.base.pixmap().size() != image.size()
+        self.base.setPixmap(QPixmap.fromImage(image))
+        self.scene().setSceneRect(QRectF(0, 0, image.width(), image.height()))
         if first:
             self._fit = True
             self.fit()
 
-    def set_overlay(self, rgba: np.ndarray | None, opacity: float) -> None:
+    def set_overlay(self, rgba: np.ndarray | QImage | None, opacity: float,
+                    size: tuple[int, int] | None = None) -> None:
+        """The heatmap, at any resolution: it is scaled to cover `size` = (height, width) of
+        the image (default: the scene)."""
         if rgba is None:
             self.overlay.setPixmap(QPixmap())
         else:
-            self.overlay.setPixmap(QPixmap.fromImage(qimage_from_array(rgba)))
+            image = rgba if isinstance(rgba, QImage) else qimage_from_array(rgba)
+            self.overlay.setPixmap(QPixmap.fromImage(image))
+            if size is None:
+                rect = self.scene().sceneRect()
+                size = (int(rect.height()), int(rect.width()))
+            self.overlay.setTransform(QTransform.fromScale(size[1] / image.width(),
+                                                           size[0] / image.height()))
         self.overlay.setOpacity(opacity)
 
     def set_overlay_opacity(self, opacity: float) -> None:
         self.overlay.setOpacity(opacity)
 
     def clear(self) -> None:
+        """No image (the file asked for could not be opened)."""
         self.base.setPixmap(QPixmap())
         self.overlay.setPixmap(QPixmap())
 

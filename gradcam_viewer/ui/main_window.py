@@ -1,8 +1,9 @@
 """The main window: image panel, label list, overlay controls, metadata, menus and status.
 
-All model work is asked of the worker through queued signals; the GUI thread only windows
-images, colours heatmaps and paints. Results carry the id of the request that asked for them
-and are dropped unless they belong to the image on screen.
+What is shown and which work is in flight is the `SessionController`'s plain state: the window
+forwards user actions and worker replies to it, sends the requests it returns to the worker
+through queued signals, and redraws what it says changed. The GUI thread never runs the model;
+it windows images, colours heatmaps (at screen resolution at most) and paints.
 """
 
 from __future__ import annotations
@@ -12,34 +13,41 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QSlider, QTabWidget, QToolBar,
-                               QVBoxLayout, QWidget)
+                               QProgressBar, QSizePolicy, QSlider, QSplitter, QStackedWidget, QTabWidget,
+                               QToolBar, QVBoxLayout, QWidget)
 
 from gradcam_viewer.cam.methods import METHOD_TITLES
-from gradcam_viewer.imaging.display import to_display
-from gradcam_viewer.imaging.image import Window
+from gradcam_viewer.imaging.image import LoadedImage, Window
 from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle
-from gradcam_viewer.render.overlay import effective_opacity, heat_rgba
+from gradcam_viewer.render.overlay import effective_opacity
+from gradcam_viewer.session.controller import (Effects, ExplainRequest, ModelRequest,
+                                               OpenRequest, Redraw, SessionController)
+from gradcam_viewer.session.files import FileList
+from gradcam_viewer.session.results import (DEFAULT_BUDGET_MB, DEMO_BANNER, ExplainResult,
+                                            ModelInfo, ResultCache, overlay_size)
 from gradcam_viewer.ui import dialogs, exporting, model_setup, pacs_dialogs
 from gradcam_viewer.ui import trust_view  # issue 13
+from gradcam_viewer.ui.grid_view import GridView
 from gradcam_viewer.ui.image_view import ImageView
-from gradcam_viewer.ui.session import ExplainResult, FileList, ModelInfo, ResultCache
+from gradcam_viewer.ui.renderer import Renderer, Tokens
 from gradcam_viewer.ui.studies_panel import StudiesPanel
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
-from gradcam_viewer.ui.worker import RequestTracker, Worker, WorkerThread
+from gradcam_viewer.ui.worker import Worker, WorkerThread
 
 log = logging.getLogger(__name__)
-NOT_FOR_DIAGNOSIS = "SYNTHETIC DEMO MODEL \u2014 NOT FOR DIAGNOSTIC USE"
+NOT_FOR_DIAGNOSIS = DEMO_BANNER
 SHORTCUTS = [
     ("Open file", "Ctrl+O"), ("Open folder", "Ctrl+Shift+O"), ("Next / previous file", "Page Down / Page Up"),
     ("Fit to window", "="), ("Actual size (1:1)", "1"), ("Zoom in / out", "+ / -, mouse wheel"),
     ("Pan", "left drag"), ("Window / level", "right drag (horizontal = width, vertical = level)"),
     ("Reset view and window", "Space"), ("Invert", "I"), ("Overlay on/off", "O"),
     ("Contours only", "C"), ("Previous / next finding", "Up / Down arrows"),
+    ("Next CAM method", "M"), ("Findings by probability / model order", "L"),
+    ("Grid of all findings / single view", "G"),
     ("Export view as PNG", "Ctrl+E"), ("Quit", "Ctrl+Q"),
 ]
 
@@ -48,6 +56,8 @@ class MainWindow(QMainWindow):
     requestModel = Signal(str, str)
     requestOpen = Signal(int, str, int, str)
     requestExplain = Signal(int, object, str)
+    renderBase = Signal(int, object, object, bool)  # token, image, window, inverted
+    renderOverlay = Signal(int, object, object)  # token, heatmap at overlay size, style
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
@@ -55,25 +65,52 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("gradcam-viewer", "gradcam-viewer")
-        self.tracker = RequestTracker()
-        self.cache = ResultCache()
-        self.files = FileList()
-        self.model: ModelInfo | None = None
-        self.image: Any = None
+        budget_mb = int(self.settings.value("memory/cache_mb", DEFAULT_BUDGET_MB))
+        self.session = SessionController(cache=ResultCache(budget_mb << 20))
+        # view state (not the session's): the window/level and inversion on screen
         self.display: np.ndarray | None = None
         self.window_: Window | None = None
         self.inverted = False
-        self.result: ExplainResult | None = None
-        self.pending = 0  # id of the request whose image is (or will be) on screen
-        self.shown_request = -1  # id of the request whose explanation is on screen
-        self.pending_path: Path | None = None
-        self.overlay_on = True
-        self.style = OverlayStyle()
-        self.method = "gradcam"
         self.last_error = ""
-        self.requests_sent = 0
+        self._listed: tuple | None = None  # (path, frame, model) whose findings fill the list
+        self.tokens = Tokens()
+        self._rendering: set[str] = set()  # 'base' / 'overlay' jobs the screen still waits for
         self._build_ui()
         self._start_worker()
+        self._restore_layout()
+
+    # the session's state, read by menus, exports and other panels
+    @property
+    def files(self) -> FileList:
+        return self.session.files
+
+    @property
+    def image(self) -> LoadedImage | None:
+        return self.session.image
+
+    @property
+    def result(self) -> ExplainResult | None:
+        return self.session.result
+
+    @property
+    def model(self) -> ModelInfo | None:
+        return self.session.model
+
+    @property
+    def method(self) -> str:
+        return self.session.method
+
+    @property
+    def style(self) -> OverlayStyle:
+        return self.session.style
+
+    @property
+    def overlay_on(self) -> bool:
+        return self.session.overlay_on
+
+    @property
+    def cache(self) -> ResultCache:
+        return self.session.cache
 
     # ------------------------------------------------------------------ construction ----
     def _build_ui(self) -> None:
@@ -84,14 +121,21 @@ class MainWindow(QMainWindow):
         self.banner.setVisible(False)
         self.info = QLabel("")
         self.info.setStyleSheet("color:#ddd;background:#222;padding:3px;")
+        # a long line of file information must not widen the centre and squeeze the panels
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         centre = QWidget()
         lay = QVBoxLayout(centre)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
+        self.grid = GridView()
+        self.grid.labelChosen.connect(self._grid_chosen)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.grid)
         lay.addWidget(self.banner)
         self.ood_banner = trust_view.ood_banner()  # issue 13
         lay.addWidget(self.ood_banner)  # issue 13
-        lay.addWidget(self.view, 1)
+        lay.addWidget(self.stack, 1)
         lay.addWidget(self.info)
         self.setCentralWidget(centre)
 
@@ -102,16 +146,15 @@ class MainWindow(QMainWindow):
         self.labels.labelChosen.connect(lambda _i: self._update_overlay())
         self.sort_box = QComboBox()
         self.sort_box.addItems(["Sort by probability", "Model order"])
-        self.sort_box.currentIndexChanged.connect(
-            lambda i: self.labels.set_sort_by_probability(i == 0))
+        self.sort_box.currentIndexChanged.connect(self._order_changed)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(int(self.style.opacity * 100))
+        self.opacity.setValue(int(OverlayStyle().opacity * 100))
         self.opacity.valueChanged.connect(self._opacity_changed)
         self.opacity_label = QLabel()
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 95)
-        self.threshold.setValue(int(self.style.threshold * 100))
+        self.threshold.setValue(int(OverlayStyle().threshold * 100))
         self.threshold.valueChanged.connect(self._style_changed)
         self.threshold_label = QLabel()
         self.colormap = QComboBox()
@@ -142,14 +185,20 @@ class MainWindow(QMainWindow):
         form.addRow("Method", self.method_box)
         form.addRow(self.contours)
         form.addRow(self.overlay_box)
-        side = QWidget()
-        side_lay = QVBoxLayout(side)
+        findings = QWidget()
+        side_lay = QVBoxLayout(findings)
+        side_lay.setContentsMargins(0, 0, 0, 0)
         side_lay.addWidget(self.sort_box)
         findings_row = QHBoxLayout()
         findings_row.addWidget(self.labels, 1)
         findings_row.addWidget(self.colorbar)
         side_lay.addLayout(findings_row, 1)
-        side_lay.addWidget(controls)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.setObjectName("side-splitter")
+        side.addWidget(findings)
+        side.addWidget(controls)
+        side.setStretchFactor(0, 1)
+        self.side_splitter = side
         self.metadata = MetadataPanel()
         tabs = QTabWidget()
         tabs.addTab(side, "Findings")
@@ -230,6 +279,9 @@ class MainWindow(QMainWindow):
         self.act_contours = a("&Contours only", lambda: self.contours.toggle(), "C")
         self.act_label_up = a("Previous finding", lambda: self.step_label(-1), QKeySequence(Qt.Key.Key_Up))
         self.act_label_down = a("Next finding", lambda: self.step_label(1), QKeySequence(Qt.Key.Key_Down))
+        self.act_method = a("Next CAM &method", self.cycle_method, "M")
+        self.act_order = a("Findings &list order", self.toggle_order, "L")
+        self.act_grid = a("&Grid of all findings", self.toggle_grid, "G")
         self.act_card = a("&Model card...", self.show_model_card)
         self.act_keys = a("&Keyboard shortcuts...", self.show_shortcuts)
         self.act_about = a("&About", self.show_about)
@@ -258,6 +310,9 @@ class MainWindow(QMainWindow):
         m_view.addSeparator()
         m_view.addAction(self.act_overlay)
         m_view.addAction(self.act_contours)
+        m_view.addAction(self.act_method)
+        m_view.addAction(self.act_order)
+        m_view.addAction(self.act_grid)
         m_help = menu.addMenu("&Help")
         for act in (self.act_card, self.act_check, self.act_keys, self.act_about):  # issue 13
             m_help.addAction(act)
@@ -284,7 +339,7 @@ class MainWindow(QMainWindow):
         self.thread_.setObjectName("gradcam-worker")
         # Tracing a deep Keras graph recurses deeply; the platform default stack can be small
         self.thread_.setStackSize(64 * 1024 * 1024)
-        self.worker = Worker(self.tracker)
+        self.worker = Worker(self.session.tracker)
         self.worker.moveToThread(self.thread_)
         self.requestModel.connect(self.worker.load_model)
         self.requestOpen.connect(self.worker.open_image)
@@ -298,21 +353,54 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._failed)
         self.worker.setupNeeded.connect(self._offer_setup)
         self.thread_.start()
+        self.render_thread = QThread(self)
+        self.render_thread.setObjectName("gradcam-render")
+        self.renderer = Renderer(self.tokens)
+        self.renderer.moveToThread(self.render_thread)
+        self.renderBase.connect(self.renderer.render_base)
+        self.renderOverlay.connect(self.renderer.render_overlay)
+        self.renderer.baseReady.connect(self._base_ready)
+        self.renderer.overlayReady.connect(self._overlay_ready)
+        self.render_thread.start()
 
     def shutdown(self) -> None:
         self.studies.shutdown()
-        if self.thread_.isRunning():
-            self.thread_.quit()
-            self.thread_.wait(60_000)
+        for thread in (self.thread_, self.render_thread):
+            if thread.isRunning():
+                thread.quit()
+                thread.wait(60_000)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/side", self.side_splitter.saveState())
         self.shutdown()
         super().closeEvent(event)
 
-    # ---------------------------------------------------------------- requests ----
+    def _size_docks(self) -> None:
+        """First run: room for the findings' numbers beside the Studies panel."""
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        wanted = [(docks[n], w) for n, w in (("explanation", 380), ("studies", 260)) if n in docks]
+        self.resizeDocks([d for d, _ in wanted], [w for _, w in wanted],
+                         Qt.Orientation.Horizontal)
+
+    def _restore_layout(self) -> None:
+        """Geometry, dock and splitter sizes as last closed; maximised the first time."""
+        geometry = self.settings.value("window/geometry")
+        if geometry is None:
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+            QTimer.singleShot(0, self._size_docks)  # once shown: sizes before that are ignored
+            return
+        self.restoreGeometry(geometry)
+        state, side = self.settings.value("window/state"), self.settings.value("window/side")
+        if state is not None:
+            self.restoreState(state)
+        if side is not None:
+            self.side_splitter.restoreState(side)
+
+    # ---------------------------------------------------------------- events ----
     def load_model(self, kind: str, path: str) -> None:
-        self.status_model.setText("Model: loading...")
-        self.requestModel.emit(kind, path)
+        self._apply(self.session.load_model(kind, path))
 
     def open_paths(self, paths: list[Path]) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
@@ -332,8 +420,7 @@ class MainWindow(QMainWindow):
         notes = catalogue.warnings + [f"'{p.name}' is not an image file." for p in rejected]
         if notes:
             self._notice("\n".join(notes[:20]))
-        self.files.set(files, 0)
-        self.open_file(files[0])
+        self._apply(self.session.open_files(files, 0))
 
     def _study_image_chosen(self, path: Path, frame: int) -> None:
         if path in self.files.paths:
@@ -341,156 +428,221 @@ class MainWindow(QMainWindow):
         self.open_file(path, frame)
 
     def open_file(self, path: Path, frame: int = 0) -> None:
-        request = self.tracker.next_id()
-        self.pending, self.pending_path = request, Path(path)
-        self.requests_sent += 1
-        self._busy(True)
-        self.requestOpen.emit(request, str(path), frame, self.method)
-        self._remember_recent(Path(path))
-        self._update_info()
+        self._apply(self.session.open(Path(path), frame))
 
     def step_file(self, delta: int) -> None:
-        path = self.files.step(delta)
-        if path is not None:
-            self.open_file(path)
+        self._apply(self.session.step(delta))
 
-    def _ask_explanation(self) -> None:
-        if self.image is None or self.model is None:
-            return
-        key = (str(self.image.path), self.image.frame, self.method, self.model.model_id)
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.shown_request = self.pending
-            self._show_result(cached)
-            return
-        request = self.tracker.next_id()
-        self.pending = request
-        self.requests_sent += 1
-        self.requestExplain.emit(request, self.image, self.method)
+    def _apply(self, effects: Effects) -> None:
+        """Send the controller's requests to the worker and redraw what it says changed."""
+        for req in effects.requests:
+            if isinstance(req, OpenRequest):
+                self.requestOpen.emit(req.request_id, str(req.path), req.frame, req.method)
+                self._remember_recent(req.path)
+            elif isinstance(req, ExplainRequest):
+                self.requestExplain.emit(req.request_id, req.image, req.method)
+            elif isinstance(req, ModelRequest):
+                self.status_model.setText("Model: loading...")
+                self.requestModel.emit(req.kind, req.path)
+        redraw = effects.redraw
+        if redraw & Redraw.MODEL:
+            self._render_model()
+        if redraw & Redraw.IMAGE:
+            self._render_image()
+        if redraw & Redraw.OVERLAY:
+            self._render_findings()
+        if redraw & (Redraw.STATUS | Redraw.IMAGE | Redraw.OVERLAY):
+            self.busy.setVisible(self.session.busy)
+            self._update_info()
+        for message in effects.notices:
+            self._notice(message)
+        for message in effects.errors:
+            self._error(message)
 
-    # ---------------------------------------------------------------- worker replies ----
-    def _busy(self, on: bool) -> None:
-        self.busy.setVisible(on)
+    def _busy(self, _on: bool) -> None:
+        """The worker's own busy signal; the bar follows the session's requests in flight."""
+        self.busy.setVisible(self.session.busy)
 
     def _model_loaded(self, info: ModelInfo) -> None:
-        self.model = info
-        self.cache.clear()
-        self.result = None
-        self.labels.set_labels(info.labels)
-        self.labels.set_value_kind(str(info.manifest.get("output_kind", "scores")))
-        self.banner.setVisible(info.is_demo)
-        self.status_model.setText(f"Model: {info.name}")
-        for notice in info.notices:
-            self._notice(notice)
-        self._update_overlay()
-        self._ask_explanation()
+        self._apply(self.session.model_loaded(info))
 
     def _offer_setup(self, found: Any) -> None:  # a model without manifest: the set-up dialog
         model_setup.open_setup(self, found)
 
     def _model_failed(self, message: str) -> None:
-        if self.model is not None:
-            self.status_model.setText(f"Model: {self.model.name}")
-            message += f"\n\nThe previous model ({self.model.name}) is still in use."
-        else:
-            self.status_model.setText("Model: none")
-        self._error(message)
+        self._apply(self.session.model_failed(message))
 
-    def _image_loaded(self, request: int, image: Any) -> None:
-        if request != self.pending:
-            return  # a newer image was asked for
-        self.image = image
-        self.result = None
+    def _image_loaded(self, request: int, image: LoadedImage) -> None:
+        self._apply(self.session.image_loaded(request, image))
+
+    def _explained(self, request: int, result: ExplainResult) -> None:
+        self._apply(self.session.explained(request, result))
+
+    def _failed(self, request: int, message: str) -> None:
+        self._apply(self.session.failed(request, message))
+
+    # ---------------------------------------------------------------- rendering ----
+    def _render_model(self) -> None:
+        info = self.model
+        if info is None:
+            self.status_model.setText("Model: none")
+            return
+        self.status_model.setText(f"Model: {info.name}")
+        if self.labels.labels() != info.labels:
+            self.labels.set_labels(info.labels)
+            self._listed = None
+        self.labels.set_value_kind(str(info.manifest.get("output_kind", "scores")))
+        self.banner.setVisible(info.is_demo)
+
+    def _render_image(self) -> None:
+        image = self.image
+        self._fill_presets()
+        if image is None:
+            self.tokens.next("base")
+            self._rendering.discard("base")
+            self.display = None
+            self.window_ = None
+            self.view.clear()
+            self.metadata.set_metadata({})
+            self.setWindowTitle("Grad-CAM Viewer")
+            return
         self.window_ = image.window
         self.inverted = image.invert
         self._refresh_base()
         self.metadata.set_metadata(image.metadata)
         self.studies.show_image(image.path, image.frame, image.n_frames)
-        self._fill_presets()
-        self.labels.set_probabilities(None, keep=self.labels.current_label())
-        self.view.set_overlay(None, 0)
-        trust_view.show_ood(self.ood_banner, None)  # issue 13
         self.setWindowTitle(f"{image.path.name} \u2014 Grad-CAM Viewer")
-        self._update_info()
 
-    def _explained(self, request: int, result: ExplainResult) -> None:
-        self.cache.put(result)
-        if request != self.pending or self.image is None:
-            return  # stale: never drawn over another image
-        if self.model is None or result.key != (str(self.image.path), self.image.frame,
-                                               self.method, self.model.model_id):
+    def _render_findings(self) -> None:
+        """The findings list, the heatmap and the grid for the session's result (or none)."""
+        result = self.result
+        if result is None:
+            if self._listed is not None and (self.image is None or self._listed[:2] != (
+                    str(self.image.path), self.image.frame)):
+                self.labels.set_probabilities(None, keep=self.labels.current_label())
+                self._listed = None
+            self.status_time.setText("")
+            trust_view.show_ood(self.ood_banner, None)  # issue 13
+            self._update_overlay()
+            self.grid.set_content(None, None, [], self.style, self.labels.by_probability)
             return
-        self.shown_request = request
         self._show_result(result)
 
     def _show_result(self, result: ExplainResult) -> None:
-        same_image = self.result is not None and self.result.key[:2] == result.key[:2]
-        self.result = result
+        listed = (result.key[0], result.key[1], result.key[3])
         # a new image opens on its most probable finding; another method keeps the finding
-        keep = self.labels.current_label() if same_image else int(np.argmax(result.probabilities))
+        keep = (self.labels.current_label() if listed == self._listed
+                else int(np.argmax(result.probabilities)))
+        self._listed = listed
         self.labels.set_probabilities(result.probabilities, ~result.has_evidence, keep=keep)
         trust_view.show_ood(self.ood_banner, result)  # issue 13
         self.status_time.setText(f"{METHOD_TITLES.get(result.method, result.method)}: "
                                  f"{result.seconds * 1000:.0f} ms")
-        self._busy(False)
         self._update_overlay()
-
-    def _failed(self, request: int, message: str) -> None:
-        if request == self.pending:
-            self._busy(False)
-            if self.pending_path is not None and self.image is not None \
-                    and Path(self.image.path) != self.pending_path:
-                self.setWindowTitle("Grad-CAM Viewer")
-        self._error(message)
+        if self.stack.currentWidget() is self.grid:
+            self._fill_grid()
 
     # ---------------------------------------------------------------- drawing ----
+    def drawn(self) -> bool:
+        """Whether the screen shows the current image, window and heatmap (no job pending)."""
+        return not self._rendering
+
     def _refresh_base(self) -> None:
+        """Window the image in the render thread; `_base_ready` puts it on screen."""
         if self.image is None:
             return
-        self.display = to_display(self.image, self.window_, self.inverted)
-        self.view.set_base(self.display)
+        self._rendering.add("base")
+        self.renderBase.emit(self.tokens.next("base"), self.image, self.window_, self.inverted)
         self._update_info()
+
+    def _base_ready(self, token: int, display: np.ndarray, qimage) -> None:
+        if not self.tokens.is_latest("base", token) or self.image is None:
+            return
+        self._rendering.discard("base")
+        self.display = display
+        self.view.set_base(qimage)
+        if self.stack.currentWidget() is self.grid:
+            self._fill_grid()
 
     def _update_overlay(self) -> None:
         label = self.labels.current_label()
         if (self.result is None or self.image is None or label is None or not self.overlay_on
-                or label >= len(self.result.probabilities)):
+                or label >= len(self.result.probabilities) or not self.result.has_evidence[label]):
+            self.tokens.next("overlay")  # whatever is being coloured is not wanted any more
+            self._rendering.discard("overlay")
             self.view.set_overlay(None, 0)
+            if self.result is not None and label is not None and self.model is not None \
+                    and label < len(self.model.labels) and not self.result.has_evidence[label]:
+                self.status_worker.setText(f"No positive evidence for {self.model.labels[label]}")
             return
-        if not self.result.has_evidence[label]:
-            self.view.set_overlay(None, 0)
-            self.status_worker.setText(f"No positive evidence for {self.model.labels[label]}")
-            return
-        heat = self.result.display_map(label, self.image.size)
-        self.view.set_overlay(heat_rgba(heat, self.style), effective_opacity(self.style))
+        # at screen resolution at most: a smooth map loses nothing, and a 14 MP image costs no
+        # more than a small one; coloured in the render thread, scaled over the image by the view
+        heat = self.cache.display_map(self.result, label, overlay_size(self.image.size))
+        self._rendering.add("overlay")
+        self.renderOverlay.emit(self.tokens.next("overlay"), heat, self.style)
         self._update_info()
 
+    def _overlay_ready(self, token: int, qimage) -> None:
+        if not self.tokens.is_latest("overlay", token) or self.image is None:
+            return
+        self._rendering.discard("overlay")
+        self.view.set_overlay(qimage, effective_opacity(self.style), self.image.size)
+
     def _style_changed(self, *_args) -> None:
-        self.style = OverlayStyle(opacity=self.opacity.value() / 100.0,
-                                  colormap=self.colormap.currentText(),
-                                  threshold=self.threshold.value() / 100.0,
-                                  contours=self.contours.isChecked())
-        self.colorbar.set_colormap(self.style.colormap)
+        style = OverlayStyle(opacity=self.opacity.value() / 100.0,
+                             colormap=self.colormap.currentText(),
+                             threshold=self.threshold.value() / 100.0,
+                             contours=self.contours.isChecked())
+        self.colorbar.set_colormap(style.colormap)
         self._update_style_labels()
-        self._update_overlay()
+        self._apply(self.session.change_style(style))
 
     def _opacity_changed(self, value: int) -> None:
-        self.style = OverlayStyle(value / 100.0, self.style.colormap, self.style.threshold,
-                                  self.style.contours)
+        old = self.style
+        self.session.change_style(OverlayStyle(value / 100.0, old.colormap, old.threshold,
+                                               old.contours))
         self._update_style_labels()
-        self.view.set_overlay_opacity(effective_opacity(self.style))
+        self.view.set_overlay_opacity(effective_opacity(self.style))  # nothing else to redraw
 
     def _update_style_labels(self) -> None:
         self.opacity_label.setText(f"{self.opacity.value():3d} %")
         self.threshold_label.setText(f"{self.threshold.value() / 100:.2f}")
 
     def _overlay_toggled(self, on: bool) -> None:
-        self.overlay_on = on
-        self._update_overlay()
+        self._apply(self.session.show_overlay(on))
 
     def _method_changed(self, _index: int) -> None:
-        self.method = self.method_box.currentData()
-        self._ask_explanation()
+        self._apply(self.session.change_method(self.method_box.currentData()))
+
+    def cycle_method(self) -> None:
+        self.method_box.setCurrentIndex((self.method_box.currentIndex() + 1)
+                                        % self.method_box.count())
+
+    def toggle_order(self) -> None:
+        self.sort_box.setCurrentIndex(1 - self.sort_box.currentIndex())
+
+    def _order_changed(self, index: int) -> None:
+        self.labels.set_sort_by_probability(index == 0)
+        if self.stack.currentWidget() is self.grid:
+            self._fill_grid()
+
+    # ---------------------------------------------------------------- grid ----
+    def toggle_grid(self) -> None:
+        """All findings at a glance: one tile per label from the one explanation pass."""
+        if self.stack.currentWidget() is self.grid:
+            self.stack.setCurrentWidget(self.view)
+            return
+        self._fill_grid()
+        self.stack.setCurrentWidget(self.grid)
+
+    def _fill_grid(self) -> None:
+        names = self.model.labels if self.model is not None else []
+        self.grid.set_content(self.display, self.result, names, self.style,
+                              self.labels.by_probability)
+
+    def _grid_chosen(self, label: int) -> None:
+        self.labels.select_label(label)
+        self.stack.setCurrentWidget(self.view)
 
     def step_label(self, delta: int) -> None:
         n = self.labels.topLevelItemCount()

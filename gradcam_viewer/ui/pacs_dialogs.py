@@ -89,6 +89,7 @@ def _kind(ds: Any) -> str:
 
 def prepare(win: Any) -> Prepared:
     """The objects of the shown image and finding (DicomExportError when they cannot be made)."""
+    from gradcam_viewer.cam.heatmap import upsample_heatmap
     from gradcam_viewer.dicom_out import DicomExportError, Explained, build_objects
     from gradcam_viewer.imaging import to_display
 
@@ -100,7 +101,7 @@ def prepare(win: Any) -> Prepared:
     ex = Explained(
         source=Path(image.path), display=to_display(image), labels=list(model.labels),
         values=result.probabilities, kind=str(manifest.get("output_kind", "scores")),
-        heatmaps={model.labels[label]: result.display_map(label, image.size)},
+        heatmaps={model.labels[label]: upsample_heatmap(result.normalized[label], image.size)},
         method=result.method, layer=result.layer,
         model={"name": model.name, "version": str(manifest.get("version", "")),
                "sha256": manifest.get("weights_sha256"), "synthetic_demo": model.is_demo},

@@ -106,8 +106,13 @@ class LabelList(QTreeWidget):
                 self.setCurrentItem(item)
                 return
 
-    def probability_of(self, index: int) -> float | None:
-        return None if self._probs is None else float(self._probs[index])
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    def order(self) -> list[int]:
+        """Model indices of the labels in the order shown."""
+        return [int(self.topLevelItem(r).data(0, INDEX_ROLE))
+                for r in range(self.topLevelItemCount())]
 
     def shown_probabilities(self) -> dict[str, float]:
         out = {}

@@ -1,22 +1,30 @@
 """The background worker: owns the model and the engine, loads images and explains them.
 
 It lives in its own QThread (moveToThread). TensorFlow is imported here, on first use, so the
-window appears before TensorFlow has loaded. Every request carries an id; the GUI tells the
-worker the newest id through `RequestTracker`, and the worker drops work that has gone stale.
-Every failure becomes a signal with a message; nothing escapes the thread.
+window appears before TensorFlow has loaded. Every request carries an id; the session's
+`RequestTracker` tells which have gone stale (an open only by a newer open), and the worker drops
+those. A new model is installed only after its warm-up ran. Every failure becomes a signal with a
+message; nothing escapes the thread.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from gradcam_viewer.ui.session import ExplainResult, ModelInfo
+from gradcam_viewer.imaging.image import LoadedImage
+from gradcam_viewer.session.controller import RequestTracker
+from gradcam_viewer.session.results import ExplainResult, ModelInfo
+
+if TYPE_CHECKING:
+    from gradcam_viewer.cam import Explainer
+    from gradcam_viewer.models.bundle import ModelBundle
+
+__all__ = ["RequestTracker", "Worker", "WorkerThread"]
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +42,6 @@ class WorkerThread(QThread):
         self.exec()
 
 
-class RequestTracker:
-    """Newest image request id, written by the GUI thread, read by the worker."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._latest = 0
-
-    def next_id(self) -> int:
-        with self._lock:
-            self._latest += 1
-            return self._latest
-
-    def is_stale(self, request_id: int) -> bool:
-        with self._lock:
-            return request_id < self._latest
-
-
 class Worker(QObject):
     status = Signal(str)
     busy = Signal(bool)
@@ -65,18 +56,20 @@ class Worker(QObject):
     def __init__(self, tracker: RequestTracker):
         super().__init__()
         self.tracker = tracker
-        self.bundle: Any = None
-        self.explainer: Any = None
+        self.bundle: ModelBundle | None = None
+        self.explainer: Explainer | None = None
         self.model_id = 0
         self.reference_images = ""  # set by the GUI before it asks for CheXNet weights
 
     # --- model ---------------------------------------------------------------------------
     @Slot(str, str)
     def load_model(self, kind: str, path: str) -> None:
-        """kind: 'demo', 'keras' or 'chexnet'. On failure the previous model stays."""
+        """kind: 'demo', 'keras' or 'chexnet'. On any failure the previous model stays."""
         self.busy.emit(True)
         self.status.emit("Loading TensorFlow and the model...")
         try:
+            import numpy as np
+
             from gradcam_viewer.cam import CamError, Explainer
             from gradcam_viewer.models import ModelLoadError, load_model_bundle
             from gradcam_viewer.models.chexnet import load_chexnet_weights
@@ -91,31 +84,33 @@ class Worker(QObject):
 
                 explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output,
                                       feature_layer=feature_layer_of(bundle.manifest))
-                self.ood = check_for(bundle, explainer)  # issue 13
+                ood = check_for(bundle, explainer)  # issue 13
+                self.status.emit("Warming up the model...")
+                h, w, c = bundle.input_size
+                explainer.explain(np.zeros((1, h, w, c), np.float32))  # trace the graph now
             except (ModelLoadError, CamError) as exc:
                 self.modelFailed.emit(str(exc))
                 self.status.emit("Model not changed")
                 return
-            self.bundle, self.explainer = bundle, explainer
+            # only a model that has explained once replaces the one in use
+            self.bundle, self.explainer, self.ood = bundle, explainer, ood
             self.model_id += 1
-            self.status.emit("Warming up the model...")
-            h, w, c = bundle.input_size
-            import numpy as np
-
-            explainer.explain(np.zeros((1, h, w, c), np.float32))  # trace the graph now
             setup = (self._setup_suggestions(bundle, path)
                      if kind == "keras" and not bundle.has_manifest else None)
             # the set-up dialog says what the no-manifest notices would (one window, not three)
             self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
                                             dict(bundle.manifest), bundle.is_demo,
                                             [] if setup else list(bundle.notices),
-                                            explainer.layer_name, bundle.loader))
+                                            loader=bundle.loader))
             self.status.emit("Ready")
             if setup is not None:
                 self.setupNeeded.emit(setup)
         except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
             log.exception("model load failed")
-            self.modelFailed.emit(f"The model could not be loaded ({type(exc).__name__}).")
+            where = f"'{Path(path).name}' " if path else ""
+            self.modelFailed.emit(f"The model {where}could not be loaded "
+                                  f"({type(exc).__name__}: {exc}).")
+            self.status.emit("Model not changed")
         finally:
             self.busy.emit(False)
 
@@ -162,7 +157,8 @@ class Worker(QObject):
     # --- images --------------------------------------------------------------------------
     @Slot(int, str, int, str)
     def open_image(self, request_id: int, path: str, frame: int, method: str) -> None:
-        if self.tracker.is_stale(request_id):
+        """Load a file, then explain it with `method` (unless that has gone stale)."""
+        if self.tracker.open_is_stale(request_id):
             return
         self.busy.emit(True)
         try:
@@ -174,8 +170,9 @@ class Worker(QObject):
             except ImageLoadError as exc:
                 self.failed.emit(request_id, str(exc))
                 return
-            if self.tracker.is_stale(request_id):
+            if self.tracker.open_is_stale(request_id):
                 return
+            _ = image.value_range, image.indexed_pixels  # cached on the image: not on the GUI thread
             self.imageLoaded.emit(request_id, image)
             self._explain(request_id, image, method)
         except BaseException as exc:  # noqa: BLE001
@@ -187,10 +184,8 @@ class Worker(QObject):
             self.status.emit("Ready")
 
     @Slot(int, object, str)
-    def explain_image(self, request_id: int, image: Any, method: str) -> None:
+    def explain_image(self, request_id: int, image: LoadedImage, method: str) -> None:
         """Explain an image the GUI already has (another CAM method, or a new model)."""
-        if self.tracker.is_stale(request_id):
-            return
         self.busy.emit(True)
         try:
             self._explain(request_id, image, method)
@@ -201,9 +196,9 @@ class Worker(QObject):
             self.busy.emit(False)
             self.status.emit("Ready")
 
-    def _explain(self, request_id: int, image: Any, method: str) -> None:
-        if self.explainer is None:
-            return  # the model is still loading; the GUI asks again when it arrives
+    def _explain(self, request_id: int, image: LoadedImage, method: str) -> None:
+        if self.explainer is None or self.tracker.explain_is_stale(request_id):
+            return  # no model yet (the GUI asks again when it arrives), or superseded
         self.status.emit(f"Computing {method} for {Path(image.path).name}...")
         started = time.perf_counter()
         try:

@@ -1,0 +1,267 @@
+"""The session controller: what the viewer shows and which work it has asked for, as plain
+state changed only by explicit events. No Qt, no threads of its own.
+
+Every event method returns `Effects`: the requests to send to the worker and what the window
+must redraw. The window forwards user actions and worker replies here and renders the state.
+
+Two rules keep the screen right whatever order replies come in:
+- opening and explaining have separate staleness (`RequestTracker`): an open is made stale only
+  by a newer open, never by an explanation, so a method change or a new model can never lose a
+  file that is still loading;
+- an explanation is shown only when its key (file, frame, method, model) is the one wanted now;
+  anything else goes to the cache and may be shown later.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import Flag, auto
+from pathlib import Path
+
+from gradcam_viewer.cam.methods import METHOD_TITLES
+from gradcam_viewer.imaging.image import LoadedImage
+from gradcam_viewer.render.overlay import OverlayStyle
+from gradcam_viewer.session.files import FileList
+from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache, ResultKey
+
+
+class RequestTracker:
+    """Request ids and which are stale; written by the GUI thread, read by the worker.
+
+    An open is stale once a newer open was asked for. An explanation (including the one that
+    follows an open) is stale once a newer open or a newer explanation was asked for.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_id = 0
+        self._last_open = 0
+        self._last_explain = 0
+
+    def new_open(self) -> int:
+        with self._lock:
+            self._last_id += 1
+            self._last_open = self._last_id
+            return self._last_id
+
+    def new_explain(self) -> int:
+        with self._lock:
+            self._last_id += 1
+            self._last_explain = self._last_id
+            return self._last_id
+
+    def open_is_stale(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id < self._last_open
+
+    def explain_is_stale(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id < max(self._last_open, self._last_explain)
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """Load `path` and explain it with `method` (the worker does both in one go)."""
+
+    request_id: int
+    path: Path
+    frame: int
+    method: str
+    model_known: bool = False  # the worker had a model then: it explains right after loading
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """Explain an image already loaded (another method or another model)."""
+
+    request_id: int
+    image: LoadedImage
+    method: str
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    kind: str  # "demo", "keras" or "chexnet"
+    path: str
+
+
+Request = OpenRequest | ExplainRequest | ModelRequest
+
+
+class Redraw(Flag):
+    NONE = 0
+    IMAGE = auto()  # a new image (or none): base pixels, metadata, presets, title
+    OVERLAY = auto()  # the heatmap, the findings list and the colour bar
+    MODEL = auto()  # labels, banner, model name
+    STATUS = auto()  # position, busy indicator
+
+
+@dataclass
+class Effects:
+    requests: list[Request] = field(default_factory=list)
+    redraw: Redraw = Redraw.NONE
+    errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def __iadd__(self, other: Effects) -> Effects:
+        self.requests += other.requests
+        self.redraw |= other.redraw
+        self.errors += other.errors
+        self.notices += other.notices
+        return self
+
+
+@dataclass(frozen=True)
+class _Expected:
+    request_id: int
+    key: ResultKey
+
+
+class SessionController:
+    """The viewer's state and its events. See the module docstring for the two rules."""
+
+    def __init__(self, cache: ResultCache | None = None, tracker: RequestTracker | None = None,
+                 method: str = "gradcam", style: OverlayStyle | None = None):
+        self.cache = cache if cache is not None else ResultCache()
+        self.tracker = tracker or RequestTracker()
+        self.files = FileList()
+        self.image: LoadedImage | None = None
+        self.result: ExplainResult | None = None
+        self.model: ModelInfo | None = None
+        self.method = method
+        self.style = style or OverlayStyle()
+        self.overlay_on = True
+        self.opening: OpenRequest | None = None  # the open in flight, if any
+        self._opening_explained = False  # its explanation came before its image
+        self.explaining: _Expected | None = None  # the explanation awaited for `image`
+        self.models_loading = 0
+
+    # ------------------------------------------------------------------ queries ----
+    def wanted_key(self) -> ResultKey | None:
+        """The key of the explanation that belongs on screen now."""
+        if self.image is None or self.model is None:
+            return None
+        return (str(self.image.path), self.image.frame, self.method, self.model.model_id)
+
+    @property
+    def busy(self) -> bool:
+        return self.opening is not None or self.explaining is not None or self.models_loading > 0
+
+    def belongs(self, result: ExplainResult) -> bool:
+        """Whether `result` is the explanation of the image, method and model on screen."""
+        return result.key == self.wanted_key()
+
+    # ------------------------------------------------------------------ user events ----
+    def open(self, path: Path, frame: int = 0) -> Effects:
+        self.opening = OpenRequest(self.tracker.new_open(), Path(path), frame, self.method,
+                                   self.model is not None)
+        self.explaining, self._opening_explained = None, False
+        return Effects([self.opening], Redraw.STATUS)
+
+    def open_files(self, paths: list[Path], index: int = 0) -> Effects:
+        self.files.set(paths, index)
+        current = self.files.current
+        return self.open(current) if current is not None else Effects()
+
+    def step(self, delta: int) -> Effects:
+        path = self.files.step(delta)
+        return self.open(path) if path is not None else Effects()
+
+    def change_method(self, method: str) -> Effects:
+        if method not in METHOD_TITLES:
+            raise ValueError(f"unknown CAM method {method!r}")
+        self.method = method
+        return self._settle()
+
+    def change_style(self, style: OverlayStyle) -> Effects:
+        self.style = style
+        return Effects(redraw=Redraw.OVERLAY)
+
+    def show_overlay(self, on: bool) -> Effects:
+        self.overlay_on = on
+        return Effects(redraw=Redraw.OVERLAY)
+
+    def load_model(self, kind: str, path: str) -> Effects:
+        self.models_loading += 1
+        return Effects([ModelRequest(kind, path)], Redraw.STATUS)
+
+    # ------------------------------------------------------------------ worker replies ----
+    def image_loaded(self, request_id: int, image: LoadedImage) -> Effects:
+        opening = self.opening
+        if opening is None or request_id != opening.request_id:
+            return Effects()  # a newer image was asked for
+        self.opening = None
+        self.image, self.result = image, None
+        if self.model is not None and opening.model_known and not self._opening_explained:
+            # The worker explains right after loading, with the method of the open request.
+            # Only expected when a model was known when the open was sent: the worker works in
+            # order, so it had one then; a model announced later may have come after the load.
+            key = (str(image.path), image.frame, opening.method, self.model.model_id)
+            self.explaining = _Expected(request_id, key)
+        effects = Effects(redraw=Redraw.IMAGE | Redraw.OVERLAY | Redraw.STATUS)
+        effects += self._settle()
+        return effects
+
+    def explained(self, request_id: int, result: ExplainResult) -> Effects:
+        self.cache.put(result)
+        effects = Effects(redraw=Redraw.STATUS)
+        if self.explaining is not None and self.explaining.request_id == request_id:
+            self.explaining = None
+        if self.opening is not None and self.opening.request_id == request_id:
+            self._opening_explained = True  # nothing more to wait for once its image is in
+        if self.belongs(result):
+            self.result = result
+            effects.redraw |= Redraw.OVERLAY
+        effects += self._settle()
+        return effects
+
+    def failed(self, request_id: int, message: str) -> Effects:
+        if self.opening is not None and self.opening.request_id == request_id:
+            self.opening = None
+            self.image, self.result, self.explaining = None, None, None
+            return Effects(redraw=Redraw.IMAGE | Redraw.OVERLAY | Redraw.STATUS,
+                           errors=[message])
+        if self.explaining is not None and self.explaining.request_id == request_id:
+            self.explaining = None
+            return Effects(redraw=Redraw.STATUS, errors=[message])
+        return Effects()  # about work nobody waits for any more
+
+    def model_loaded(self, info: ModelInfo) -> Effects:
+        self.models_loading = max(0, self.models_loading - 1)
+        if self.model is not None and info.model_id <= self.model.model_id:
+            return Effects(redraw=Redraw.STATUS)  # an older model announced late
+        self.model, self.result = info, None
+        effects = Effects(redraw=Redraw.MODEL | Redraw.OVERLAY | Redraw.STATUS,
+                          notices=list(info.notices))
+        effects += self._settle()
+        return effects
+
+    def model_failed(self, message: str) -> Effects:
+        self.models_loading = max(0, self.models_loading - 1)
+        if self.model is not None:
+            message += f"\n\nThe previous model ({self.model.name}) is still in use."
+        return Effects(redraw=Redraw.MODEL | Redraw.STATUS, errors=[message])
+
+    # ------------------------------------------------------------------ the one rule ----
+    def _settle(self) -> Effects:
+        """Show the wanted explanation if it is known, else ask for it once."""
+        wanted = self.wanted_key()
+        if self.result is not None and wanted is not None and self.belongs(self.result):
+            self.explaining = None  # nothing else is awaited for this image
+            return Effects()
+        had = self.result is not None
+        self.result = None
+        if wanted is None or self.opening is not None:
+            # no model yet, or a new image is on its way: never explain the old one now
+            return Effects(redraw=Redraw.OVERLAY if had else Redraw.NONE)
+        cached = self.cache.get(wanted)
+        if cached is not None:
+            self.result, self.explaining = cached, None
+            return Effects(redraw=Redraw.OVERLAY | Redraw.STATUS)
+        if self.explaining is not None and self.explaining.key == wanted:
+            return Effects(redraw=Redraw.OVERLAY if had else Redraw.NONE)  # already asked
+        assert self.image is not None
+        request = ExplainRequest(self.tracker.new_explain(), self.image, self.method)
+        self.explaining = _Expected(request.request_id, wanted)
+        return Effects([request], Redraw.OVERLAY | Redraw.STATUS)

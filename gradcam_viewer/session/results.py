@@ -1,0 +1,130 @@
+"""Explanations as plain data, and the cache that keeps them within a byte budget."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
+
+DEFAULT_BUDGET_MB = 512
+OVERLAY_MAX_SIDE = 1024  # heatmaps are drawn at most this large, then scaled by the view
+DEMO_BANNER = "SYNTHETIC DEMO MODEL \u2014 NOT FOR DIAGNOSTIC USE"
+
+ResultKey = tuple[str, int, str, int]  # (path, frame, method, model_id)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the GUI needs to know of the model the worker holds."""
+
+    model_id: int
+    name: str
+    labels: list[str]
+    manifest: dict[str, Any]
+    is_demo: bool
+    notices: list[str]
+    loader: str = ""  # how the model file was opened (the engine branch's ModelBundle.loader)
+
+
+@dataclass
+class ExplainResult:
+    """All labels' maps for one image from one engine call, at the engine's small size."""
+
+    key: ResultKey
+    probabilities: np.ndarray  # [L]
+    heatmaps: np.ndarray  # [L, h, w] raw, after ReLU
+    layer: str
+    method: str
+    score: str
+    seconds: float
+    ood: dict | None = None  # the out-of-distribution record (trust.ood), when computed
+    normalized: np.ndarray = field(init=False)
+    has_evidence: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.normalized, self.has_evidence = normalize_heatmaps(self.heatmaps)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.probabilities.nbytes + self.heatmaps.nbytes + self.normalized.nbytes
+                   + self.has_evidence.nbytes)
+
+
+def overlay_size(image_size: tuple[int, int], limit: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
+    """(height, width) to draw a heatmap at: the image size, shrunk to `limit` on its long side.
+
+    A Grad-CAM map is a bilinear enlargement of a map a few cells wide, so drawing it at screen
+    size and letting the view scale it shows the same picture at a fraction of the cost.
+    """
+    h, w = image_size
+    scale = min(1.0, limit / max(h, w, 1))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+class ResultCache:
+    """Explanations per (image, frame, method, model), so switching labels, methods back or
+    files back is free, plus the upsampled maps last drawn. Everything counts against one byte
+    budget; upsampled maps (large) are evicted before results (small), least recently used first.
+    """
+
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_MB << 20, max_results: int = 256,
+                 max_maps: int = 16):
+        self.budget = int(budget_bytes)
+        self.max_results = max_results
+        self.max_maps = max_maps
+        self._results: OrderedDict[ResultKey, ExplainResult] = OrderedDict()
+        self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        return (sum(r.nbytes for r in self._results.values())
+                + sum(m.nbytes for m in self._maps.values()))
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def get(self, key: ResultKey) -> ExplainResult | None:
+        item = self._results.get(key)
+        if item is not None:
+            self._results.move_to_end(key)
+        return item
+
+    def put(self, result: ExplainResult) -> None:
+        self._results[result.key] = result
+        self._results.move_to_end(result.key)
+        self._shrink()
+
+    def display_map(self, result: ExplainResult, label: int, size: tuple[int, int]) -> np.ndarray:
+        """The normalised map of `label` upsampled to `size` = (height, width), kept while the
+        budget allows."""
+        key = (result.key, label, tuple(size))
+        found = self._maps.get(key)
+        if found is None:
+            found = upsample_heatmap(result.normalized[label], size)
+            self._maps[key] = found
+            self._shrink(keep=key)
+        else:
+            self._maps.move_to_end(key)
+        return found
+
+    def clear(self) -> None:
+        self._results.clear()
+        self._maps.clear()
+
+    def _shrink(self, keep: tuple | None = None) -> None:
+        while len(self._results) > self.max_results:
+            self._results.popitem(last=False)
+        while len(self._maps) > self.max_maps:
+            self._maps.popitem(last=False)
+        used = self.nbytes
+        while used > self.budget and self._maps:
+            key = next(iter(self._maps))
+            if key == keep and len(self._maps) == 1:
+                break  # the map just asked for is returned even when it alone is over budget
+            used -= self._maps.pop(key).nbytes
+        while used > self.budget and len(self._results) > 1:
+            used -= self._results.popitem(last=False)[1].nbytes

@@ -1,0 +1,76 @@
+"""All findings at a glance: one small image per label with its heatmap and probability, in the
+order of the findings list. Every map comes from the one explanation already made, so the grid
+costs no model work; clicking a tile opens that finding in the single view."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
+
+from gradcam_viewer.cam.heatmap import upsample_heatmap
+from gradcam_viewer.render.overlay import OverlayStyle, composite
+from gradcam_viewer.session.results import ExplainResult
+from gradcam_viewer.ui.image_view import qimage_from_array
+
+TILE = 180
+INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def thumbnail(display: np.ndarray, side: int = TILE) -> np.ndarray:
+    """The display pixels shrunk to `side` on the long side (striding first: cheap on 14 MP)."""
+    h, w = display.shape[:2]
+    step = max(1, max(h, w) // (side * 2))
+    small = np.ascontiguousarray(display[::step, ::step])
+    scale = side / max(small.shape[:2])
+    size = (max(1, round(small.shape[1] * scale)), max(1, round(small.shape[0] * scale)))
+    return np.asarray(Image.fromarray(small).resize(size, Image.Resampling.BILINEAR))
+
+
+def tile_order(probabilities: np.ndarray, by_probability: bool) -> list[int]:
+    """Label indices as the findings list shows them (stable for equal probabilities)."""
+    order = list(range(len(probabilities)))
+    if by_probability:
+        order.sort(key=lambda i: -float(probabilities[i]))
+    return order
+
+
+class GridView(QListWidget):
+    labelChosen = Signal(int)  # model index of the label
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setIconSize(QSize(TILE, TILE))
+        self.setGridSize(QSize(TILE + 24, TILE + 52))
+        self.setSpacing(6)
+        self.setWordWrap(True)
+        self.setUniformItemSizes(True)
+        self.setStyleSheet("QListWidget{background:#111;color:#eee;}")
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # letter shortcuts stay with the window
+        self.itemClicked.connect(lambda item: self.labelChosen.emit(int(item.data(INDEX_ROLE))))
+
+    def set_content(self, display: np.ndarray | None, result: ExplainResult | None,
+                    names: list[str], style: OverlayStyle, by_probability: bool) -> None:
+        self.clear()
+        if display is None or result is None or not names:
+            return
+        base = thumbnail(display)
+        filled = OverlayStyle(max(style.opacity, 0.35), style.colormap, style.threshold,
+                              style.contours)
+        for i in tile_order(result.probabilities, by_probability):
+            heat = upsample_heatmap(result.normalized[i], base.shape[:2])
+            pixels = composite(base, heat, filled) if result.has_evidence[i] else base
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(qimage_from_array(pixels))),
+                                   f"{names[i]}\np = {result.probabilities[i]:.3f}")
+            item.setData(INDEX_ROLE, i)
+            item.setToolTip(f"{names[i]}: p = {result.probabilities[i]:.3f}"
+                            + ("" if result.has_evidence[i] else " (no positive evidence)"))
+            self.addItem(item)
+
+    def shown_labels(self) -> list[int]:
+        return [int(self.item(r).data(INDEX_ROLE)) for r in range(self.count())]
