@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,8 +24,10 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("gradcam-out"), help="output folder")
     parser.add_argument("--method", default="gradcam",
                         choices=["gradcam", "gradcam++", "hirescam", "layercam"])
-    parser.add_argument("--labels", default="all",
-                        help="comma-separated label names to draw overlays for (default: all)")
+    parser.add_argument("--overlays", "--labels", dest="labels", default="all",
+                        metavar="LABELS",
+                        help="comma-separated label names to draw overlays for, 'all' (default) "
+                             "or 'none' (predictions and JSON only)")
     parser.add_argument("--layer", default=None, help="target layer (default: manifest or auto)")
     parser.add_argument("--frame", type=int, default=1, help="frame of multi-frame files (1-based)")
     parser.add_argument("--opacity", type=float, default=0.45)
@@ -35,6 +37,16 @@ def add_arguments(parser: Any) -> None:
     again.add_argument("--resume", action="store_true",
                         help="complete an earlier run: skip images whose outputs exist and add "
                              "only their missing rows to predictions.csv")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="images per forward pass (default 8; 1 gives outputs bit-identical "
+                             "to explaining each image alone)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on a Ray cluster (pip install 'gradcam-viewer[cluster]'): "
+                             "ADDRESS of its head (ray://host:10001 or host:6379), or none for "
+                             "a Ray instance on this machine")
+    parser.add_argument("--ray-workers", type=int, default=None,
+                        help="with --ray: how many actors (each holds one model; default: one "
+                             "per CPU of the cluster)")
     parser.add_argument("--no-ids", action="store_true",
                         help="leave the DICOM Study/Series/SOP Instance UIDs out of every output "
                              "(for results shared outside the hospital)")
@@ -78,26 +90,31 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str], int]:
 
 
 def run(args: Any) -> int:
+    from gradcam_viewer.batch.job import ExplainJob, JobSettings, failure_message, load_bundle
+    from gradcam_viewer.batch.pipeline import run_pipeline
     from gradcam_viewer.cam import CamError, Explainer
-    from gradcam_viewer.export import (append_csv, prediction_record, write_csv, write_json,
-                                       write_png)
-    from gradcam_viewer.imaging import ImageLoadError, load_image, to_display
-    from gradcam_viewer.models import ModelLoadError, load_model_bundle
-    from gradcam_viewer.models.chexnet import load_chexnet_weights
+    from gradcam_viewer.export import append_csv, write_csv
+    from gradcam_viewer.imaging import ImageLoadError
+    from gradcam_viewer.models import ModelLoadError
     from gradcam_viewer.output_layout import common_root, plan_outputs
-    from gradcam_viewer.records import csv_header, csv_row, has_uid_like, source_id
+    from gradcam_viewer.records import csv_header, has_uid_like
     from gradcam_viewer.resume import finished, row_from_record, rows_already_written
-    from gradcam_viewer.render import OverlayStyle, composite
     from gradcam_viewer.safe_write import OutputExistsError
 
     err = sys.stderr
     if args.reference_images and not args.chexnet_weights:
         err.write("error: --reference-images goes with --chexnet-weights\n")
         return 2
+    if args.batch_size < 1:
+        err.write("error: --batch-size must be at least 1\n")
+        return 2
+    settings = JobSettings(model=args.model, chexnet_weights=args.chexnet_weights,
+                           reference_images=args.reference_images, layer=args.layer,
+                           method=args.method, frame=max(args.frame, 1),
+                           opacity=args.opacity, colormap=args.colormap,
+                           include_ids=not args.no_ids, overwrite=args.force or args.resume)
     try:
-        bundle = (load_chexnet_weights(args.chexnet_weights, args.reference_images)
-                  if args.chexnet_weights
-                  else load_model_bundle(args.model))
+        bundle = load_bundle(settings)
         explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
                               method=args.method)
     except (ModelLoadError, CamError) as exc:
@@ -105,8 +122,11 @@ def run(args: Any) -> int:
         return 2
     for notice in bundle.notices:
         err.write(f"note: {notice}\n")
-    if args.labels.strip().lower() == "all":
+    choice = args.labels.strip().lower()
+    if choice == "all":
         wanted = list(range(len(bundle.labels)))
+    elif choice == "none":
+        wanted = []
     else:
         names = [x.strip() for x in args.labels.split(",") if x.strip()]
         unknown = [n for n in names if n not in bundle.labels]
@@ -120,11 +140,10 @@ def run(args: Any) -> int:
     except OSError as exc:
         err.write(f"error: cannot create the output folder '{args.out}': {exc.strerror}\n")
         return 2
-    style = OverlayStyle(opacity=args.opacity, colormap=args.colormap)
-    value_key = "Score" if bundle.output_kind == "scores" else "Probability"
     inputs, problems, skipped = expand_inputs(args.images)
     include_ids = not args.no_ids
     overlay_labels = [bundle.labels[k] for k in wanted]
+    settings = replace(settings, overlays=tuple(overlay_labels))
     plan, repeated = plan_outputs(inputs, common_root(args.images), args.out, overlay_labels)
     header = csv_header(bundle.labels, include_ids)
     csv_path = args.out / "predictions.csv"
@@ -134,7 +153,7 @@ def run(args: Any) -> int:
         err.write(f"error: {exc}\n")
         return 2 if args.resume else 1
     progress = Progress(len(plan), err)
-    rows: list[list[str]] = []
+    rows: dict[int, list[str]] = {}  # by the image's place in the plan: CSV in input order
     failures = len(problems)
     for line in problems:
         progress.say(line)
@@ -144,62 +163,56 @@ def run(args: Any) -> int:
     if named_by_uid:
         progress.say(f"note: {named_by_uid} input path(s) look like they hold DICOM UIDs; "
                      "--no-ids leaves paths as they are, so rename those files before sharing")
-    explained = kept = 0
-    for item in plan:
-        try:
-            started = time.perf_counter()
-            done = args.resume and finished(item, overlay_labels, max(args.frame, 1),
-                                            args.method, bundle, include_ids)
-            if done:
-                if done[0].key not in listed:
-                    rows.append(row_from_record(*done, bundle.labels, include_ids))
-                kept += 1
-                progress.step(item.rel)
-                continue
-            overwrite = args.force or args.resume
-            image = load_image(item.source, frame=max(args.frame, 1) - 1)
-            display = to_display(image)
-            result = explainer.explain(bundle.prepare(image))
-            values = bundle.values(result.probabilities[0])  # probabilities, or raw scores
-            _, has = result.normalized()
-            source = source_id(image, item.rel, include_ids)
-            record = prediction_record(source, image, bundle, values,
-                                       result.layer_name, result.method, result.score, has[0])
-            item.folder.mkdir(parents=True, exist_ok=True)
-            for k in wanted:
-                heat = result.display_heatmap(0, k, image.size)
-                rgb = composite(display, heat, style)
-                write_png(item.overlay_path(bundle.labels[k]), rgb,
-                          {"Label": bundle.labels[k],
-                           value_key: f"{values[k]:.4f}",
-                           "Source": item.rel, "Frame": str(source.frame),
-                           "Model": bundle.name, "Method": result.method,
-                           "Notice": bundle.manifest.get("disclaimer", "")}, overwrite)
-            write_json(item.json_path, record, overwrite)
-            if source.key not in listed:
-                rows.append(csv_row(source, values, include_ids, bundle.output_kind))
+    todo: list[tuple[int, Any]] = []
+    kept = 0
+    for index, item in enumerate(plan):
+        done = args.resume and finished(item, overlay_labels, max(args.frame, 1),
+                                        args.method, bundle, include_ids)
+        if done:
+            if done[0].key not in listed:
+                rows[index] = row_from_record(*done, bundle.labels, include_ids)
+            kept += 1
+            progress.step(item.rel)
+        else:
+            todo.append((index, item))
+    explained = 0
+
+    def finish(index: int, item: Any, row: list[str] | None, error: Any) -> None:
+        nonlocal explained, failures
+        if error is None and row is not None:
+            if (row[0], int(row[1])) not in listed:
+                rows[index] = row
             explained += 1
-            log.info("explained %s in %.2f s", item.source.name, time.perf_counter() - started)
-        except ImageLoadError as exc:
+        else:
             failures += 1
-            progress.say(f"error: cannot open '{item.rel}': {exc.reason}")
-        except OutputExistsError as exc:
-            failures += 1
-            progress.say(f"error: {item.rel}: output {exc}; use --force to overwrite or "
-                         "--resume to complete an earlier run")
-        except OSError as exc:
-            failures += 1
-            progress.say(f"error: {item.rel}: cannot write its outputs ({exc.strerror or exc})")
-        except Exception as exc:  # keep going with the other images
-            failures += 1
-            log.exception("failed to explain %s", item.source.name)
-            progress.say(f"error: {item.rel}: {type(exc).__name__}: {exc}")
+            if isinstance(error, Exception) and not isinstance(error, (OSError, ImageLoadError)):
+                log.error("failed to explain %s", item.source.name, exc_info=error)
+            progress.say(error if isinstance(error, str) else failure_message(item, error))
         progress.step(item.rel)
+
+    if args.ray is not None and todo:
+        from gradcam_viewer.batch.ray_runner import RayUnavailable, explain_on_ray
+
+        try:
+            for index, item, row, message in explain_on_ray(
+                    todo, settings, args.ray, args.batch_size, args.ray_workers):
+                finish(index, item, row, message)
+        except RayUnavailable as exc:
+            err.write(f"error: {exc}\n")
+            return 2
+    else:
+        job = ExplainJob(bundle, explainer, settings)
+        for done in run_pipeline(todo, lambda t: job.decode(t[1]), job.explain,
+                                 lambda t, d, e: job.write(t[1], d, e),
+                                 batch_size=args.batch_size):
+            index, item = done.item
+            finish(index, item, done.result, done.error)
+    ordered = [rows[k] for k in sorted(rows)]
     try:
         if args.resume and csv_path.exists():
-            append_csv(csv_path, header, rows)
-        elif rows:
-            write_csv(csv_path, header, rows, args.force)
+            append_csv(csv_path, header, ordered)
+        elif ordered:
+            write_csv(csv_path, header, ordered, args.force)
     except (OutputExistsError, ValueError) as exc:
         err.write(f"error: predictions.csv: {exc}; use --force to overwrite\n")
         failures += 1

@@ -83,9 +83,11 @@ def _csv_text(rows: list[list[str]]) -> str:
 
 
 def write_png(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, compress_level: int = 6) -> Path:
+    """compress_level 1 (batch export) encodes about 3x faster than Pillow's default 6 for
+    files about 20% larger; the pixels are the same."""
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(key, value)
-    return write_atomic(path, lambda tmp: Image.fromarray(rgb).save(tmp, format="PNG",
-                                                                  pnginfo=info), overwrite)
+    return write_atomic(path, lambda tmp: Image.fromarray(rgb).save(
+        tmp, format="PNG", pnginfo=info, compress_level=compress_level), overwrite)

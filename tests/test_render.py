@@ -85,14 +85,17 @@ def _reference_blend(display, heatmap, style):
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 40), w=st.integers(1, 40),
        opacity=st.floats(0.01, 1.0), threshold=st.floats(0.0, 1.0), contours=st.booleans(),
-       colormap=st.sampled_from(sorted(COLORMAPS)), wide=st.booleans())
+       colormap=st.sampled_from(sorted(COLORMAPS)), wide=st.booleans(),
+       transposed=st.booleans())
 def test_grey_table_blend_equals_the_per_pixel_formula(seed, h, w, opacity, threshold, contours,
-                                                        colormap, wide):
+                                                        colormap, wide, transposed):
     rng = np.random.default_rng(seed)
     display = rng.integers(0, 256, (h, w), dtype=np.uint8)
     heat = rng.uniform(-0.2 if wide else 0.0, 1.2 if wide else 1.0, (h, w)).astype(np.float32)
     if wide:  # values the engine never gives but the function must survive
         heat.flat[rng.integers(0, heat.size, 3)] = [np.nan, np.inf, -np.inf]
+    if transposed:  # views in Fortran order, as a rotated image gives
+        display, heat = display.T, heat.T
     style = OverlayStyle(opacity=opacity, threshold=threshold, contours=contours,
                          colormap=colormap)
     np.testing.assert_array_equal(composite(display, heat, style),

@@ -69,6 +69,7 @@ def _composite_grey(display: np.ndarray, heatmap: np.ndarray, style: OverlayStyl
         drawn &= contour_mask(heat, style.contour_levels)
     flat = np.where(drawn, np.rint(heat * 255).astype(np.int32), np.int32(256))
     flat += display.astype(np.int32) * 257
+    flat = np.ascontiguousarray(flat)  # (views of transposed images come in F order)
     packed = _blend_table(style.colormap, effective_opacity(style))[flat]  # uint32 RGBX
     h, w = display.shape
     return np.ascontiguousarray(packed.view(np.uint8).reshape(h, w, 4)[..., :3])
