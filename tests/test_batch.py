@@ -76,7 +76,9 @@ def compare(inputs, out, expected, bundle, exact):
         else:
             np.testing.assert_allclose(got, values, atol=2e-6, err_msg=item.rel)
         for label, rgb in overlays.items():
-            pixels = np.asarray(Image.open(item.overlay_path(label)).convert("RGB"))
+            png = Image.open(item.overlay_path(label))
+            assert (png.text["Label"], png.text["Source"]) == (label, item.rel)
+            pixels = np.asarray(png.convert("RGB"))
             assert pixels.shape == rgb.shape
             if exact:
                 np.testing.assert_array_equal(pixels, rgb, err_msg=item.rel)
@@ -165,3 +167,27 @@ def test_scheduler_returns_each_item_once_in_order_with_few_in_flight(n, batch, 
                     or str(d.error) == "batch")
     assert all(0 < b <= batch for b in batches)
     assert peak[0] <= max(limit, batch)
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 50), w=st.integers(1, 50),
+       rgb=st.booleans(),
+       text=st.dictionaries(st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabc", min_size=1, max_size=12),
+                            st.text(st.characters(blacklist_categories=("Cs",),
+                                                  blacklist_characters="\x00"), max_size=30),
+                            max_size=4))
+def test_fast_png_reads_back_as_written_in_pillow(seed, h, w, rgb, text):
+    """Pillow, an independent PNG reader, gets the same pixels and text chunks back."""
+    import io
+
+    from gradcam_viewer.export import encode_png_fast
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (h, w, 3) if rgb else (h, w), dtype=np.uint8)
+    if seed % 2:  # smooth images too (what the filter is for)
+        pixels = np.sort(pixels, axis=0)
+    image = Image.open(io.BytesIO(encode_png_fast(pixels, text)))
+    image.load()
+    assert image.mode == ("RGB" if rgb else "L")
+    np.testing.assert_array_equal(np.asarray(image), pixels)
+    assert image.text == text
