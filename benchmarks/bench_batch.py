@@ -104,12 +104,58 @@ def wall(folder: Path, out: Path, model_args: list[str], label: str, batch: int)
             "total": total}
 
 
+def ray_throughput(folder: Path, out: Path, workers: int, batch: int) -> tuple[float, float]:
+    """(images per second from the first result to the last, whole command in seconds) of
+    `explain --ray` on the running Ray instance."""
+    import gradcam_viewer.batch.ray_runner as runner
+    from gradcam_viewer.cli import main
+
+    original = runner.explain_on_ray
+    stamps: list[float] = []
+
+    def timed(*args, **kwargs):
+        for result in original(*args, **kwargs):
+            stamps.append(time.perf_counter())
+            yield result
+
+    runner.explain_on_ray = timed
+    try:
+        start = time.perf_counter()
+        code = main(["explain", str(folder), "--out", str(out), "--overlays", "Nodule",
+                     "--batch-size", str(batch), "--ray", "--ray-workers", str(workers)])
+        total = time.perf_counter() - start
+    finally:
+        runner.explain_on_ray = original
+    assert code == 0, f"explain --ray failed ({code})"
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]), total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--models", default="demo,densenet")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--ray", action="store_true",
+                        help="instead: explain --ray throughput (demo model) with 1 and 2 "
+                             "workers on a local Ray instance of 2 CPUs")
     args = parser.parse_args()
+    if args.ray:
+        import ray
+
+        tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
+        try:
+            print(make_inputs(tmp / "in", args.images), f"; load average {os.getloadavg()[0]:.1f}")
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+            for workers in (1, 2):
+                rate, total = ray_throughput(tmp / "in", tmp / f"out{workers}", workers,
+                                             args.batch_size)
+                print(f"explain --ray, {workers} worker(s): {rate:.1f} images/s once running "
+                      f"({args.images} images, whole command {total:.1f} s with actor start)")
+        finally:
+            ray.shutdown()
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench_batch_"))
     try:
         what = make_inputs(tmp / "in", args.images)
