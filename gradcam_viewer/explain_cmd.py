@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -204,7 +205,8 @@ def run(args: Any) -> int:
         job = ExplainJob(bundle, explainer, settings)
         for done in run_pipeline(todo, lambda t: job.decode(t[1]), job.explain,
                                  lambda t, d, e: job.write(t[1], d, e),
-                                 batch_size=args.batch_size):
+                                 batch_size=args.batch_size,
+                                 write_workers=max(2, (os.cpu_count() or 2) - 1)):
             index, item = done.item
             finish(index, item, done.result, done.error)
     ordered = [rows[k] for k in sorted(rows)]

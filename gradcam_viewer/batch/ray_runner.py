@@ -70,6 +70,7 @@ def explain_on_ray(todo: list[tuple[int, Planned]], settings: JobSettings, addre
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress bar only
         if workers is None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         by_index = dict(todo)
