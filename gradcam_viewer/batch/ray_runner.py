@@ -22,6 +22,7 @@ from gradcam_viewer.output_layout import Planned
 
 log = logging.getLogger(__name__)
 RETRIES = 3  # restarts of a failed actor, and retries of its task
+BATCHES_PER_TASK = 4  # model batches in one Ray task: fewer round trips, decode/write overlap
 
 
 class RayUnavailable(RuntimeError):
@@ -32,8 +33,9 @@ class ExplainActor:
     """One model per actor; each batch goes through the local pipeline (decode and write
     overlap the model inside the actor too)."""
 
-    def __init__(self, settings: JobSettings):
+    def __init__(self, settings: JobSettings, batch_size: int):
         self.job = ExplainJob.from_settings(settings)
+        self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from gradcam_viewer.batch.pipeline import run_pipeline
@@ -42,7 +44,8 @@ class ExplainActor:
                  zip(batch["source"], batch["rel"], batch["folder"], batch["base"])]
         rows, messages = [], []
         for done in run_pipeline(items, self.job.decode, self.job.explain, self.job.write,
-                                 batch_size=len(items), decode_workers=1, write_workers=1):
+                                 batch_size=self.batch_size, decode_workers=1,
+                                 write_workers=1):
             rows.append(json.dumps(done.result) if done.error is None else "")
             messages.append("" if done.error is None else failure_message(done.item,
                                                                           done.error))
@@ -78,8 +81,8 @@ def explain_on_ray(todo: list[tuple[int, Planned]], settings: JobSettings, addre
                   "folder": os.path.abspath(item.folder), "base": item.base}
                  for i, item in todo]
         dataset = ray.data.from_items(items).map_batches(
-            ExplainActor, fn_constructor_kwargs={"settings": settings},
-            batch_size=batch_size, batch_format="numpy",
+            ExplainActor, fn_constructor_kwargs={"settings": settings, "batch_size": batch_size},
+            batch_size=batch_size * BATCHES_PER_TASK, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
             max_restarts=RETRIES, max_task_retries=RETRIES)
         for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
