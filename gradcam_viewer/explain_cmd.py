@@ -201,6 +201,11 @@ def run(args: Any) -> int:
         except RayUnavailable as exc:
             err.write(f"error: {exc}\n")
             return 2
+        except Exception as exc:  # the cluster failed beyond Ray's retries: keep what is done
+            log.error("the Ray run stopped", exc_info=exc)
+            progress.say(f"error: the Ray run stopped ({type(exc).__name__}); the images "
+                         "done so far are written, --resume completes the run")
+            failures += 1
     else:
         job = ExplainJob(bundle, explainer, settings)
         for done in run_pipeline(todo, lambda t: job.decode(t[1]), job.explain,
