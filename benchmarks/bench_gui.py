@@ -73,9 +73,10 @@ def main() -> int:
 
         kind, weights = "chexnet", str(Path(tempfile.mkdtemp(prefix="bench_gui_")) /
                                        "chexnet.weights.h5")
-        subprocess.run([sys.executable, "-c", "import sys; from gradcam_viewer.models.chexnet "
-                        "import build_chexnet; build_chexnet().save_weights(sys.argv[1])",
-                        weights], env=env, timeout=600, check=True, capture_output=True)
+        build = ("import sys; from gradcam_viewer.models.chexnet import build_chexnet; "
+                 "build_chexnet().save_weights(sys.argv[1])")
+        subprocess.run([sys.executable, "-c", build, weights], env=env, timeout=600,
+                       check=True, capture_output=True)
     windows, heats = [], []
     for _ in range(args.runs):
         if args.chexnet:

@@ -9,9 +9,10 @@ memory stays flat over any number of images.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, Iterator, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")  # an input
 D = TypeVar("D")  # a decoded input
@@ -87,7 +88,7 @@ def run_pipeline(items: Iterable[T], decode: Callable[[T], D],
                 if len(results) != len(batch):
                     raise RuntimeError(f"explain gave {len(results)} results for "
                                        f"{len(batch)} inputs")
-            except Exception as exc:  # the whole batch fails; the run goes on
+            except Exception as exc:  # noqa: BLE001 - the whole batch fails; the run goes on
                 for slot, _ in batch:
                     slot[2] = _failed(exc)
                 continue
