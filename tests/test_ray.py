@@ -4,7 +4,9 @@ run (issue 15). Skipped when Ray is not installed (`pip install -e '.[test]'` in
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from gradcam_viewer.cli import main
 
@@ -36,6 +38,8 @@ def test_ray_outputs_equal_the_local_run(ray_instance, tmp_path, capsys):
         if p.suffix in (".png", ".dcm"):
             (inputs / p.name).write_bytes(p.read_bytes())
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    noise = np.random.default_rng(15).integers(0, 256, (128, 128), dtype=np.uint8)
+    Image.fromarray(noise).save(inputs / "noise.png")  # out of distribution for the demo model
     common = ["explain", str(inputs), "--overlays", "Nodule,Mass", "--batch-size", "1"]
     assert main([*common, "--out", str(tmp_path / "local")]) == 1  # the broken file fails
     local_err = capsys.readouterr().err
@@ -43,13 +47,16 @@ def test_ray_outputs_equal_the_local_run(ray_instance, tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "ray"), "--ray", "--ray-workers", "2"]) == 1
     ray_err = capsys.readouterr().err
     local, remote = files_of(tmp_path / "local"), files_of(tmp_path / "ray")
-    assert len(local) == 1 + 10 * 3  # predictions.csv, and per image a JSON and two overlays
+    assert len(local) == 1 + 11 * 3  # predictions.csv, and per image a JSON and two overlays
     assert local.keys() == remote.keys()
     for name in local:
         assert local[name] == remote[name], name
     problem = [line for line in local_err.splitlines() if "broken.png" in line]
     assert problem and problem[0] in ray_err.splitlines()
-    assert "10 images explained" in ray_err and "1 failed" in ray_err
+    assert "11 images explained" in ray_err and "1 failed" in ray_err
+    warning = [line for line in local_err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "noise.png" in warning[0]  # the OOD warning
+    assert warning[0] in ray_err.splitlines()
 
 
 def test_ray_missing_is_a_clear_error(monkeypatch, tmp_path, capsys):
