@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +35,7 @@ class DicomRun:
         self.studies: set[str] = set()
         self._staging: tempfile.TemporaryDirectory | None = None
         self.notes: list[str] = []
+        self._lock = threading.Lock()  # after_image runs in the batch pipeline's write threads
 
     @property
     def active(self) -> bool:
@@ -79,14 +81,15 @@ class DicomRun:
                                             if ood and ood.get("calibrated") else None))
         notes: list[str] = []
         objects = build_objects(ex, notes)
-        self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
-                          for text in notes)
-        for _, ds in objects:
-            self.patients.add(str(ds.get("PatientID", "")))
-            self.studies.add(str(ds.StudyInstanceUID))
         folder = self.folder / item.folder.relative_to(self.out)
         written = write_objects(objects, folder, item.base, overwrite)
-        self.files.extend(written)
+        with self._lock:
+            self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
+                              for text in notes)
+            for _, ds in objects:
+                self.patients.add(str(ds.get("PatientID", "")))
+                self.studies.add(str(ds.StudyInstanceUID))
+            self.files.extend(written)
         return written
 
     def finish(self, say: Callable[[str], None]) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,8 +29,10 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("gradcam-out"), help="output folder")
     parser.add_argument("--method", default="gradcam",
                         choices=list(METHOD_TITLES))
-    parser.add_argument("--labels", default="all",
-                        help="comma-separated label names to draw overlays for (default: all)")
+    parser.add_argument("--overlays", "--labels", dest="labels", default="all",
+                        metavar="LABELS",
+                        help="comma-separated label names to draw overlays for, 'all' (default) "
+                             "or 'none' (predictions and JSON only)")
     parser.add_argument("--layer", default=None, help="target layer (default: manifest or auto)")
     parser.add_argument("--frame", type=int, default=1, help="frame of multi-frame files (1-based)")
     parser.add_argument("--opacity", type=float, default=0.45)
@@ -39,6 +42,16 @@ def add_arguments(parser: Any) -> None:
     again.add_argument("--resume", action="store_true",
                         help="complete an earlier run: skip images whose outputs exist and add "
                              "only their missing rows to predictions.csv")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="images per forward pass (default 8; 1 gives outputs bit-identical "
+                             "to explaining each image alone)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on a Ray cluster (pip install 'gradcam-viewer[cluster]'): "
+                             "ADDRESS of its head (ray://host:10001 or host:6379), or none for "
+                             "a Ray instance on this machine")
+    parser.add_argument("--ray-workers", type=int, default=None,
+                        help="with --ray: how many actors (each holds one model; default: one "
+                             "per CPU of the cluster)")
     parser.add_argument("--no-ids", action="store_true",
                         help="leave the DICOM Study/Series/SOP Instance UIDs out of every output "
                              "(for results shared outside the hospital)")
@@ -83,31 +96,40 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str], int]:
 
 
 def run(args: Any) -> int:
+    from gradcam_viewer.batch.job import ExplainJob, JobSettings, failure_message, load_bundle
+    from gradcam_viewer.batch.pipeline import run_pipeline
     from gradcam_viewer.cam import CamError, Explainer
-    from gradcam_viewer.export import (append_csv, prediction_record, write_csv, write_json,
-                                       write_png)
-    from gradcam_viewer.imaging import ImageLoadError, load_image, to_display
-    from gradcam_viewer.models import ModelLoadError, load_model_bundle
-    from gradcam_viewer.models.chexnet import load_chexnet_weights
+    from gradcam_viewer.export import append_csv, write_csv
+    from gradcam_viewer.imaging import ImageLoadError
+    from gradcam_viewer.models import ModelLoadError
     from gradcam_viewer.output_layout import common_root, plan_outputs
-    from gradcam_viewer.records import csv_header, csv_row, has_uid_like, source_id
+    from gradcam_viewer.records import csv_header, has_uid_like
     from gradcam_viewer.resume import finished, row_from_record, rows_already_written
-    from gradcam_viewer.render import OverlayStyle, composite
     from gradcam_viewer.safe_write import OutputExistsError
-    from gradcam_viewer.trust.ood import check_for, csv_flag, feature_layer_of
+    from gradcam_viewer.trust.ood import check_for, feature_layer_of
 
     err = sys.stderr
     if args.reference_images and not args.chexnet_weights:
         err.write("error: --reference-images goes with --chexnet-weights\n")
         return 2
+    if args.batch_size < 1:
+        err.write("error: --batch-size must be at least 1\n")
+        return 2
     dicom = dicom_cmd.DicomRun(args)
+    if args.ray is not None and dicom.active:
+        err.write("error: --dicom-out and --send do not go with --ray yet; run them on this "
+                  "machine\n")
+        return 2
     if problem := dicom.start(args):
         err.write(f"error: {problem}\n")
         return 2
+    settings = JobSettings(model=args.model, chexnet_weights=args.chexnet_weights,
+                           reference_images=args.reference_images, layer=args.layer,
+                           method=args.method, frame=max(args.frame, 1),
+                           opacity=args.opacity, colormap=args.colormap,
+                           include_ids=not args.no_ids, overwrite=args.force or args.resume)
     try:
-        bundle = (load_chexnet_weights(args.chexnet_weights, args.reference_images)
-                  if args.chexnet_weights
-                  else load_model_bundle(args.model))
+        bundle = load_bundle(settings)
         explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
                               method=args.method, output=bundle.output,
                               feature_layer=feature_layer_of(bundle.manifest))
@@ -120,8 +142,11 @@ def run(args: Any) -> int:
     if not ood_check.calibrated:
         err.write(f"note: out-of-distribution warning: {ood_check.status} "
                   "(gradcam-viewer calibrate MODEL FOLDER...)\n")
-    if args.labels.strip().lower() == "all":
+    choice = args.labels.strip().lower()
+    if choice == "all":
         wanted = list(range(len(bundle.labels)))
+    elif choice == "none":
+        wanted = []
     else:
         names = [x.strip() for x in args.labels.split(",") if x.strip()]
         unknown = [n for n in names if n not in bundle.labels]
@@ -135,11 +160,10 @@ def run(args: Any) -> int:
     except OSError as exc:
         err.write(f"error: cannot create the output folder '{args.out}': {exc.strerror}\n")
         return 2
-    style = OverlayStyle(opacity=args.opacity, colormap=args.colormap)
-    value_key = "Score" if bundle.output_kind == "scores" else "Probability"
     inputs, problems, skipped = expand_inputs(args.images)
     include_ids = not args.no_ids
     overlay_labels = [bundle.labels[k] for k in wanted]
+    settings = replace(settings, overlays=tuple(overlay_labels))
     plan, repeated = plan_outputs(inputs, common_root(args.images), args.out, overlay_labels)
     header = csv_header(bundle.labels, include_ids)
     csv_path = args.out / "predictions.csv"
@@ -149,7 +173,7 @@ def run(args: Any) -> int:
         err.write(f"error: {exc}\n")
         return 2 if args.resume else 1
     progress = Progress(len(plan), err)
-    rows: list[list[str]] = []
+    rows: dict[int, list[str]] = {}  # by the image's place in the plan: CSV in input order
     failures = len(problems)
     for line in problems:
         progress.say(line)
@@ -159,69 +183,69 @@ def run(args: Any) -> int:
     if named_by_uid:
         progress.say(f"note: {named_by_uid} input path(s) look like they hold DICOM UIDs; "
                      "--no-ids leaves paths as they are, so rename those files before sharing")
-    explained = kept = 0
-    for item in plan:
-        try:
-            started = time.perf_counter()
-            done = args.resume and finished(item, overlay_labels, max(args.frame, 1),
-                                            args.method, bundle, include_ids)
-            if done:
-                if done[0].key not in listed:
-                    rows.append(row_from_record(*done, bundle.labels, include_ids))
-                kept += 1
-                progress.step(item.rel)
-                continue
-            overwrite = args.force or args.resume
-            image = load_image(item.source, frame=max(args.frame, 1) - 1)
-            display = to_display(image)
-            result = explainer.explain(bundle.prepare(image))
-            values = bundle.values(result.probabilities[0])  # probabilities, or raw scores
-            _, has = result.normalized()
-            source = source_id(image, item.rel, include_ids)
-            ood = ood_check.record(result.features[0])
-            record = prediction_record(source, image, bundle, values, result.layer_name,
-                                       result.method, result.score, has[0], ood=ood)
-            item.folder.mkdir(parents=True, exist_ok=True)
-            for k in wanted:
-                heat = result.display_heatmap(0, k, image.size)
-                rgb = composite(display, heat, style)
-                write_png(item.overlay_path(bundle.labels[k]), rgb,
-                          {"Label": bundle.labels[k],
-                           value_key: f"{values[k]:.4f}",
-                           "Source": item.rel, "Frame": str(source.frame),
-                           "Model": bundle.name, "Method": result.method,
-                           "OutOfDistribution": csv_flag(ood),
-                           "Notice": bundle.manifest.get("disclaimer", "")}, overwrite)
-            write_json(item.json_path, record, overwrite)
-            if source.key not in listed:
-                rows.append(csv_row(source, values, include_ids, bundle.output_kind, ood))
-            dicom.after_image(item, image, display, result, values, bundle, wanted, style,
-                              overwrite, ood)
-            if ood["flagged"]:
-                progress.say(f"warning: {item.rel}: unlike the images this model was checked "
-                             f"on (distance percentile {ood['percentile']:.1f})")
+    todo: list[tuple[int, Any]] = []
+    kept = 0
+    for index, item in enumerate(plan):
+        done = args.resume and finished(item, overlay_labels, max(args.frame, 1),
+                                        args.method, bundle, include_ids)
+        if done:
+            if done[0].key not in listed:
+                rows[index] = row_from_record(*done, bundle.labels, include_ids)
+            kept += 1
+            progress.step(item.rel)
+        else:
+            todo.append((index, item))
+    explained = 0
+
+    def finish(index: int, item: Any, row: list[str] | None, error: Any,
+               warning: str | None = None) -> None:
+        nonlocal explained, failures
+        if error is None and row is not None:
+            if (row[0], int(row[1])) not in listed:
+                rows[index] = row
             explained += 1
-            log.info("explained %s in %.2f s", item.source.name, time.perf_counter() - started)
-        except ImageLoadError as exc:
+            if warning:  # out of distribution
+                progress.say(warning)
+        else:
             failures += 1
-            progress.say(f"error: cannot open '{item.rel}': {exc.reason}")
-        except OutputExistsError as exc:
-            failures += 1
-            progress.say(f"error: {item.rel}: output {exc}; use --force to overwrite or "
-                         "--resume to complete an earlier run")
-        except OSError as exc:
-            failures += 1
-            progress.say(f"error: {item.rel}: cannot write its outputs ({exc.strerror or exc})")
-        except Exception as exc:  # keep going with the other images
-            failures += 1
-            log.exception("failed to explain %s", item.source.name)
-            progress.say(f"error: {item.rel}: {type(exc).__name__}: {exc}")
+            if isinstance(error, Exception) and not isinstance(error, (OSError, ImageLoadError)):
+                log.error("failed to explain %s", item.source.name, exc_info=error)
+            progress.say(error if isinstance(error, str) else failure_message(item, error))
         progress.step(item.rel)
+
+    if args.ray is not None and todo:
+        from gradcam_viewer.batch.ray_runner import RayUnavailable, explain_on_ray
+
+        try:
+            for index, item, row, message in explain_on_ray(
+                    todo, settings, args.ray, args.batch_size, args.ray_workers):
+                # with a row, the message is the image's warning; without, why it failed
+                finish(index, item, row, None if row else message, message if row else None)
+        except RayUnavailable as exc:
+            err.write(f"error: {exc}\n")
+            return 2
+        except Exception as exc:  # the cluster failed beyond Ray's retries: keep what is done
+            log.error("the Ray run stopped", exc_info=exc)
+            progress.say(f"error: the Ray run stopped ({type(exc).__name__}); the images "
+                         "done so far are written, --resume completes the run")
+            failures += 1
+    else:
+        job = ExplainJob(bundle, explainer, settings, ood_check=ood_check,
+                         dicom=dicom if dicom.active else None)
+        for done in run_pipeline(todo, lambda t: job.decode(t[1]), job.explain,
+                                 lambda t, d, e: job.write(t[1], d, e),
+                                 batch_size=args.batch_size,
+                                 write_workers=max(2, (os.cpu_count() or 2) - 1)):
+            index, item = done.item
+            written = done.result
+            finish(index, item, written.row if written else None, done.error,
+                   written.warning if written else None)
+    ordered = [rows[k] for k in sorted(rows)]
     try:
         if args.resume and csv_path.exists():
-            append_csv(csv_path, header, rows)
-        elif rows:
-            write_csv(csv_path, header, rows, args.force)
+            append_csv(csv_path, header, ordered)
+        elif ordered:
+            write_csv(csv_path, header, ordered, args.force)
     except (OutputExistsError, ValueError) as exc:
         err.write(f"error: predictions.csv: {exc}; use --force to overwrite\n")
         failures += 1

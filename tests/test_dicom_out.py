@@ -217,6 +217,8 @@ def test_dicom_out_uses_no_network(tmp_path, monkeypatch):
     (["--send", "nonsense"], "is not AET@HOST:PORT"),
     (["--send", "A@h:99999"], "not between 1 and 65535"),
     (["--send", "THIS_AE_TITLE_IS_TOO_LONG@h:104"], "1 to 16 printable"),
+    (["--dicom-out", "d", "--ray"], "do not go with --ray"),
+    (["--send", "A@h:104", "--ray", "h:6379"], "do not go with --ray"),
 ])
 def test_bad_dicom_options_are_named(tmp_path, capsys, extra, message):
     code = main(["explain", str(samples_dir() / "phantom_03_nodule.png"),

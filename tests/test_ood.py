@@ -146,13 +146,16 @@ def test_demo_model_flags_few_fresh_phantoms(demo):
     assert len(flags) == 500 and np.mean(flags) <= 0.08, np.mean(flags)
 
 
-def test_explain_json_and_csv_carry_the_flag(demo, tmp_path, shared_data):
+def test_explain_json_and_csv_carry_the_flag(demo, tmp_path, shared_data, capsys):
     from gradcam_viewer.resources import samples_dir
 
     real = shared_data / "cxr-png" / "00013553_000.png"
     sample = samples_dir() / "phantom_01_normal.png"
     out = tmp_path / "o"
     assert main(["explain", str(real), str(sample), "--out", str(out), "--labels", "Mass"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("warning:")]
+    assert len(warnings) == 1 and real.name in warnings[0]  # the flagged image only
     flagged = json.loads(next(out.rglob(f"{real.stem}.json")).read_text())["ood"]
     normal = json.loads(next(out.rglob(f"{sample.stem}.json")).read_text())["ood"]
     assert {"score", "percentile", "flagged"} <= set(flagged)

@@ -198,9 +198,10 @@ def test_second_run_refuses_and_resume_appends_only_missing_rows(tree, explained
     calls = []
     original = Explainer.explain
     monkeypatch.setattr(Explainer, "explain",
-                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+                        lambda self, batch, *a, **k: calls.append(len(batch))
+                        or original(self, batch, *a, **k))  # batches of [N, h, w, c]
     assert _explain(root, out, "--resume") == 0
-    assert len(calls) == 2  # only the two incomplete images were explained again
+    assert sum(calls) == 2  # only the two incomplete images were explained again
     assert (out / "predictions.csv").read_bytes().startswith(prefix)
     header2, rows2 = _table(out)
     assert header2 == header
@@ -419,7 +420,8 @@ def test_resume_after_any_interruption_gives_each_input_once(tree, explained, da
         (out / "predictions.csv").unlink()
     calls = []
     original = Explainer.explain
-    Explainer.explain = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    Explainer.explain = (lambda self, batch, *a, **k: calls.append(len(batch))
+                         or original(self, batch, *a, **k))  # batches of [N, h, w, c]
     try:
         assert _explain(root, out, "--resume") == 0
     finally:
@@ -432,4 +434,4 @@ def test_resume_after_any_interruption_gives_each_input_once(tree, explained, da
     assert added == sorted(added, key=order.index)
     incomplete = {p.relative_to(out).parent / p.name.split("_" + LABEL)[0].removesuffix(".json")
                   for p in lost}
-    assert len(calls) == len(incomplete)
+    assert sum(calls) == len(incomplete)

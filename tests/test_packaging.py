@@ -66,3 +66,17 @@ def test_icons():
         assert (256, 256) in ico.info["sizes"]
     with Image.open(PKG / "macos" / "gradcam-viewer.icns") as icns:
         assert icns.format == "ICNS"
+
+
+def test_installer_leaves_the_cluster_extra_out():
+    """Ray (explain --ray) is the optional extra gradcam-viewer[cluster], never bundled."""
+    source = (PKG / "gradcam-viewer.spec").read_text()
+    tree = ast.parse(source)
+    excludes = next(ast.literal_eval(n.value) for n in ast.walk(tree)
+                    if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "excludes")
+    assert {"ray", "pyarrow"} <= set(excludes)
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(dep.startswith("ray") for dep in project["dependencies"])
+    assert any(dep.startswith("ray[data]") for dep in project["optional-dependencies"]["cluster"])

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradcam_viewer.render import COLORMAPS, OverlayStyle, colorbar, colormap_lut, composite, heat_rgba
 
@@ -67,3 +69,34 @@ def test_colorbar_runs_from_one_at_top():
     lut = colormap_lut("inferno")
     np.testing.assert_array_equal(bar[0, 0], lut[255])
     np.testing.assert_array_equal(bar[-1, 0], lut[0])
+
+
+def _reference_blend(display, heatmap, style):
+    """The blend written out per pixel in float32 (the general path, before the table)."""
+    from gradcam_viewer.render import effective_opacity
+
+    base = np.repeat(display[..., None], 3, -1)
+    rgba = heat_rgba(heatmap, style)
+    a = (rgba[..., 3:4].astype(np.float32) / 255.0) * effective_opacity(style)
+    out = base.astype(np.float32) * (1 - a) + rgba[..., :3].astype(np.float32) * a
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 40), w=st.integers(1, 40),
+       opacity=st.floats(0.01, 1.0), threshold=st.floats(0.0, 1.0), contours=st.booleans(),
+       colormap=st.sampled_from(sorted(COLORMAPS)), wide=st.booleans(),
+       transposed=st.booleans())
+def test_grey_table_blend_equals_the_per_pixel_formula(seed, h, w, opacity, threshold, contours,
+                                                        colormap, wide, transposed):
+    rng = np.random.default_rng(seed)
+    display = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    heat = rng.uniform(-0.2 if wide else 0.0, 1.2 if wide else 1.0, (h, w)).astype(np.float32)
+    if wide:  # values the engine never gives but the function must survive
+        heat.flat[rng.integers(0, heat.size, 3)] = [np.nan, np.inf, -np.inf]
+    if transposed:  # views in Fortran order, as a rotated image gives
+        display, heat = display.T, heat.T
+    style = OverlayStyle(opacity=opacity, threshold=threshold, contours=contours,
+                         colormap=colormap)
+    np.testing.assert_array_equal(composite(display, heat, style),
+                                  _reference_blend(display, heat, style))

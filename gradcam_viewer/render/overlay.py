@@ -6,6 +6,7 @@ Opacity 0 returns the display pixels unchanged, bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,10 +49,46 @@ def composite(display: np.ndarray, heatmap: np.ndarray, style: OverlayStyle) -> 
     base = as_rgb(display)
     if style.opacity <= 0:
         return base.copy()
+    if display.ndim == 2 and display.dtype == np.uint8:
+        return _composite_grey(display, heatmap, style)
     rgba = heat_rgba(heatmap, style)
     a = (rgba[..., 3:4].astype(np.float32) / 255.0) * effective_opacity(style)
     out = base.astype(np.float32) * (1 - a) + rgba[..., :3].astype(np.float32) * a
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _composite_grey(display: np.ndarray, heatmap: np.ndarray, style: OverlayStyle) -> np.ndarray:
+    """The blend above for a grey image as one table lookup per pixel (batch export spends
+    most of its time here): every output pixel depends only on its grey value and colour index,
+    so the formula is evaluated once for all 256 x 256 pairs, with the same float32 arithmetic,
+    plus a column for pixels that are not drawn. Same bytes as the general path."""
+    heat = np.fmax(heatmap, np.float32(0.0))  # fmax: NaN -> 0, as nan_to_num then clip
+    np.fmin(heat, np.float32(1.0), out=heat)
+    drawn = heat >= style.threshold
+    if style.contours:
+        drawn &= contour_mask(heat, style.contour_levels)
+    flat = np.where(drawn, np.rint(heat * 255).astype(np.int32), np.int32(256))
+    flat += display.astype(np.int32) * 257
+    flat = np.ascontiguousarray(flat)  # (views of transposed images come in F order)
+    packed = _blend_table(style.colormap, effective_opacity(style))[flat]  # uint32 RGBX
+    h, w = display.shape
+    return np.ascontiguousarray(packed.view(np.uint8).reshape(h, w, 4)[..., :3])
+
+
+@lru_cache(maxsize=8)
+def _blend_table(colormap: str, opacity: float) -> np.ndarray:
+    """Entry g * 257 + i: grey g under colour i (i = 256: not drawn), as RGBX in a uint32."""
+    grey = np.repeat(np.arange(256, dtype=np.uint8), 257)[:, None]
+    index = np.tile(np.arange(257), 256)
+    rgba = np.zeros((256 * 257, 4), np.uint8)
+    rgba[:, :3] = colormap_lut(colormap)[np.minimum(index, 255)]
+    rgba[:, 3] = np.where(index < 256, 255, 0)
+    a = (rgba[:, 3:4].astype(np.float32) / 255.0) * opacity
+    out = (np.repeat(grey, 3, axis=1).astype(np.float32) * (1 - a)
+           + rgba[:, :3].astype(np.float32) * a)
+    rgbx = np.zeros((256 * 257, 4), np.uint8)
+    rgbx[:, :3] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return rgbx.view(np.uint32).ravel()  # one 4-byte gather per pixel instead of three
 
 
 def contour_mask(heat: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
