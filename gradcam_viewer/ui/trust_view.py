@@ -79,6 +79,20 @@ class SanityJob(QObject):
             self.done.emit(None, f"The check failed ({type(exc).__name__}).")
 
 
+class _Reply(QObject):
+    """Lives on the GUI thread, so the job's `done` reaches `_show_check` there (queued): a
+    plain lambda would run in the check's own thread, build the dialog there and make that
+    thread wait on itself."""
+
+    def __init__(self, win: Any):
+        super().__init__(win)
+        self.win = win
+
+    @Slot(object, object)
+    def show(self, result: Any, extra: Any) -> None:
+        _show_check(self.win, result, extra)
+
+
 def check_model(win: Any) -> None:
     """Help > Check this model: runs the check off the GUI thread, then shows table and plot."""
     from gradcam_viewer.ui.worker import WorkerThread
@@ -93,8 +107,9 @@ def check_model(win: Any) -> None:
     job = SanityJob(bundle, win.image)
     job.moveToThread(thread)
     thread.started.connect(job.run)
-    job.done.connect(lambda result, extra: _show_check(win, result, extra))
-    win._sanity_thread, win._sanity_job = thread, job
+    reply = _Reply(win)
+    job.done.connect(reply.show)
+    win._sanity_thread, win._sanity_job, win._sanity_reply = thread, job, reply
     win.statusBar().showMessage("Checking the model (cascading randomisation)...")
     thread.start()
 
