@@ -329,6 +329,13 @@ def test_model_card_and_shortcut_list(win, qtbot):
     win.act_keys.trigger()
     keys = win.findChild(QDialog).findChild(QTextBrowser).toPlainText()
     assert "Next CAM method" in keys and "M" in keys and "G" in keys and "L" in keys
+    for dialog in win.findChildren(QDialog):
+        dialog.close()
+    qtbot.waitUntil(lambda: win.findChild(QDialog) is None, timeout=5000)
+    win.act_about.trigger()
+    about = win.findChild(QDialog).findChild(QTextBrowser).toPlainText()
+    # File > Send to PACS exists: "no network connections" alone would no longer be true
+    assert "no network connections unless you send to a PACS node you configured" in about
 
 
 def test_dialogs_and_message_boxes_do_not_pile_up(win, qtbot):

@@ -770,7 +770,8 @@ class MainWindow(QMainWindow):
 
         dialogs.text_dialog(self, "About", f"<h3>Grad-CAM Viewer {__version__}</h3><p>Offline "
                             "viewer for chest radiographs with Grad-CAM heatmaps. Makes no network "
-                            "connections. Not a medical device.</p>")
+                            "connections unless you send to a PACS node you configured. Not a "
+                            "medical device.</p>")
 
     def export_png_dialog(self) -> None:
         if self.image is None:
