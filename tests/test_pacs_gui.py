@@ -2,7 +2,6 @@
 the files written, Settings > PACS nodes with Test connection, and a send that arrives in a
 real Orthanc."""
 
-import socket
 
 import pydicom
 import pytest
@@ -66,18 +65,10 @@ def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
     assert len(files) == 1 and str(pydicom.dcmread(files[0]).PatientName) == ""
 
 
-def test_send_without_node_says_so_and_uses_no_network(win, config, monkeypatch):
-    calls = []
-
-    def refuse(*args, **kwargs):
-        calls.append(args)
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def test_send_without_node_says_so_and_uses_no_network(win, config, no_network):
     win.last_error = ""
     assert pacs_dialogs.send_dialog(win) is None
-    assert "No PACS node is configured" in win.last_error and calls == []
+    assert "No PACS node is configured" in win.last_error and no_network == []
     for box in getattr(win, "_open_boxes", []):
         box.close()
 
