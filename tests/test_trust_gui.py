@@ -42,3 +42,15 @@ def test_check_this_model_runs_off_the_gui_thread(win):
     assert win._sanity_job.thread() is not QApplication.instance().thread()
     wait_until(lambda: win._sanity_job.thread().isFinished(), 30)
     win.sanity_dialog.close()
+
+
+def test_closing_the_window_during_the_check_waits_for_its_thread(win):
+    """Closing while the check runs once aborted the process ('QThread: Destroyed while
+    thread is still running')."""
+    win.open_file(SAMPLE)
+    wait_result(win, SAMPLE, 180)
+    win.act_check.trigger()
+    thread = win._sanity_thread
+    assert thread is not None and thread.isRunning()
+    win.shutdown()
+    assert thread.isFinished() and win._sanity_thread is None

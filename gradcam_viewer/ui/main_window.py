@@ -365,6 +365,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         self.studies.shutdown()
+        trust_view.stop_check(self)  # issue 13: a running Help > Check this model
         for thread in (self.thread_, self.render_thread):
             if thread.isRunning():
                 thread.quit()

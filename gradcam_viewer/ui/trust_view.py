@@ -114,6 +114,18 @@ def check_model(win: Any) -> None:
     thread.start()
 
 
+def stop_check(win: Any) -> None:
+    """The window is closing: let a running check end (it cannot be interrupted) and its
+    thread stop, else Qt aborts the process destroying a running QThread."""
+    thread = getattr(win, "_sanity_thread", None)
+    if thread is None:
+        return
+    win._sanity_thread = None
+    win._sanity_job.done.disconnect()
+    thread.quit()
+    thread.wait()
+
+
 def _show_check(win: Any, result: Any, extra: Any) -> None:
     from PySide6.QtGui import QPixmap
     from PySide6.QtWidgets import QDialog, QVBoxLayout
