@@ -6,7 +6,7 @@ real Orthanc."""
 import pydicom
 import pytest
 
-from dicom_checks import dciodvfy
+from dicom_checks import content_items, dciodvfy
 from gui_helpers import wait_result, wait_until
 from gradcam_viewer.resources import samples_dir
 from gradcam_viewer.ui import pacs_dialogs
@@ -51,6 +51,13 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
     for f in files:
         assert pydicom.dcmread(f).StudyInstanceUID == src.StudyInstanceUID
         assert dciodvfy(f)[0] == []
+    # the calibrated demo model's verdict on this image reaches the window's report
+    sr = pydicom.dcmread(next(f for f in files if f.name.endswith("_SR.dcm")))
+    verdicts = [i.ConceptCodeSequence[0].CodeMeaning for i in content_items(sr)
+                if i.ValueType == "CODE" and "training data" in i.ConceptNameCodeSequence[0]
+                .CodeMeaning]
+    assert win.result.ood["calibrated"]
+    assert verdicts == ["Yes" if win.result.ood["flagged"] else "No"]
 
 
 def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
