@@ -206,6 +206,18 @@ def test_dicom_out_uses_no_network(tmp_path, no_network):
     assert len(list((tmp_path / "d").glob("*.dcm"))) == 3 and no_network == []
 
 
+def test_resume_says_which_images_get_no_dicom_objects(tmp_path, capsys):
+    """--resume skips what an earlier run finished, DICOM objects included: it says so."""
+    sample = str(samples_dir() / "phantom_03_nodule.dcm")
+    args = ["explain", sample, "--labels", "Mass", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--resume", "--dicom-out", str(tmp_path / "d")]) == 0
+    err = capsys.readouterr().err
+    assert "the 1 image(s) an earlier run finished get no DICOM objects" in err
+    assert not list((tmp_path / "d").glob("*.dcm"))
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--dicom-out", "d", "--no-ids"], "--no-ids cannot go with"),
     (["--send", "nonsense"], "is not AET@HOST:PORT"),
