@@ -3,6 +3,7 @@ shown as patient > study > series > image and paged through in the planned order
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -121,7 +122,8 @@ def test_gui_thread_not_blocked_by_a_500_file_folder(win, tmp_path):
     heart.stop()
     assert len(win.files.paths) == 500 and len(win.studies._series_items) == 5
     assert win.studies.tree.topLevelItem(0).child(0).child(0).childCount() == 100
-    heart.assert_responsive(worked)
+    # an idle machine scans the 500 headers in ~0.1 s: fewer ticks than the 14 MP test sees
+    heart.assert_responsive(worked, min_ticks=5, min_work=0.05)
 
 
 def test_missing_files_are_shown(win, medium, tmp_path):
@@ -137,3 +139,18 @@ def test_missing_files_are_shown(win, medium, tmp_path):
     assert len(win.files.paths) == len(order) - 1
     assert "missing" in win.studies.status.toolTip()
     assert "1 warning" in win.studies.status.text()
+
+
+def test_start_without_files_lists_the_samples_and_shows_the_default_one(win):
+    """`gradcam-viewer` with no files: the samples fill the Studies panel and Page Up/Down,
+    and the default sample DICOM is shown (it once bypassed the panel, which stayed empty)."""
+    from gradcam_viewer.resources import samples_dir
+    from gradcam_viewer.ui.app import default_sample, open_start_sample
+
+    open_start_sample(win)
+    wait_until(lambda: not win.studies.scanning and win.files.current is not None, 60)
+    wait_result(win, default_sample())
+    assert len(win.studies._series_items) >= 1
+    assert win.studies.ordered_paths() == list(win.files.paths)
+    samples = {p.resolve() for p in samples_dir().iterdir() if p.suffix in (".dcm", ".png")}
+    assert {Path(p).resolve() for p in win.files.paths} == samples

@@ -403,10 +403,11 @@ class MainWindow(QMainWindow):
     def load_model(self, kind: str, path: str) -> None:
         self._apply(self.session.load_model(kind, path))
 
-    def open_paths(self, paths: list[Path]) -> None:
+    def open_paths(self, paths: list[Path], first: Path | None = None) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
-        `_catalogue_ready` opens the first image."""
+        `_catalogue_ready` opens `first` if it was found, else the first image."""
         self._opening = [Path(p) for p in paths]
+        self._open_first = Path(first) if first is not None else None
         self.studies.open(self._opening)
 
     def _catalogue_ready(self, catalogue, rejected) -> None:
@@ -421,7 +422,8 @@ class MainWindow(QMainWindow):
         notes = catalogue.warnings + [f"'{p.name}' is not an image file." for p in rejected]
         if notes:
             self._notice("\n".join(notes[:20]))
-        self._apply(self.session.open_files(files, 0))
+        first = getattr(self, "_open_first", None)
+        self._apply(self.session.open_files(files, files.index(first) if first in files else 0))
 
     def _study_image_chosen(self, path: Path, frame: int) -> None:
         if path in self.files.paths:
