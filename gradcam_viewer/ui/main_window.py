@@ -266,7 +266,8 @@ class MainWindow(QMainWindow):
         self.act_include_phi = a("Include patient-identifying fields in exports",
                                  lambda _on: None, checkable=True)
         self.act_no_ids = a("Leave DICOM UIDs out of exports", lambda _on: None, checkable=True)
-        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Ctrl+Q as the shortcut list says: StandardKey.Quit has no binding on Windows (nor offscreen)
+        self.act_quit = a("&Quit", self.close, "Ctrl+Q")
         self.act_next = a("Next file", lambda: self.step_file(1), QKeySequence(Qt.Key.Key_PageDown))
         self.act_prev = a("Previous file", lambda: self.step_file(-1), QKeySequence(Qt.Key.Key_PageUp))
         self.act_fit = a("&Fit to window", self.view.fit, "=")
