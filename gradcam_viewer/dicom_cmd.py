@@ -69,6 +69,7 @@ class DicomRun:
             return []
         from gradcam_viewer.dicom_out import Explained, build_objects, write_objects
         from gradcam_viewer.export import model_identity
+        from gradcam_viewer.trust.ood import report_flag
 
         heatmaps = {bundle.labels[k]: result.display_heatmap(0, k, image.size) for k in wanted}
         ex = Explained(source=Path(item.source), display=display, labels=list(bundle.labels),
@@ -77,8 +78,7 @@ class DicomRun:
                        model=model_identity(bundle),
                        is_dicom=str(image.source_format).startswith("DICOM"),
                        frame=int(image.frame), style=style,
-                       out_of_distribution=(bool(ood["flagged"])
-                                            if ood and ood.get("calibrated") else None))
+                       out_of_distribution=report_flag(ood))
         notes: list[str] = []
         objects = build_objects(ex, notes)
         folder = self.folder / item.folder.relative_to(self.out)

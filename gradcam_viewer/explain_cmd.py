@@ -255,6 +255,9 @@ def run(args: Any) -> int:
     if not inputs and not problems:
         err.write("error: no image files were found in the input(s)\n")
         failures += 1
+    if kept and dicom.active:  # --resume: the images done before are not made or sent again
+        progress.say(f"note: the {kept} image(s) an earlier run finished get no DICOM objects in "
+                     "this run; use --force instead of --resume to make them all again")
     failures += dicom.finish(progress.say)
     kept_note = f", {kept} already done" if kept else ""
     failed = len(plan) - explained - kept

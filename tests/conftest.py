@@ -60,3 +60,19 @@ def orthanc(tmp_path_factory):
     server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
     yield server
     stop_orthanc(server)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every socket creation fails and is recorded: the test asserts the list stays empty."""
+    import socket
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return calls

@@ -1,5 +1,8 @@
 """Small Keras models of the shapes the engine must handle, built in-process (no downloads)."""
 
+import json
+from pathlib import Path
+
 import keras
 
 L = 3
@@ -109,3 +112,24 @@ def application_nested(base: keras.Model, labels: int = ZOO_LABELS) -> keras.Mod
     x = keras.layers.Dropout(0.5, name="head_dropout")(x)
     out = keras.layers.Dense(labels, name="head_scores")(x)
     return keras.Model([inp], [out], name=f"{base.name}_nested")
+
+
+def manifest_for(model_path: Path, labels: list[str], /, **over) -> dict:
+    """A valid manifest for a small test model (32x32x3, unit, sigmoid), with `over` replacing
+    top-level fields."""
+    from gradcam_viewer.models.manifest import sha256_of
+
+    m = {"name": "t", "version": "1", "labels": labels,
+         "input": {"height": 32, "width": 32, "channels": 3},
+         "preprocessing": {"kind": "unit"}, "target_layer": "auto",
+         "output_activation": "sigmoid", "trained_on": "x", "metrics": {},
+         "intended_use": "tests", "disclaimer": "none", "weights_file": Path(model_path).name,
+         "weights_sha256": sha256_of(model_path)}
+    m.update(over)
+    return m
+
+
+def write_beside(model_path: Path, manifest: dict) -> dict:
+    """Writes `manifest` as the model's `<stem>.json`, unchecked (tests write bad ones too)."""
+    Path(model_path).with_suffix(".json").write_text(json.dumps(manifest))
+    return manifest

@@ -4,7 +4,6 @@ engine called directly and with the JSON record of the same run."""
 
 import json
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -201,15 +200,22 @@ def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
     assert sc.PatientName == "ZZSECRET^NAME"  # the patient module itself is kept (files in PACS)
 
 
-def test_dicom_out_uses_no_network(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def test_dicom_out_uses_no_network(tmp_path, no_network):
     assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--labels", "Mass",
                  "--out", str(tmp_path / "o"), "--dicom-out", str(tmp_path / "d")]) == 0
-    assert len(list((tmp_path / "d").glob("*.dcm"))) == 3
+    assert len(list((tmp_path / "d").glob("*.dcm"))) == 3 and no_network == []
+
+
+def test_resume_says_which_images_get_no_dicom_objects(tmp_path, capsys):
+    """--resume skips what an earlier run finished, DICOM objects included: it says so."""
+    sample = str(samples_dir() / "phantom_03_nodule.dcm")
+    args = ["explain", sample, "--labels", "Mass", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--resume", "--dicom-out", str(tmp_path / "d")]) == 0
+    err = capsys.readouterr().err
+    assert "the 1 image(s) an earlier run finished get no DICOM objects" in err
+    assert not list((tmp_path / "d").glob("*.dcm"))
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from gui_helpers import wait_shown
+from gui_helpers import Heartbeat, wait_shown
 from gradcam_viewer.resources import samples_dir
 
 SAMPLE = samples_dir() / "phantom_02_cardiomegaly_effusion.dcm"
@@ -184,31 +184,18 @@ def test_gui_thread_never_blocked(win, qtbot, big_dicoms):
     Between two ticks the GUI thread may not work for 100 ms (its own CPU time, which another
     program on a busy machine cannot inflate), nor be held up for 250 ms of wall time (which
     would catch a worker holding the GIL)."""
-    gaps, cpu_gaps = [], []
-    last = [time.perf_counter(), time.thread_time()]
-
-    def beat():
-        now, cpu = time.perf_counter(), time.thread_time()
-        gaps.append(now - last[0])
-        cpu_gaps.append(cpu - last[1])
-        last[:] = [now, cpu]
-
-    timer = QTimer()
-    timer.timeout.connect(beat)
-    timer.start(10)
+    heart = Heartbeat()
+    heart.start()
     worked = 0.0
     for path in big_dicoms + [SAMPLE]:
-        last[:] = [time.perf_counter(), time.thread_time()]
-        start = last[0]
+        start = heart.mark()
         _open(qtbot, win, path)
         QTest.keyClick(win, Qt.Key.Key_Down)  # another finding: a new overlay
         qtbot.wait(50)
         worked += time.perf_counter() - start
-    timer.stop()
+    heart.stop()
     assert win.image.path == SAMPLE
-    assert len(gaps) > 10 and worked > 0.2
-    assert max(cpu_gaps) < 0.1, f"GUI thread busy for {max(cpu_gaps) * 1000:.0f} ms"
-    assert max(gaps) < 0.25, f"GUI blocked for {max(gaps) * 1000:.0f} ms"
+    heart.assert_responsive(worked)
 
 
 def test_shortcuts_invert_fit_navigation_method_and_order(win, qtbot):
@@ -329,6 +316,20 @@ def test_model_card_and_shortcut_list(win, qtbot):
     win.act_keys.trigger()
     keys = win.findChild(QDialog).findChild(QTextBrowser).toPlainText()
     assert "Next CAM method" in keys and "M" in keys and "G" in keys and "L" in keys
+    # every key of the list (and of README's table) is bound to an action; Ctrl+Q once was not
+    # where Qt's StandardKey.Quit has no binding (Windows, offscreen)
+    from PySide6.QtGui import QAction
+
+    bound = {s.toString() for act in win.findChildren(QAction) for s in act.shortcuts()}
+    assert {"Ctrl+O", "Ctrl+Shift+O", "PgDown", "PgUp", "=", "1", "+", "-", "Space", "I", "O",
+            "C", "Up", "Down", "M", "L", "G", "Ctrl+E", "Ctrl+Q"} <= bound
+    for dialog in win.findChildren(QDialog):
+        dialog.close()
+    qtbot.waitUntil(lambda: win.findChild(QDialog) is None, timeout=5000)
+    win.act_about.trigger()
+    about = win.findChild(QDialog).findChild(QTextBrowser).toPlainText()
+    # File > Send to PACS exists: "no network connections" alone would no longer be true
+    assert "no network connections unless you send to a PACS node you configured" in about
 
 
 def test_dialogs_and_message_boxes_do_not_pile_up(win, qtbot):

@@ -3,17 +3,16 @@ wild: Keras 3 `.keras` and `.h5`, tf_keras (Keras 2) `.h5` and SavedModel. Each 
 loader, gives the writer's own predictions, is explained like any model, and says how it was
 opened. A Lambda layer is refused in every format."""
 
-import json
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+import models_zoo as zoo
 from gradcam_viewer.cam import Explainer
 from gradcam_viewer.models import ModelLoadError, load_model_bundle
 from gradcam_viewer.models.loaders import load_keras_model
-from gradcam_viewer.models.manifest import sha256_of
 from tape_reference import assert_maps_close, tape_gradcam, tape_gradcams
 
 tf_keras = pytest.importorskip("tf_keras")
@@ -89,13 +88,8 @@ def test_saved_model_by_its_pb_file_with_a_manifest(tmp_path):
     writer = _nested(tf_keras)
     folder = tmp_path / "chest_model"
     writer.save(folder, save_format="tf")
-    manifest = {"name": "sm", "version": "1", "labels": ["a", "b", "c"],
-                "input": {"height": 32, "width": 32, "channels": 3},
-                "preprocessing": {"kind": "unit"}, "target_layer": "auto",
-                "output_activation": "linear", "trained_on": "x", "metrics": {},
-                "intended_use": "tests", "disclaimer": "none", "weights_file": folder.name,
-                "weights_sha256": sha256_of(folder)}
-    (tmp_path / "chest_model.json").write_text(json.dumps(manifest))
+    zoo.write_beside(folder, zoo.manifest_for(folder, ["a", "b", "c"], name="sm",
+                                              output_activation="linear"))
     bundle = load_model_bundle(folder / "saved_model.pb")
     assert bundle.path == folder and bundle.labels == ["a", "b", "c"] and bundle.has_manifest
     assert "SavedModel" in bundle.loader

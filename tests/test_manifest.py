@@ -12,8 +12,7 @@ import pytest
 
 import models_zoo as zoo
 from gradcam_viewer.models import ModelLoadError, load_model_bundle
-from gradcam_viewer.models.manifest import (SCHEMA_PATH, manifest_problems, sha256_of,
-                                            validate_manifest)
+from gradcam_viewer.models.manifest import SCHEMA_PATH, manifest_problems, validate_manifest
 from gradcam_viewer.models.outputs import resolve_output, to_values
 from gradcam_viewer.models.preprocessing import prepare_pixels
 from gradcam_viewer.models.suggest import (FAMILIES, family_of, final_activation, suggest,
@@ -83,19 +82,7 @@ def test_to_values_equals_keras_activations():
     np.testing.assert_array_equal(to_values(raw, "scores", "none"), raw)
 
 
-def _write(path, manifest):
-    path.with_suffix(".json").write_text(json.dumps(manifest))
-
-
-def _manifest(model_path, labels, **over):
-    m = {"name": "t", "version": "1", "labels": labels,
-         "input": {"height": 32, "width": 32, "channels": 3},
-         "preprocessing": {"kind": "unit"}, "target_layer": "auto",
-         "output_activation": "sigmoid", "trained_on": "x", "metrics": {},
-         "intended_use": "tests", "disclaimer": "none", "weights_file": model_path.name,
-         "weights_sha256": sha256_of(model_path)}
-    m.update(over)
-    return m
+_write, _manifest = zoo.write_beside, zoo.manifest_for
 
 
 @pytest.fixture(scope="module")

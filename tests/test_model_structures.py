@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
+import models_zoo as zoo
 from gradcam_viewer.cam import CamError, Explainer
 from gradcam_viewer.models import ModelLoadError, load_model_bundle
-from gradcam_viewer.models.manifest import sha256_of
 from tape_reference import assert_maps_close, flat_output, tape_gradcam
 
 L = 3
@@ -185,13 +185,9 @@ def test_variable_input_size_takes_size_from_manifest(tmp_path):
     dense.set_weights([np.abs(kernel), bias])  # positive weights: every map has evidence
     path = tmp_path / "free.keras"
     model.save(path)
-    manifest = {"name": "free", "version": "1", "labels": ["a", "b", "c"],
-                "input": {"height": 48, "width": 40, "channels": 1},
-                "preprocessing": {"kind": "unit"}, "target_layer": "auto",
-                "output_activation": "linear", "trained_on": "x", "metrics": {},
-                "intended_use": "tests", "disclaimer": "none", "weights_file": path.name,
-                "weights_sha256": sha256_of(path)}
-    path.with_suffix(".json").write_text(json.dumps(manifest))
+    zoo.write_beside(path, zoo.manifest_for(
+        path, ["a", "b", "c"], name="free", output_activation="linear",
+        input={"height": 48, "width": 40, "channels": 1}))
     bundle = load_model_bundle(path)
     batch = bundle.prepare((np.random.default_rng(3).random((100, 90)) * 255).astype(np.uint8))
     assert batch.shape == (1, 48, 40, 1)
@@ -240,13 +236,8 @@ def test_bundle_reads_the_output_from_the_manifest(tmp_path):
     model.save(path)
     with pytest.raises(ModelLoadError, match="2 outputs"):
         load_model_bundle(path)  # no manifest: nothing says which output
-    manifest = {"name": "two", "version": "1", "labels": ["a", "b", "c"],
-                "input": {"height": 32, "width": 32, "channels": 3},
-                "preprocessing": {"kind": "unit"}, "target_layer": "auto", "output": "findings",
-                "output_activation": "sigmoid", "trained_on": "x", "metrics": {},
-                "intended_use": "tests", "disclaimer": "none", "weights_file": path.name,
-                "weights_sha256": sha256_of(path)}
-    path.with_suffix(".json").write_text(json.dumps(manifest))
+    manifest = zoo.write_beside(path, zoo.manifest_for(path, ["a", "b", "c"], name="two",
+                                                       output="findings"))
     bundle = load_model_bundle(path)
     assert bundle.output == "findings" and bundle.labels == ["a", "b", "c"]
     x = _batch((32, 32, 3), n=1)

@@ -1,7 +1,6 @@
 """Model bundles: manifest checks with clear errors, manifest-less models, and the CheXNet
 preset loading Keras 2 legacy .h5 files written by tf_keras (an independent writer)."""
 
-import json
 import shutil
 
 import keras
@@ -10,20 +9,11 @@ import pytest
 
 import models_zoo as zoo
 from gradcam_viewer.models import ModelLoadError, load_model_bundle
-from gradcam_viewer.models.manifest import sha256_of
 from gradcam_viewer.models.preprocessing import normalise, prepare_pixels
 
 
-def _manifest(model_path, names, **over):
-    m = {"name": "t", "version": "1", "labels": names,
-         "input": {"height": 32, "width": 32, "channels": 3},
-         "preprocessing": {"kind": "unit"}, "target_layer": "auto",
-         "output_activation": "sigmoid", "trained_on": "x", "metrics": {},
-         "intended_use": "tests", "disclaimer": "none", "weights_file": model_path.name,
-         "weights_sha256": sha256_of(model_path)}
-    m.update(over)
-    model_path.with_suffix(".json").write_text(json.dumps(m))
-    return m
+def _manifest(model_path, names, /, **over):
+    return zoo.write_beside(model_path, zoo.manifest_for(model_path, names, **over))
 
 
 @pytest.fixture

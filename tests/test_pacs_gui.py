@@ -2,12 +2,11 @@
 the files written, Settings > PACS nodes with Test connection, and a send that arrives in a
 real Orthanc."""
 
-import socket
 
 import pydicom
 import pytest
 
-from dicom_checks import dciodvfy
+from dicom_checks import content_items, dciodvfy
 from gui_helpers import wait_result, wait_until
 from gradcam_viewer.resources import samples_dir
 from gradcam_viewer.ui import pacs_dialogs
@@ -52,6 +51,13 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
     for f in files:
         assert pydicom.dcmread(f).StudyInstanceUID == src.StudyInstanceUID
         assert dciodvfy(f)[0] == []
+    # the calibrated demo model's verdict on this image reaches the window's report
+    sr = pydicom.dcmread(next(f for f in files if f.name.endswith("_SR.dcm")))
+    verdicts = [i.ConceptCodeSequence[0].CodeMeaning for i in content_items(sr)
+                if i.ValueType == "CODE" and "training data" in i.ConceptNameCodeSequence[0]
+                .CodeMeaning]
+    assert win.result.ood["calibrated"]
+    assert verdicts == ["Yes" if win.result.ood["flagged"] else "No"]
 
 
 def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
@@ -66,18 +72,10 @@ def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
     assert len(files) == 1 and str(pydicom.dcmread(files[0]).PatientName) == ""
 
 
-def test_send_without_node_says_so_and_uses_no_network(win, config, monkeypatch):
-    calls = []
-
-    def refuse(*args, **kwargs):
-        calls.append(args)
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def test_send_without_node_says_so_and_uses_no_network(win, config, no_network):
     win.last_error = ""
     assert pacs_dialogs.send_dialog(win) is None
-    assert "No PACS node is configured" in win.last_error and calls == []
+    assert "No PACS node is configured" in win.last_error and no_network == []
     for box in getattr(win, "_open_boxes", []):
         box.close()
 

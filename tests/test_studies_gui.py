@@ -3,15 +3,16 @@ shown as patient > study > series > image and paged through in the planned order
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from PySide6.QtCore import Qt, QThread, QTimer
+from PySide6.QtCore import Qt, QThread
 from PySide6.QtTest import QTest
 
 from dicom_factory import make_dataset, write
-from gui_helpers import wait_result, wait_until
+from gui_helpers import Heartbeat, wait_result, wait_until
 from media_factory import write_fileset
 
 
@@ -112,29 +113,17 @@ def test_gui_thread_not_blocked_by_a_500_file_folder(win, tmp_path):
         write(folder / f"{i}", ds)
     # as in test_gui.test_gui_thread_never_blocked: the GUI thread's own CPU time between two
     # ticks stays under 100 ms (a busy machine cannot inflate it), wall-clock gaps under 250 ms
-    gaps, cpu_gaps = [], []
-    last = [time.perf_counter(), time.thread_time()]
-
-    def beat():
-        now, cpu = time.perf_counter(), time.thread_time()
-        gaps.append(now - last[0])
-        cpu_gaps.append(cpu - last[1])
-        last[:] = [now, cpu]
-
-    timer = QTimer()
-    timer.timeout.connect(beat)
-    timer.start(10)
-    last[:] = [time.perf_counter(), time.thread_time()]
-    start = last[0]
+    heart = Heartbeat()
+    heart.start()
+    start = heart.mark()
     _open_and_wait(win, [tmp_path])
     wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)
     worked = time.perf_counter() - start
-    timer.stop()
+    heart.stop()
     assert len(win.files.paths) == 500 and len(win.studies._series_items) == 5
     assert win.studies.tree.topLevelItem(0).child(0).child(0).childCount() == 100
-    assert len(gaps) > 10 and worked > 0.2
-    assert max(cpu_gaps) < 0.1, f"GUI thread busy for {max(cpu_gaps) * 1000:.0f} ms"
-    assert max(gaps) < 0.25, f"GUI blocked for {max(gaps) * 1000:.0f} ms"
+    # an idle machine scans the 500 headers in ~0.1 s: fewer ticks than the 14 MP test sees
+    heart.assert_responsive(worked, min_ticks=5, min_work=0.05)
 
 
 def test_missing_files_are_shown(win, medium, tmp_path):
@@ -150,3 +139,18 @@ def test_missing_files_are_shown(win, medium, tmp_path):
     assert len(win.files.paths) == len(order) - 1
     assert "missing" in win.studies.status.toolTip()
     assert "1 warning" in win.studies.status.text()
+
+
+def test_start_without_files_lists_the_samples_and_shows_the_default_one(win):
+    """`gradcam-viewer` with no files: the samples fill the Studies panel and Page Up/Down,
+    and the default sample DICOM is shown (it once bypassed the panel, which stayed empty)."""
+    from gradcam_viewer.resources import samples_dir
+    from gradcam_viewer.ui.app import default_sample, open_start_sample
+
+    open_start_sample(win)
+    wait_until(lambda: not win.studies.scanning and win.files.current is not None, 60)
+    wait_result(win, default_sample())
+    assert len(win.studies._series_items) >= 1
+    assert win.studies.ordered_paths() == list(win.files.paths)
+    samples = {p.resolve() for p in samples_dir().iterdir() if p.suffix in (".dcm", ".png")}
+    assert {Path(p).resolve() for p in win.files.paths} == samples

@@ -3,7 +3,6 @@ does not belong, and the window survives a stress of requests."""
 
 import hashlib
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -61,19 +60,6 @@ def test_cli_damaged_jpeg_opens_or_is_named(tmp_path, capsys):
 
 
 # --- nothing changed, no network, no patient data ------------------------------------------
-
-@pytest.fixture
-def no_network(monkeypatch):
-    calls = []
-
-    def refuse(*args, **kwargs):
-        calls.append(args)
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return calls
-
 
 def test_offline_private_and_read_only(tmp_path, patient_dicom, no_network, monkeypatch):
     from gradcam_viewer import logs

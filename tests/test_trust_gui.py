@@ -34,4 +34,23 @@ def test_check_this_model_runs_off_the_gui_thread(win):
                and win.sanity_result is not None, 300)
     assert not win.sanity_result.flagged and win.sanity_result.weights_unchanged
     assert "passed" in win.sanity_result.verdict()
+    # the dialog is built on the GUI thread, and the check's thread has ended (it once ran
+    # the reply itself, built the dialog there and tried to wait on itself)
+    from PySide6.QtWidgets import QApplication
+
+    assert win.sanity_dialog.thread() is QApplication.instance().thread()
+    assert win._sanity_job.thread() is not QApplication.instance().thread()
+    wait_until(lambda: win._sanity_job.thread().isFinished(), 30)
     win.sanity_dialog.close()
+
+
+def test_closing_the_window_during_the_check_waits_for_its_thread(win):
+    """Closing while the check runs once aborted the process ('QThread: Destroyed while
+    thread is still running')."""
+    win.open_file(SAMPLE)
+    wait_result(win, SAMPLE, 180)
+    win.act_check.trigger()
+    thread = win._sanity_thread
+    assert thread is not None and thread.isRunning()
+    win.shutdown()
+    assert thread.isFinished() and win._sanity_thread is None

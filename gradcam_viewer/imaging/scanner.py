@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.dataelem import DataElement
@@ -445,26 +446,25 @@ _CHARSET_KEYWORDS = {"PatientName", "StudyDescription", "SeriesDescription"}
 def _info(ds: Dataset) -> DicomInfo | None:
     if "StudyInstanceUID" not in ds and "SeriesInstanceUID" not in ds:
         return None
+    info = _fields(ds)
+    return replace(info, frames=info.frames or 1)
+
+
+def _record_info(instance) -> DicomInfo:
+    """Fields of the IMAGE record and its SERIES, STUDY and PATIENT records (pydicom's
+    FileInstance looks each keyword up from the lowest record to the highest)."""
+    return _fields(_Records(instance))
+
+
+def _fields(ds: Any) -> DicomInfo:
+    """The study-tree fields of a header or of a DICOMDIR's records (anything with `get`)."""
     return DicomInfo(
         patient_name=_text(ds, "PatientName"), patient_id=_text(ds, "PatientID"),
         study_uid=_text(ds, "StudyInstanceUID"), study_date=_text(ds, "StudyDate"),
         study_time=_text(ds, "StudyTime"), study_description=_text(ds, "StudyDescription"),
         series_uid=_text(ds, "SeriesInstanceUID"), series_number=_int(ds, "SeriesNumber"),
         modality=_text(ds, "Modality"), series_description=_text(ds, "SeriesDescription"),
-        instance=_int(ds, "InstanceNumber"), frames=_int(ds, "NumberOfFrames") or 1)
-
-
-def _record_info(instance) -> DicomInfo:
-    """Fields of the IMAGE record and its SERIES, STUDY and PATIENT records (pydicom's
-    FileInstance looks each keyword up from the lowest record to the highest)."""
-    view = _Records(instance)
-    return DicomInfo(
-        patient_name=_text(view, "PatientName"), patient_id=_text(view, "PatientID"),
-        study_uid=_text(view, "StudyInstanceUID"), study_date=_text(view, "StudyDate"),
-        study_time=_text(view, "StudyTime"), study_description=_text(view, "StudyDescription"),
-        series_uid=_text(view, "SeriesInstanceUID"), series_number=_int(view, "SeriesNumber"),
-        modality=_text(view, "Modality"), series_description=_text(view, "SeriesDescription"),
-        instance=_int(view, "InstanceNumber"), frames=_int(view, "NumberOfFrames"))
+        instance=_int(ds, "InstanceNumber"), frames=_int(ds, "NumberOfFrames"))
 
 
 class _Records:

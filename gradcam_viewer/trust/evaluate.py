@@ -39,15 +39,20 @@ class AnnotationError(ValueError):
 
 # --- reading the annotations ---------------------------------------------------------------
 
+def _csv_rows(path: Path) -> list[list[str]]:
+    """The rows of a UTF-8 CSV (with or without BOM), or an AnnotationError naming it."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"cannot read '{path.name}': {exc}") from exc
+
+
 def read_labels(path: Path, model_labels: list[str]) -> tuple[dict[str, np.ndarray],
                                                               list[str], list[str]]:
     """{image name: 0/1 per model label (-1 where the file has no column)}, the model labels
     found, and notes for the user."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"cannot read '{path.name}': {exc}") from exc
+    rows = _csv_rows(path)
     if len(rows) < 2:
         raise AnnotationError(f"'{path.name}' has no rows under its header")
     header = [h.strip() for h in rows[0]]
@@ -90,11 +95,7 @@ class Box:
 
 def read_boxes(path: Path, model_labels: list[str]) -> tuple[list[Box], list[str]]:
     """The boxes of model labels, and a note for each box of a label the model lacks."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"cannot read '{path.name}': {exc}") from exc
+    rows = _csv_rows(path)
     if not rows or len(rows[0]) < 6 or "image" not in rows[0][0].lower() \
             or "label" not in rows[0][1].lower():
         raise AnnotationError(f"'{path.name}' is not in the NIH box layout (Image Index, "

@@ -247,3 +247,8 @@ def csv_flag(record: dict[str, Any] | None) -> str:
     if not record or record.get("flagged") is None:
         return NOT_CALIBRATED
     return "true" if record["flagged"] else "false"
+
+
+def report_flag(record: dict[str, Any] | None) -> bool | None:
+    """The flag the DICOM report carries: None when the model is not calibrated."""
+    return bool(record["flagged"]) if record and record.get("calibrated") else None

@@ -31,7 +31,7 @@ def run_gui(args: Any) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from gradcam_viewer.resources import icon_path, samples_dir
+    from gradcam_viewer.resources import icon_path
     from gradcam_viewer.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -68,14 +68,20 @@ def run_gui(args: Any) -> int:
     if files:
         win.open_paths(files)
     else:
-        sample = default_sample()
-        if sample is not None:
-            samples = sorted(samples_dir().glob("*.dcm"))
-            win.files.set(samples, samples.index(sample) if sample in samples else 0)
-            win.open_file(sample)
+        open_start_sample(win)
     code = app.exec()
     win.shutdown()
     return code
+
+
+def open_start_sample(win: Any) -> None:
+    """No files given: the bundled samples, in the Studies panel and Page Up/Down, showing
+    the default sample DICOM."""
+    from gradcam_viewer.resources import samples_dir
+
+    sample = default_sample()
+    if sample is not None:
+        win.open_paths([samples_dir()], first=sample)
 
 
 def _self_test(app: Any, win: Any, errors: list[str]) -> int:

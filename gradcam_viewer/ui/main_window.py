@@ -266,7 +266,8 @@ class MainWindow(QMainWindow):
         self.act_include_phi = a("Include patient-identifying fields in exports",
                                  lambda _on: None, checkable=True)
         self.act_no_ids = a("Leave DICOM UIDs out of exports", lambda _on: None, checkable=True)
-        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Ctrl+Q as the shortcut list says: StandardKey.Quit has no binding on Windows (nor offscreen)
+        self.act_quit = a("&Quit", self.close, "Ctrl+Q")
         self.act_next = a("Next file", lambda: self.step_file(1), QKeySequence(Qt.Key.Key_PageDown))
         self.act_prev = a("Previous file", lambda: self.step_file(-1), QKeySequence(Qt.Key.Key_PageUp))
         self.act_fit = a("&Fit to window", self.view.fit, "=")
@@ -365,6 +366,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         self.studies.shutdown()
+        trust_view.stop_check(self)  # issue 13: a running Help > Check this model
         for thread in (self.thread_, self.render_thread):
             if thread.isRunning():
                 thread.quit()
@@ -402,10 +404,11 @@ class MainWindow(QMainWindow):
     def load_model(self, kind: str, path: str) -> None:
         self._apply(self.session.load_model(kind, path))
 
-    def open_paths(self, paths: list[Path]) -> None:
+    def open_paths(self, paths: list[Path], first: Path | None = None) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
-        `_catalogue_ready` opens the first image."""
+        `_catalogue_ready` opens `first` if it was found, else the first image."""
         self._opening = [Path(p) for p in paths]
+        self._open_first = Path(first) if first is not None else None
         self.studies.open(self._opening)
 
     def _catalogue_ready(self, catalogue, rejected) -> None:
@@ -420,7 +423,8 @@ class MainWindow(QMainWindow):
         notes = catalogue.warnings + [f"'{p.name}' is not an image file." for p in rejected]
         if notes:
             self._notice("\n".join(notes[:20]))
-        self._apply(self.session.open_files(files, 0))
+        first = getattr(self, "_open_first", None)
+        self._apply(self.session.open_files(files, files.index(first) if first in files else 0))
 
     def _study_image_chosen(self, path: Path, frame: int) -> None:
         if path in self.files.paths:
@@ -770,7 +774,8 @@ class MainWindow(QMainWindow):
 
         dialogs.text_dialog(self, "About", f"<h3>Grad-CAM Viewer {__version__}</h3><p>Offline "
                             "viewer for chest radiographs with Grad-CAM heatmaps. Makes no network "
-                            "connections. Not a medical device.</p>")
+                            "connections unless you send to a PACS node you configured. Not a "
+                            "medical device.</p>")
 
     def export_png_dialog(self) -> None:
         if self.image is None:

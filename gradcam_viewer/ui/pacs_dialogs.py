@@ -91,7 +91,9 @@ def prepare(win: Any) -> Prepared:
     """The objects of the shown image and finding (DicomExportError when they cannot be made)."""
     from gradcam_viewer.cam.heatmap import upsample_heatmap
     from gradcam_viewer.dicom_out import DicomExportError, Explained, build_objects
+    from gradcam_viewer.export import model_identity
     from gradcam_viewer.imaging import to_display
+    from gradcam_viewer.trust.ood import report_flag
 
     image, result, model = win.image, win.result, win.model
     label = win.labels.current_label()
@@ -102,11 +104,9 @@ def prepare(win: Any) -> Prepared:
         source=Path(image.path), display=to_display(image), labels=list(model.labels),
         values=result.probabilities, kind=str(manifest.get("output_kind", "scores")),
         heatmaps={model.labels[label]: upsample_heatmap(result.normalized[label], image.size)},
-        method=result.method, layer=result.layer,
-        model={"name": model.name, "version": str(manifest.get("version", "")),
-               "sha256": manifest.get("weights_sha256"), "synthetic_demo": model.is_demo},
+        method=result.method, layer=result.layer, model=model_identity(model),
         is_dicom=str(image.source_format).startswith("DICOM"), frame=int(image.frame),
-        style=win.style, out_of_distribution=_ood_flag(getattr(result, "ood", None)))
+        style=win.style, out_of_distribution=report_flag(result.ood))
     notes: list[str] = []
     objects = build_objects(ex, notes)
     for text in notes:
@@ -388,8 +388,3 @@ class NodesDialog(QDialog):
             return
         self.status.setText(f"Saved in {path}")
         self.accept()
-
-
-def _ood_flag(ood: dict | None) -> bool | None:
-    """The out-of-distribution flag for the report; None when the model is not calibrated."""
-    return bool(ood["flagged"]) if ood and ood.get("calibrated") else None

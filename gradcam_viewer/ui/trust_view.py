@@ -79,6 +79,20 @@ class SanityJob(QObject):
             self.done.emit(None, f"The check failed ({type(exc).__name__}).")
 
 
+class _Reply(QObject):
+    """Lives on the GUI thread, so the job's `done` reaches `_show_check` there (queued): a
+    plain lambda would run in the check's own thread, build the dialog there and make that
+    thread wait on itself."""
+
+    def __init__(self, win: Any):
+        super().__init__(win)
+        self.win = win
+
+    @Slot(object, object)
+    def show(self, result: Any, extra: Any) -> None:
+        _show_check(self.win, result, extra)
+
+
 def check_model(win: Any) -> None:
     """Help > Check this model: runs the check off the GUI thread, then shows table and plot."""
     from gradcam_viewer.ui.worker import WorkerThread
@@ -93,10 +107,23 @@ def check_model(win: Any) -> None:
     job = SanityJob(bundle, win.image)
     job.moveToThread(thread)
     thread.started.connect(job.run)
-    job.done.connect(lambda result, extra: _show_check(win, result, extra))
-    win._sanity_thread, win._sanity_job = thread, job
+    reply = _Reply(win)
+    job.done.connect(reply.show)
+    win._sanity_thread, win._sanity_job, win._sanity_reply = thread, job, reply
     win.statusBar().showMessage("Checking the model (cascading randomisation)...")
     thread.start()
+
+
+def stop_check(win: Any) -> None:
+    """The window is closing: let a running check end (it cannot be interrupted) and its
+    thread stop, else Qt aborts the process destroying a running QThread."""
+    thread = getattr(win, "_sanity_thread", None)
+    if thread is None:
+        return
+    win._sanity_thread = None
+    win._sanity_job.done.disconnect()
+    thread.quit()
+    thread.wait()
 
 
 def _show_check(win: Any, result: Any, extra: Any) -> None:
