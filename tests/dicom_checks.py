@@ -1,17 +1,14 @@
 """Test helpers for DICOM outputs: dciodvfy (dicom3tools) as the standard's oracle."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+import requirements
 
 
 def dciodvfy(path: Path) -> tuple[list[str], list[str]]:
     """(errors, warnings) that dciodvfy reports for one file; skips without dicom3tools."""
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        pytest.skip("dciodvfy is absent: install the Debian package dicom3tools")
+    exe = requirements.tool("dciodvfy", "dicom3tools")
     run = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
     lines = (run.stdout + run.stderr).splitlines()
     return ([x for x in lines if x.startswith("Error")],

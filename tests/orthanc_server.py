@@ -2,7 +2,6 @@
 remote access; stopped at the end. Skips when the Debian package `orthanc` is absent."""
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requirements
 
 AET = "GCVORTHANC"
 
@@ -40,9 +40,7 @@ class Orthanc:
 
 
 def start_orthanc(folder: Path) -> Orthanc:
-    exe = shutil.which("Orthanc")
-    if exe is None:
-        pytest.skip("Orthanc is absent: install the Debian package orthanc")
+    exe = requirements.tool("Orthanc", "orthanc")
     dicom_port, http_port = free_port(), free_port()
     storage = folder / "storage"
     storage.mkdir(parents=True)

@@ -14,6 +14,7 @@ from gradcam_viewer.cli import main
 from gradcam_viewer.demo.metrics import auroc as card_auroc
 from gradcam_viewer.demo.metrics import localisation as card_localisation
 from gradcam_viewer.trust import evaluate as ev
+import requirements
 
 NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema",
               "Fibrosis", "Hernia", "Infiltration", "Mass", "Nodule", "Pleural_Thickening",
@@ -30,7 +31,7 @@ def test_auroc_equals_the_mann_whitney_statistic(pairs):
 
 
 def test_rankdata_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
+    stats = requirements.module("scipy.stats", "pip install -e \'.[test]\'")
     x = np.random.default_rng(0).integers(0, 10, 300).astype(float)
     np.testing.assert_allclose(ev.rankdata(x), stats.rankdata(x))
 
@@ -51,7 +52,7 @@ def test_bootstrap_interval_is_the_percentile_interval_of_resampled_aurocs():
 
 
 def test_connected_regions_match_scipy():
-    ndimage = pytest.importorskip("scipy.ndimage")
+    ndimage = requirements.module("scipy.ndimage", "pip install -e \'.[test]\'")
     mask = np.random.default_rng(2).random((40, 50)) < 0.35
     labelled, _ = ndimage.label(mask)  # 4-connectivity by default
     want = sorted((s[1].start, s[0].start, s[1].stop, s[0].stop)

@@ -14,8 +14,9 @@ from gradcam_viewer.cam import Explainer
 from gradcam_viewer.models import ModelLoadError, load_model_bundle
 from gradcam_viewer.models.loaders import load_keras_model
 from tape_reference import assert_maps_close, tape_gradcam, tape_gradcams
+import requirements
 
-tf_keras = pytest.importorskip("tf_keras")
+tf_keras = requirements.module("tf_keras", "make venv installs tf-keras")
 L = 3
 X = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from gradcam_viewer.cli import main
+import requirements
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,9 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ray_instance():
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[test]' "
-                                            "(or '.[cluster]') to run the --ray test")
-    pytest.importorskip("ray.data", reason="Ray Data is not installed (ray[data])")
+    ray = requirements.module("ray", "pip install -e '.[test]' (or '.[cluster]')")
+    requirements.module("ray.data", "pip install 'ray[data]'")
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": path}})

@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir
 from gradcam_viewer.trust import sanity
+import requirements
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(3, 80), st.integers(0, 2**31), st.integers(2, 9))
 def test_spearman_matches_scipy(n, seed, levels):
-    stats = pytest.importorskip("scipy.stats")
+    stats = requirements.module("scipy.stats", "pip install -e \'.[test]\'")
     rng = np.random.default_rng(seed)
     a, b = rng.integers(0, levels, n).astype(float), rng.integers(0, levels, n).astype(float)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
