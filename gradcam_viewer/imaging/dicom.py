@@ -406,10 +406,7 @@ def _metadata(ds: Dataset) -> dict[str, MetaField]:
 
 
 def _sop_name(ds: Dataset) -> str:
-    try:
-        uid = ds.get("SOPClassUID")
-    except Exception:  # a damaged element: pydicom raises when it converts it
-        uid = None
+    uid = _get(ds, "SOPClassUID")  # a damaged element counts as absent
     if uid is None:
         return "file"
     name = UID(str(uid)).name
