@@ -136,6 +136,18 @@ def test_cd_layout_without_dicomdir_and_content_not_names(tmp_path):
     assert named.images == [] and named.rejected == [tmp_path / "notes.png"]
 
 
+def test_a_dicomdir_under_another_name_is_skipped_not_listed(tmp_path):
+    """pydicom's own DICOMDIR, renamed: no Rows/Columns, so not an image (found in a folder:
+    skipped; named explicitly: rejected, so the loader says why)."""
+    from pydicom.data import get_testdata_file
+
+    shutil.copy(get_testdata_file("DICOMDIR"), tmp_path / "INDEX")
+    result = scan_media([tmp_path])
+    assert result.images == [] and result.skipped == 1
+    named = scan_media([tmp_path / "INDEX"])
+    assert named.images == [] and named.rejected == [tmp_path / "INDEX"]
+
+
 def test_preamble_less_dicom_is_found(tmp_path):
     ds = make_dataset(np.arange(16, dtype=np.uint16).reshape(4, 4), StudyInstanceUID="1.2.3",
                       SeriesInstanceUID="1.2.3.4")

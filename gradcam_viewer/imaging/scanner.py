@@ -336,13 +336,9 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
                 ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
                                      defer_size=HEADER_DEFER)
             is_image = "Rows" in ds and "Columns" in ds
-            if bare and not is_image:
+            if not is_image:  # no Rows/Columns: a report, an SR, a DICOMDIR under another name
                 return None, False
-            meta = getattr(ds, "file_meta", None)
-            if meta is not None and _text(meta, "MediaStorageSOPClassUID") == \
-                    MediaStorageDirectoryStorage:
-                return None, False  # a DICOMDIR under another name
-            return _info(ds), is_image
+            return _info(ds), True
     except Exception:
         # a DICM file whose header is damaged is still listed: opening it explains the damage
         log.debug("header unreadable: %s", path.name, exc_info=True)
