@@ -283,7 +283,8 @@ def test_quick_header_agrees_with_dcmread_on_pydicom_corpus():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                quick = scan_module._head_elements(path)
+                with open(path, "rb") as f:
+                    quick = scan_module._head_elements(f)
                 full = pydicom.dcmread(path, stop_before_pixels=True)
             except Exception:
                 continue

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pydicom
 from pydicom.dataelem import DataElement
@@ -173,20 +173,21 @@ class _Scan:
             if size == 0:
                 self._not_an_image(path, explicit)
                 return
-            with open(path, "rb") as f:
-                head = f.read(132)
+            with open(path, "rb") as f:  # opened once: the header is read from the same file
+                kind = sniff(f.read(132))
+                header = _header(path, f, bare=kind == "bare-dicom") \
+                    if kind in ("dicom", "bare-dicom") else None
         except OSError as exc:
             if explicit:
                 self.warn(f"'{path.name}' cannot be read ({exc.strerror or exc}).")
             return
-        kind = sniff(head)
         if kind is None:
             self._not_an_image(path, explicit)
             return
-        if kind not in ("dicom", "bare-dicom"):
+        if header is None:
             self.entries.append((ImageRef(path, rank=self.rank), None))
             return
-        info, is_image = _header(path, bare=kind == "bare-dicom")
+        info, is_image = header
         if is_image:
             self.entries.append((ImageRef(path, rank=self.rank), info))
         else:
@@ -326,12 +327,13 @@ def _file_id(record) -> list[str]:
     return [str(v).strip() for v in value]
 
 
-def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
-    """Header fields for sorting, and whether the file holds an image (has Rows/Columns)."""
+def _header(path: Path, f: BinaryIO, bare: bool) -> tuple[DicomInfo | None, bool]:
+    """Header fields for sorting, and whether the file holds an image (has Rows/Columns).
+    `f` is `path` opened by the caller."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = None if bare else _head_elements(path)
+            ds = None if bare else _head_elements(f)
             if ds is None:
                 ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
                                      defer_size=HEADER_DEFER)
@@ -348,35 +350,35 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
 _LAST_TAG = 0x00280011  # Columns: every element the scan needs comes before it
 
 
-def _head_elements(path: Path) -> _RawHeader | None:
+def _head_elements(f: BinaryIO) -> _RawHeader | None:
     """The elements up to Columns, read with pydicom's element parser and left unconverted
     (a full `dcmread` of the header costs twice as much, mostly building what the scan does
     not use). None when the file is not plain DICM + file meta + a native-encoded dataset
-    (deflated, odd meta): the caller then uses `dcmread`."""
+    (deflated, odd meta): the caller then uses `dcmread`. `f`: the file, opened binary."""
     from pydicom.filereader import data_element_generator
 
-    with open(path, "rb") as f:
-        if f.read(132)[128:132] != b"DICM":
+    f.seek(0)  # within the 132 bytes the caller read: served from the file's buffer
+    if f.read(132)[128:132] != b"DICM":
+        return None
+    meta = {e.tag: e for e in data_element_generator(
+        f, False, True, stop_when=lambda tag, _vr, _n: tag.group != 2,
+        defer_size=HEADER_DEFER)}
+    syntax = meta.get(0x00020010)
+    if syntax is None or not isinstance(syntax.value, bytes):
+        return None
+    uid = UID(syntax.value.decode("ascii", "replace").strip("\x00 "))
+    try:
+        if uid.is_deflated:
             return None
-        meta = {e.tag: e for e in data_element_generator(
-            f, False, True, stop_when=lambda tag, _vr, _n: tag.group != 2,
-            defer_size=HEADER_DEFER)}
-        syntax = meta.get(0x00020010)
-        if syntax is None or not isinstance(syntax.value, bytes):
-            return None
-        uid = UID(syntax.value.decode("ascii", "replace").strip("\x00 "))
-        try:
-            if uid.is_deflated:
-                return None
-            encoding = (uid.is_implicit_VR, uid.is_little_endian)
-        except ValueError:  # a private syntax pydicom does not know
-            return None
-        if meta:  # the meta group was read up to the first dataset element: go back to it
-            last = max(meta.values(), key=lambda e: e.value_tell)
-            f.seek(last.value_tell + last.length)
-        elements = {e.tag: e for e in data_element_generator(
-            f, encoding[0], encoding[1], stop_when=lambda tag, _vr, _n: tag > _LAST_TAG,
-            defer_size=HEADER_DEFER)}
+        encoding = (uid.is_implicit_VR, uid.is_little_endian)
+    except ValueError:  # a private syntax pydicom does not know
+        return None
+    if meta:  # the meta group was read up to the first dataset element: go back to it
+        last = max(meta.values(), key=lambda e: e.value_tell)
+        f.seek(last.value_tell + last.length)
+    elements = {e.tag: e for e in data_element_generator(
+        f, encoding[0], encoding[1], stop_when=lambda tag, _vr, _n: tag > _LAST_TAG,
+        defer_size=HEADER_DEFER)}
     return _RawHeader(elements, encoding)
 
 
