@@ -178,6 +178,17 @@ def test_symlink_loops_hidden_entries_and_depth(tmp_path):
     assert any("deeper" in w for w in result.warnings)
 
 
+def test_a_folder_whose_images_were_named_already_is_not_called_empty(media, tmp_path):
+    """`explain a.png folder/` (a.png inside folder/) or a DICOMDIR and its folder: the folder
+    adds nothing new, yet it holds images, so no "holds no image files" warning."""
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    result = scan_media([tmp_path / "a.png", tmp_path])
+    assert result.images == [tmp_path / "a.png"] and result.warnings == []
+    dicomdir, order = media
+    result = scan_media([dicomdir, dicomdir.parent])
+    assert len(result.images) == len(order) and result.warnings == []
+
+
 def test_a_single_path_is_accepted(media):
     dicomdir, order = media
     assert scan(dicomdir.parent) == scan(str(dicomdir.parent)) == scan([dicomdir.parent])

@@ -88,9 +88,9 @@ def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
         p = Path(raw)
         state.rank = rank
         if p.is_dir():
-            before = len(state.entries)
+            before = len(state.entries) + state.images_again
             state.walk(p)
-            if len(state.entries) == before and not state.cancelled():
+            if len(state.entries) + state.images_again == before and not state.cancelled():
                 state.warn(f"'{p.name or p}' holds no image files.")
         elif p.is_file():
             if p.name.upper() == "DICOMDIR":
@@ -119,6 +119,8 @@ class _Scan:
         self.rank = 0
         self.seen_dirs: set[tuple[int, int]] = set()
         self.seen_files: set[tuple[int, int]] = set()
+        self.image_files: set[tuple[int, int]] = set()  # the seen files that are images
+        self.images_again = 0  # images reached again (named, then in their folder)
 
     def warn(self, text: str) -> None:
         log.warning("scan: %s", text)  # file names only: no header values
@@ -168,6 +170,7 @@ class _Scan:
             st = entry.stat() if entry is not None else path.stat()
             key = (st.st_dev, st.st_ino)
             if key in self.seen_files:
+                self.images_again += key in self.image_files
                 return
             self.seen_files.add(key)
             if size == 0:
@@ -185,10 +188,12 @@ class _Scan:
             self._not_an_image(path, explicit)
             return
         if header is None:
+            self.image_files.add(key)
             self.entries.append((ImageRef(path, rank=self.rank), None))
             return
         info, is_image = header
         if is_image:
+            self.image_files.add(key)
             self.entries.append((ImageRef(path, rank=self.rank), info))
         else:
             self._not_an_image(path, explicit)
@@ -256,6 +261,7 @@ class _Scan:
             except OSError:
                 continue
             if (st.st_dev, st.st_ino) in self.seen_files:
+                self.images_again += (st.st_dev, st.st_ino) in self.image_files
                 continue  # listed already (named explicitly, or by another DICOMDIR)
             self.seen_files.add((st.st_dev, st.st_ino))  # so the folder walk skips it
             if instance.node.record_type != "IMAGE":
@@ -267,6 +273,7 @@ class _Scan:
             info = replace(series_info[parent],
                            instance=_int(_Records(instance), "InstanceNumber"),
                            frames=_int(_Records(instance), "NumberOfFrames"))
+            self.image_files.add((st.st_dev, st.st_ino))
             self.entries.append((ImageRef(real, rank=self.rank), info))
 
 
