@@ -43,7 +43,6 @@ _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"
 @dataclass
 class ScanResult:
     catalogue: Catalogue
-    warnings: list[str] = field(default_factory=list)
     # files named explicitly (not found in a folder) that are not images: the caller opens
     # them anyway so that the loader says why (found in a folder they are just skipped)
     rejected: list[Path] = field(default_factory=list)
@@ -55,6 +54,10 @@ class ScanResult:
     @property
     def skipped(self) -> int:
         return self.catalogue.skipped
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.catalogue.warnings
 
 
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
@@ -106,7 +109,7 @@ def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
     catalogue.warnings = state.warnings
     log.info("scan: %d image(s), %d other file(s) skipped, %d warning(s)",
              len(state.entries), state.skipped, len(state.warnings))
-    return ScanResult(catalogue, state.warnings, state.rejected)
+    return ScanResult(catalogue, state.rejected)
 
 
 class _Scan:
