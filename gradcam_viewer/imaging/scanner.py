@@ -270,12 +270,12 @@ class _Scan:
             if instance.node.record_type != "IMAGE":
                 self.skipped += 1
                 continue
+            records = _Records(instance)
             parent = id(instance.node.parent)
             if parent not in series_info:
-                series_info[parent] = _record_info(instance)
-            info = replace(series_info[parent],
-                           instance=_int(_Records(instance), "InstanceNumber"),
-                           frames=_int(_Records(instance), "NumberOfFrames"))
+                series_info[parent] = _fields(records)
+            info = replace(series_info[parent], instance=_int(records, "InstanceNumber"),
+                           frames=_int(records, "NumberOfFrames"))
             self.image_files.add((st.st_dev, st.st_ino))
             self.entries.append((ImageRef(real, rank=self.rank), info))
 
@@ -440,7 +440,7 @@ def _text(ds: Dataset | _RawHeader, keyword: str) -> str:
         return ""
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
+def _int(ds: Dataset | _RawHeader | _Records, keyword: str) -> int | None:
     text = _text(ds, keyword).split("\\")[0]
     try:
         return int(float(text)) if text else None
@@ -458,12 +458,6 @@ def _info(ds: Dataset) -> DicomInfo | None:
     return replace(info, frames=info.frames or 1)
 
 
-def _record_info(instance) -> DicomInfo:
-    """Fields of the IMAGE record and its SERIES, STUDY and PATIENT records (pydicom's
-    FileInstance looks each keyword up from the lowest record to the highest)."""
-    return _fields(_Records(instance))
-
-
 def _fields(ds: Any) -> DicomInfo:
     """The study-tree fields of a header or of a DICOMDIR's records (anything with `get`)."""
     return DicomInfo(
@@ -476,7 +470,9 @@ def _fields(ds: Any) -> DicomInfo:
 
 
 class _Records:
-    """`get(keyword)` over a FileInstance's records, like a Dataset's."""
+    """`get(keyword)` over a FileInstance's records, like a Dataset's: the IMAGE record, then
+    its SERIES, STUDY and PATIENT records (pydicom's FileInstance looks each keyword up from
+    the lowest record to the highest)."""
 
     def __init__(self, instance):
         self._instance = instance
