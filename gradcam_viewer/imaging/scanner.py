@@ -99,7 +99,7 @@ def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
             if p.name.upper() == "DICOMDIR":
                 state.read_dicomdir(p)
             else:
-                state.consider(p, p.stat().st_size, explicit=True)
+                state.consider(p, explicit=True)
         else:
             state.warn(f"'{p}' does not exist.")
         if state.cancelled():
@@ -157,7 +157,7 @@ class _Scan:
                     if entry.is_dir():
                         subfolders.append(Path(entry.path))
                     elif entry.is_file():
-                        self.consider(Path(entry.path), entry.stat().st_size, entry=entry)
+                        self.consider(Path(entry.path), entry=entry)
                 except OSError:
                     continue
             if depth < MAX_DEPTH:
@@ -167,7 +167,7 @@ class _Scan:
                           "not searched.")
 
     # ---------------------------------------------------------------- files ----
-    def consider(self, path: Path, size: int, entry: os.DirEntry | None = None,
+    def consider(self, path: Path, entry: os.DirEntry | None = None,
                  explicit: bool = False) -> None:
         try:
             st = entry.stat() if entry is not None else path.stat()
@@ -176,7 +176,7 @@ class _Scan:
                 self.images_again += key in self.image_files
                 return
             self.seen_files.add(key)
-            if size == 0:
+            if st.st_size == 0:
                 self._not_an_image(path, explicit)
                 return
             with open(path, "rb") as f:  # opened once: the header is read from the same file
