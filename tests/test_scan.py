@@ -136,6 +136,18 @@ def test_cd_layout_without_dicomdir_and_content_not_names(tmp_path):
     assert named.images == [] and named.rejected == [tmp_path / "notes.png"]
 
 
+def test_a_dicomdir_under_another_name_is_skipped_not_listed(tmp_path):
+    """pydicom's own DICOMDIR, renamed: no Rows/Columns, so not an image (found in a folder:
+    skipped; named explicitly: rejected, so the loader says why)."""
+    from pydicom.data import get_testdata_file
+
+    shutil.copy(get_testdata_file("DICOMDIR"), tmp_path / "INDEX")
+    result = scan_media([tmp_path])
+    assert result.images == [] and result.skipped == 1
+    named = scan_media([tmp_path / "INDEX"])
+    assert named.images == [] and named.rejected == [tmp_path / "INDEX"]
+
+
 def test_preamble_less_dicom_is_found(tmp_path):
     ds = make_dataset(np.arange(16, dtype=np.uint16).reshape(4, 4), StudyInstanceUID="1.2.3",
                       SeriesInstanceUID="1.2.3.4")
@@ -164,6 +176,17 @@ def test_symlink_loops_hidden_entries_and_depth(tmp_path):
     result = scan_media([deep])
     assert [p.name for p in result.images] == ["shallow.png"]
     assert any("deeper" in w for w in result.warnings)
+
+
+def test_a_folder_whose_images_were_named_already_is_not_called_empty(media, tmp_path):
+    """`explain a.png folder/` (a.png inside folder/) or a DICOMDIR and its folder: the folder
+    adds nothing new, yet it holds images, so no "holds no image files" warning."""
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    result = scan_media([tmp_path / "a.png", tmp_path])
+    assert result.images == [tmp_path / "a.png"] and result.warnings == []
+    dicomdir, order = media
+    result = scan_media([dicomdir, dicomdir.parent])
+    assert len(result.images) == len(order) and result.warnings == []
 
 
 def test_a_single_path_is_accepted(media):
@@ -271,7 +294,8 @@ def test_quick_header_agrees_with_dcmread_on_pydicom_corpus():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                quick = scan_module._head_elements(path)
+                with open(path, "rb") as f:
+                    quick = scan_module._head_elements(f)
                 full = pydicom.dcmread(path, stop_before_pixels=True)
             except Exception:
                 continue

@@ -17,7 +17,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
 
-from gradcam_viewer.imaging.errors import ImageLoadError, raised_in
+from gradcam_viewer.imaging.errors import ImageLoadError, raised_in, short_reason as _short
 from gradcam_viewer.imaging.gdcm_reader import (JPEG_EXTENDED, decode_12bit_jpeg,
                                                 decode_with_pydicom_gdcm, gdcm_available,
                                                 jpeg_precision)
@@ -406,21 +406,8 @@ def _metadata(ds: Dataset) -> dict[str, MetaField]:
 
 
 def _sop_name(ds: Dataset) -> str:
-    try:
-        uid = ds.get("SOPClassUID")
-    except Exception:  # a damaged element: pydicom raises when it converts it
-        uid = None
+    uid = _get(ds, "SOPClassUID")  # a damaged element counts as absent
     if uid is None:
         return "file"
     name = UID(str(uid)).name
     return f"'{name}' object" if name and name != str(uid) else "object"
-
-
-def _short(exc: BaseException) -> str:
-    """The first line of the message; pydicom's "... all available plugins:" with the first
-    plugin's reason."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
-    return text[:200]

@@ -24,3 +24,13 @@ def raised_in(exc: BaseException, package: str) -> bool:
         name = tb.tb_frame.f_globals.get("__name__", "")
         tb = tb.tb_next
     return name == package or name.startswith(package + ".")
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of an exception's message for the user; pydicom's "... all available
+    plugins:" is followed by the first plugin's reason."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return text[:200]

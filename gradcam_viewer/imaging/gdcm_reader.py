@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from gradcam_viewer.imaging.errors import short_reason
+
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"  # Process 2 & 4; GDCM for its 12-bit samples
 TIMEOUT_S = 30.0  # the first call also starts the process
 
@@ -138,15 +140,7 @@ def _serve(conn: Any) -> None:
         except MemoryError:
             conn.send(("error", "there is not enough memory to decode it"))
         except Exception as exc:  # noqa: BLE001 - the parent turns this into a clear message
-            conn.send(("error", _first_line(exc)))
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    return (f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1
-            else lines[0])[:200]
+            conn.send(("error", short_reason(exc)))
 
 
 class _Server:

@@ -68,4 +68,3 @@ def _load(p: Path, frame: int) -> LoadedImage:
         raise ImageLoadError(p, "it is not an image file this program knows (PNG, JPEG, TIFF, "
                                 "BMP or DICOM).")
     return load_dicom(p, frame, MAX_PIXELS, sniffed=False)
-

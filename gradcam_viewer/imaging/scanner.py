@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pydicom
 from pydicom.dataelem import DataElement
@@ -43,7 +43,6 @@ _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"
 @dataclass
 class ScanResult:
     catalogue: Catalogue
-    warnings: list[str] = field(default_factory=list)
     # files named explicitly (not found in a folder) that are not images: the caller opens
     # them anyway so that the loader says why (found in a folder they are just skipped)
     rejected: list[Path] = field(default_factory=list)
@@ -55,6 +54,10 @@ class ScanResult:
     @property
     def skipped(self) -> int:
         return self.catalogue.skipped
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.catalogue.warnings
 
 
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
@@ -88,15 +91,15 @@ def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
         p = Path(raw)
         state.rank = rank
         if p.is_dir():
-            before = len(state.entries)
+            before = len(state.entries) + state.images_again
             state.walk(p)
-            if len(state.entries) == before and not state.cancelled():
+            if len(state.entries) + state.images_again == before and not state.cancelled():
                 state.warn(f"'{p.name or p}' holds no image files.")
         elif p.is_file():
             if p.name.upper() == "DICOMDIR":
                 state.read_dicomdir(p)
             else:
-                state.consider(p, p.stat().st_size, explicit=True)
+                state.consider(p, explicit=True)
         else:
             state.warn(f"'{p}' does not exist.")
         if state.cancelled():
@@ -106,7 +109,7 @@ def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
     catalogue.warnings = state.warnings
     log.info("scan: %d image(s), %d other file(s) skipped, %d warning(s)",
              len(state.entries), state.skipped, len(state.warnings))
-    return ScanResult(catalogue, state.warnings, state.rejected)
+    return ScanResult(catalogue, state.rejected)
 
 
 class _Scan:
@@ -119,6 +122,8 @@ class _Scan:
         self.rank = 0
         self.seen_dirs: set[tuple[int, int]] = set()
         self.seen_files: set[tuple[int, int]] = set()
+        self.image_files: set[tuple[int, int]] = set()  # the seen files that are images
+        self.images_again = 0  # images reached again (named, then in their folder)
 
     def warn(self, text: str) -> None:
         log.warning("scan: %s", text)  # file names only: no header values
@@ -152,7 +157,7 @@ class _Scan:
                     if entry.is_dir():
                         subfolders.append(Path(entry.path))
                     elif entry.is_file():
-                        self.consider(Path(entry.path), entry.stat().st_size, entry=entry)
+                        self.consider(Path(entry.path), entry=entry)
                 except OSError:
                     continue
             if depth < MAX_DEPTH:
@@ -162,32 +167,36 @@ class _Scan:
                           "not searched.")
 
     # ---------------------------------------------------------------- files ----
-    def consider(self, path: Path, size: int, entry: os.DirEntry | None = None,
+    def consider(self, path: Path, entry: os.DirEntry | None = None,
                  explicit: bool = False) -> None:
         try:
             st = entry.stat() if entry is not None else path.stat()
             key = (st.st_dev, st.st_ino)
             if key in self.seen_files:
+                self.images_again += key in self.image_files
                 return
             self.seen_files.add(key)
-            if size == 0:
+            if st.st_size == 0:
                 self._not_an_image(path, explicit)
                 return
-            with open(path, "rb") as f:
-                head = f.read(132)
+            with open(path, "rb") as f:  # opened once: the header is read from the same file
+                kind = sniff(f.read(132))
+                header = _header(path, f, bare=kind == "bare-dicom") \
+                    if kind in ("dicom", "bare-dicom") else None
         except OSError as exc:
             if explicit:
                 self.warn(f"'{path.name}' cannot be read ({exc.strerror or exc}).")
             return
-        kind = sniff(head)
         if kind is None:
             self._not_an_image(path, explicit)
             return
-        if kind not in ("dicom", "bare-dicom"):
+        if header is None:
+            self.image_files.add(key)
             self.entries.append((ImageRef(path, rank=self.rank), None))
             return
-        info, is_image = _header(path, bare=kind == "bare-dicom")
+        info, is_image = header
         if is_image:
+            self.image_files.add(key)
             self.entries.append((ImageRef(path, rank=self.rank), info))
         else:
             self._not_an_image(path, explicit)
@@ -255,17 +264,19 @@ class _Scan:
             except OSError:
                 continue
             if (st.st_dev, st.st_ino) in self.seen_files:
+                self.images_again += (st.st_dev, st.st_ino) in self.image_files
                 continue  # listed already (named explicitly, or by another DICOMDIR)
             self.seen_files.add((st.st_dev, st.st_ino))  # so the folder walk skips it
             if instance.node.record_type != "IMAGE":
                 self.skipped += 1
                 continue
+            records = _Records(instance)
             parent = id(instance.node.parent)
             if parent not in series_info:
-                series_info[parent] = _record_info(instance)
-            info = replace(series_info[parent],
-                           instance=_int(_Records(instance), "InstanceNumber"),
-                           frames=_int(_Records(instance), "NumberOfFrames"))
+                series_info[parent] = _fields(records)
+            info = replace(series_info[parent], instance=_int(records, "InstanceNumber"),
+                           frames=_int(records, "NumberOfFrames"))
+            self.image_files.add((st.st_dev, st.st_ino))
             self.entries.append((ImageRef(real, rank=self.rank), info))
 
 
@@ -326,23 +337,20 @@ def _file_id(record) -> list[str]:
     return [str(v).strip() for v in value]
 
 
-def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
-    """Header fields for sorting, and whether the file holds an image (has Rows/Columns)."""
+def _header(path: Path, f: BinaryIO, bare: bool) -> tuple[DicomInfo | None, bool]:
+    """Header fields for sorting, and whether the file holds an image (has Rows/Columns).
+    `f` is `path` opened by the caller."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = None if bare else _head_elements(path)
+            ds = None if bare else _head_elements(f)
             if ds is None:
                 ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
                                      defer_size=HEADER_DEFER)
             is_image = "Rows" in ds and "Columns" in ds
-            if bare and not is_image:
+            if not is_image:  # no Rows/Columns: a report, an SR, a DICOMDIR under another name
                 return None, False
-            meta = getattr(ds, "file_meta", None)
-            if meta is not None and _text(meta, "MediaStorageSOPClassUID") == \
-                    MediaStorageDirectoryStorage:
-                return None, False  # a DICOMDIR under another name
-            return _info(ds), is_image
+            return _info(ds), True
     except Exception:
         # a DICM file whose header is damaged is still listed: opening it explains the damage
         log.debug("header unreadable: %s", path.name, exc_info=True)
@@ -352,35 +360,35 @@ def _header(path: Path, bare: bool) -> tuple[DicomInfo | None, bool]:
 _LAST_TAG = 0x00280011  # Columns: every element the scan needs comes before it
 
 
-def _head_elements(path: Path) -> _RawHeader | None:
+def _head_elements(f: BinaryIO) -> _RawHeader | None:
     """The elements up to Columns, read with pydicom's element parser and left unconverted
     (a full `dcmread` of the header costs twice as much, mostly building what the scan does
     not use). None when the file is not plain DICM + file meta + a native-encoded dataset
-    (deflated, odd meta): the caller then uses `dcmread`."""
+    (deflated, odd meta): the caller then uses `dcmread`. `f`: the file, opened binary."""
     from pydicom.filereader import data_element_generator
 
-    with open(path, "rb") as f:
-        if f.read(132)[128:132] != b"DICM":
+    f.seek(0)  # within the 132 bytes the caller read: served from the file's buffer
+    if f.read(132)[128:132] != b"DICM":
+        return None
+    meta = {e.tag: e for e in data_element_generator(
+        f, False, True, stop_when=lambda tag, _vr, _n: tag.group != 2,
+        defer_size=HEADER_DEFER)}
+    syntax = meta.get(0x00020010)
+    if syntax is None or not isinstance(syntax.value, bytes):
+        return None
+    uid = UID(syntax.value.decode("ascii", "replace").strip("\x00 "))
+    try:
+        if uid.is_deflated:
             return None
-        meta = {e.tag: e for e in data_element_generator(
-            f, False, True, stop_when=lambda tag, _vr, _n: tag.group != 2,
-            defer_size=HEADER_DEFER)}
-        syntax = meta.get(0x00020010)
-        if syntax is None or not isinstance(syntax.value, bytes):
-            return None
-        uid = UID(syntax.value.decode("ascii", "replace").strip("\x00 "))
-        try:
-            if uid.is_deflated:
-                return None
-            encoding = (uid.is_implicit_VR, uid.is_little_endian)
-        except ValueError:  # a private syntax pydicom does not know
-            return None
-        if meta:  # the meta group was read up to the first dataset element: go back to it
-            last = max(meta.values(), key=lambda e: e.value_tell)
-            f.seek(last.value_tell + last.length)
-        elements = {e.tag: e for e in data_element_generator(
-            f, encoding[0], encoding[1], stop_when=lambda tag, _vr, _n: tag > _LAST_TAG,
-            defer_size=HEADER_DEFER)}
+        encoding = (uid.is_implicit_VR, uid.is_little_endian)
+    except ValueError:  # a private syntax pydicom does not know
+        return None
+    if meta:  # the meta group was read up to the first dataset element: go back to it
+        last = max(meta.values(), key=lambda e: e.value_tell)
+        f.seek(last.value_tell + last.length)
+    elements = {e.tag: e for e in data_element_generator(
+        f, encoding[0], encoding[1], stop_when=lambda tag, _vr, _n: tag > _LAST_TAG,
+        defer_size=HEADER_DEFER)}
     return _RawHeader(elements, encoding)
 
 
@@ -432,7 +440,7 @@ def _text(ds: Dataset | _RawHeader, keyword: str) -> str:
         return ""
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
+def _int(ds: Dataset | _RawHeader | _Records, keyword: str) -> int | None:
     text = _text(ds, keyword).split("\\")[0]
     try:
         return int(float(text)) if text else None
@@ -450,12 +458,6 @@ def _info(ds: Dataset) -> DicomInfo | None:
     return replace(info, frames=info.frames or 1)
 
 
-def _record_info(instance) -> DicomInfo:
-    """Fields of the IMAGE record and its SERIES, STUDY and PATIENT records (pydicom's
-    FileInstance looks each keyword up from the lowest record to the highest)."""
-    return _fields(_Records(instance))
-
-
 def _fields(ds: Any) -> DicomInfo:
     """The study-tree fields of a header or of a DICOMDIR's records (anything with `get`)."""
     return DicomInfo(
@@ -468,7 +470,9 @@ def _fields(ds: Any) -> DicomInfo:
 
 
 class _Records:
-    """`get(keyword)` over a FileInstance's records, like a Dataset's."""
+    """`get(keyword)` over a FileInstance's records, like a Dataset's: the IMAGE record, then
+    its SERIES, STUDY and PATIENT records (pydicom's FileInstance looks each keyword up from
+    the lowest record to the highest)."""
 
     def __init__(self, instance):
         self._instance = instance
