@@ -120,3 +120,17 @@ def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
     assert any(d.startswith("Grad-CAM ") for d in descriptions)
     for box in getattr(win, "_open_boxes", []):
         box.close()
+
+
+def test_a_failing_network_job_becomes_a_message_and_lets_go_of_its_relay(win):
+    def boom():
+        raise ConnectionResetError("peer reset the association")
+
+    got = []
+    win.last_error = ""
+    pacs_dialogs.run_in_thread(win, boom, got.append)
+    wait_until(lambda: win.last_error != "", 10)
+    assert "peer reset the association" in win.last_error and got == []
+    pacs_dialogs.run_in_thread(win, lambda: 7, got.append)
+    wait_until(lambda: got == [7], 10)
+    assert not win._pacs_relays

@@ -190,11 +190,33 @@ class _Relay(QObject):
 
 
 def run_in_thread(win: Any, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+    """`work` on a network thread, `then(result)` on the GUI thread; a failure becomes a message
+    (without this the window would wait on "Sending..." forever)."""
     relay = _Relay(win)
-    relay.done.connect(then)
-    win._pacs_relays = [*getattr(win, "_pacs_relays", []), relay]
-    threading.Thread(target=lambda: relay.done.emit(work()), daemon=True,
-                     name="gradcam-pacs").start()
+    relays = getattr(win, "_pacs_relays", None)
+    if relays is None:
+        relays = win._pacs_relays = set()
+    relays.add(relay)  # kept alive until it has delivered, then let go
+
+    def deliver(outcome: tuple[bool, Any]) -> None:
+        relays.discard(relay)
+        relay.deleteLater()
+        ok, value = outcome
+        if ok:
+            then(value)
+        else:
+            win._error(f"The PACS operation failed: {value}.")
+
+    def run() -> None:
+        try:
+            outcome = (True, work())
+        except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
+            log.warning("PACS operation failed: %s", type(exc).__name__)
+            outcome = (False, str(exc) or type(exc).__name__)
+        relay.done.emit(outcome)
+
+    relay.done.connect(deliver)
+    threading.Thread(target=run, daemon=True, name="gradcam-pacs").start()
 
 
 def send_dialog(win: Any) -> ConfirmDialog | None:
