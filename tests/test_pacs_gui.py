@@ -20,6 +20,14 @@ def config(tmp_path, monkeypatch):
     return tmp_path
 
 
+def confirmation(win, open_it):
+    """The confirmation `open_it` shows once the objects are built off the GUI thread."""
+    win._pacs_dialog = None
+    open_it()
+    wait_until(lambda: win._pacs_dialog is not None, 60)
+    return win._pacs_dialog
+
+
 def _menu_titles(win):
     return [a.text().replace("&", "") for a in win.menuBar().actions()]
 
@@ -37,7 +45,7 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
     sample = samples_dir() / "phantom_03_nodule.dcm"
     win.open_file(sample)
     wait_result(win, sample)
-    dialog = pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+    dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
     text = dialog.text.text()
     assert "keep the patient module" in text and "PHANTOM^DEMO" in text
     assert "Parametric Map" in text and "Secondary Capture" in text
@@ -64,7 +72,7 @@ def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
     sample = samples_dir() / "phantom_02_cardiomegaly_effusion.png"
     win.open_file(sample)
     wait_result(win, sample)
-    dialog = pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+    dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
     assert "not a DICOM image" in dialog.text.text() and "patient fields empty" in \
         dialog.text.text()
     dialog.accept()
@@ -104,7 +112,7 @@ def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
     sample = samples_dir() / "phantom_05_pneumothorax.dcm"
     win.open_file(sample)
     wait_result(win, sample)
-    confirm = pacs_dialogs.send_dialog(win)
+    confirm = confirmation(win, lambda: pacs_dialogs.send_dialog(win))
     assert "PHANTOM^DEMO" in confirm.text.text() and confirm.chosen_node() == nodes[0]
     win.last_send_report = None
     confirm.accept()
@@ -134,3 +142,26 @@ def test_a_failing_network_job_becomes_a_message_and_lets_go_of_its_relay(win):
     pacs_dialogs.run_in_thread(win, lambda: 7, got.append)
     wait_until(lambda: got == [7], 10)
     assert not win._pacs_relays
+
+
+def test_objects_are_built_off_the_gui_thread_once_per_press_in_flight(win, tmp_path,
+                                                                      monkeypatch):
+    import threading
+
+    import gradcam_viewer.dicom_out as dicom_out
+
+    real, threads = dicom_out.build_objects, []
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dicom_out, "build_objects", spy)
+    sample = samples_dir() / "phantom_03_nodule.dcm"
+    win.open_file(sample)
+    wait_result(win, sample)
+    dialog = confirmation(win, lambda: [pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+                                        for _ in range(3)])  # pressed again while building
+    assert threads and threading.main_thread() not in threads
+    assert len(threads) == 1 and "Secondary Capture" in dialog.text.text()
+    dialog.reject()
