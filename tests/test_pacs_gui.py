@@ -84,8 +84,6 @@ def test_send_without_node_says_so_and_uses_no_network(win, config, no_network):
     win.last_error = ""
     assert pacs_dialogs.send_dialog(win) is None
     assert "No PACS node is configured" in win.last_error and no_network == []
-    for box in getattr(win, "_open_boxes", []):
-        box.close()
 
 
 def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
@@ -126,8 +124,6 @@ def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
     series = orthanc.rest("GET", f"/studies/{study[0]['ID']}/series")
     descriptions = {s["MainDicomTags"].get("SeriesDescription", "") for s in series}
     assert any(d.startswith("Grad-CAM ") for d in descriptions)
-    for box in getattr(win, "_open_boxes", []):
-        box.close()
 
 
 def test_a_failing_network_job_becomes_a_message_and_lets_go_of_its_relay(win):
