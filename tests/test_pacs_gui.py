@@ -161,3 +161,19 @@ def test_objects_are_built_off_the_gui_thread_once_per_press_in_flight(win, tmp_
     assert threads and threading.main_thread() not in threads
     assert len(threads) == 1 and "Secondary Capture" in dialog.text.text()
     dialog.reject()
+
+
+def test_an_outbox_that_cannot_be_written_says_nothing_was_sent(win, config, monkeypatch,
+                                                                no_network):
+    from gradcam_viewer.pacs import Outbox, parse_node
+
+    def refuse(self, node, files):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Outbox, "add", refuse)
+    win.last_error = ""
+    prepared = pacs_dialogs.Prepared([], "x_gradcam", False)
+    pacs_dialogs.send_prepared(win, prepared, parse_node("PACS@127.0.0.1:11112"))
+    wait_until(lambda: win.last_error != "", 10)
+    assert "Permission denied" in win.last_error and "Nothing was sent" in win.last_error
+    assert no_network == []

@@ -292,27 +292,31 @@ def send_dialog(win: Any) -> None:
 
 
 def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
+    """Writes the objects into the outbox and C-STOREs what is pending there, all off the GUI
+    thread (the Secondary Capture of a full-size radiograph alone is tens of MB)."""
     from gradcam_viewer.dicom_out import write_objects
     from gradcam_viewer.pacs import Outbox, send_files
 
     outbox = Outbox()
-    try:
-        with tempfile.TemporaryDirectory(prefix="gradcam-dicom-") as tmp:
-            files = write_objects(prepared.objects, Path(tmp), prepared.stem)
-            queued = outbox.add(node, files)
-    except OSError as exc:
-        win._error(f"The objects could not be put in the outbox: {exc.strerror or exc}. "
-                   "Nothing was sent.")
-        return
-    pending = outbox.pending(node)
-    win.status_worker.setText(f"Sending {len(pending)} object(s) to {node.label}...")
+    win.status_worker.setText(f"Sending {len(prepared.objects)} object(s) to {node.label}...")
 
-    def work():
-        report = send_files(node, pending)
+    def work() -> Any:
+        try:
+            with tempfile.TemporaryDirectory(prefix="gradcam-dicom-") as tmp:
+                files = write_objects(prepared.objects, Path(tmp), prepared.stem)
+                queued = outbox.add(node, files)
+        except OSError as exc:
+            return (f"The objects could not be put in the outbox: {exc.strerror or exc}. "
+                    "Nothing was sent.")
+        log.info("queued %d object(s) for a PACS node", len(queued))
+        report = send_files(node, outbox.pending(node))
         outbox.remove(report.sent)
         return report
 
-    def then(report) -> None:
+    def then(report: Any) -> None:
+        if isinstance(report, str):
+            win._error(report)
+            return
         win.last_send_report = report
         text = report.summary(node)
         if report.ok:
@@ -321,7 +325,6 @@ def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
             win._error(f"{text}.\n\nThe objects not accepted stay in {outbox.node_folder(node)} "
                        "and are sent again with the next Send to PACS to this node.")
 
-    log.info("queued %d object(s) for a PACS node", len(queued))
     run_in_thread(win, work, then)
 
 
