@@ -309,6 +309,8 @@ def test_multiframe_source_names_the_explained_frame(tmp_path):
 @pytest.mark.parametrize("kind, demo, word, notice", [
     ("probabilities", True, "probability 0.250", "SYNTHETIC DEMO MODEL - NOT FOR DIAGNOSTIC USE"),
     ("scores", False, "score 0.250", "Research model - not for diagnostic use"),
+    # logits are shown through their activation: probabilities, as the window calls them
+    ("logits", False, "probability 0.250", "Research model - not for diagnostic use"),
 ])
 def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
     from gradcam_viewer.dicom_out import burn_in, burn_in_lines

@@ -239,6 +239,8 @@ def test_grid_shows_every_finding_in_list_order_and_opens_one(win, qtbot):
     QTest.keyClick(win, Qt.Key.Key_G)
     assert win.stack.currentWidget() is win.grid
     assert win.grid.shown_labels() == win.labels.order()
+    shown = [float(win.result.probabilities[i]) for i in win.grid.shown_labels()]
+    assert shown == sorted(shown, reverse=True)  # the list's default: by probability
     texts = [win.grid.item(r).text() for r in range(win.grid.count())]
     for r, i in enumerate(win.grid.shown_labels()):
         assert win.model.labels[i] in texts[r]

@@ -115,13 +115,6 @@ def qtbot_left():
     return Qt.MouseButton.LeftButton
 
 
-@pytest.fixture(autouse=True)
-def _close_boxes(win):
-    yield
-    for box in getattr(win, "_open_boxes", []):
-        box.close()
-
-
 @pytest.mark.slow
 def test_open_chexnet_weights_with_reference_folder(win, tmp_path, monkeypatch):
     """File > Open CheXNet weights, then the optional folder dialog: a fixed preset is stored."""

@@ -20,6 +20,14 @@ def config(tmp_path, monkeypatch):
     return tmp_path
 
 
+def confirmation(win, open_it):
+    """The confirmation `open_it` shows once the objects are built off the GUI thread."""
+    win._pacs_dialog = None
+    open_it()
+    wait_until(lambda: win._pacs_dialog is not None, 60)
+    return win._pacs_dialog
+
+
 def _menu_titles(win):
     return [a.text().replace("&", "") for a in win.menuBar().actions()]
 
@@ -37,7 +45,7 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
     sample = samples_dir() / "phantom_03_nodule.dcm"
     win.open_file(sample)
     wait_result(win, sample)
-    dialog = pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+    dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
     text = dialog.text.text()
     assert "keep the patient module" in text and "PHANTOM^DEMO" in text
     assert "Parametric Map" in text and "Secondary Capture" in text
@@ -64,7 +72,7 @@ def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
     sample = samples_dir() / "phantom_02_cardiomegaly_effusion.png"
     win.open_file(sample)
     wait_result(win, sample)
-    dialog = pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+    dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
     assert "not a DICOM image" in dialog.text.text() and "patient fields empty" in \
         dialog.text.text()
     dialog.accept()
@@ -76,8 +84,6 @@ def test_send_without_node_says_so_and_uses_no_network(win, config, no_network):
     win.last_error = ""
     assert pacs_dialogs.send_dialog(win) is None
     assert "No PACS node is configured" in win.last_error and no_network == []
-    for box in getattr(win, "_open_boxes", []):
-        box.close()
 
 
 def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
@@ -104,7 +110,7 @@ def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
     sample = samples_dir() / "phantom_05_pneumothorax.dcm"
     win.open_file(sample)
     wait_result(win, sample)
-    confirm = pacs_dialogs.send_dialog(win)
+    confirm = confirmation(win, lambda: pacs_dialogs.send_dialog(win))
     assert "PHANTOM^DEMO" in confirm.text.text() and confirm.chosen_node() == nodes[0]
     win.last_send_report = None
     confirm.accept()
@@ -118,5 +124,56 @@ def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
     series = orthanc.rest("GET", f"/studies/{study[0]['ID']}/series")
     descriptions = {s["MainDicomTags"].get("SeriesDescription", "") for s in series}
     assert any(d.startswith("Grad-CAM ") for d in descriptions)
-    for box in getattr(win, "_open_boxes", []):
-        box.close()
+
+
+def test_a_failing_network_job_becomes_a_message_and_lets_go_of_its_relay(win):
+    def boom():
+        raise ConnectionResetError("peer reset the association")
+
+    got = []
+    win.last_error = ""
+    pacs_dialogs.run_in_thread(win, boom, got.append)
+    wait_until(lambda: win.last_error != "", 10)
+    assert "peer reset the association" in win.last_error and got == []
+    pacs_dialogs.run_in_thread(win, lambda: 7, got.append)
+    wait_until(lambda: got == [7], 10)
+    assert not win._pacs_relays
+
+
+def test_objects_are_built_off_the_gui_thread_once_per_press_in_flight(win, tmp_path,
+                                                                      monkeypatch):
+    import threading
+
+    import gradcam_viewer.dicom_out as dicom_out
+
+    real, threads = dicom_out.build_objects, []
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dicom_out, "build_objects", spy)
+    sample = samples_dir() / "phantom_03_nodule.dcm"
+    win.open_file(sample)
+    wait_result(win, sample)
+    dialog = confirmation(win, lambda: [pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+                                        for _ in range(3)])  # pressed again while building
+    assert threads and threading.main_thread() not in threads
+    assert len(threads) == 1 and "Secondary Capture" in dialog.text.text()
+    dialog.reject()
+
+
+def test_an_outbox_that_cannot_be_written_says_nothing_was_sent(win, config, monkeypatch,
+                                                                no_network):
+    from gradcam_viewer.pacs import Outbox, parse_node
+
+    def refuse(self, node, files):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Outbox, "add", refuse)
+    win.last_error = ""
+    prepared = pacs_dialogs.Prepared([], "x_gradcam", False)
+    pacs_dialogs.send_prepared(win, prepared, parse_node("PACS@127.0.0.1:11112"))
+    wait_until(lambda: win.last_error != "", 10)
+    assert "Permission denied" in win.last_error and "Nothing was sent" in win.last_error
+    assert no_network == []

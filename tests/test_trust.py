@@ -208,7 +208,10 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     files = [exporting.export_view_png(win, tmp_path / "v.png"),
              exporting.export_predictions(win, tmp_path / "p.csv", "csv"),
              exporting.export_predictions(win, tmp_path / "p.json", "json")]
-    pacs_dialogs.export_dicom_dialog(win, tmp_path / "dicom").accept()
+    win._pacs_dialog = None
+    pacs_dialogs.export_dicom_dialog(win, tmp_path / "dicom")
+    qtbot.waitUntil(lambda: win._pacs_dialog is not None, timeout=60000)
+    win._pacs_dialog.accept()
     assert any("Model:" in t for t in drawn) and any("Image:" in t for t in drawn)
     assert any("NOT FOR DIAGNOSTIC USE" in t for t in burned)
     blob = b"".join(f.read_bytes() for f in files[1:])

@@ -7,11 +7,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from gradcam_viewer.models.outputs import value_word
+
 
 def burn_in_lines(label: str, value: float, kind: str, method: str, model_name: str,
                   model_version: str, demo: bool) -> list[str]:
-    """`kind`: the model's output kind; only "probabilities" are called probabilities."""
-    word = "probability" if kind == "probabilities" else "score"
+    """`kind`: the model's output kind (logits are shown through their activation)."""
+    word = value_word(kind)
     version = f" {model_version}" if model_version else ""
     notice = ("SYNTHETIC DEMO MODEL - NOT FOR DIAGNOSTIC USE" if demo
               else "Research model - not for diagnostic use")

@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from gradcam_viewer.dicom_out.burnin import burn_in, burn_in_lines
+from gradcam_viewer.models.outputs import value_word
 from gradcam_viewer.render import OverlayStyle, composite
 
 log = logging.getLogger(__name__)
@@ -297,7 +298,7 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
             ("method", ex.method), ("layer", ex.layer),
             ("weights SHA-256", str(ex.model.get("sha256") or "unknown")),
             ("output kind", ex.kind))})
-    word = "probability" if ex.kind == "probabilities" else "score"
+    word = value_word(ex.kind)
     measurements = [
         hd.sr.Measurement(
             name=hd.sr.CodedConcept(f"L{i}", CODES, f"{label} {word}"[:64]),

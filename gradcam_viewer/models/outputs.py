@@ -70,6 +70,12 @@ def values_name(kind: str) -> str:
     return "scores" if kind == "scores" else "probabilities"
 
 
+def value_word(kind: str) -> str:
+    """One shown value in words: logits are shown through their activation, so only `scores`
+    are not probabilities."""
+    return "score" if kind == "scores" else "probability"
+
+
 def values_title(kind: str) -> str:
     return SCORES_TITLE if kind == "scores" else "probabilities"
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
 from gradcam_viewer.export import prediction_record, write_csv, write_json
+from gradcam_viewer.models.outputs import value_word
 from gradcam_viewer.output_layout import common_root, relative_posix
 from gradcam_viewer.records import csv_header, csv_row, source_id
 from gradcam_viewer.render import colorbar
@@ -72,7 +73,7 @@ def _panel_lines(win: MainWindow) -> list[tuple[str, bool]]:
     label = win.labels.current_label()
     if win.result is not None and model is not None and label is not None:
         lines.append((f"{model.labels[label]}", True))
-        word = "score" if model.manifest.get("output_kind") == "scores" else "probability"
+        word = value_word(str(model.manifest.get("output_kind", "scores")))
         lines.append((f"{word} {win.result.probabilities[label]:.3f}", False))
         lines.append((f"{win.result.method} at {win.result.layer}", False))
         if (win.result.ood or {}).get("flagged"):  # issue 13

@@ -29,14 +29,6 @@ def thumbnail(display: np.ndarray, side: int = TILE) -> np.ndarray:
     return np.asarray(Image.fromarray(small).resize(size, Image.Resampling.BILINEAR))
 
 
-def tile_order(probabilities: np.ndarray, by_probability: bool) -> list[int]:
-    """Label indices as the findings list shows them (stable for equal probabilities)."""
-    order = list(range(len(probabilities)))
-    if by_probability:
-        order.sort(key=lambda i: -float(probabilities[i]))
-    return order
-
-
 class GridView(QListWidget):
     labelChosen = Signal(int)  # model index of the label
 
@@ -55,14 +47,15 @@ class GridView(QListWidget):
         self.itemClicked.connect(lambda item: self.labelChosen.emit(int(item.data(INDEX_ROLE))))
 
     def set_content(self, display: np.ndarray | None, result: ExplainResult | None,
-                    names: list[str], style: OverlayStyle, by_probability: bool) -> None:
+                    names: list[str], style: OverlayStyle, order: list[int]) -> None:
+        """`order`: model indices as the findings list shows them (`LabelList.order()`)."""
         self.clear()
         if display is None or result is None or not names:
             return
         base = thumbnail(display)
         filled = OverlayStyle(max(style.opacity, 0.35), style.colormap, style.threshold,
                               style.contours)
-        for i in tile_order(result.probabilities, by_probability):
+        for i in order:
             heat = upsample_heatmap(result.normalized[i], base.shape[:2])
             pixels = composite(base, heat, filled) if result.has_evidence[i] else base
             item = QListWidgetItem(QIcon(QPixmap.fromImage(qimage_from_array(pixels))),

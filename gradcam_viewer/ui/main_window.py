@@ -528,7 +528,7 @@ class MainWindow(QMainWindow):
             self.status_time.setText("")
             trust_view.show_ood(self.ood_banner, None)  # issue 13
             self._update_overlay()
-            self.grid.set_content(None, None, [], self.style, self.labels.by_probability)
+            self.grid.set_content(None, None, [], self.style, [])
             return
         self._show_result(result)
 
@@ -641,8 +641,7 @@ class MainWindow(QMainWindow):
 
     def _fill_grid(self) -> None:
         names = self.model.labels if self.model is not None else []
-        self.grid.set_content(self.display, self.result, names, self.style,
-                              self.labels.by_probability)
+        self.grid.set_content(self.display, self.result, names, self.style, self.labels.order())
 
     def _grid_chosen(self, label: int) -> None:
         self.labels.select_label(label)

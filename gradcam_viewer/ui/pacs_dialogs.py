@@ -1,8 +1,8 @@
 """File > Export as DICOM, File > Send to PACS and Settings > PACS nodes.
 
 The objects come from gradcam_viewer.dicom_out and travel with gradcam_viewer.pacs; this module
-only asks and tells. Network calls run on a Python thread and report back through a Qt signal,
-so the window never freezes on a slow PACS. `install(win, file_menu)` is the only hook into the
+only asks and tells. Building the objects and network calls run on a Python thread and report back through a Qt signal,
+so the window never freezes on a big image or a slow PACS. `install(win, file_menu)` is the only hook into the
 main window."""
 
 from __future__ import annotations
@@ -87,32 +87,66 @@ def _kind(ds: Any) -> str:
     return UID(str(ds.SOPClassUID)).name
 
 
-def prepare(win: Any) -> Prepared:
-    """The objects of the shown image and finding (DicomExportError when they cannot be made)."""
-    from gradcam_viewer.cam.heatmap import upsample_heatmap
-    from gradcam_viewer.dicom_out import DicomExportError, Explained, build_objects
-    from gradcam_viewer.export import model_identity
-    from gradcam_viewer.imaging import to_display
-    from gradcam_viewer.trust.ood import report_flag
+def snapshot(win: Any) -> Callable[[], Prepared]:
+    """What is shown now, read on the GUI thread (cheap; DicomExportError when there is nothing
+    to export); returns the build of the objects, which takes seconds on a full-size radiograph
+    and so runs on a worker thread (`prepare_then`)."""
+    from gradcam_viewer.dicom_out import DicomExportError
 
-    image, result, model = win.image, win.result, win.model
+    image, result, model, style = win.image, win.result, win.model, win.style
     label = win.labels.current_label()
     if image is None or result is None or model is None or label is None:
         raise DicomExportError("there is no explained image to export yet")
-    manifest = model.manifest
-    ex = Explained(
-        source=Path(image.path), display=to_display(image), labels=list(model.labels),
-        values=result.probabilities, kind=str(manifest.get("output_kind", "scores")),
-        heatmaps={model.labels[label]: upsample_heatmap(result.normalized[label], image.size)},
-        method=result.method, layer=result.layer, model=model_identity(model),
-        is_dicom=str(image.source_format).startswith("DICOM"), frame=int(image.frame),
-        style=win.style, out_of_distribution=report_flag(result.ood))
-    notes: list[str] = []
-    objects = build_objects(ex, notes)
-    for text in notes:
-        log.info("DICOM export: %s", text)
-    filed_with_source = "SourceImageSequence" in objects[0][1]  # else a new study, no patient
-    return Prepared(objects, Path(image.path).stem + "_gradcam", filed_with_source)
+
+    def build() -> Prepared:
+        from gradcam_viewer.cam.heatmap import upsample_heatmap
+        from gradcam_viewer.dicom_out import Explained, build_objects
+        from gradcam_viewer.export import model_identity
+        from gradcam_viewer.imaging import to_display
+        from gradcam_viewer.trust.ood import report_flag
+
+        manifest = model.manifest
+        ex = Explained(
+            source=Path(image.path), display=to_display(image), labels=list(model.labels),
+            values=result.probabilities, kind=str(manifest.get("output_kind", "scores")),
+            heatmaps={model.labels[label]: upsample_heatmap(result.normalized[label],
+                                                            image.size)},
+            method=result.method, layer=result.layer, model=model_identity(model),
+            is_dicom=str(image.source_format).startswith("DICOM"), frame=int(image.frame),
+            style=style, out_of_distribution=report_flag(result.ood))
+        notes: list[str] = []
+        objects = build_objects(ex, notes)
+        for text in notes:
+            log.info("DICOM export: %s", text)
+        filed_with_source = "SourceImageSequence" in objects[0][1]  # else a new study
+        return Prepared(objects, Path(image.path).stem + "_gradcam", filed_with_source)
+
+    return build
+
+
+def prepare_then(win: Any, build: Callable[[], Prepared], show: Callable[[Prepared], None],
+                 failure: str) -> None:
+    """`build` off the GUI thread, then `show` on it; a second press while one is being built
+    is ignored (it would open a second confirmation of the same objects)."""
+    if getattr(win, "_pacs_preparing", False):
+        return
+    win._pacs_preparing = True
+    win.status_worker.setText("Preparing the DICOM objects...")
+
+    def work() -> Any:
+        try:
+            return build()
+        except Exception as exc:  # noqa: BLE001 - DicomExportError and the unforeseen alike
+            return exc
+
+    def then(out: Any) -> None:
+        win._pacs_preparing = False
+        if isinstance(out, Exception):
+            win._error(f"{failure}: {out}.")
+        else:
+            show(out)
+
+    run_in_thread(win, work, then)
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -150,35 +184,39 @@ class ConfirmDialog(QDialog):
         return self.nodes[self.node_box.currentIndex()] if self.nodes else None
 
 
-def export_dicom_dialog(win: Any, folder: Path | None = None) -> ConfirmDialog | None:
-    """Asks for a folder (unless given), shows what is written, writes on OK."""
+def export_dicom_dialog(win: Any, folder: Path | None = None) -> None:
+    """Asks for a folder (unless given), shows what is written (in `win._pacs_dialog`, once the
+    objects are built), writes on OK."""
     from gradcam_viewer.dicom_out import DicomExportError
 
     try:
-        prepared = prepare(win)
+        build = snapshot(win)
     except DicomExportError as exc:
         win._error(f"No DICOM export: {exc}.")
-        return None
+        return
     if folder is None:
         name = QFileDialog.getExistingDirectory(win, "Export as DICOM into", win._last_dir())
         if not name:
-            return None
+            return
         folder = Path(name)
 
-    def write() -> None:
-        from gradcam_viewer.dicom_out import write_objects
+    def show(prepared: Prepared) -> None:
+        def write() -> None:
+            from gradcam_viewer.dicom_out import write_objects
 
-        try:
-            paths = write_objects(prepared.objects, folder, prepared.stem, overwrite=True)
-        except OSError as exc:
-            win._error(f"The DICOM export failed: {exc.strerror or exc}.")
-            return
-        win.status_worker.setText(f"Exported {len(paths)} DICOM object(s) into {folder.name}")
+            try:
+                paths = write_objects(prepared.objects, folder, prepared.stem, overwrite=True)
+            except OSError as exc:
+                win._error(f"The DICOM export failed: {exc.strerror or exc}.")
+                return
+            win.status_worker.setText(
+                f"Exported {len(paths)} DICOM object(s) into {folder.name}")
 
-    dialog = ConfirmDialog(win, "Export as DICOM", prepared, str(folder), write)
-    dialog.show()
-    win._pacs_dialog = dialog
-    return dialog
+        dialog = ConfirmDialog(win, "Export as DICOM", prepared, str(folder), write)
+        dialog.show()
+        win._pacs_dialog = dialog
+
+    prepare_then(win, build, show, "No DICOM export")
 
 
 # --- send -------------------------------------------------------------------------------------
@@ -190,15 +228,38 @@ class _Relay(QObject):
 
 
 def run_in_thread(win: Any, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+    """`work` on a network thread, `then(result)` on the GUI thread; a failure becomes a message
+    (without this the window would wait on "Sending..." forever)."""
     relay = _Relay(win)
-    relay.done.connect(then)
-    win._pacs_relays = [*getattr(win, "_pacs_relays", []), relay]
-    threading.Thread(target=lambda: relay.done.emit(work()), daemon=True,
-                     name="gradcam-pacs").start()
+    relays = getattr(win, "_pacs_relays", None)
+    if relays is None:
+        relays = win._pacs_relays = set()
+    relays.add(relay)  # kept alive until it has delivered, then let go
+
+    def deliver(outcome: tuple[bool, Any]) -> None:
+        relays.discard(relay)
+        relay.deleteLater()
+        ok, value = outcome
+        if ok:
+            then(value)
+        else:
+            win._error(f"The PACS operation failed: {value}.")
+
+    def run() -> None:
+        try:
+            outcome = (True, work())
+        except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
+            log.warning("PACS operation failed: %s", type(exc).__name__)
+            outcome = (False, str(exc) or type(exc).__name__)
+        relay.done.emit(outcome)
+
+    relay.done.connect(deliver)
+    threading.Thread(target=run, daemon=True, name="gradcam-pacs").start()
 
 
-def send_dialog(win: Any) -> ConfirmDialog | None:
-    """Confirm (patient, study, objects, node), then queue in the outbox and C-STORE."""
+def send_dialog(win: Any) -> None:
+    """Confirm (patient, study, objects, node; in `win._pacs_dialog` once the objects are
+    built), then queue in the outbox and C-STORE."""
     from gradcam_viewer.dicom_out import DicomExportError
     from gradcam_viewer.pacs import NodeError, load_nodes
 
@@ -211,44 +272,51 @@ def send_dialog(win: Any) -> ConfirmDialog | None:
         win._error("No PACS node is configured. Add one in Settings > PACS nodes.")
         return None
     try:
-        prepared = prepare(win)
+        build = snapshot(win)
     except DicomExportError as exc:
         win._error(f"Nothing to send: {exc}.")
-        return None
-    dialog: ConfirmDialog
+        return
 
-    def send() -> None:
-        send_prepared(win, prepared, dialog.chosen_node())
+    def show(prepared: Prepared) -> None:
+        dialog: ConfirmDialog
 
-    dialog = ConfirmDialog(win, "Send to PACS", prepared, "the PACS node chosen above", send,
-                           nodes)
-    dialog.show()
-    win._pacs_dialog = dialog
-    return dialog
+        def send() -> None:
+            send_prepared(win, prepared, dialog.chosen_node())
+
+        dialog = ConfirmDialog(win, "Send to PACS", prepared, "the PACS node chosen above",
+                               send, nodes)
+        dialog.show()
+        win._pacs_dialog = dialog
+
+    prepare_then(win, build, show, "Nothing to send")
 
 
 def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
+    """Writes the objects into the outbox and C-STOREs what is pending there, all off the GUI
+    thread (the Secondary Capture of a full-size radiograph alone is tens of MB)."""
     from gradcam_viewer.dicom_out import write_objects
     from gradcam_viewer.pacs import Outbox, send_files
 
     outbox = Outbox()
-    try:
-        with tempfile.TemporaryDirectory(prefix="gradcam-dicom-") as tmp:
-            files = write_objects(prepared.objects, Path(tmp), prepared.stem)
-            queued = outbox.add(node, files)
-    except OSError as exc:
-        win._error(f"The objects could not be put in the outbox: {exc.strerror or exc}. "
-                   "Nothing was sent.")
-        return
-    pending = outbox.pending(node)
-    win.status_worker.setText(f"Sending {len(pending)} object(s) to {node.label}...")
+    win.status_worker.setText(f"Sending {len(prepared.objects)} object(s) to {node.label}...")
 
-    def work():
-        report = send_files(node, pending)
+    def work() -> Any:
+        try:
+            with tempfile.TemporaryDirectory(prefix="gradcam-dicom-") as tmp:
+                files = write_objects(prepared.objects, Path(tmp), prepared.stem)
+                queued = outbox.add(node, files)
+        except OSError as exc:
+            return (f"The objects could not be put in the outbox: {exc.strerror or exc}. "
+                    "Nothing was sent.")
+        log.info("queued %d object(s) for a PACS node", len(queued))
+        report = send_files(node, outbox.pending(node))
         outbox.remove(report.sent)
         return report
 
-    def then(report) -> None:
+    def then(report: Any) -> None:
+        if isinstance(report, str):
+            win._error(report)
+            return
         win.last_send_report = report
         text = report.summary(node)
         if report.ok:
@@ -257,7 +325,6 @@ def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
             win._error(f"{text}.\n\nThe objects not accepted stay in {outbox.node_folder(node)} "
                        "and are sent again with the next Send to PACS to this node.")
 
-    log.info("queued %d object(s) for a PACS node", len(queued))
     run_in_thread(win, work, then)
 
 
