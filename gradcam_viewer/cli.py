@@ -32,8 +32,13 @@ def _gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Can this output be trusted? (issue 13): command -> (module, description)
-TRUST_COMMANDS = {
+# Headless commands: name -> (module under gradcam_viewer, description). Each module has
+# add_arguments(parser) and run(args) -> exit code.
+COMMANDS = {
+    "explain": ("explain_cmd", "Explain images without a window."),
+    "manifest": ("manifest_cmd", "Write the manifest of a model that has none, beside the "
+                                 "model."),
+    # Can this output be trusted? (issue 13)
     "calibrate": ("calibrate_cmd", "Store the reference of the out-of-distribution warning: "
                                    "images like those the model was checked on."),
     "sanity": ("sanity_cmd", "Cascading randomisation: do the heatmaps depend on what the "
@@ -43,10 +48,10 @@ TRUST_COMMANDS = {
 }
 
 
-def _run_trust_command(argv: list[str]) -> int:
+def _run_command(argv: list[str]) -> int:
     import importlib
 
-    module_name, description = TRUST_COMMANDS[argv[0]]
+    module_name, description = COMMANDS[argv[0]]
     module = importlib.import_module(f"gradcam_viewer.{module_name}")
     parser = argparse.ArgumentParser(prog=f"gradcam-viewer {argv[0]}", description=description)
     module.add_arguments(parser)
@@ -59,23 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     log_file = setup_logging()
     try:
-        if argv and argv[0] == "explain":
-            from gradcam_viewer import explain_cmd
-
-            parser = argparse.ArgumentParser(prog="gradcam-viewer explain",
-                                             description="Explain images without a window.")
-            explain_cmd.add_arguments(parser)
-            return explain_cmd.run(parser.parse_args(argv[1:]))
-        if argv and argv[0] in TRUST_COMMANDS:
-            return _run_trust_command(argv)
-        if argv and argv[0] == "manifest":
-            from gradcam_viewer import manifest_cmd
-
-            parser = argparse.ArgumentParser(
-                prog="gradcam-viewer manifest",
-                description="Write the manifest of a model that has none, beside the model.")
-            manifest_cmd.add_arguments(parser)
-            return manifest_cmd.run(parser.parse_args(argv[1:]))
+        if argv and argv[0] in COMMANDS:
+            return _run_command(argv)
         parser = _gui_parser()
         args = parser.parse_args(argv)
         if args.reference_images and not args.chexnet_weights:
