@@ -13,6 +13,8 @@ log = logging.getLogger("gradcam_viewer.cli")
 
 
 def _gui_parser() -> argparse.ArgumentParser:
+    from gradcam_viewer.explain_cmd import add_chexnet_arguments
+
     parser = argparse.ArgumentParser(
         prog="gradcam-viewer",
         description="Chest radiographs with the Grad-CAM heatmaps of a classifier. "
@@ -20,12 +22,7 @@ def _gui_parser() -> argparse.ArgumentParser:
                     "'gradcam-viewer manifest --help' to set up a model without a manifest.")
     parser.add_argument("files", nargs="*", type=Path, help="images or folders to open")
     parser.add_argument("--model", type=Path, default=None, help="a .keras or .h5 model")
-    parser.add_argument("--chexnet-weights", type=Path, default=None,
-                        help="weights for the CheXNet DenseNet121 preset")
-    parser.add_argument("--reference-images", type=Path, default=None,
-                        help="with --chexnet-weights: a folder of training images whose mean/std "
-                             "normalise every image (stored beside the weights); default: "
-                             "per-image z-score")
+    add_chexnet_arguments(parser)
     parser.add_argument("--self-test", action="store_true",
                         help="open a bundled sample, explain it, check the result, exit 0/1")
     parser.add_argument("--version", action="store_true")
