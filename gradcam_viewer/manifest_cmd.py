@@ -43,9 +43,8 @@ def run(args: Any) -> int:
     from gradcam_viewer.models.authoring import (SetupError, build_manifest, labels_from_file,
                                                  manifest_path_beside, parse_size, split_labels,
                                                  write_beside)
-    from gradcam_viewer.models.bundle import bundle_for
-    from gradcam_viewer.models.loaders import (MODEL_SUFFIXES, is_saved_model, load_keras_model,
-                                               model_location)
+    from gradcam_viewer.models.bundle import bundle_for, check_model_path
+    from gradcam_viewer.models.loaders import load_keras_model, model_location
     from gradcam_viewer.models.manifest import sha256_of
     from gradcam_viewer.models.suggest import final_activation
     from gradcam_viewer.safe_write import OutputExistsError
@@ -63,11 +62,7 @@ def run(args: Any) -> int:
         else:
             raise SetupError("Name the labels with --labels A,B,... or --labels-file FILE.")
         size = parse_size(args.size) if args.size else None
-        saved_model = is_saved_model(path)
-        if not saved_model and not path.is_file():
-            raise SetupError(f"The model file '{path.name}' does not exist.")
-        if not saved_model and path.suffix.lower() not in MODEL_SUFFIXES:
-            raise SetupError(f"'{path.name}' is not a Keras model file (.keras or .h5).")
+        check_model_path(path)
         if target.exists() and not args.force:
             raise SetupError(f"'{target.name}' already exists beside the model; use --force to "
                              "replace it.")
