@@ -192,8 +192,7 @@ def peel_kind(op: Any, index: int = 0) -> str:
     """What the output layer lets us differentiate: 'logit' when an activation can be peeled.
     `index`: for a nested model, which of its outputs is used."""
     if _is_nested(op):
-        out = graph_of(op).outputs[index]
-        return peel_kind(_producer(out)[0], _tensor_index(out))
+        return score_kind(op, index)
     name = getattr(getattr(op, "activation", None), "__name__", "")
     if isinstance(op, keras.layers.Activation) and name in PEELABLE:
         return "logit"
