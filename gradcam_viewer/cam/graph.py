@@ -182,6 +182,16 @@ def output_operation(model: Any, index: int = 0) -> Any:
     return _producer(graph_of(model).outputs[index])[0]
 
 
+def final_layer(model: Any, index: int = 0) -> Any:
+    """The layer that produces flat output `index`, looked up inside nested models."""
+    out = graph_of(model).outputs[index]
+    op = _producer(out)[0]
+    while _is_nested(op):
+        out = graph_of(op).outputs[_tensor_index(out)]
+        op = _producer(out)[0]
+    return op
+
+
 def score_kind(model: Any, index: int = 0) -> str:
     """'logit' when the final activation of flat output `index` can be peeled, else 'output'."""
     out = graph_of(model).outputs[index]

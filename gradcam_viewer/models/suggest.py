@@ -102,11 +102,9 @@ def final_activation(model: Any, index: int = 0) -> str:
     softmax, linear, or other."""
     import keras
 
-    tensor = model.outputs[index]
-    layer = tensor._keras_history[0]
-    while _nested(layer):
-        tensor = layer.outputs[tensor._keras_history[2]]
-        layer = tensor._keras_history[0]
+    from gradcam_viewer.cam.graph import final_layer
+
+    layer = final_layer(model, index)
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     fn = getattr(layer, "activation", None)
