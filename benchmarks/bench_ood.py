@@ -12,24 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
+
+from timing import interleaved  # benchmarks/timing.py (this script's folder)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-
-
-def interleaved(fns, repeats: int) -> list[float]:
-    """Median time of each function, the calls alternating (the machine's load hits all)."""
-    for fn in fns:
-        fn()  # warm-up (tracing)
-    samples = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, out in zip(fns, samples):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return [statistics.median(s) for s in samples]
 
 
 def measure(name, explainer, x, check, repeats):

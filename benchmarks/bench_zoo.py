@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import interleaved  # benchmarks/timing.py (this script's folder)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
@@ -28,19 +29,6 @@ NATIVE = {
     "InceptionV3": 299, "Xception": 299, "VGG16": 224, "ConvNeXtTiny": 224,
 }
 LABELS = 14
-
-
-def timed_pair(first, second, repeats: int) -> tuple[float, float]:
-    """Medians of the two, measured alternately so that a change in machine load (this machine
-    is shared) hits both alike."""
-    first(), second()  # warm-up: tracing and first allocation
-    a, b = [], []
-    for _ in range(repeats):
-        for fn, samples in ((first, a), (second, b)):
-            start = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - start)
-    return statistics.median(a), statistics.median(b)
 
 
 def build(family: str, size: int):
@@ -84,8 +72,8 @@ def main() -> int:
             load = time.perf_counter() - start
             exp = Explainer(model)
             x = np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32)
-            forward, explain = timed_pair(lambda: exp.predict(x), lambda: exp.explain(x),
-                                          args.repeats)
+            forward, explain = interleaved([lambda: exp.predict(x), lambda: exp.explain(x)],
+                                           args.repeats)
             ratio = explain / forward
             worst = max(worst, ratio)
             print(f"| {family} | {size} | {load:.1f} s | {forward * 1e3:.0f} ms | "

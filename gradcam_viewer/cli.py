@@ -13,6 +13,8 @@ log = logging.getLogger("gradcam_viewer.cli")
 
 
 def _gui_parser() -> argparse.ArgumentParser:
+    from gradcam_viewer.explain_cmd import add_chexnet_arguments
+
     parser = argparse.ArgumentParser(
         prog="gradcam-viewer",
         description="Chest radiographs with the Grad-CAM heatmaps of a classifier. "
@@ -20,20 +22,20 @@ def _gui_parser() -> argparse.ArgumentParser:
                     "'gradcam-viewer manifest --help' to set up a model without a manifest.")
     parser.add_argument("files", nargs="*", type=Path, help="images or folders to open")
     parser.add_argument("--model", type=Path, default=None, help="a .keras or .h5 model")
-    parser.add_argument("--chexnet-weights", type=Path, default=None,
-                        help="weights for the CheXNet DenseNet121 preset")
-    parser.add_argument("--reference-images", type=Path, default=None,
-                        help="with --chexnet-weights: a folder of training images whose mean/std "
-                             "normalise every image (stored beside the weights); default: "
-                             "per-image z-score")
+    add_chexnet_arguments(parser)
     parser.add_argument("--self-test", action="store_true",
                         help="open a bundled sample, explain it, check the result, exit 0/1")
     parser.add_argument("--version", action="store_true")
     return parser
 
 
-# Can this output be trusted? (issue 13): command -> (module, description)
-TRUST_COMMANDS = {
+# Headless commands: name -> (module under gradcam_viewer, description). Each module has
+# add_arguments(parser) and run(args) -> exit code.
+COMMANDS = {
+    "explain": ("explain_cmd", "Explain images without a window."),
+    "manifest": ("manifest_cmd", "Write the manifest of a model that has none, beside the "
+                                 "model."),
+    # Can this output be trusted? (issue 13)
     "calibrate": ("calibrate_cmd", "Store the reference of the out-of-distribution warning: "
                                    "images like those the model was checked on."),
     "sanity": ("sanity_cmd", "Cascading randomisation: do the heatmaps depend on what the "
@@ -43,10 +45,10 @@ TRUST_COMMANDS = {
 }
 
 
-def _run_trust_command(argv: list[str]) -> int:
+def _run_command(argv: list[str]) -> int:
     import importlib
 
-    module_name, description = TRUST_COMMANDS[argv[0]]
+    module_name, description = COMMANDS[argv[0]]
     module = importlib.import_module(f"gradcam_viewer.{module_name}")
     parser = argparse.ArgumentParser(prog=f"gradcam-viewer {argv[0]}", description=description)
     module.add_arguments(parser)
@@ -59,23 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     log_file = setup_logging()
     try:
-        if argv and argv[0] == "explain":
-            from gradcam_viewer import explain_cmd
-
-            parser = argparse.ArgumentParser(prog="gradcam-viewer explain",
-                                             description="Explain images without a window.")
-            explain_cmd.add_arguments(parser)
-            return explain_cmd.run(parser.parse_args(argv[1:]))
-        if argv and argv[0] in TRUST_COMMANDS:
-            return _run_trust_command(argv)
-        if argv and argv[0] == "manifest":
-            from gradcam_viewer import manifest_cmd
-
-            parser = argparse.ArgumentParser(
-                prog="gradcam-viewer manifest",
-                description="Write the manifest of a model that has none, beside the model.")
-            manifest_cmd.add_arguments(parser)
-            return manifest_cmd.run(parser.parse_args(argv[1:]))
+        if argv and argv[0] in COMMANDS:
+            return _run_command(argv)
         parser = _gui_parser()
         args = parser.parse_args(argv)
         if args.reference_images and not args.chexnet_weights:

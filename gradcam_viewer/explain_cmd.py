@@ -15,17 +15,22 @@ from gradcam_viewer.cam.methods import METHOD_TITLES
 log = logging.getLogger(__name__)
 
 
-def add_arguments(parser: Any) -> None:
-    parser.add_argument("images", nargs="+", type=Path, help="PNG, JPEG, TIFF, BMP or DICOM files")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="a .keras or .h5 model, or a Keras 2 SavedModel folder "
-                             "(default: the bundled demo model)")
+def add_chexnet_arguments(parser: Any) -> None:
+    """--chexnet-weights and --reference-images, shared by the viewer's and explain's parsers."""
     parser.add_argument("--chexnet-weights", type=Path, default=None,
                         help="weights for the CheXNet DenseNet121 preset (.h5 or .weights.h5)")
     parser.add_argument("--reference-images", type=Path, default=None,
                         help="with --chexnet-weights: a folder of training images whose mean/std "
                              "normalise every image (stored beside the weights); default: "
                              "per-image z-score")
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("images", nargs="+", type=Path, help="PNG, JPEG, TIFF, BMP or DICOM files")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a .keras or .h5 model, or a Keras 2 SavedModel folder "
+                             "(default: the bundled demo model)")
+    add_chexnet_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("gradcam-out"), help="output folder")
     parser.add_argument("--method", default="gradcam",
                         choices=list(METHOD_TITLES))

@@ -25,6 +25,9 @@ def add_arguments(parser: Any) -> None:
                              "multi-label, softmax for one-of-N. Without it, its outputs are "
                              "shown as scores, not probabilities")
     parser.add_argument("--layer", default=None, help="Grad-CAM target layer (default: auto)")
+    parser.add_argument("--output", default=None,
+                        help="for a model with several outputs: the one that holds the class "
+                             "scores (its name, or the name of the layer that produces it)")
     parser.add_argument("--size", default=None,
                         help="HEIGHTxWIDTH, needed when the model accepts any input size")
     parser.add_argument("--name", default=None, help="display name (default: the file name)")
@@ -43,9 +46,8 @@ def run(args: Any) -> int:
     from gradcam_viewer.models.authoring import (SetupError, build_manifest, labels_from_file,
                                                  manifest_path_beside, parse_size, split_labels,
                                                  write_beside)
-    from gradcam_viewer.models.bundle import bundle_for
-    from gradcam_viewer.models.loaders import (MODEL_SUFFIXES, is_saved_model, load_keras_model,
-                                               model_location)
+    from gradcam_viewer.models.bundle import bundle_for, check_model_path
+    from gradcam_viewer.models.loaders import load_keras_model, model_location
     from gradcam_viewer.models.manifest import sha256_of
     from gradcam_viewer.models.suggest import final_activation
     from gradcam_viewer.safe_write import OutputExistsError
@@ -63,27 +65,23 @@ def run(args: Any) -> int:
         else:
             raise SetupError("Name the labels with --labels A,B,... or --labels-file FILE.")
         size = parse_size(args.size) if args.size else None
-        saved_model = is_saved_model(path)
-        if not saved_model and not path.is_file():
-            raise SetupError(f"The model file '{path.name}' does not exist.")
-        if not saved_model and path.suffix.lower() not in MODEL_SUFFIXES:
-            raise SetupError(f"'{path.name}' is not a Keras model file (.keras or .h5).")
+        check_model_path(path)
         if target.exists() and not args.force:
             raise SetupError(f"'{target.name}' already exists beside the model; use --force to "
                              "replace it.")
         model = load_keras_model(path).model
         from gradcam_viewer.cam.graph import check_model, resolve_target
 
-        check_model(model)
+        index = check_model(model, args.output)
         layer = resolve_target(model, args.layer)[1] if args.layer else "auto"
         shape = tuple(model.inputs[0].shape)
         manifest = build_manifest(
             model_path=path, sha256=sha256_of(path), labels=labels,
-            preset=args.preprocessing, n_outputs=int(model.outputs[0].shape[-1]),
+            preset=args.preprocessing, n_outputs=int(model.outputs[index].shape[-1]),
             model_size=(shape[1], shape[2]), channels=int(shape[3] or 3),
-            final_activation=final_activation(model), activation=args.activation, size=size,
-            layer=layer, name=args.name, colour=args.colour, intended_use=args.intended_use,
-            mean=args.mean, std=args.std)
+            final_activation=final_activation(model, index), activation=args.activation,
+            size=size, layer=layer, name=args.name, colour=args.colour,
+            intended_use=args.intended_use, mean=args.mean, std=args.std, output=args.output)
         bundle = bundle_for(model, manifest, path)  # the checks a later load will make
         written = write_beside(path, manifest, overwrite=args.force)
     except (SetupError, ModelLoadError, CamError) as exc:

@@ -252,3 +252,12 @@ def test_labels_files_and_sizes(tmp_path):
     for bad in ("320", "0x5", "axb", ""):
         with pytest.raises(SetupError, match="HEIGHTxWIDTH"):
             parse_size(bad)
+
+
+@pytest.mark.parametrize("activation,expected", [("sigmoid", "sigmoid"), (None, "linear")])
+def test_final_activation_inside_a_nested_model(activation, expected):
+    """The output is produced by a nested model: its own last layer decides."""
+    inner = zoo.small_cnn_gap(activation=activation)
+    inp = keras.Input(inner.inputs[0].shape[1:])
+    outer = keras.Model(inp, inner(inp))
+    assert final_activation(outer) == expected

@@ -151,3 +151,21 @@ def test_any_size_model_needs_size(models, tmp_path, capsys):
     manifest = read_manifest(tmp_path / "anysize.json")
     assert manifest["input"] == {"height": 48, "width": 40, "channels": 3, "colour": "grey"}
     assert manifest["target_layer"] == "c"
+
+
+def test_two_output_model_needs_output(tmp_path, capsys):
+    from gradcam_viewer.models import load_model_bundle
+
+    inp = keras.Input((32, 32, 3))
+    g = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="c")(inp))
+    aux = keras.layers.Dense(1, name="aux")(g)
+    scores = keras.layers.Dense(2, activation="sigmoid", name="scores")(g)
+    path = tmp_path / "two.keras"
+    keras.Model(inp, [aux, scores]).save(path)
+    base = ["manifest", str(path), "--labels", "A,B", "--preprocessing", "unit"]
+    assert main(base) == 2 and "2 outputs" in capsys.readouterr().err
+    code = main(base + ["--output", "scores"])
+    assert code == 0, capsys.readouterr().err
+    assert read_manifest(tmp_path / "two.json")["output"] == "scores"
+    bundle = load_model_bundle(path)
+    assert bundle.labels == ["A", "B"] and bundle.output_kind == "probabilities"

@@ -182,6 +182,16 @@ def output_operation(model: Any, index: int = 0) -> Any:
     return _producer(graph_of(model).outputs[index])[0]
 
 
+def final_layer(model: Any, index: int = 0) -> Any:
+    """The layer that produces flat output `index`, looked up inside nested models."""
+    out = graph_of(model).outputs[index]
+    op = _producer(out)[0]
+    while _is_nested(op):
+        out = graph_of(op).outputs[_tensor_index(out)]
+        op = _producer(out)[0]
+    return op
+
+
 def score_kind(model: Any, index: int = 0) -> str:
     """'logit' when the final activation of flat output `index` can be peeled, else 'output'."""
     out = graph_of(model).outputs[index]
@@ -192,8 +202,7 @@ def peel_kind(op: Any, index: int = 0) -> str:
     """What the output layer lets us differentiate: 'logit' when an activation can be peeled.
     `index`: for a nested model, which of its outputs is used."""
     if _is_nested(op):
-        out = graph_of(op).outputs[index]
-        return peel_kind(_producer(out)[0], _tensor_index(out))
+        return score_kind(op, index)
     name = getattr(getattr(op, "activation", None), "__name__", "")
     if isinstance(op, keras.layers.Activation) and name in PEELABLE:
         return "logit"

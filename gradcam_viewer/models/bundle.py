@@ -86,18 +86,24 @@ class ModelBundle:
         return prepare_pixels(pixels, self.manifest["preprocessing"], h, w, c, colour)
 
 
+def check_model_path(p: Path) -> None:
+    """A clear message, before any loading, for a path that is no model file or folder."""
+    if is_saved_model(p):
+        return
+    if not p.is_file():
+        raise ModelLoadError(f"The model file '{p.name}' does not exist.")
+    if p.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelLoadError(f"'{p.name}' is not a Keras model file (.keras or .h5) or a "
+                             "SavedModel folder.")
+
+
 def load_model_bundle(path: str | Path | None = None) -> ModelBundle:
     """Load a `.keras`/`.h5` model or a Keras 2 SavedModel directory, and its manifest.
     None: the bundled demo model."""
     from gradcam_viewer.resources import demo_model_path
 
     p = model_location(Path(path)) if path is not None else demo_model_path()
-    saved_model = is_saved_model(p)
-    if not saved_model and not p.is_file():
-        raise ModelLoadError(f"The model file '{p.name}' does not exist.")
-    if not saved_model and p.suffix.lower() not in MODEL_SUFFIXES:
-        raise ModelLoadError(f"'{p.name}' is not a Keras model file (.keras or .h5) or a "
-                             "SavedModel folder.")
+    check_model_path(p)
     manifest_file = manifest_path_for(p)
     manifest = read_manifest(manifest_file) if manifest_file else None
     if manifest is not None:

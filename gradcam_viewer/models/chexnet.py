@@ -116,6 +116,7 @@ def load_chexnet_weights(path: str | Path, reference_images: str | Path | None =
     Keras 3 `.weights.h5`, into the preset architecture. `reference_images`: a folder whose
     mean/std normalise every image (stored in `<weights>.json` beside the weights)."""
     from gradcam_viewer.models.bundle import bundle_for
+    from gradcam_viewer.models.loaders import exc_summary
     from gradcam_viewer.models.manifest import sha256_of, write_manifest
 
     p = Path(path)
@@ -138,8 +139,7 @@ def load_chexnet_weights(path: str | Path, reference_images: str | Path | None =
         model.load_weights(p)
     except Exception as exc:
         raise ModelLoadError(f"'{p.name}' does not hold weights for the CheXNet DenseNet121 "
-                             f"({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''}).") from exc
+                             f"({exc_summary(exc)}).") from exc
     import keras
 
     manifest = chexnet_manifest(p, sha, prep)

@@ -150,6 +150,12 @@ def _load_keras2_h5(path: Path) -> Any:
         return keras.models.load_model(copy, compile=False, safe_mode=True)
 
 
+def exc_summary(exc: Exception) -> str:
+    """`Type: first line` of an exception (at most 160 characters), for a one-line message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0][:160] if text else ''}"
+
+
 def _load_error(path: Path, exc: Exception) -> ModelLoadError:
     text = str(exc)
     if "Lambda" in text and "safe_mode" in text:
@@ -158,9 +164,8 @@ def _load_error(path: Path, exc: Exception) -> ModelLoadError:
         return ModelLoadError(f"'{path.name}' holds weights only, not a model. If these are "
                               "CheXNet weights, use 'Open CheXNet weights...' "
                               "(CLI: --chexnet-weights).")
-    first = text.splitlines()[0][:160] if text else ""
     return ModelLoadError(f"'{path.name}' is not a Keras model that can be opened "
-                          f"({type(exc).__name__}: {first}).")
+                          f"({exc_summary(exc)}).")
 
 
 def _keras_archive_version(path: Path) -> str | None:
@@ -238,9 +243,8 @@ def _load_saved_model(directory: Path) -> LoadedModel:
         legacy = tf_keras.models.load_model(directory, compile=False, safe_mode=True)
     except Exception as exc:
         log.debug("tf_keras could not load %s", directory.name, exc_info=True)
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
         raise ModelLoadError(f"The SavedModel '{directory.name}' cannot be opened "
-                             f"({type(exc).__name__}: {first}).") from exc
+                             f"({exc_summary(exc)}).") from exc
     if not isinstance(legacy, tf_keras.Model) or not hasattr(legacy, "get_config"):
         raise ModelLoadError(f"The SavedModel '{directory.name}' holds no Keras model.")
     with tempfile.TemporaryDirectory(prefix="gradcam-viewer-") as tmp:
@@ -250,8 +254,7 @@ def _load_saved_model(directory: Path) -> LoadedModel:
             model = _load_keras2_h5(h5)
         except Exception as exc:
             log.debug("converting %s failed", directory.name, exc_info=True)
-            first = str(exc).splitlines()[0][:160] if str(exc) else ""
             raise ModelLoadError(f"The SavedModel '{directory.name}' could not be rebuilt as a "
-                                 f"Keras 3 model ({type(exc).__name__}: {first}).") from exc
+                                 f"Keras 3 model ({exc_summary(exc)}).") from exc
     return LoadedModel(model, f"tf_keras {tf_keras.__version__} SavedModel, rebuilt as Keras "
                               f"{keras.__version__} from its config and weights")

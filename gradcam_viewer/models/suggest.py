@@ -70,17 +70,6 @@ def _nested(layer: Any) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def _leaves(model: Any) -> list[Any]:
-    import keras
-
-    out: list[Any] = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        out.extend(_leaves(layer) if _nested(layer) else [layer])
-    return out
-
-
 def _submodels(model: Any) -> list[Any]:
     found = []
     for layer in model.layers:
@@ -94,7 +83,9 @@ def suggest_preset(model: Any) -> tuple[str, str]:
     """(preset, why)."""
     import keras
 
-    for layer in _leaves(model)[:NEAR_INPUT]:
+    from gradcam_viewer.cam.graph import iter_layers
+
+    for layer in [path[-1] for path, _ in iter_layers(model)][:NEAR_INPUT]:
         if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
             return "none", (f"the model scales its own input ({type(layer).__name__} layer "
                             f"'{layer.name}' near the input)")
@@ -111,11 +102,9 @@ def final_activation(model: Any, index: int = 0) -> str:
     softmax, linear, or other."""
     import keras
 
-    tensor = model.outputs[index]
-    layer = tensor._keras_history[0]
-    while _nested(layer):
-        tensor = layer.outputs[tensor._keras_history[2]]
-        layer = tensor._keras_history[0]
+    from gradcam_viewer.cam.graph import final_layer
+
+    layer = final_layer(model, index)
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     fn = getattr(layer, "activation", None)

@@ -20,18 +20,13 @@ from typing import Any
 import numpy as np
 
 from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
+from gradcam_viewer.trust.evaluate import rankdata
 
 FLAG_CORRELATION = 0.5
 SSIM_SIZE = 64  # maps are compared for SSIM at this resolution (at least the window)
 
 
 # --- the two similarity measures (numpy; the tests hold them to scipy / a naive formula) ----
-
-def rankdata(x: np.ndarray) -> np.ndarray:
-    from gradcam_viewer.trust.evaluate import rankdata as ranks
-
-    return ranks(x)
-
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of the average ranks; 0 when either input is constant."""
