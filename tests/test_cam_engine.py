@@ -127,10 +127,12 @@ def test_nested_model_without_graph_disconnected(inner):
     assert exp.layer_name == f"base/{inner}"
     result = exp.explain(x)
     np.testing.assert_allclose(result.probabilities, model.predict(x, verbose=0), rtol=1e-5)
+    refs = []
     for label in range(3):
         acts, grads = _nested_reference(model, base, inner, x, label)
-        ref = [keras_example_heatmap(acts[n], grads[n]) for n in range(len(x))]
-        assert_maps_close(result.heatmaps[:, label], np.stack(ref), what=f"{inner} {label}")
+        refs.append(np.stack([keras_example_heatmap(acts[n], grads[n]) for n in range(len(x))]))
+    # all labels as one stack: with random weights one label may have no positive pixel
+    assert_maps_close(result.heatmaps[:, :3], np.stack(refs, axis=1), what=inner)
 
 
 def test_nested_densenet_by_full_name():
