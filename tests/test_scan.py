@@ -189,6 +189,29 @@ def test_a_folder_whose_images_were_named_already_is_not_called_empty(media, tmp
     assert len(result.images) == len(order) and result.warnings == []
 
 
+def test_a_dicomdir_given_with_its_folder_is_read_once(media, tmp_path, monkeypatch):
+    """`explain CD/DICOMDIR CD/` (either order): one parse of the DICOMDIR, so one warning
+    per missing file and each image once."""
+    dicomdir, order = media
+    copy = tmp_path / "cd"
+    shutil.copytree(dicomdir.parent, copy)
+    sorted(copy.rglob("IM*"))[0].unlink()
+    real = pydicom.dcmread
+    reads = []
+
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path).name if isinstance(path, (str, os.PathLike)) else "")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", counting)
+    for inputs in ([copy / "DICOMDIR", copy], [copy, copy / "DICOMDIR"]):
+        reads.clear()
+        result = scan_media(inputs)
+        assert reads.count("DICOMDIR") == 1, inputs
+        assert len(result.warnings) == 1 and "missing" in result.warnings[0], inputs
+        assert len(result.images) == len(set(result.images)) == len(order) - 1
+
+
 def test_a_single_path_is_accepted(media):
     dicomdir, order = media
     assert scan(dicomdir.parent) == scan(str(dicomdir.parent)) == scan([dicomdir.parent])

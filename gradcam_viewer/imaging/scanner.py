@@ -209,9 +209,18 @@ class _Scan:
 
     # ---------------------------------------------------------------- DICOMDIR ----
     def read_dicomdir(self, path: Path) -> None:
-        """Add the images a DICOMDIR lists; files it lists are not read again by the walk."""
+        """Add the images a DICOMDIR lists; files it lists are not read again by the walk,
+        nor is the DICOMDIR itself (`explain CD/DICOMDIR CD/` parses it once)."""
         from pydicom.fileset import FileSet
 
+        try:
+            st = path.stat()
+        except OSError as exc:
+            self.warn(f"'{path.name}' cannot be read ({exc.strerror or exc}).")
+            return
+        if (st.st_dev, st.st_ino) in self.seen_files:
+            return
+        self.seen_files.add((st.st_dev, st.st_ino))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
