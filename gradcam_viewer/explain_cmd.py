@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from gradcam_viewer import dicom_cmd
 from gradcam_viewer.cam.methods import METHOD_TITLES
@@ -88,16 +88,24 @@ class Progress:
         self.stream.flush()
 
 
-def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str], int]:
-    """Files, folders and DICOMDIR media through the scanner: the images in reading order,
-    the problems to report (missing inputs, empty folders, files a DICOMDIR lacks) and how
-    many other files (CSVs, reports, text found in folders) were skipped."""
+class Inputs(NamedTuple):
+    """What the scanner found in the command's inputs."""
+
+    paths: list[Path]  # the images in reading order, then files named that are not images
+    errors: list[str]  # "error: ..." lines: missing inputs, empty folders, files a DICOMDIR
+    # lacks; each is a failure of the command (exit 1)
+    notes: list[str]  # "note: ..." lines: depth limit, a DICOMDIR searched as a folder
+    skipped: int  # other files (CSVs, reports, text) found in folders
+
+
+def expand_inputs(paths: list[Path]) -> Inputs:
+    """Files, folders and DICOMDIR media through the scanner."""
     from gradcam_viewer.imaging import scan_media
 
     result = scan_media(paths)
     # files named on the command line that are not images go to the loader, which says why
-    return (result.images + result.rejected, [f"error: {w}" for w in result.warnings],
-            result.skipped)
+    return Inputs(result.images + result.rejected, [f"error: {w}" for w in result.warnings],
+                  [f"note: {n}" for n in result.notices], result.skipped)
 
 
 def run(args: Any) -> int:
@@ -165,7 +173,7 @@ def run(args: Any) -> int:
     except OSError as exc:
         err.write(f"error: cannot create the output folder '{args.out}': {exc.strerror}\n")
         return 2
-    inputs, problems, skipped = expand_inputs(args.images)
+    inputs, problems, notes, skipped = expand_inputs(args.images)
     include_ids = not args.no_ids
     overlay_labels = [bundle.labels[k] for k in wanted]
     settings = replace(settings, overlays=tuple(overlay_labels))
@@ -180,7 +188,7 @@ def run(args: Any) -> int:
     progress = Progress(len(plan), err)
     rows: dict[int, list[str]] = {}  # by the image's place in the plan: CSV in input order
     failures = len(problems)
-    for line in problems:
+    for line in problems + notes:
         progress.say(line)
     for path in repeated:
         progress.say(f"note: '{path}' was listed more than once; it is explained once")

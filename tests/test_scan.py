@@ -175,7 +175,16 @@ def test_symlink_loops_hidden_entries_and_depth(tmp_path):
     shutil.copy(png, deep / "d0" / "shallow.png")
     result = scan_media([deep])
     assert [p.name for p in result.images] == ["shallow.png"]
-    assert any("deeper" in w for w in result.warnings)
+    assert result.warnings == [] and any("deeper" in n for n in result.notices)
+
+
+def test_an_unusable_dicomdir_named_explicitly_is_replaced_by_its_folder(tmp_path):
+    """Its notice says "the folder is searched instead": it must be, and it is no failure."""
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "DICOMDIR").write_bytes(b"\0" * 200)
+    result = scan_media([tmp_path / "DICOMDIR"])
+    assert result.images == [tmp_path / "a.png"] and result.warnings == []
+    assert len(result.notices) == 1 and "searched instead" in result.notices[0]
 
 
 def test_a_folder_whose_images_were_named_already_is_not_called_empty(media, tmp_path):

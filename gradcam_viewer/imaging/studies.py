@@ -106,7 +106,10 @@ class Catalogue:
 
     patients: list[Patient] = field(default_factory=list)
     others: list[ImageRef] = field(default_factory=list)
+    # inputs, folders or listed files that could not be read: `explain` fails (exit 1)
     warnings: list[str] = field(default_factory=list)
+    # told, not failed: the depth limit reached, a DICOMDIR replaced by a search of its folder
+    notices: list[str] = field(default_factory=list)
     skipped: int = 0  # files that are not images (reports, CSVs, DICOM SR, ...)
 
     @classmethod

@@ -210,7 +210,9 @@ class StudiesPanel(QWidget):
             text += f", {catalogue.skipped} other file(s) skipped"
         if catalogue.warnings:
             text += f", {len(catalogue.warnings)} warning(s)"
-            self.status.setToolTip("\n".join(catalogue.warnings))
+        if catalogue.notices:
+            text += f", {len(catalogue.notices)} notice(s)"
+        self.status.setToolTip("\n".join(catalogue.warnings + catalogue.notices))
         self.status.setText(text)
         self.catalogueReady.emit(catalogue, rejected)
 
