@@ -177,7 +177,7 @@ def run(args: Any) -> int:
     include_ids = not args.no_ids
     overlay_labels = [bundle.labels[k] for k in wanted]
     settings = replace(settings, overlays=tuple(overlay_labels))
-    plan, repeated = plan_outputs(inputs, common_root(args.images), args.out, overlay_labels)
+    plan = plan_outputs(inputs, common_root(args.images), args.out, overlay_labels)
     header = csv_header(bundle.labels, include_ids)
     csv_path = args.out / "predictions.csv"
     try:
@@ -190,8 +190,6 @@ def run(args: Any) -> int:
     failures = len(problems)
     for line in problems + notes:
         progress.say(line)
-    for path in repeated:
-        progress.say(f"note: '{path}' was listed more than once; it is explained once")
     named_by_uid = sum(has_uid_like(item.rel) for item in plan) if args.no_ids else 0
     if named_by_uid:
         progress.say(f"note: {named_by_uid} input path(s) look like they hold DICOM UIDs; "

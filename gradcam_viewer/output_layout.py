@@ -98,27 +98,18 @@ class Planned:
         return self.folder / f"{self.base}_{safe_component(label, MAX_LABEL_BYTES)}.png"
 
 
-def plan_outputs(inputs: list[Path], root: Path, out: Path,
-                 labels: list[str]) -> tuple[list[Planned], list[Path]]:
-    """Output places for `inputs` (order kept), and the inputs dropped as listed twice.
+def plan_outputs(inputs: list[Path], root: Path, out: Path, labels: list[str]) -> list[Planned]:
+    """Output places for `inputs` (order kept). The inputs are distinct files: the scanner
+    already keeps each file once (by device and inode, so also through links).
 
     Output names are compared as a case-insensitive file system would (NFC, casefold). Two
     inputs whose names differ only by an image suffix (`IM1.png`, `IM1.dcm`) keep their full
     names; any clash left (names that differ only in case or in replaced characters) gets a
     short hash of the input's path.
     """
-    seen: set[str] = set()
-    unique: list[tuple[Path, str]] = []
-    repeated: list[Path] = []
-    for p in inputs:
-        key = os.path.normcase(os.path.abspath(p))
-        if key in seen:
-            repeated.append(p)
-            continue
-        seen.add(key)
-        unique.append((p, relative_posix(p, root)))
     drafts = []
-    for p, rel in unique:
+    for p in inputs:
+        rel = relative_posix(p, root)
         parts = rel.split("/")
         folder = out.joinpath(*(safe_component(x) for x in parts[:-1]))
         name = parts[-1]
@@ -138,7 +129,7 @@ def plan_outputs(inputs: list[Path], root: Path, out: Path,
             item = Planned(p, rel, folder, f"{base}~{tag}")
         taken |= _names(item, labels)
         planned.append(item)
-    return planned, repeated
+    return planned
 
 
 def _fold(p: Path) -> str:
