@@ -320,3 +320,21 @@ def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
     rgb = np.zeros((200, 300, 3), np.uint8)
     out = burn_in(rgb, lines)
     assert out.shape == rgb.shape and out[:100].any() and not out[150:].any()
+
+
+def test_a_model_without_manifest_gives_names_without_spaces(tmp_path, capsys):
+    """Its labels are 'class 0'...: every output name (overlay PNG and DICOM) carries them as
+    'class_0', the one naming rule of output_layout."""
+    import models_zoo as zoo
+
+    model_path = tmp_path / "m.keras"
+    zoo.small_cnn_gap().save(model_path)
+    sample = samples_dir() / "phantom_03_nodule.dcm"
+    code = main(["explain", str(sample), "--model", str(model_path), "--out",
+                 str(tmp_path / "o"), "--overlays", "class 0", "--dicom-out", str(tmp_path / "d")])
+    assert code == 0, capsys.readouterr().err
+    names = sorted(p.name for p in (tmp_path / "o").iterdir()) + \
+        sorted(p.name for p in (tmp_path / "d").iterdir())
+    assert names == ["phantom_03_nodule.json", "phantom_03_nodule_class_0.png",
+                     "predictions.csv", "phantom_03_nodule_PM_class_0.dcm",
+                     "phantom_03_nodule_SC_class_0.dcm", "phantom_03_nodule_SR.dcm"]

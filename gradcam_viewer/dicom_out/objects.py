@@ -339,14 +339,15 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
 
 def write_objects(objects: list[tuple[str, Dataset]], folder: Path, stem: str,
                   overwrite: bool = False) -> list[Path]:
-    """Each object as `<stem>_<name>.dcm` in `folder`, written atomically."""
-    from gradcam_viewer.output_layout import MAX_LABEL_BYTES, safe_component
+    """Each object as `<stem>_<name>.dcm` in `folder` (output_layout.dicom_file_name),
+    written atomically."""
+    from gradcam_viewer.output_layout import dicom_file_name
     from gradcam_viewer.safe_write import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, ds in objects:
-        path = folder / f"{stem}_{safe_component(name, MAX_LABEL_BYTES + 3)}.dcm"
+        path = folder / dicom_file_name(stem, name)
         paths.append(write_atomic(path, lambda tmp, d=ds: d.save_as(tmp, enforce_file_format=True),
                                   overwrite))
     return paths

@@ -103,6 +103,7 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
         from gradcam_viewer.dicom_out import Explained, build_objects
         from gradcam_viewer.export import model_identity
         from gradcam_viewer.imaging import to_display
+        from gradcam_viewer.output_layout import output_stem
         from gradcam_viewer.trust.ood import report_flag
 
         manifest = model.manifest
@@ -119,7 +120,7 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
         for text in notes:
             log.info("DICOM export: %s", text)
         filed_with_source = "SourceImageSequence" in objects[0][1]  # else a new study
-        return Prepared(objects, Path(image.path).stem + "_gradcam", filed_with_source)
+        return Prepared(objects, output_stem(image.path), filed_with_source)
 
     return build
 
