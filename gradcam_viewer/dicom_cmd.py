@@ -67,18 +67,11 @@ class DicomRun:
         `ood`: the out-of-distribution record; its flag goes into the report when calibrated."""
         if not self.active:
             return []
-        from gradcam_viewer.dicom_out import Explained, build_objects, write_objects
-        from gradcam_viewer.export import model_identity
-        from gradcam_viewer.trust.ood import report_flag
+        from gradcam_viewer.dicom_out import build_objects, explained_image, write_objects
 
         heatmaps = {bundle.labels[k]: result.display_heatmap(0, k, image.size) for k in wanted}
-        ex = Explained(source=Path(item.source), display=display, labels=list(bundle.labels),
-                       values=values, kind=bundle.output_kind, heatmaps=heatmaps,
-                       method=result.method, layer=result.layer_name,
-                       model=model_identity(bundle),
-                       is_dicom=str(image.source_format).startswith("DICOM"),
-                       frame=int(image.frame), style=style,
-                       out_of_distribution=report_flag(ood))
+        ex = explained_image(image, display, bundle, values, heatmaps, result.method,
+                             result.layer_name, style, ood)
         notes: list[str] = []
         objects = build_objects(ex, notes)
         folder = self.folder / item.folder.relative_to(self.out)
@@ -110,16 +103,21 @@ class DicomRun:
                 self._staging.cleanup()
 
     def _send(self, say: Callable[[str], None]) -> int:
-        from gradcam_viewer.pacs import Outbox, send_files
+        from gradcam_viewer.pacs import Outbox
 
         outbox = Outbox()
-        earlier = outbox.pending(self.node)
-        queued = outbox.add(self.node, self.files)
-        say(f"sending {len(queued)} object(s) of {len(self.studies)} study(ies) and "
-            f"{len(self.patients)} patient(s) to {self.node.label}"
-            + (f", and {len(earlier)} left in the outbox by earlier runs" if earlier else ""))
-        report = send_files(self.node, earlier + queued)
-        outbox.remove(report.sent)
+
+        def announce(queued: list[Path], earlier: list[Path]) -> None:
+            say(f"sending {len(queued)} object(s) of {len(self.studies)} study(ies) and "
+                f"{len(self.patients)} patient(s) to {self.node.label}"
+                + (f", and {len(earlier)} left in the outbox by earlier runs" if earlier else ""))
+
+        try:
+            report = outbox.send(self.node, self.files, announce)
+        except OSError as exc:
+            say(f"error: the DICOM objects could not be put in the outbox "
+                f"{outbox.node_folder(self.node)} ({exc.strerror or exc}); nothing was sent")
+            return len(self.files)
         say(report.summary(self.node))
         if report.failed:
             say(f"error: {len(report.failed)} object(s) not accepted; they stay in "

@@ -67,6 +67,23 @@ class Explained:
         return str(self.model.get("version") or "")
 
 
+def explained_image(image: Any, display: np.ndarray, model: Any, values: np.ndarray,
+                    heatmaps: dict[str, np.ndarray], method: str, layer: str,
+                    style: OverlayStyle, ood: dict | None) -> Explained:
+    """The one description of an explained image, from the command and the window alike.
+    `image`: the LoadedImage; `model`: a ModelBundle or the window's ModelInfo (name, labels,
+    manifest, is_demo); `ood`: the out-of-distribution record (its flag goes into the report
+    when the model is calibrated)."""
+    from gradcam_viewer.export import model_identity
+    from gradcam_viewer.trust.ood import report_flag
+
+    return Explained(source=Path(image.path), display=display, labels=list(model.labels),
+                     values=values, kind=str(model.manifest.get("output_kind", "scores")),
+                     heatmaps=heatmaps, method=method, layer=layer, model=model_identity(model),
+                     is_dicom=str(image.source_format).startswith("DICOM"),
+                     frame=int(image.frame), style=style, out_of_distribution=report_flag(ood))
+
+
 def source_dataset(path: Path) -> Dataset:
     """The source's header (read-only; pixels are not needed)."""
     try:
