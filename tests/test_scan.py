@@ -390,3 +390,21 @@ def test_walk_finds_exactly_the_visible_images(tmp_path_factory, layout):
                          and not any(p.startswith(".") for p in key))
     assert result.skipped == visible_others
     assert scan([root]) == result.images
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.none() | info_strategy, min_size=1, max_size=20), st.integers(0, 20))
+def test_adding_images_to_a_catalogue_is_building_it_with_them(infos, cut):
+    """What the Studies panel does with an image opened on its own: the merged tree is the tree
+    built from all the images (the new non-DICOM ones after the others), each image once."""
+    # the added images' names sort first: only their rank can put them after the others
+    entries = [(ImageRef(Path(f"/m/IM{len(infos) - i}")), info) for i, info in enumerate(infos)]
+    first, second = entries[:cut], entries[cut:] + entries[:min(cut, 1)]  # one in both
+    merged = Catalogue.build(first).adding(Catalogue.build(second))
+    assert Catalogue.build(merged.entries()).paths() == merged.paths()
+    assert sorted(map(str, merged.paths())) == sorted(str(r.path) for r, _ in entries)
+    dicom = [r.path for r, i in Catalogue.build(entries).entries() if i is not None]
+    assert [p for p in merged.paths() if p in dicom] == dicom
+    others = [r.path for r, i in first if i is None]
+    assert merged.paths()[len(dicom):len(dicom) + len(others)] == sorted(
+        others, key=lambda p: natural_key(str(p)))
