@@ -60,6 +60,27 @@ class DicomRun:
             self.folder = Path(self._staging.name)
         return ""
 
+    @property
+    def keeps_files(self) -> bool:
+        """Whether the objects stay in a folder (--dicom-out), where a later --resume sees
+        them; sending only, they are made in a staging folder that goes at the end."""
+        return self.folder is not None and self._staging is None
+
+    def _folder_of(self, item: Any) -> Path:
+        """Where an image's objects go: its place in the --out mirror, under --dicom-out."""
+        return self.folder / item.folder.relative_to(self.out)
+
+    def complete(self, item: Any, labels: list[str], record: dict) -> bool:
+        """Whether an image an earlier run finished has its objects in --dicom-out (the file
+        written last is there); True when no objects are asked for or none can be seen."""
+        from gradcam_viewer.dicom_out import first_object_name
+        from gradcam_viewer.output_layout import dicom_file_name
+
+        if not self.keeps_files:
+            return True
+        name = first_object_name(labels, str(record.get("format", "")).startswith("DICOM"))
+        return name is None or (self._folder_of(item) / dicom_file_name(item.base, name)).is_file()
+
     def after_image(self, item: Any, image: Any, display: Any, result: Any, values: Any,
                     bundle: Any, wanted: list[int], style: Any, overwrite: bool,
                     ood: dict | None = None) -> list[Path]:
@@ -74,8 +95,7 @@ class DicomRun:
                              result.layer_name, style, ood)
         notes: list[str] = []
         objects = build_objects(ex, notes)
-        folder = self.folder / item.folder.relative_to(self.out)
-        written = write_objects(objects, folder, item.base, overwrite)
+        written = write_objects(objects, self._folder_of(item), item.base, overwrite)
         with self._lock:
             self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
                               for text in notes)

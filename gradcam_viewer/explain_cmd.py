@@ -199,6 +199,8 @@ def run(args: Any) -> int:
     for index, item in enumerate(plan):
         done = args.resume and finished(item, overlay_labels, max(args.frame, 1),
                                         args.method, bundle, include_ids)
+        if done and dicom.active and not dicom.complete(item, overlay_labels, done[1]):
+            done = None  # explained again to make its DICOM objects; its row is kept
         if done:
             if done[0].key not in listed:
                 rows[index] = row_from_record(*done, bundle.labels, include_ids)
@@ -266,9 +268,11 @@ def run(args: Any) -> int:
     if not inputs and not problems:
         err.write("error: no image files were found in the input(s)\n")
         failures += 1
-    if kept and dicom.active:  # --resume: the images done before are not made or sent again
+    if kept and dicom.active and not dicom.keeps_files:  # --send alone: nothing tells what
+        # an earlier run sent, so the images it finished are not made or sent again
         progress.say(f"note: the {kept} image(s) an earlier run finished get no DICOM objects in "
-                     "this run; use --force instead of --resume to make them all again")
+                     "this run; add --dicom-out DIR to complete those missing there, or use "
+                     "--force instead of --resume to make them all again")
     failures += dicom.finish(progress.say)
     kept_note = f", {kept} already done" if kept else ""
     failed = len(plan) - explained - kept

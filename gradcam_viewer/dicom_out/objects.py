@@ -126,6 +126,12 @@ def build_objects(ex: Explained, notes: list[str] | None = None) -> list[tuple[s
     return objects
 
 
+def first_object_name(labels: list[str], is_dicom: bool) -> str | None:
+    """The name `build_objects` gives its first object for these exported labels: the file
+    `write_objects` writes last, whose presence says that all were written (--resume)."""
+    return f"SC_{labels[0]}" if labels else ("SR" if is_dicom else None)
+
+
 def _made(what: str, ex: Explained, make: Any, *args: Any) -> Dataset:
     try:
         return make(*args)
@@ -357,14 +363,17 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
 def write_objects(objects: list[tuple[str, Dataset]], folder: Path, stem: str,
                   overwrite: bool = False) -> list[Path]:
     """Each object as `<stem>_<name>.dcm` in `folder` (output_layout.dicom_file_name),
-    written atomically."""
+    written atomically, the first one last: its file says that all were written (an
+    interrupted run leaves it out, and --resume makes the image's objects again). The paths
+    are returned in the objects' order."""
     from gradcam_viewer.output_layout import dicom_file_name
     from gradcam_viewer.safe_write import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, ds in objects:
-        path = folder / dicom_file_name(stem, name)
-        paths.append(write_atomic(path, lambda tmp, d=ds: d.save_as(tmp, enforce_file_format=True),
-                                  overwrite))
+    paths: list[Path] = [folder / dicom_file_name(stem, name) for name, _ in objects]
+    for k in [*range(1, len(objects)), 0][:len(objects)]:
+        def save(tmp: Path, ds: Dataset = objects[k][1]) -> None:
+            ds.save_as(tmp, enforce_file_format=True)
+
+        paths[k] = write_atomic(paths[k], save, overwrite)
     return paths
