@@ -170,7 +170,7 @@ class StudiesPanel(QWidget):
         self._series_items: list[QTreeWidgetItem] = []
         self._series_by_first: dict[str, tuple[QTreeWidgetItem, Series]] = {}
         self._icons: dict[str, QIcon] = {}  # by the series' first image: kept over a refill
-        self._adding: str | None = None  # the image being scanned to be added
+        self._adding: str | None = None  # the image last scanned to be added
         self._patient_items: list[tuple[QTreeWidgetItem, Patient]] = []
         self._setting_frame = False
 
@@ -257,9 +257,9 @@ class StudiesPanel(QWidget):
         self.status.setText(text)
 
     def _image_added(self, request: int, catalogue: Catalogue) -> None:
+        """`_adding` is kept, so an image the scanner does not list is not asked again."""
         if request != self._request:
             return
-        self._adding = None
         self.catalogue = self.catalogue.adding(catalogue)
         self._fill(self.catalogue)
         self._show_counts(self.catalogue)
