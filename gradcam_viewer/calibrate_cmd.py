@@ -80,8 +80,8 @@ def run(args: Any) -> int:
         err.write(f"error: '{args.model.name}' has no manifest; write one first "
                   "(gradcam-viewer manifest MODEL ...)\n")
         return 2
-    paths, problems, _ = expand_inputs(args.folders)
-    for line in problems:
+    paths, problems, notes, _ = expand_inputs(args.folders)
+    for line in problems + notes:
         err.write(line + "\n")
     progress = Progress(len(paths), err)
     features = image_features(bundle, explainer, paths, progress.step, progress.say)

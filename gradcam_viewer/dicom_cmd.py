@@ -60,6 +60,27 @@ class DicomRun:
             self.folder = Path(self._staging.name)
         return ""
 
+    @property
+    def keeps_files(self) -> bool:
+        """Whether the objects stay in a folder (--dicom-out), where a later --resume sees
+        them; sending only, they are made in a staging folder that goes at the end."""
+        return self.folder is not None and self._staging is None
+
+    def _folder_of(self, item: Any) -> Path:
+        """Where an image's objects go: its place in the --out mirror, under --dicom-out."""
+        return self.folder / item.folder.relative_to(self.out)
+
+    def complete(self, item: Any, labels: list[str], record: dict) -> bool:
+        """Whether an image an earlier run finished has its objects in --dicom-out (the file
+        written last is there); True when no objects are asked for or none can be seen."""
+        from gradcam_viewer.dicom_out import first_object_name
+        from gradcam_viewer.output_layout import dicom_file_name
+
+        if not self.keeps_files:
+            return True
+        name = first_object_name(labels, str(record.get("format", "")).startswith("DICOM"))
+        return name is None or (self._folder_of(item) / dicom_file_name(item.base, name)).is_file()
+
     def after_image(self, item: Any, image: Any, display: Any, result: Any, values: Any,
                     bundle: Any, wanted: list[int], style: Any, overwrite: bool,
                     ood: dict | None = None) -> list[Path]:
@@ -67,22 +88,14 @@ class DicomRun:
         `ood`: the out-of-distribution record; its flag goes into the report when calibrated."""
         if not self.active:
             return []
-        from gradcam_viewer.dicom_out import Explained, build_objects, write_objects
-        from gradcam_viewer.export import model_identity
-        from gradcam_viewer.trust.ood import report_flag
+        from gradcam_viewer.dicom_out import build_objects, explained_image, write_objects
 
         heatmaps = {bundle.labels[k]: result.display_heatmap(0, k, image.size) for k in wanted}
-        ex = Explained(source=Path(item.source), display=display, labels=list(bundle.labels),
-                       values=values, kind=bundle.output_kind, heatmaps=heatmaps,
-                       method=result.method, layer=result.layer_name,
-                       model=model_identity(bundle),
-                       is_dicom=str(image.source_format).startswith("DICOM"),
-                       frame=int(image.frame), style=style,
-                       out_of_distribution=report_flag(ood))
+        ex = explained_image(image, display, bundle, values, heatmaps, result.method,
+                             result.layer_name, style, ood)
         notes: list[str] = []
         objects = build_objects(ex, notes)
-        folder = self.folder / item.folder.relative_to(self.out)
-        written = write_objects(objects, folder, item.base, overwrite)
+        written = write_objects(objects, self._folder_of(item), item.base, overwrite)
         with self._lock:
             self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
                               for text in notes)
@@ -110,16 +123,21 @@ class DicomRun:
                 self._staging.cleanup()
 
     def _send(self, say: Callable[[str], None]) -> int:
-        from gradcam_viewer.pacs import Outbox, send_files
+        from gradcam_viewer.pacs import Outbox
 
         outbox = Outbox()
-        earlier = outbox.pending(self.node)
-        queued = outbox.add(self.node, self.files)
-        say(f"sending {len(queued)} object(s) of {len(self.studies)} study(ies) and "
-            f"{len(self.patients)} patient(s) to {self.node.label}"
-            + (f", and {len(earlier)} left in the outbox by earlier runs" if earlier else ""))
-        report = send_files(self.node, earlier + queued)
-        outbox.remove(report.sent)
+
+        def announce(queued: list[Path], earlier: list[Path]) -> None:
+            say(f"sending {len(queued)} object(s) of {len(self.studies)} study(ies) and "
+                f"{len(self.patients)} patient(s) to {self.node.label}"
+                + (f", and {len(earlier)} left in the outbox by earlier runs" if earlier else ""))
+
+        try:
+            report = outbox.send(self.node, self.files, announce)
+        except OSError as exc:
+            say(f"error: the DICOM objects could not be put in the outbox "
+                f"{outbox.node_folder(self.node)} ({exc.strerror or exc}); nothing was sent")
+            return len(self.files)
         say(report.summary(self.node))
         if report.failed:
             say(f"error: {len(report.failed)} object(s) not accepted; they stay in "

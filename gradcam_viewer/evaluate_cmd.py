@@ -61,8 +61,8 @@ def run(args: Any) -> int:
     by_image: dict[str, list] = {}
     for box in boxes:
         by_image.setdefault(box.image, []).append(box)
-    paths, problems, _ = expand_inputs(args.images)
-    for line in problems:
+    paths, problems, notes, _ = expand_inputs(args.images)
+    for line in problems + notes:
         err.write(line + "\n")
     evaluation = Evaluation(list(bundle.labels))
     progress = Progress(len(paths), err)

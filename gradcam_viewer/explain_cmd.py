@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from gradcam_viewer import dicom_cmd
 from gradcam_viewer.cam.methods import METHOD_TITLES
@@ -88,16 +88,24 @@ class Progress:
         self.stream.flush()
 
 
-def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str], int]:
-    """Files, folders and DICOMDIR media through the scanner: the images in reading order,
-    the problems to report (missing inputs, empty folders, files a DICOMDIR lacks) and how
-    many other files (CSVs, reports, text found in folders) were skipped."""
+class Inputs(NamedTuple):
+    """What the scanner found in the command's inputs."""
+
+    paths: list[Path]  # the images in reading order, then files named that are not images
+    errors: list[str]  # "error: ..." lines: missing inputs, empty folders, files a DICOMDIR
+    # lacks; each is a failure of the command (exit 1)
+    notes: list[str]  # "note: ..." lines: depth limit, a DICOMDIR searched as a folder
+    skipped: int  # other files (CSVs, reports, text) found in folders
+
+
+def expand_inputs(paths: list[Path]) -> Inputs:
+    """Files, folders and DICOMDIR media through the scanner."""
     from gradcam_viewer.imaging import scan_media
 
     result = scan_media(paths)
     # files named on the command line that are not images go to the loader, which says why
-    return (result.images + result.rejected, [f"error: {w}" for w in result.warnings],
-            result.skipped)
+    return Inputs(result.images + result.rejected, [f"error: {w}" for w in result.warnings],
+                  [f"note: {n}" for n in result.notices], result.skipped)
 
 
 def run(args: Any) -> int:
@@ -165,11 +173,11 @@ def run(args: Any) -> int:
     except OSError as exc:
         err.write(f"error: cannot create the output folder '{args.out}': {exc.strerror}\n")
         return 2
-    inputs, problems, skipped = expand_inputs(args.images)
+    inputs, problems, notes, skipped = expand_inputs(args.images)
     include_ids = not args.no_ids
     overlay_labels = [bundle.labels[k] for k in wanted]
     settings = replace(settings, overlays=tuple(overlay_labels))
-    plan, repeated = plan_outputs(inputs, common_root(args.images), args.out, overlay_labels)
+    plan = plan_outputs(inputs, common_root(args.images), args.out, overlay_labels)
     header = csv_header(bundle.labels, include_ids)
     csv_path = args.out / "predictions.csv"
     try:
@@ -180,10 +188,8 @@ def run(args: Any) -> int:
     progress = Progress(len(plan), err)
     rows: dict[int, list[str]] = {}  # by the image's place in the plan: CSV in input order
     failures = len(problems)
-    for line in problems:
+    for line in problems + notes:
         progress.say(line)
-    for path in repeated:
-        progress.say(f"note: '{path}' was listed more than once; it is explained once")
     named_by_uid = sum(has_uid_like(item.rel) for item in plan) if args.no_ids else 0
     if named_by_uid:
         progress.say(f"note: {named_by_uid} input path(s) look like they hold DICOM UIDs; "
@@ -193,6 +199,8 @@ def run(args: Any) -> int:
     for index, item in enumerate(plan):
         done = args.resume and finished(item, overlay_labels, max(args.frame, 1),
                                         args.method, bundle, include_ids)
+        if done and dicom.active and not dicom.complete(item, overlay_labels, done[1]):
+            done = None  # explained again to make its DICOM objects; its row is kept
         if done:
             if done[0].key not in listed:
                 rows[index] = row_from_record(*done, bundle.labels, include_ids)
@@ -260,9 +268,11 @@ def run(args: Any) -> int:
     if not inputs and not problems:
         err.write("error: no image files were found in the input(s)\n")
         failures += 1
-    if kept and dicom.active:  # --resume: the images done before are not made or sent again
+    if kept and dicom.active and not dicom.keeps_files:  # --send alone: nothing tells what
+        # an earlier run sent, so the images it finished are not made or sent again
         progress.say(f"note: the {kept} image(s) an earlier run finished get no DICOM objects in "
-                     "this run; use --force instead of --resume to make them all again")
+                     "this run; add --dicom-out DIR to complete those missing there, or use "
+                     "--force instead of --resume to make them all again")
     failures += dicom.finish(progress.say)
     kept_note = f", {kept} already done" if kept else ""
     failed = len(plan) - explained - kept

@@ -50,6 +50,26 @@ def safe_component(name: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     return text or "_"
 
 
+def output_stem(path: str | os.PathLike) -> str:
+    """The name an input's outputs start with, in `explain` and in the window alike: its file
+    name without an image suffix (`chest.png` -> `chest`; `1.2.840.5` keeps its tail), made
+    safe. Undecodable bytes read as in `relative_posix` ('\\xNN', then '_xNN')."""
+    name = os.fsencode(Path(path).name).decode("utf-8", "backslashreplace")
+    stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
+    return safe_component(stem)
+
+
+def name_part(text: str, max_bytes: int = MAX_LABEL_BYTES) -> str:
+    """A label (or a DICOM object's name with its label) as the tail of an output name: safe,
+    and with white space as '_', so that a model's 'class 0' needs no quotes in a shell."""
+    return safe_component("_".join(text.split()), max_bytes)
+
+
+def dicom_file_name(stem: str, name: str) -> str:
+    """`<stem>_<name>.dcm` for a DICOM object ("SC_<label>", "PM_<label>", "SR")."""
+    return f"{stem}_{name_part(name, MAX_LABEL_BYTES + 3)}.dcm"
+
+
 def common_root(paths: list[Path]) -> Path:
     """The deepest folder holding every input: a folder argument counts as itself, a file as
     its parent. On Windows, inputs on different drives have no common root: returns ''."""
@@ -95,35 +115,25 @@ class Planned:
         return self.folder / f"{self.base}.json"
 
     def overlay_path(self, label: str) -> Path:
-        return self.folder / f"{self.base}_{safe_component(label, MAX_LABEL_BYTES)}.png"
+        return self.folder / f"{self.base}_{name_part(label)}.png"
 
 
-def plan_outputs(inputs: list[Path], root: Path, out: Path,
-                 labels: list[str]) -> tuple[list[Planned], list[Path]]:
-    """Output places for `inputs` (order kept), and the inputs dropped as listed twice.
+def plan_outputs(inputs: list[Path], root: Path, out: Path, labels: list[str]) -> list[Planned]:
+    """Output places for `inputs` (order kept). The inputs are distinct files: the scanner
+    already keeps each file once (by device and inode, so also through links).
 
     Output names are compared as a case-insensitive file system would (NFC, casefold). Two
     inputs whose names differ only by an image suffix (`IM1.png`, `IM1.dcm`) keep their full
     names; any clash left (names that differ only in case or in replaced characters) gets a
     short hash of the input's path.
     """
-    seen: set[str] = set()
-    unique: list[tuple[Path, str]] = []
-    repeated: list[Path] = []
-    for p in inputs:
-        key = os.path.normcase(os.path.abspath(p))
-        if key in seen:
-            repeated.append(p)
-            continue
-        seen.add(key)
-        unique.append((p, relative_posix(p, root)))
     drafts = []
-    for p, rel in unique:
+    for p in inputs:
+        rel = relative_posix(p, root)
         parts = rel.split("/")
         folder = out.joinpath(*(safe_component(x) for x in parts[:-1]))
         name = parts[-1]
-        stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
-        drafts.append((p, rel, folder, name, safe_component(stem)))
+        drafts.append((p, rel, folder, name, output_stem(name)))
     counts: dict[str, int] = {}
     for _p, _rel, folder, _name, base in drafts:
         counts[_fold(folder / base)] = counts.get(_fold(folder / base), 0) + 1
@@ -138,7 +148,7 @@ def plan_outputs(inputs: list[Path], root: Path, out: Path,
             item = Planned(p, rel, folder, f"{base}~{tag}")
         taken |= _names(item, labels)
         planned.append(item)
-    return planned, repeated
+    return planned
 
 
 def _fold(p: Path) -> str:

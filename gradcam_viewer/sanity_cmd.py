@@ -46,8 +46,8 @@ def run(args: Any) -> int:
     except ModelLoadError as exc:
         err.write(f"error: {exc}\n")
         return 2
-    paths, problems, _ = expand_inputs(args.images)
-    for line in problems:
+    paths, problems, notes, _ = expand_inputs(args.images)
+    for line in problems + notes:
         err.write(line + "\n")
     batch = []
     for path in paths[:MAX_IMAGES]:

@@ -65,7 +65,7 @@ def explain(inputs, out, *extra):
 
 
 def compare(inputs, out, expected, bundle, exact):
-    plan, _ = plan_outputs(inputs, common_root(inputs), out, LABELS)
+    plan = plan_outputs(inputs, common_root(inputs), out, LABELS)
     changed = total = 0
     for item in plan:
         values, overlays = expected[item.source]

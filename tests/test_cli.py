@@ -197,3 +197,36 @@ def test_explain_reads_a_dicomdir_medium_in_study_order(tmp_path, capsys):
     assert f"{len(order)} images explained, 0 other files skipped" in err
     rows = list(csv.reader((out / "predictions.csv").open()))[1:]
     assert len(rows) == len(order)
+
+
+def test_scanner_notices_do_not_fail_explain_but_missing_files_do(tmp_path, monkeypatch, capsys):
+    """Exit codes: the depth limit and skipped non-images are notices (exit 0); a file the
+    DICOMDIR lists but the medium lacks could not be explained (exit 1)."""
+    import shutil
+
+    from gradcam_viewer.imaging import scanner
+    from media_factory import write_fileset
+
+    monkeypatch.setattr(scanner, "MAX_DEPTH", 1)
+    folder = tmp_path / "in"
+    (folder / "a" / "b").mkdir(parents=True)
+    shutil.copy(PNG, folder / "chest.png")
+    shutil.copy(PNG, folder / "a" / "b" / "deep.png")
+    (folder / "notes.txt").write_text("read by Dr X\n")
+    code = main(["explain", str(folder), "--out", str(tmp_path / "o"), "--overlays", "none"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "note: folders deeper than 1 levels below 'in' were not searched" in err
+    assert not [line for line in err.splitlines() if line.startswith("error:")]
+    assert "1 images explained, 1 other files skipped" in err
+
+    monkeypatch.undo()
+    dicomdir, order = write_fileset(tmp_path / "CD")
+    missing = sorted(dicomdir.parent.rglob("IM*"))[0]
+    missing.unlink()
+    code = main(["explain", str(dicomdir), "--out", str(tmp_path / "o2"), "--overlays", "none"])
+    err = capsys.readouterr().err
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "missing" in errors[0] and missing.name in errors[0]
+    assert f"{len(order) - 1} images explained" in err

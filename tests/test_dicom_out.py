@@ -206,16 +206,35 @@ def test_dicom_out_uses_no_network(tmp_path, no_network):
     assert len(list((tmp_path / "d").glob("*.dcm"))) == 3 and no_network == []
 
 
-def test_resume_says_which_images_get_no_dicom_objects(tmp_path, capsys):
-    """--resume skips what an earlier run finished, DICOM objects included: it says so."""
-    sample = str(samples_dir() / "phantom_03_nodule.dcm")
-    args = ["explain", sample, "--labels", "Mass", "--out", str(tmp_path / "o")]
+def test_resume_completes_missing_dicom_objects(tmp_path, capsys):
+    """--resume makes the DICOM objects an earlier run did not (no --dicom-out then, or
+    interrupted before the file written last), without new CSV rows; complete images are
+    left alone."""
+    dcm, png = samples_dir() / "phantom_03_nodule.dcm", samples_dir() / "phantom_01_normal.png"
+    args = ["explain", str(dcm), str(png), "--labels", "Mass", "--out", str(tmp_path / "o")]
     assert main(args) == 0
+    table = (tmp_path / "o" / "predictions.csv").read_bytes()
     capsys.readouterr()
-    assert main([*args, "--resume", "--dicom-out", str(tmp_path / "d")]) == 0
+    resume = [*args, "--resume", "--dicom-out", str(tmp_path / "d")]
+    assert main(resume) == 0
     err = capsys.readouterr().err
-    assert "the 1 image(s) an earlier run finished get no DICOM objects" in err
-    assert not list((tmp_path / "d").glob("*.dcm"))
+    assert "2 images explained" in err and "get no DICOM objects" not in err
+    names = ["phantom_01_normal_SC_Mass.dcm", "phantom_03_nodule_PM_Mass.dcm",
+             "phantom_03_nodule_SC_Mass.dcm", "phantom_03_nodule_SR.dcm"]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == names
+    assert (tmp_path / "o" / "predictions.csv").read_bytes() == table
+    # an interrupted write: the first object is written last, so it is the one missing
+    uids = {p.name: str(pydicom.dcmread(p).SOPInstanceUID) for p in (tmp_path / "d").iterdir()}
+    (tmp_path / "d" / "phantom_03_nodule_SC_Mass.dcm").unlink()
+    assert main(resume) == 0
+    assert "1 images explained, 0 other files skipped, 1 already done" in capsys.readouterr().err
+    again = {p.name: str(pydicom.dcmread(p).SOPInstanceUID) for p in (tmp_path / "d").iterdir()}
+    assert sorted(again) == names and again[names[0]] == uids[names[0]]
+    assert all(again[n] != uids[n] for n in names[1:])  # the image's objects made again
+    assert main(resume) == 0
+    assert "0 images explained, 0 other files skipped, 2 already done" in \
+        capsys.readouterr().err
+    assert (tmp_path / "o" / "predictions.csv").read_bytes() == table
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -320,3 +339,45 @@ def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
     rgb = np.zeros((200, 300, 3), np.uint8)
     out = burn_in(rgb, lines)
     assert out.shape == rgb.shape and out[:100].any() and not out[150:].any()
+
+
+def test_a_model_without_manifest_gives_names_without_spaces(tmp_path, capsys):
+    """Its labels are 'class 0'...: every output name (overlay PNG and DICOM) carries them as
+    'class_0', the one naming rule of output_layout."""
+    import models_zoo as zoo
+
+    model_path = tmp_path / "m.keras"
+    zoo.small_cnn_gap().save(model_path)
+    sample = samples_dir() / "phantom_03_nodule.dcm"
+    code = main(["explain", str(sample), "--model", str(model_path), "--out",
+                 str(tmp_path / "o"), "--overlays", "class 0", "--dicom-out", str(tmp_path / "d")])
+    assert code == 0, capsys.readouterr().err
+    names = sorted(p.name for p in (tmp_path / "o").iterdir()) + \
+        sorted(p.name for p in (tmp_path / "d").iterdir())
+    assert names == ["phantom_03_nodule.json", "phantom_03_nodule_class_0.png",
+                     "predictions.csv", "phantom_03_nodule_PM_class_0.dcm",
+                     "phantom_03_nodule_SC_class_0.dcm", "phantom_03_nodule_SR.dcm"]
+
+
+def test_the_first_object_is_written_last(tmp_path):
+    """Its file is the sign --resume reads that all of an image's objects were written."""
+    from gradcam_viewer.dicom_out import first_object_name, write_objects
+
+    class Obj:
+        def __init__(self, fails=False):
+            self.fails = fails
+
+        def save_as(self, path, enforce_file_format):
+            if self.fails:
+                raise OSError("disk full")
+            Path(path).write_bytes(b"DICM")
+
+    assert first_object_name(["a b", "c"], True) == "SC_a b"
+    assert first_object_name([], True) == "SR" and first_object_name([], False) is None
+    objects = [("SC_a b", Obj()), ("PM_a b", Obj()), ("SR", Obj(fails=True))]
+    with pytest.raises(OSError):
+        write_objects(objects, tmp_path, "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x_PM_a_b.dcm"]
+    objects[2] = ("SR", Obj())
+    assert [p.name for p in write_objects(objects, tmp_path, "x", overwrite=True)] == [
+        "x_SC_a_b.dcm", "x_PM_a_b.dcm", "x_SR.dcm"]

@@ -255,8 +255,8 @@ def test_distinct_inputs_never_share_an_output(paths):
     rels = list(dict.fromkeys("/".join(p) for p in paths))
     root = Path("/cd")
     inputs = [root / r for r in rels if "/./" not in f"/{r}/"]
-    plan, repeated = plan_outputs(inputs, root, Path("/out"), [LABEL, "Mass"])
-    assert repeated == [] and [p.source for p in plan] == inputs
+    plan = plan_outputs(inputs, root, Path("/out"), [LABEL, "Mass"])
+    assert [p.source for p in plan] == inputs
     names = [unicodedata.normalize("NFC", str(n)).casefold() for item in plan
              for n in (item.json_path, item.overlay_path(LABEL), item.overlay_path("Mass"))]
     assert len(names) == len(set(names))
@@ -265,14 +265,30 @@ def test_distinct_inputs_never_share_an_output(paths):
             item.source, root)
 
 
-def test_common_root_and_repeated_inputs(tree):
+def test_common_root(tree):
     root, files = tree
     a, b = files["SERIES1/IM000001"], files["SERIES2/IM000001"]
     assert common_root([a, b]) == root and common_root([a]) == a.parent
     assert common_root([root / "SERIES1", root / "PNG"]) == root
-    plan, repeated = plan_outputs([a, b, a], root, Path("/out"), [LABEL])
-    assert [p.rel for p in plan] == ["SERIES1/IM000001", "SERIES2/IM000001"]
-    assert repeated == [a]
+
+
+def test_a_file_given_twice_or_through_a_link_is_explained_once(tree, tmp_path, capsys):
+    """The scanner keeps each file once (by inode); `explain` says nothing about repeats:
+    nothing is lost, the image has its one set of outputs at its first place."""
+    root, files = tree
+    a = files["PNG/IM000001.png"]
+    link = tmp_path / "link.png"
+    link.symlink_to(a)
+    out = tmp_path / "o"
+    assert main(["explain", str(a), str(link), str(a), str(a.parent), "--out", str(out),
+                 "--overlays", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "note:" not in err and "error:" not in err
+    from gradcam_viewer.imaging import scan
+
+    _, rows = _table(out)
+    names = [r[0].rsplit("/", 1)[-1] for r in rows]
+    assert sorted(names) == sorted(p.name for p in scan([a.parent]))  # each once, no link.png
 
 
 # --- the window writes the same record ------------------------------------------------------

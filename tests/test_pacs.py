@@ -152,22 +152,34 @@ def fake_pacs():
 
 
 def test_partial_failure_keeps_the_refused_in_the_outbox(fake_pacs, outbox, objects):
+    """Outbox.send, the one queue-send-forget sequence of the command and the window."""
     pm = "1.2.840.10008.5.1.4.1.1.30"
     fake_pacs.refuse = {pm}
-    queued = outbox.add(fake_pacs.node, objects)
-    report = send_files(fake_pacs.node, queued)
-    outbox.remove(report.sent)
+    told = []
+    report = outbox.send(fake_pacs.node, objects, lambda queued, earlier: told.append(
+        (sorted(queued), earlier, list(fake_pacs.received))))
     refused = [f for f, _ in report.failed]
     assert len(report.sent) == 3 and len(refused) == 1
-    assert pydicom.dcmread(refused[0]).SOPClassUID == pm
+    assert told == [(sorted(report.sent + refused), [], [])]  # before anything was sent
+    left = pydicom.dcmread(refused[0])
+    assert left.SOPClassUID == pm
     assert "refused Parametric Map Storage (status 0xA700" in report.summary(fake_pacs.node)
     assert outbox.pending(fake_pacs.node) == refused
-    # the next send delivers what was left, and the outbox empties
+    # the next send delivers what was left first, then its own, and the outbox empties
     fake_pacs.refuse = set()
-    report = send_files(fake_pacs.node, outbox.pending(fake_pacs.node))
-    outbox.remove(report.sent)
-    assert report.ok and outbox.pending(fake_pacs.node) == []
-    assert len(set(fake_pacs.received)) == 4
+    fake_pacs.received.clear()
+    report = outbox.send(fake_pacs.node, objects[-1:], lambda queued, earlier: told.append(
+        (sorted(queued), earlier, list(fake_pacs.received))))
+    assert told[1][1] == refused and report.ok and outbox.pending(fake_pacs.node) == []
+    assert fake_pacs.received == [str(left.SOPInstanceUID),
+                                  str(pydicom.dcmread(objects[-1]).SOPInstanceUID)]
+
+
+def test_an_outbox_that_cannot_be_written_sends_nothing(fake_pacs, tmp_path, objects):
+    (tmp_path / "box").write_text("a file where the outbox should be")
+    with pytest.raises(OSError):
+        Outbox(tmp_path / "box").send(fake_pacs.node, objects)
+    assert fake_pacs.received == []
 
 
 def test_timeout_is_named_and_nothing_is_lost(fake_pacs, outbox, objects):

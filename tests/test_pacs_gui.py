@@ -66,6 +66,12 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
                 .CodeMeaning]
     assert win.result.ood["calibrated"]
     assert verdicts == ["Yes" if win.result.ood["flagged"] else "No"]
+    # one naming rule: the command names the same objects of the same image alike
+    from gradcam_viewer.cli import main
+
+    assert main(["explain", str(sample), "--out", str(tmp_path / "o"), "--overlays", label,
+                 "--dicom-out", str(tmp_path / "c")]) == 0
+    assert [f.name for f in files] == sorted(f.name for f in (tmp_path / "c").glob("*.dcm"))
 
 
 def test_export_dicom_from_a_png_says_new_study(win, tmp_path):

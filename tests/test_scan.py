@@ -175,7 +175,16 @@ def test_symlink_loops_hidden_entries_and_depth(tmp_path):
     shutil.copy(png, deep / "d0" / "shallow.png")
     result = scan_media([deep])
     assert [p.name for p in result.images] == ["shallow.png"]
-    assert any("deeper" in w for w in result.warnings)
+    assert result.warnings == [] and any("deeper" in n for n in result.notices)
+
+
+def test_an_unusable_dicomdir_named_explicitly_is_replaced_by_its_folder(tmp_path):
+    """Its notice says "the folder is searched instead": it must be, and it is no failure."""
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "DICOMDIR").write_bytes(b"\0" * 200)
+    result = scan_media([tmp_path / "DICOMDIR"])
+    assert result.images == [tmp_path / "a.png"] and result.warnings == []
+    assert len(result.notices) == 1 and "searched instead" in result.notices[0]
 
 
 def test_a_folder_whose_images_were_named_already_is_not_called_empty(media, tmp_path):
@@ -187,6 +196,29 @@ def test_a_folder_whose_images_were_named_already_is_not_called_empty(media, tmp
     dicomdir, order = media
     result = scan_media([dicomdir, dicomdir.parent])
     assert len(result.images) == len(order) and result.warnings == []
+
+
+def test_a_dicomdir_given_with_its_folder_is_read_once(media, tmp_path, monkeypatch):
+    """`explain CD/DICOMDIR CD/` (either order): one parse of the DICOMDIR, so one warning
+    per missing file and each image once."""
+    dicomdir, order = media
+    copy = tmp_path / "cd"
+    shutil.copytree(dicomdir.parent, copy)
+    sorted(copy.rglob("IM*"))[0].unlink()
+    real = pydicom.dcmread
+    reads = []
+
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path).name if isinstance(path, (str, os.PathLike)) else "")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", counting)
+    for inputs in ([copy / "DICOMDIR", copy], [copy, copy / "DICOMDIR"]):
+        reads.clear()
+        result = scan_media(inputs)
+        assert reads.count("DICOMDIR") == 1, inputs
+        assert len(result.warnings) == 1 and "missing" in result.warnings[0], inputs
+        assert len(result.images) == len(set(result.images)) == len(order) - 1
 
 
 def test_a_single_path_is_accepted(media):
@@ -358,3 +390,21 @@ def test_walk_finds_exactly_the_visible_images(tmp_path_factory, layout):
                          and not any(p.startswith(".") for p in key))
     assert result.skipped == visible_others
     assert scan([root]) == result.images
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.none() | info_strategy, min_size=1, max_size=20), st.integers(0, 20))
+def test_adding_images_to_a_catalogue_is_building_it_with_them(infos, cut):
+    """What the Studies panel does with an image opened on its own: the merged tree is the tree
+    built from all the images (the new non-DICOM ones after the others), each image once."""
+    # the added images' names sort first: only their rank can put them after the others
+    entries = [(ImageRef(Path(f"/m/IM{len(infos) - i}")), info) for i, info in enumerate(infos)]
+    first, second = entries[:cut], entries[cut:] + entries[:min(cut, 1)]  # one in both
+    merged = Catalogue.build(first).adding(Catalogue.build(second))
+    assert Catalogue.build(merged.entries()).paths() == merged.paths()
+    assert sorted(map(str, merged.paths())) == sorted(str(r.path) for r, _ in entries)
+    dicom = [r.path for r, i in Catalogue.build(entries).entries() if i is not None]
+    assert [p for p in merged.paths() if p in dicom] == dicom
+    others = [r.path for r, i in first if i is None]
+    assert merged.paths()[len(dicom):len(dicom) + len(others)] == sorted(
+        others, key=lambda p: natural_key(str(p)))

@@ -154,3 +154,33 @@ def test_start_without_files_lists_the_samples_and_shows_the_default_one(win):
     assert win.studies.ordered_paths() == list(win.files.paths)
     samples = {p.resolve() for p in samples_dir().iterdir() if p.suffix in (".dcm", ".png")}
     assert {Path(p).resolve() for p in win.files.paths} == samples
+
+
+def test_an_image_opened_on_its_own_is_listed(win, tmp_path):
+    """As in DICOM viewers, every image the window shows is in the tree: a PNG and a DICOM of
+    another study opened on their own join what a scan listed, and are selected."""
+    from gradcam_viewer.resources import samples_dir
+
+    _focus(win)
+    first = samples_dir() / "phantom_03_nodule.dcm"
+    _open_and_wait(win, [first])
+    tree = win.studies.tree
+    wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)
+    png = samples_dir() / "phantom_02_cardiomegaly_effusion.png"
+    win.open_file(png)
+    wait_result(win, png)
+    wait_until(lambda: str(png) in win.studies._image_items, 30)
+    assert tree.currentItem() is win.studies._image_items[str(png)]
+    assert str(first) in win.studies._image_items  # the scanned image stays listed...
+    assert all(not s.icon(0).isNull() for s in win.studies._series_items)  # ...with its icon
+    others = tree.topLevelItem(tree.topLevelItemCount() - 1)
+    assert others.text(0) == "Other images" and others.child(0).text(0) == png.name
+    other_study = write(tmp_path / "lone.dcm", make_dataset(
+        np.zeros((32, 32), np.uint16), StudyInstanceUID="1.2.3.9", SeriesInstanceUID="1.2.3.9.1",
+        PatientID="LONE", PatientName="LONE^PATIENT"))
+    win.open_file(other_study)
+    wait_result(win, other_study)
+    wait_until(lambda: str(other_study) in win.studies._image_items, 30)
+    assert tree.currentItem() is win.studies._image_items[str(other_study)]
+    assert len(win.studies._patient_items) == 2 and len(win.studies.catalogue.images()) == 3
+    assert win.studies.status.text().startswith("3 image(s)")

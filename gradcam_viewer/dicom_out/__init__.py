@@ -3,7 +3,8 @@ built with highdicom from an explained image. No Qt here; the window and the com
 
 from gradcam_viewer.dicom_out.burnin import burn_in, burn_in_lines
 from gradcam_viewer.dicom_out.objects import (DicomExportError, Explained, build_objects,
+                                              explained_image, first_object_name,
                                               write_objects)
 
 __all__ = ["DicomExportError", "Explained", "build_objects", "burn_in", "burn_in_lines",
-           "write_objects"]
+           "explained_image", "first_object_name", "write_objects"]

@@ -67,6 +67,23 @@ class Explained:
         return str(self.model.get("version") or "")
 
 
+def explained_image(image: Any, display: np.ndarray, model: Any, values: np.ndarray,
+                    heatmaps: dict[str, np.ndarray], method: str, layer: str,
+                    style: OverlayStyle, ood: dict | None) -> Explained:
+    """The one description of an explained image, from the command and the window alike.
+    `image`: the LoadedImage; `model`: a ModelBundle or the window's ModelInfo (name, labels,
+    manifest, is_demo); `ood`: the out-of-distribution record (its flag goes into the report
+    when the model is calibrated)."""
+    from gradcam_viewer.export import model_identity
+    from gradcam_viewer.trust.ood import report_flag
+
+    return Explained(source=Path(image.path), display=display, labels=list(model.labels),
+                     values=values, kind=str(model.manifest.get("output_kind", "scores")),
+                     heatmaps=heatmaps, method=method, layer=layer, model=model_identity(model),
+                     is_dicom=str(image.source_format).startswith("DICOM"),
+                     frame=int(image.frame), style=style, out_of_distribution=report_flag(ood))
+
+
 def source_dataset(path: Path) -> Dataset:
     """The source's header (read-only; pixels are not needed)."""
     try:
@@ -107,6 +124,12 @@ def build_objects(ex: Explained, notes: list[str] | None = None) -> list[tuple[s
                     raise
                 notes.append(str(exc))
     return objects
+
+
+def first_object_name(labels: list[str], is_dicom: bool) -> str | None:
+    """The name `build_objects` gives its first object for these exported labels: the file
+    `write_objects` writes last, whose presence says that all were written (--resume)."""
+    return f"SC_{labels[0]}" if labels else ("SR" if is_dicom else None)
 
 
 def _made(what: str, ex: Explained, make: Any, *args: Any) -> Dataset:
@@ -339,14 +362,18 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
 
 def write_objects(objects: list[tuple[str, Dataset]], folder: Path, stem: str,
                   overwrite: bool = False) -> list[Path]:
-    """Each object as `<stem>_<name>.dcm` in `folder`, written atomically."""
-    from gradcam_viewer.output_layout import MAX_LABEL_BYTES, safe_component
+    """Each object as `<stem>_<name>.dcm` in `folder` (output_layout.dicom_file_name),
+    written atomically, the first one last: its file says that all were written (an
+    interrupted run leaves it out, and --resume makes the image's objects again). The paths
+    are returned in the objects' order."""
+    from gradcam_viewer.output_layout import dicom_file_name
     from gradcam_viewer.safe_write import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, ds in objects:
-        path = folder / f"{stem}_{safe_component(name, MAX_LABEL_BYTES + 3)}.dcm"
-        paths.append(write_atomic(path, lambda tmp, d=ds: d.save_as(tmp, enforce_file_format=True),
-                                  overwrite))
+    paths: list[Path] = [folder / dicom_file_name(stem, name) for name, _ in objects]
+    for k in [*range(1, len(objects)), 0][:len(objects)]:
+        def save(tmp: Path, ds: Dataset = objects[k][1]) -> None:
+            ds.save_as(tmp, enforce_file_format=True)
+
+        paths[k] = write_atomic(paths[k], save, overwrite)
     return paths

@@ -5,8 +5,10 @@ header with an image size, or a PNG/JPEG/TIFF/BMP signature. Folders are searche
 `MAX_DEPTH` levels; hidden entries (".name") are skipped and every real folder is entered at
 most once, so symlink loops end. A DICOMDIR is read with pydicom's `FileSet`; its file IDs
 are matched case-insensitively (media mounted with lower-case names), references that leave
-the medium's folder are refused, and missing files are reported as warnings. Non-images
-(reports, CSVs, DICOM SR) are counted as skipped, silently. Headers are read with
+the medium's folder are refused, and missing files are reported as warnings. Warnings are
+what could not be read (`explain` fails on them); notices are told only (the depth limit, an
+unusable DICOMDIR whose folder is searched instead). Non-images (reports, CSVs, DICOM SR) are
+counted as skipped, silently. Headers are read with
 `stop_before_pixels` and only for DICOM files, to sort them (see `studies.py` for the order).
 """
 
@@ -59,6 +61,10 @@ class ScanResult:
     def warnings(self) -> list[str]:
         return self.catalogue.warnings
 
+    @property
+    def notices(self) -> list[str]:
+        return self.catalogue.notices
+
 
 def scan(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
     """The image files in `paths` (files, folders, DICOMDIRs), in reading order."""
@@ -83,7 +89,8 @@ def sniff(head: bytes) -> str | None:
 
 def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
                cancelled: Callable[[], bool] | None = None) -> ScanResult:
-    """Scan and keep the tree and the warnings (missing files, unreadable folders)."""
+    """Scan and keep the tree, the warnings (missing files, unreadable folders) and the
+    notices (depth limit, a DICOMDIR searched as a folder)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]  # one path, not a sequence of characters
     state = _Scan(cancelled or (lambda: False))
@@ -97,7 +104,8 @@ def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
                 state.warn(f"'{p.name or p}' holds no image files.")
         elif p.is_file():
             if p.name.upper() == "DICOMDIR":
-                state.read_dicomdir(p)
+                if not state.read_dicomdir(p):
+                    state.walk(p.parent)  # as its notice says (the DICOMDIR is not read again)
             else:
                 state.consider(p, explicit=True)
         else:
@@ -106,9 +114,9 @@ def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
             break
     catalogue = Catalogue.build(state.entries)
     catalogue.skipped = state.skipped
-    catalogue.warnings = state.warnings
-    log.info("scan: %d image(s), %d other file(s) skipped, %d warning(s)",
-             len(state.entries), state.skipped, len(state.warnings))
+    catalogue.warnings, catalogue.notices = state.warnings, state.notices
+    log.info("scan: %d image(s), %d other file(s) skipped, %d warning(s), %d notice(s)",
+             len(state.entries), state.skipped, len(state.warnings), len(state.notices))
     return ScanResult(catalogue, state.rejected)
 
 
@@ -117,6 +125,7 @@ class _Scan:
         self.cancelled = cancelled
         self.entries: list[tuple[ImageRef, DicomInfo | None]] = []
         self.warnings: list[str] = []
+        self.notices: list[str] = []
         self.skipped = 0
         self.rejected: list[Path] = []
         self.rank = 0
@@ -128,6 +137,10 @@ class _Scan:
     def warn(self, text: str) -> None:
         log.warning("scan: %s", text)  # file names only: no header values
         self.warnings.append(text)
+
+    def note(self, text: str) -> None:
+        log.info("scan: %s", text)
+        self.notices.append(text)
 
     # ---------------------------------------------------------------- folders ----
     def walk(self, root: Path) -> None:
@@ -163,7 +176,7 @@ class _Scan:
             if depth < MAX_DEPTH:
                 stack.extend((sub, depth + 1) for sub in reversed(subfolders))
             elif subfolders:
-                self.warn(f"folders deeper than {MAX_DEPTH} levels below '{root.name}' were "
+                self.note(f"folders deeper than {MAX_DEPTH} levels below '{root.name}' were "
                           "not searched.")
 
     # ---------------------------------------------------------------- files ----
@@ -208,10 +221,20 @@ class _Scan:
             self.skipped += 1
 
     # ---------------------------------------------------------------- DICOMDIR ----
-    def read_dicomdir(self, path: Path) -> None:
-        """Add the images a DICOMDIR lists; files it lists are not read again by the walk."""
+    def read_dicomdir(self, path: Path) -> bool:
+        """Add the images a DICOMDIR lists; files it lists are not read again by the walk,
+        nor is the DICOMDIR itself (`explain CD/DICOMDIR CD/` parses it once). False when it
+        cannot be used: the caller searches its folder instead."""
         from pydicom.fileset import FileSet
 
+        try:
+            st = path.stat()
+        except OSError as exc:
+            self.warn(f"'{path.name}' cannot be read ({exc.strerror or exc}).")
+            return True
+        if (st.st_dev, st.st_ino) in self.seen_files:
+            return True
+        self.seen_files.add((st.st_dev, st.st_ino))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -219,9 +242,9 @@ class _Scan:
             if ds.file_meta.get("MediaStorageSOPClassUID") != MediaStorageDirectoryStorage:
                 raise ValueError("not a Media Storage Directory")
         except Exception as exc:
-            self.warn(f"'{path}' is not a readable DICOMDIR ({type(exc).__name__}); the "
+            self.note(f"'{path}' is not a readable DICOMDIR ({type(exc).__name__}); the "
                       "folder is searched instead.")
-            return
+            return False
         root = path.parent.resolve()
         resolver = _CaseInsensitive(root)
         for record in ds.get("DirectoryRecordSequence", []):
@@ -251,9 +274,9 @@ class _Scan:
                 fs.load(ds, include_orphans=False)
             instances = list(fs)
         except Exception as exc:  # PermissionError for paths outside the root, damage
-            self.warn(f"the DICOMDIR in '{root.name}' cannot be used ({type(exc).__name__}); "
+            self.note(f"the DICOMDIR in '{root.name}' cannot be used ({type(exc).__name__}); "
                       "the folder is searched instead.")
-            return
+            return False
         series_info: dict[int, DicomInfo] = {}  # per SERIES record: shared by its images
         for instance in instances:
             # the file ID was checked and set to the names on disk above (pydicom's own
@@ -278,6 +301,7 @@ class _Scan:
                            frames=_int(records, "NumberOfFrames"))
             self.image_files.add((st.st_dev, st.st_ino))
             self.entries.append((ImageRef(real, rank=self.rank), info))
+        return True
 
 
 class _CaseInsensitive:

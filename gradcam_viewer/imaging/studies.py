@@ -11,7 +11,7 @@ Patient names and IDs are kept here for the panel only; nothing in this module l
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _DIGITS = re.compile(r"(\d+)")
@@ -106,7 +106,10 @@ class Catalogue:
 
     patients: list[Patient] = field(default_factory=list)
     others: list[ImageRef] = field(default_factory=list)
+    # inputs, folders or listed files that could not be read: `explain` fails (exit 1)
     warnings: list[str] = field(default_factory=list)
+    # told, not failed: the depth limit reached, a DICOMDIR replaced by a search of its folder
+    notices: list[str] = field(default_factory=list)
     skipped: int = 0  # files that are not images (reports, CSVs, DICOM SR, ...)
 
     @classmethod
@@ -147,6 +150,31 @@ class Catalogue:
         cat.patients = sorted(patients.values(), key=Patient.sort_key)
         cat.others.sort(key=lambda r: (r.rank, natural_key(str(r.path))))
         return cat
+
+    def entries(self) -> list[tuple[ImageRef, DicomInfo | None]]:
+        """Every image with the fields it was grouped by: `build`'s input again."""
+        found: list[tuple[ImageRef, DicomInfo | None]] = []
+        for p in self.patients:
+            for st in p.studies:
+                for se in st.series:
+                    found.extend((ref, DicomInfo(
+                        p.name, p.patient_id, st.uid, st.date, st.time, st.description, se.uid,
+                        se.number, se.modality, se.description, ref.instance, ref.frames))
+                        for ref in se.images)
+        return found + [(ref, None) for ref in self.others]
+
+    def adding(self, other: Catalogue) -> Catalogue:
+        """This catalogue with the images of `other` it lacks (an image opened on its own),
+        regrouped and sorted; new non-DICOM images come after the others."""
+        known = {ref.path for ref in self.images()}
+        rank = 1 + max((ref.rank for ref in self.others), default=-1)
+        new = [(replace(ref, rank=rank), info) for ref, info in other.entries()
+               if ref.path not in known]
+        merged = Catalogue.build(self.entries() + new)
+        merged.warnings = self.warnings + other.warnings
+        merged.notices = self.notices + other.notices
+        merged.skipped = self.skipped + other.skipped
+        return merged
 
     def all_series(self) -> list[Series]:
         return [s for p in self.patients for st in p.studies for s in st.series]

@@ -3,12 +3,17 @@ accepted them, so that a refusal, a timeout or a crash loses nothing."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Callable
 
+from gradcam_viewer.pacs.network import SendReport, send_files
 from gradcam_viewer.pacs.nodes import PacsNode
+
+log = logging.getLogger(__name__)
 
 
 def default_outbox() -> Path:
@@ -49,5 +54,27 @@ class Outbox:
                       if p.is_file() and p.suffix == ".dcm" and not p.name.startswith("."))
 
     def remove(self, files: list[Path]) -> None:
+        """Forget sent files. One that cannot be deleted is only logged: it was accepted, so
+        at worst the node receives it again with the next send."""
+        left = 0
         for f in files:
-            Path(f).unlink(missing_ok=True)
+            try:
+                Path(f).unlink(missing_ok=True)
+            except OSError:
+                left += 1
+        if left:
+            log.warning("outbox: %d sent object(s) could not be deleted", left)
+
+    def send(self, node: PacsNode, files: list[Path],
+             announce: Callable[[list[Path], list[Path]], None] | None = None) -> SendReport:
+        """Queue `files` for `node`, then C-STORE all that waits for it (what earlier sends
+        left, first); the accepted leave the outbox, the others stay for the next send.
+        `announce(queued, earlier)` runs before the network is touched. OSError: the files
+        could not be queued, and nothing was sent."""
+        earlier = self.pending(node)
+        queued = self.add(node, files)
+        if announce is not None:
+            announce(queued, earlier)
+        report = send_files(node, earlier + queued)
+        self.remove(report.sent)
+        return report

@@ -418,9 +418,11 @@ class MainWindow(QMainWindow):
             return
         if not files:
             names = ", ".join(p.name or str(p) for p in getattr(self, "_opening", []))
-            self._error("\n".join([f"No image files found in {names}.", *catalogue.warnings]))
+            self._error("\n".join([f"No image files found in {names}.", *catalogue.warnings,
+                                   *catalogue.notices]))
             return
-        notes = catalogue.warnings + [f"'{p.name}' is not an image file." for p in rejected]
+        notes = catalogue.warnings + catalogue.notices + [f"'{p.name}' is not an image file."
+                                                          for p in rejected]
         if notes:
             self._notice("\n".join(notes[:20]))
         first = getattr(self, "_open_first", None)

@@ -100,26 +100,19 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
 
     def build() -> Prepared:
         from gradcam_viewer.cam.heatmap import upsample_heatmap
-        from gradcam_viewer.dicom_out import Explained, build_objects
-        from gradcam_viewer.export import model_identity
+        from gradcam_viewer.dicom_out import build_objects, explained_image
         from gradcam_viewer.imaging import to_display
-        from gradcam_viewer.trust.ood import report_flag
+        from gradcam_viewer.output_layout import output_stem
 
-        manifest = model.manifest
-        ex = Explained(
-            source=Path(image.path), display=to_display(image), labels=list(model.labels),
-            values=result.probabilities, kind=str(manifest.get("output_kind", "scores")),
-            heatmaps={model.labels[label]: upsample_heatmap(result.normalized[label],
-                                                            image.size)},
-            method=result.method, layer=result.layer, model=model_identity(model),
-            is_dicom=str(image.source_format).startswith("DICOM"), frame=int(image.frame),
-            style=style, out_of_distribution=report_flag(result.ood))
+        heatmaps = {model.labels[label]: upsample_heatmap(result.normalized[label], image.size)}
+        ex = explained_image(image, to_display(image), model, result.probabilities, heatmaps,
+                             result.method, result.layer, style, result.ood)
         notes: list[str] = []
         objects = build_objects(ex, notes)
         for text in notes:
             log.info("DICOM export: %s", text)
         filed_with_source = "SourceImageSequence" in objects[0][1]  # else a new study
-        return Prepared(objects, Path(image.path).stem + "_gradcam", filed_with_source)
+        return Prepared(objects, output_stem(image.path), filed_with_source)
 
     return build
 
@@ -295,7 +288,7 @@ def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
     """Writes the objects into the outbox and C-STOREs what is pending there, all off the GUI
     thread (the Secondary Capture of a full-size radiograph alone is tens of MB)."""
     from gradcam_viewer.dicom_out import write_objects
-    from gradcam_viewer.pacs import Outbox, send_files
+    from gradcam_viewer.pacs import Outbox
 
     outbox = Outbox()
     win.status_worker.setText(f"Sending {len(prepared.objects)} object(s) to {node.label}...")
@@ -304,14 +297,11 @@ def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
         try:
             with tempfile.TemporaryDirectory(prefix="gradcam-dicom-") as tmp:
                 files = write_objects(prepared.objects, Path(tmp), prepared.stem)
-                queued = outbox.add(node, files)
+                return outbox.send(node, files, lambda queued, _earlier: log.info(
+                    "queued %d object(s) for a PACS node", len(queued)))
         except OSError as exc:
             return (f"The objects could not be put in the outbox: {exc.strerror or exc}. "
                     "Nothing was sent.")
-        log.info("queued %d object(s) for a PACS node", len(queued))
-        report = send_files(node, outbox.pending(node))
-        outbox.remove(report.sent)
-        return report
 
     def then(report: Any) -> None:
         if isinstance(report, str):

@@ -5,8 +5,10 @@ Folders and media are scanned, and thumbnails made, by `StudiesReader` in its ow
 the model's worker), so the GUI thread only builds tree items. The panel emits
 `catalogueReady(catalogue, rejected)` when a scan is done (`catalogue.paths()` is the Page Up /
 Page Down order; `rejected` are files named explicitly that are not images) and
-`imageChosen(path, frame)` when the user picks an image or a frame. Patient names
-and IDs are shown only when `set_show_identifying(True)`; nothing here logs them.
+`imageChosen(path, frame)` when the user picks an image or a frame. An image the window
+shows that no scan listed (opened on its own) is scanned and added, as DICOM viewers list every
+open image. Patient names and IDs are shown only when `set_show_identifying(True)`; nothing
+here logs them.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ class StudiesReader(QObject):
     """Scans in the background; a newer request makes an older one stop early."""
 
     catalogueRead = Signal(int, object, object)  # request id, Catalogue, rejected paths
-    thumbnailRead = Signal(int, int, object, str)  # request, series index, RGB, description
+    imageAdded = Signal(int, object)  # request id, Catalogue of the one image
+    # request, the series' first image path (its key), RGB, description
+    thumbnailRead = Signal(int, str, object, str)
 
     def __init__(self, latest: _Latest):
         super().__init__()
@@ -88,11 +92,29 @@ class StudiesReader(QObject):
         if self.latest.is_stale(request):
             return
         self.catalogueRead.emit(request, catalogue, rejected)
+        self._thumbnails(request, catalogue)
+
+    @Slot(int, object)
+    def add(self, request: int, path: Path) -> None:
+        """The one image the window opened on its own, as a catalogue to add."""
+        from gradcam_viewer.imaging import scan_media
+
+        try:
+            catalogue = scan_media([path]).catalogue
+        except Exception:  # an image the panel cannot list is still shown
+            log.exception("scan of an opened image failed")
+            return
+        if not self.latest.is_stale(request):
+            self.imageAdded.emit(request, catalogue)
+            self._thumbnails(request, catalogue)
+
+    def _thumbnails(self, request: int, catalogue: Catalogue) -> None:
         for index, series in enumerate(catalogue.all_series()):
             if self.latest.is_stale(request):
                 return
+            first = series.images[0].path
             try:
-                self.thumbnailRead.emit(request, index, *thumbnail(series.images[0].path))
+                self.thumbnailRead.emit(request, str(first), *thumbnail(first))
             except Exception:  # a damaged first image: the series just has no thumbnail
                 log.debug("no thumbnail for series %d", index, exc_info=True)
 
@@ -102,6 +124,7 @@ class StudiesPanel(QWidget):
     # Catalogue, and the files named explicitly that are not images (for the loader's reason)
     catalogueReady = Signal(object, object)
     _requestRead = Signal(int, object)
+    _requestAdd = Signal(int, object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -145,6 +168,9 @@ class StudiesPanel(QWidget):
         self._current: Path | None = None
         self._image_items: dict[str, QTreeWidgetItem] = {}
         self._series_items: list[QTreeWidgetItem] = []
+        self._series_by_first: dict[str, tuple[QTreeWidgetItem, Series]] = {}
+        self._icons: dict[str, QIcon] = {}  # by the series' first image: kept over a refill
+        self._adding: str | None = None  # the image last scanned to be added
         self._patient_items: list[tuple[QTreeWidgetItem, Patient]] = []
         self._setting_frame = False
 
@@ -155,7 +181,9 @@ class StudiesPanel(QWidget):
         self.reader = StudiesReader(self.latest)
         self.reader.moveToThread(self.thread_)
         self._requestRead.connect(self.reader.read)
+        self._requestAdd.connect(self.reader.add)
         self.reader.catalogueRead.connect(self._catalogue_read)
+        self.reader.imageAdded.connect(self._image_added)
         self.reader.thumbnailRead.connect(self._thumbnail_read)
         self.thread_.start()
 
@@ -164,6 +192,7 @@ class StudiesPanel(QWidget):
         """Scan files, folders or DICOMDIRs in the background; `catalogueReady` follows."""
         self._request = self.latest.next()
         self.scanning = True
+        self._icons, self._adding = {}, None
         self.status.setText("Reading folders and headers...")
         self._requestRead.emit(self._request, [Path(p) for p in paths])
 
@@ -171,20 +200,28 @@ class StudiesPanel(QWidget):
         return self.catalogue.paths()
 
     def show_image(self, path: Path, frame: int, n_frames: int) -> None:
-        """The window opened `path`: select it and show a frame slider if it has frames."""
+        """The window opened `path`: select it (listing it first if no scan did) and show a
+        frame slider if it has frames."""
         self._current = Path(path)
-        item = self._image_items.get(str(path))
-        if item is not None:
-            self.tree.blockSignals(True)
-            self.tree.setCurrentItem(item)
-            self.tree.scrollToItem(item)
-            self.tree.blockSignals(False)
+        self._select_current()
+        if str(path) not in self._image_items and not self.scanning \
+                and self._adding != str(path):
+            self._adding = str(path)
+            self._requestAdd.emit(self._request, Path(path))
         self._setting_frame = True
         self.frame_slider.setMaximum(max(1, n_frames))
         self.frame_slider.setValue(frame + 1)
         self._setting_frame = False
         self.frame_label.setText(f"{frame + 1} / {n_frames}")
         self.frames_row.setVisible(n_frames > 1)
+
+    def _select_current(self) -> None:
+        item = self._image_items.get(str(self._current))
+        if item is not None:
+            self.tree.blockSignals(True)
+            self.tree.setCurrentItem(item)
+            self.tree.scrollToItem(item)
+            self.tree.blockSignals(False)
 
     def set_show_identifying(self, on: bool) -> None:
         self.show_identifying = bool(on)
@@ -204,24 +241,40 @@ class StudiesPanel(QWidget):
         self.scanning = False
         self.catalogue = catalogue
         self._fill(catalogue)
+        self._show_counts(catalogue)
+        self.catalogueReady.emit(catalogue, rejected)
+
+    def _show_counts(self, catalogue: Catalogue) -> None:
         n = len(catalogue.images())
         text = f"{n} image(s)"
         if catalogue.skipped:
             text += f", {catalogue.skipped} other file(s) skipped"
         if catalogue.warnings:
             text += f", {len(catalogue.warnings)} warning(s)"
-            self.status.setToolTip("\n".join(catalogue.warnings))
+        if catalogue.notices:
+            text += f", {len(catalogue.notices)} notice(s)"
+        self.status.setToolTip("\n".join(catalogue.warnings + catalogue.notices))
         self.status.setText(text)
-        self.catalogueReady.emit(catalogue, rejected)
 
-    def _thumbnail_read(self, request: int, index: int, rgb: np.ndarray, description: str) -> None:
-        if request != self._request or not 0 <= index < len(self._series_items):
+    def _image_added(self, request: int, catalogue: Catalogue) -> None:
+        """`_adding` is kept, so an image the scanner does not list is not asked again."""
+        if request != self._request:
+            return
+        self.catalogue = self.catalogue.adding(catalogue)
+        self._fill(self.catalogue)
+        self._show_counts(self.catalogue)
+        self._select_current()
+
+    def _thumbnail_read(self, request: int, first: str, rgb: np.ndarray, description: str) -> None:
+        if request != self._request:
             return
         from gradcam_viewer.ui.image_view import qimage_from_array
 
-        item = self._series_items[index]
-        item.setIcon(0, QIcon(QPixmap.fromImage(qimage_from_array(rgb))))
-        series = self.catalogue.all_series()[index]
+        self._icons[first] = QIcon(QPixmap.fromImage(qimage_from_array(rgb)))
+        if first not in self._series_by_first:
+            return
+        item, series = self._series_by_first[first]
+        item.setIcon(0, self._icons[first])
         if description and not series.description:
             series.description = description
             item.setText(0, _series_title(series))
@@ -231,6 +284,7 @@ class StudiesPanel(QWidget):
     def _fill(self, catalogue: Catalogue) -> None:
         self.tree.clear()
         self._image_items, self._series_items, self._patient_items = {}, [], []
+        self._series_by_first = {}
         for number, patient in enumerate(catalogue.patients, start=1):
             p_item = QTreeWidgetItem([patient.label(number, self.show_identifying), "", "",
                                       str(sum(s.n_images() for s in patient.studies))])
@@ -258,6 +312,10 @@ class StudiesPanel(QWidget):
         item.setData(0, KIND_ROLE, "series")
         item.setToolTip(0, _series_title(series))
         self._series_items.append(item)
+        first = str(series.images[0].path)
+        self._series_by_first[first] = (item, series)
+        if first in self._icons:
+            item.setIcon(0, self._icons[first])
         for ref in series.images:
             label = f"Image {ref.instance}" if ref.instance is not None else ref.path.name
             if ref.frames and ref.frames > 1:
