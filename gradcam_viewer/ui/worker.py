@@ -27,6 +27,7 @@ from gradcam_viewer.cam.tracing import BackgroundTracer
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import RequestTracker
 from gradcam_viewer.session.results import ExplainResult, ModelInfo
+from gradcam_viewer.ui import preload
 
 if TYPE_CHECKING:
     from gradcam_viewer.cam import Explainer
@@ -96,6 +97,7 @@ class Worker(QObject):
             self._settle_candidate()  # a model still waiting for its warm-up comes first
             self._announce_model()
             self.status.emit("Loading TensorFlow and the model...")
+            preload.wait()  # never import TensorFlow beside the window's import thread
             from gradcam_viewer.cam import CamError, Explainer
             from gradcam_viewer.models import ModelLoadError, load_model_bundle
             from gradcam_viewer.models.chexnet import load_chexnet_weights
