@@ -55,10 +55,12 @@ class BackgroundTracer:
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             explainer, method = job
-            if not self._wanted(explainer):
-                continue
             try:
-                explainer.trace(method)
-                self.traced += 1
+                if self._wanted(explainer):
+                    explainer.trace(method)
+                    self.traced += 1
             except Exception:  # noqa: BLE001 - the model keeps explaining eagerly
                 log.warning("tracing %s failed; explaining eagerly", method, exc_info=True)
+            finally:
+                del job, explainer  # a model switched away from is not kept alive here
+                self._jobs.task_done()
