@@ -6,13 +6,12 @@ import threading
 import time
 from pathlib import Path
 
+import models_zoo as zoo
 import numpy as np
-import pytest
+from gui_helpers import wait_shown
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import models_zoo as zoo
-from gui_helpers import wait_shown
 from gradcam_viewer.cam.methods import METHODS
 from gradcam_viewer.resources import samples_dir
 
