@@ -1,7 +1,8 @@
 """Time from process start to a visible window, and to the first heatmap drawn, on the demo
 model (or, with --chexnet, the CheXNet preset next to the floor any Keras program pays), cold
-(a fresh process each run). Run: .venv/bin/python benchmarks/bench_gui.py [--runs N] [--chexnet]
-Needs a display or QT_QPA_PLATFORM=offscreen.
+(a fresh process each run), and where the time goes (each piece timed by wrapping the function
+that does it; the first call only). Run: .venv/bin/python benchmarks/bench_gui.py [--runs N]
+[--chexnet]. Needs a display or QT_QPA_PLATFORM=offscreen.
 """
 
 from __future__ import annotations
