@@ -3,10 +3,17 @@
 Built once per model. The gradients of all labels with respect to the target layer come from
 one Jacobian over the labels (only the layers after the target are differentiated), or, for a
 global-average-pooling + Dense head, from the closed form W / (h * w) with no backward pass.
+
+The same computation runs compiled (a `tf.function`, traced once per method: seconds for a deep
+model, then fast) or eagerly (no tracing, slower per image). The viewer explains its first
+images eagerly and swaps the compiled function in once `trace` has run in the background.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +70,9 @@ class Explainer:
         self.input_shape = shape[1:]
         self._signature = [tf.TensorSpec((None,) + shape[1:], tf.float32)]
         self._fns: dict[str, Any] = {}
+        self._traced: set[str] = set()  # methods whose compiled function is ready
+        self._lock = threading.Lock()
+        self.runs: Counter[str] = Counter()  # "eager" / "compiled": how each explain ran
         # The layer whose pooled output is `Explanation.features` (default: the target).
         self.feature_layer, self._feature_op = graph.resolve_feature_layer(
             model, feature_layer, self.path, self.layer_name)
@@ -72,14 +82,22 @@ class Explainer:
     def closed_form(self) -> bool:
         return self.head is not None
 
-    def explain(self, batch: np.ndarray, method: str | None = None) -> Explanation:
+    def explain(self, batch: np.ndarray, method: str | None = None,
+                eager: bool = False) -> Explanation:
+        """`eager=True` runs the computation without its compiled function (no tracing)."""
         method = method or self.method
         if method not in METHODS:
             raise CamError(f"Unknown CAM method '{method}'; choose one of {', '.join(METHODS)}.")
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim == 3:
             batch = batch[None]
-        probs, cams, pooled = self._compiled(method)(tf.constant(batch))
+        if eager:
+            probs, cams, pooled = self._compute(tf.constant(batch), METHODS[method])
+        else:
+            probs, cams, pooled = self._compiled(method)(tf.constant(batch))
+            with self._lock:
+                self._traced.add(method)
+        self.runs["eager" if eager else "compiled"] += 1
         return Explanation(
             probabilities=probs.numpy(),
             heatmaps=cams.numpy(),
@@ -100,26 +118,44 @@ class Explainer:
                                            autograph=False)
         return self._forward_fn(tf.constant(np.asarray(batch, np.float32))).numpy()
 
+    def is_traced(self, method: str) -> bool:
+        """Whether `method`'s compiled function is ready (explain would not trace)."""
+        with self._lock:
+            return method in self._traced
+
+    def trace(self, method: str) -> None:
+        """Trace `method`'s compiled function now, from any thread; until it has, explain
+        eagerly (tracing and eager execution both need the GIL: run one at a time if you can)."""
+        self._compiled(method).get_concrete_function(*self._signature)
+        with self._lock:
+            self._traced.add(method)
+
+    def _compute(self, x, fn):
+        """The whole explanation: run eagerly as it is, or traced inside `_compiled`."""
+        acts, grads, probs, feats = self._acts_and_grads(x)
+        pooled = tf.reduce_mean(tf.cast(feats, tf.float32), axis=(1, 2))  # OOD features
+        return probs, tf.nn.relu(fn(acts, grads)), pooled
+
     def _compiled(self, method: str):
-        if method not in self._fns:
-            fn = METHODS[method]
-
-            def compute(x):
-                acts, grads, probs, feats = self._acts_and_grads(x)
-                pooled = tf.reduce_mean(tf.cast(feats, tf.float32), axis=(1, 2))  # OOD features
-                return probs, tf.nn.relu(fn(acts, grads)), pooled
-
-            # autograph=False: plain tracing; nothing here branches on tensor values
-            self._fns[method] = tf.function(compute, input_signature=self._signature,
-                                            autograph=False)
-        return self._fns[method]
+        with self._lock:
+            if method not in self._fns:
+                fn = METHODS[method]
+                # autograph=False: plain tracing; nothing here branches on tensor values
+                self._fns[method] = tf.function(lambda x: self._compute(x, fn),
+                                                input_signature=self._signature,
+                                                autograph=False)
+            return self._fns[method]
 
     def _acts_and_grads(self, x):
         # Only the target is watched: nothing before it is recorded (no variables are needed).
-        with tf.GradientTape(persistent=False, watch_accessed_variables=False) as tape:
+        # The closed form needs no tape at all (which saves its bookkeeping when eager).
+        tape = (tf.GradientTape(persistent=False, watch_accessed_variables=False)
+                if self.head is None else None)
+        with tape if tape is not None else contextlib.nullcontext():
 
             def watch(y):
-                tape.watch(y)
+                if tape is not None:
+                    tape.watch(y)
                 return y
 
             taps = graph.Taps(on_target=watch, feature_op=self._feature_op)

@@ -28,6 +28,9 @@ def default_sample() -> Path | None:
 
 
 def run_gui(args: Any) -> int:
+    from gradcam_viewer.ui import preload
+
+    preload.start()  # TensorFlow's import overlaps Qt's start-up (a thread of its own)
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 

@@ -36,6 +36,7 @@ from gradcam_viewer.ui.image_view import ImageView
 from gradcam_viewer.ui.renderer import Renderer, Tokens
 from gradcam_viewer.ui.studies_panel import StudiesPanel
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
+from gradcam_viewer.ui import preload
 from gradcam_viewer.ui.worker import Worker, WorkerThread
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
     renderOverlay = Signal(int, object, object)  # token, heatmap at overlay size, style
 
     def __init__(self, settings: QSettings | None = None):
+        preload.start()  # TensorFlow's import runs while the window is built (once per process)
         super().__init__()
         self.setWindowTitle("Grad-CAM Viewer")
         self.resize(1400, 900)
@@ -371,6 +373,7 @@ class MainWindow(QMainWindow):
             if thread.isRunning():
                 thread.quit()
                 thread.wait(60_000)
+        self.worker.stop()  # a compiled function still being traced in the background
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.settings.setValue("window/geometry", self.saveGeometry())

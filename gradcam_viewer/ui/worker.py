@@ -1,24 +1,33 @@
 """The background worker: owns the model and the engine, loads images and explains them.
 
-It lives in its own QThread (moveToThread). TensorFlow is imported here, on first use, so the
-window appears before TensorFlow has loaded. Every request carries an id; the session's
-`RequestTracker` tells which have gone stale (an open only by a newer open), and the worker drops
-those. A new model is installed only after its warm-up ran. Every failure becomes a signal with a
-message; nothing escapes the thread.
+It lives in its own QThread (moveToThread). TensorFlow is imported off the GUI thread (the
+window starts the import in a thread of its own, `ui/preload.py`), so the window appears before
+TensorFlow has loaded. Every request carries an id; the session's `RequestTracker` tells which
+have gone stale (an open only by a newer open), and the worker drops those. Every failure
+becomes a signal with a message; nothing escapes the thread.
+
+Cold start: a new model is installed only after its warm-up ran, and the warm-up is eager (no
+tracing): the first image a request brings after the load, explained as usual, else zeros (a
+queued call behind the requests already waiting). Explanations run eagerly until the method's
+compiled function has been traced by a background thread (`cam/tracing.py`), which starts only
+after the first result was sent, so that tracing never slows the first heatmap.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
+from gradcam_viewer.cam.tracing import BackgroundTracer
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import RequestTracker
 from gradcam_viewer.session.results import ExplainResult, ModelInfo
+from gradcam_viewer.ui import preload
 
 if TYPE_CHECKING:
     from gradcam_viewer.cam import Explainer
@@ -42,6 +51,17 @@ class WorkerThread(QThread):
         self.exec()
 
 
+@dataclass
+class _Candidate:
+    """A model loaded but not yet warmed up (not in use)."""
+
+    kind: str
+    path: str
+    bundle: Any
+    explainer: Any
+    ood: Any
+
+
 class Worker(QObject):
     status = Signal(str)
     busy = Signal(bool)
@@ -60,16 +80,24 @@ class Worker(QObject):
         self.explainer: Explainer | None = None
         self.model_id = 0
         self.reference_images = ""  # set by the GUI before it asks for CheXNet weights
+        self._candidate: _Candidate | None = None  # loaded, waiting for its warm-up
+        self._unannounced: _Candidate | None = None  # installed, modelLoaded not yet sent
+        self.tracer = BackgroundTracer(lambda explainer: explainer is self.explainer)
+
+    def stop(self) -> None:
+        """After the worker's thread has ended: let a trace in progress finish."""
+        self.tracer.stop()
 
     # --- model ---------------------------------------------------------------------------
     @Slot(str, str)
     def load_model(self, kind: str, path: str) -> None:
         """kind: 'demo', 'keras' or 'chexnet'. On any failure the previous model stays."""
         self.busy.emit(True)
-        self.status.emit("Loading TensorFlow and the model...")
         try:
-            import numpy as np
-
+            self._settle_candidate()  # a model still waiting for its warm-up comes first
+            self._announce_model()
+            self.status.emit("Loading TensorFlow and the model...")
+            preload.wait()  # never import TensorFlow beside the window's import thread
             from gradcam_viewer.cam import CamError, Explainer
             from gradcam_viewer.models import ModelLoadError, load_model_bundle
             from gradcam_viewer.models.chexnet import load_chexnet_weights
@@ -85,34 +113,93 @@ class Worker(QObject):
                 explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output,
                                       feature_layer=feature_layer_of(bundle.manifest))
                 ood = check_for(bundle, explainer)  # issue 13
-                self.status.emit("Warming up the model...")
-                h, w, c = bundle.input_size
-                explainer.explain(np.zeros((1, h, w, c), np.float32))  # trace the graph now
             except (ModelLoadError, CamError) as exc:
                 self.modelFailed.emit(str(exc))
                 self.status.emit("Model not changed")
                 return
-            # only a model that has explained once replaces the one in use
-            self.bundle, self.explainer, self.ood = bundle, explainer, ood
-            self.model_id += 1
-            setup = (self._setup_suggestions(bundle, path)
-                     if kind == "keras" and not bundle.has_manifest else None)
-            # the set-up dialog says what the no-manifest notices would (one window, not three)
-            self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
-                                            dict(bundle.manifest), bundle.is_demo,
-                                            [] if setup else list(bundle.notices),
-                                            loader=bundle.loader))
-            self.status.emit("Ready")
-            if setup is not None:
-                self.setupNeeded.emit(setup)
+            # Warmed up by the next request's image, or on zeros by this queued call (it runs
+            # after the requests already waiting)
+            self._candidate = _Candidate(kind, path, bundle, explainer, ood)
+            QMetaObject.invokeMethod(self, "settle_model", Qt.ConnectionType.QueuedConnection)
         except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
             log.exception("model load failed")
-            where = f"'{Path(path).name}' " if path else ""
-            self.modelFailed.emit(f"The model {where}could not be loaded "
-                                  f"({type(exc).__name__}: {exc}).")
-            self.status.emit("Model not changed")
+            self._model_failed(path, exc)
         finally:
             self.busy.emit(False)
+
+    @Slot()
+    def settle_model(self) -> None:
+        """Warm up (on zeros) and install a model no request has warmed up with an image."""
+        if self._candidate is None:
+            return
+        self.busy.emit(True)
+        try:
+            self._settle_candidate()
+            self._announce_model()
+        finally:
+            self.busy.emit(False)
+
+    def _model_failed(self, path: str, exc: BaseException) -> None:
+        where = f"'{Path(path).name}' " if path else ""
+        self.modelFailed.emit(f"The model {where}could not be loaded "
+                              f"({type(exc).__name__}: {exc}).")
+        self.status.emit("Model not changed")
+
+    def _settle_candidate(self, x: Any = None, method: str = "gradcam") -> Any:
+        """Warm the waiting model up, eagerly, on `x` (a request's first image) or else on
+        zeros, and install it if that ran (announced by `_announce_model`, after the
+        explanation of `x` has gone out). Returns that explanation, or None."""
+        candidate, self._candidate = self._candidate, None
+        if candidate is None:
+            return None
+        self.status.emit("Warming up the model...")
+        result = None
+        if x is not None:
+            try:
+                result = candidate.explainer.explain(x, method=method, eager=True)
+            except Exception:  # noqa: BLE001 - the image or the model: zeros will tell
+                log.warning("first explanation with the new model failed", exc_info=True)
+        if result is None and not self._warm_up(candidate):
+            return None
+        # only a model that has explained once replaces the one in use
+        self.bundle, self.explainer, self.ood = (candidate.bundle, candidate.explainer,
+                                                 candidate.ood)
+        self.model_id += 1
+        self._unannounced = candidate
+        return result
+
+    def _warm_up(self, candidate: _Candidate) -> bool:
+        import numpy as np
+
+        from gradcam_viewer.cam import CamError
+
+        h, w, c = candidate.bundle.input_size
+        try:
+            candidate.explainer.explain(np.zeros((1, h, w, c), np.float32), eager=True)
+            return True
+        except CamError as exc:
+            self.modelFailed.emit(str(exc))
+            self.status.emit("Model not changed")
+        except Exception as exc:  # noqa: BLE001
+            log.exception("model warm-up failed")
+            self._model_failed(candidate.path, exc)
+        return False
+
+    def _announce_model(self) -> None:
+        candidate, self._unannounced = self._unannounced, None
+        if candidate is None:
+            return
+        bundle = candidate.bundle
+        setup = (self._setup_suggestions(bundle, candidate.path)
+                 if candidate.kind == "keras" and not bundle.has_manifest else None)
+        # the set-up dialog says what the no-manifest notices would (one window, not three)
+        self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
+                                        dict(bundle.manifest), bundle.is_demo,
+                                        [] if setup else list(bundle.notices),
+                                        loader=bundle.loader))
+        self.status.emit("Ready")
+        if setup is not None:
+            self.setupNeeded.emit(setup)
 
     def _setup_suggestions(self, bundle: Any, path: str) -> Any:
         """What the set-up dialog pre-fills, computed here (it needs the Keras model)."""
@@ -197,17 +284,35 @@ class Worker(QObject):
             self.status.emit("Ready")
 
     def _explain(self, request_id: int, image: LoadedImage, method: str) -> None:
-        if self.explainer is None or self.tracker.explain_is_stale(request_id):
-            return  # no model yet (the GUI asks again when it arrives), or superseded
-        self.status.emit(f"Computing {method} for {Path(image.path).name}...")
-        started = time.perf_counter()
+        if self.tracker.explain_is_stale(request_id):
+            return  # superseded (a model waiting for its warm-up gets it from `settle_model`)
         try:
-            result = self.explainer.explain(self.bundle.prepare(image), method=method)
-        except Exception as exc:
-            log.exception("engine failed on %s", Path(image.path).name)
-            self.failed.emit(request_id, f"The model failed on '{Path(image.path).name}' "
-                                         f"({type(exc).__name__}: {exc}).")
-            return
+            self._explain_current(request_id, image, method)
+        finally:
+            self._announce_model()  # a model this request warmed up: after its explanation
+
+    def _explain_current(self, request_id: int, image: LoadedImage, method: str) -> None:
+        started = time.perf_counter()
+        result = None
+        if self._candidate is not None:
+            try:
+                x = self._candidate.bundle.prepare(image)
+            except Exception:  # noqa: BLE001 - reported below by the model that runs
+                x = None
+            result = self._settle_candidate(x, method)
+        if self.explainer is None:
+            return  # no model yet (the GUI asks again when it arrives)
+        self.status.emit(f"Computing {method} for {Path(image.path).name}...")
+        eager = not self.explainer.is_traced(method)
+        if result is None:
+            try:
+                result = self.explainer.explain(self.bundle.prepare(image), method=method,
+                                                eager=eager)
+            except Exception as exc:
+                log.exception("engine failed on %s", Path(image.path).name)
+                self.failed.emit(request_id, f"The model failed on '{Path(image.path).name}' "
+                                             f"({type(exc).__name__}: {exc}).")
+                return
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
         self.explained.emit(request_id, ExplainResult(
@@ -215,3 +320,5 @@ class Worker(QObject):
             heatmaps=result.heatmaps[0],
             layer=result.layer_name, method=result.method, score=result.score, seconds=seconds,
             ood=self.ood.record(result.features[0])))  # issue 13
+        if eager:  # traced in the background from now on; eager until it is ready
+            self.tracer.request(self.explainer, method)
