@@ -191,3 +191,32 @@ def test_fast_png_reads_back_as_written_in_pillow(seed, h, w, rgb, text):
     assert image.mode == ("RGB" if rgb else "L")
     np.testing.assert_array_equal(np.asarray(image), pixels)
     assert image.text == text
+
+
+def test_fast_png_of_a_full_size_overlay_reads_back_as_written():
+    """A radiograph-sized overlay (the deflate stream spans many blocks), read back by Pillow
+    and by the standard zlib decoder, chunk by chunk."""
+    import io
+    import struct
+    import zlib
+
+    from gradcam_viewer.export import encode_png_fast
+
+    rng = np.random.default_rng(15)
+    yy, xx = np.mgrid[0:1024, 0:1000]
+    smooth = (128 + 100 * np.sin(yy / 90.0) * np.cos(xx / 70.0))[..., None] * [1.0, 0.8, 0.6]
+    pixels = np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255).astype(np.uint8)
+    data = encode_png_fast(pixels, {"Label": "Nodule"})
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    np.testing.assert_array_equal(np.asarray(image), pixels)
+    pos, idat = 8, b""
+    while pos < len(data):  # every chunk's CRC is right; IDAT is a plain zlib stream
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        tag, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == \
+            zlib.crc32(tag + body)
+        idat += body if tag == b"IDAT" else b""
+        pos += 12 + length
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(1024, 1 + 3000)
+    assert (rows[:, 0] <= 4).all()
