@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import struct
-import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -136,4 +135,5 @@ def encode_png_fast(pixels: np.ndarray, text: dict[str, str]) -> bytes:
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    crc = isal_zlib.crc32(data, isal_zlib.crc32(tag))  # (tag + data would copy the data)
+    return b"".join((struct.pack(">I", len(data)), tag, data, struct.pack(">I", crc)))
