@@ -67,7 +67,9 @@ def _composite_grey(display: np.ndarray, heatmap: np.ndarray, style: OverlayStyl
     drawn = heat >= style.threshold
     if style.contours:
         drawn &= contour_mask(heat, style.contour_levels)
-    flat = np.where(drawn, np.rint(heat * 255).astype(np.int32), np.int32(256))
+    np.multiply(heat, np.float32(255), out=heat)  # in place: heat is ours (fmax made it)
+    flat = np.rint(heat, out=heat).astype(np.int32)
+    np.copyto(flat, np.int32(256), where=~drawn)
     flat += display.astype(np.int32) * 257
     flat = np.ascontiguousarray(flat)  # (views of transposed images come in F order)
     packed = np.take(_blend_table(style.colormap, effective_opacity(style)), flat)  # RGBX
