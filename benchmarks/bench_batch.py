@@ -8,6 +8,7 @@ Models: the demo model, and the CheXNet preset (DenseNet121 at 320x320, weights=
 by this script). Images: the NIH PNGs in ../shared/data/cxr-png (copied to a temporary folder,
 cycled to --images names: the scanner lists a linked file once), else demo phantoms at 1024x1024.
 Run: .venv/bin/python benchmarks/bench_batch.py [--images 200] [--models demo,densenet]
+     [--overlays Nodule|none]
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--models", default="demo,densenet")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--overlays", default="Nodule",
+                        help="what the command's --overlays gets (default: one overlay)")
     parser.add_argument("--ray", action="store_true",
                         help="instead: explain --ray throughput (demo model) with 1 and 2 "
                              "workers on a local Ray instance of 2 CPUs")
@@ -162,19 +165,19 @@ def main() -> int:
     try:
         what = make_inputs(tmp / "in", args.images)
         files = sorted((tmp / "in").iterdir())
-        print(f"{what}; batch size {args.batch_size}, one overlay per image; "
+        print(f"{what}; batch size {args.batch_size}, --overlays {args.overlays}; "
               f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
         runs = []
         for name in args.models.split(","):
             if name == "demo":
-                model_args, label = [], "Nodule"
+                model_args, label = [], args.overlays
             else:
                 from gradcam_viewer.models.chexnet import build_chexnet
 
                 weights = tmp / "chexnet.weights.h5"
                 if not weights.exists():
                     build_chexnet().save_weights(weights)
-                model_args, label = ["--chexnet-weights", str(weights)], "Nodule"
+                model_args, label = ["--chexnet-weights", str(weights)], args.overlays
                 name = "DenseNet121 320x320"
             bound = compute_bound(files, model_args, args.batch_size)
             w = wall(tmp / "in", tmp / f"out-{len(runs)}", model_args, label, args.batch_size)
@@ -191,7 +194,8 @@ def main() -> int:
                   f"{wall_ms / bound_ms:7.2f}   (+{w['startup']:.1f} s model load and "
                   f"tracing; whole command {w['total']:.1f} s)")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak resident memory of this process: {peak:.0f} MB")
+        print(f"peak resident memory of this process: {peak:.0f} MB; load average at the end "
+              f"{os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -7,11 +7,11 @@ import csv
 import io
 import json
 import struct
-import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image, PngImagePlugin
 
 from gradcam_viewer.models.outputs import values_name
@@ -101,10 +101,11 @@ def write_png(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,
 def write_png_fast(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,
                    overwrite: bool = False) -> Path:
     """The same pixels and text as `write_png`, encoded for batch export: every row with the
-    PNG "Up" filter (one numpy subtraction) and zlib's Huffman-only deflate (which releases
-    the GIL, so writer threads overlap). Pillow tries every filter on every row; this is
-    about 3x faster than Pillow at level 1 and 8x faster than its default, for files about
-    8% larger than the default's."""
+    PNG "Up" filter (one numpy subtraction) and ISA-L's deflate at level 1 (a standard zlib
+    stream, written with the GIL released, so writer threads overlap). Pillow tries every
+    filter on every row; on a 1024x1024 overlay this takes ~7 ms, where zlib's Huffman-only
+    took ~21 ms, Pillow's level 1 ~57 ms and its default ~250 ms; files are ~15% larger than
+    the default's and ~20% smaller than Huffman-only's."""
     return write_bytes_atomic(path, encode_png_fast(rgb, text or {}), overwrite)
 
 
@@ -127,12 +128,12 @@ def encode_png_fast(pixels: np.ndarray, text: dict[str, str]) -> bytes:
         except UnicodeEncodeError:
             parts.append(_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0"
                                 + value.encode("utf-8")))
-    # Huffman coding only: after the Up filter most bytes are small, so string matching adds
-    # little (files ~6% smaller than zlib level 1 here, and a third faster)
-    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    # a compressobj, not isal_zlib.compress: only the former releases the GIL (isal 1.9)
+    deflate = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 15, 9)
     parts += [_chunk(b"IDAT", deflate.compress(rows) + deflate.flush()), _chunk(b"IEND", b"")]
     return b"".join(parts)
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    crc = isal_zlib.crc32(data, isal_zlib.crc32(tag))  # (tag + data would copy the data)
+    return b"".join((struct.pack(">I", len(data)), tag, data, struct.pack(">I", crc)))

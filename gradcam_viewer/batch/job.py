@@ -89,8 +89,10 @@ class ExplainJob:
 
     def __init__(self, bundle: Any, explainer: Any, settings: JobSettings,
                  ood_check: Any = None, dicom: Any = None):
+        from gradcam_viewer.batch.memory import keep_freed_memory
         from gradcam_viewer.trust.ood import check_for
 
+        keep_freed_memory()  # the stages free and reallocate ~30 MB per image
         self.bundle, self.explainer, self.settings = bundle, explainer, settings
         self.wanted = [bundle.labels.index(name) for name in settings.overlays]
         self.ood_check = ood_check if ood_check is not None else check_for(bundle, explainer)

@@ -46,11 +46,11 @@ def effective_opacity(style: OverlayStyle) -> float:
 
 def composite(display: np.ndarray, heatmap: np.ndarray, style: OverlayStyle) -> np.ndarray:
     """display: uint8 [H, W] or [H, W, 3]; heatmap: float [H, W] in [0, 1]. -> uint8 RGB."""
-    base = as_rgb(display)
     if style.opacity <= 0:
-        return base.copy()
+        return as_rgb(display).copy()
     if display.ndim == 2 and display.dtype == np.uint8:
         return _composite_grey(display, heatmap, style)
+    base = as_rgb(display)
     rgba = heat_rgba(heatmap, style)
     a = (rgba[..., 3:4].astype(np.float32) / 255.0) * effective_opacity(style)
     out = base.astype(np.float32) * (1 - a) + rgba[..., :3].astype(np.float32) * a
@@ -67,12 +67,18 @@ def _composite_grey(display: np.ndarray, heatmap: np.ndarray, style: OverlayStyl
     drawn = heat >= style.threshold
     if style.contours:
         drawn &= contour_mask(heat, style.contour_levels)
-    flat = np.where(drawn, np.rint(heat * 255).astype(np.int32), np.int32(256))
+    np.multiply(heat, np.float32(255), out=heat)  # in place: heat is ours (fmax made it)
+    flat = np.rint(heat, out=heat).astype(np.int32)
+    np.copyto(flat, np.int32(256), where=~drawn)
     flat += display.astype(np.int32) * 257
     flat = np.ascontiguousarray(flat)  # (views of transposed images come in F order)
-    packed = _blend_table(style.colormap, effective_opacity(style))[flat]  # uint32 RGBX
+    packed = np.take(_blend_table(style.colormap, effective_opacity(style)), flat)  # RGBX
     h, w = display.shape
-    return np.ascontiguousarray(packed.view(np.uint8).reshape(h, w, 4)[..., :3])
+    rgbx = packed.view(np.uint8).reshape(h, w, 4)
+    rgb = np.empty((h, w, 3), np.uint8)
+    for c in range(3):  # a plane at a time: ~5x faster than one copy of the [..., :3] view
+        rgb[..., c] = rgbx[..., c]
+    return rgb
 
 
 @lru_cache(maxsize=8)
