@@ -22,12 +22,12 @@ import json
 import sys
 KIND, WEIGHTS = sys.argv[1], sys.argv[2]
 from gradcam_viewer.ui import preload
-preload.start()  # as run_gui does first
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])
 from gradcam_viewer.ui.app import default_sample
 from gradcam_viewer.ui.main_window import MainWindow
+preload.start()  # where run_gui starts it: after the window's imports
 marks = {}
 
 def mark(name):
