@@ -230,3 +230,27 @@ def test_the_tracer_skips_a_model_no_longer_wanted():
         time.sleep(0.01)
     tracer.stop(30)
     assert traced == [(keep, "gradcam")] and tracer.traced == 1
+
+
+def test_closing_during_a_trace_hides_the_window_and_waits_for_the_trace(win, qtbot, monkeypatch):
+    """A trace cannot be interrupted, and a process that exits while one runs aborts in
+    TensorFlow's C++ ("terminate called...", exit 134): closing must wait for it, with the
+    window already gone rather than frozen on screen."""
+    spy = Spy(monkeypatch)
+    explainer = _new_model(qtbot, win)
+    win.open_file(SAMPLES[0])
+    wait_shown(qtbot, win, SAMPLES[0], "gradcam")
+    qtbot.waitUntil(spy.tracing.is_set, timeout=60_000)  # the trace is in flight, held
+    seen = []
+    real_stop = win.worker.stop
+
+    def stop():
+        seen.append((win.isVisible(), spy.gate.is_set()))
+        threading.Timer(0.5, spy.gate.set).start()  # the trace ends while close waits
+        real_stop()
+
+    monkeypatch.setattr(win.worker, "stop", stop)
+    win.close()
+    assert seen and seen[0] == (False, False), "the window stayed on screen while close waited"
+    assert explainer.is_traced("gradcam")  # close waited for the trace to end
+    assert not [t for t in threading.enumerate() if t.name == "gradcam-trace"]
