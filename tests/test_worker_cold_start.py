@@ -254,3 +254,34 @@ def test_closing_during_a_trace_hides_the_window_and_waits_for_the_trace(win, qt
     assert seen and seen[0] == (False, False), "the window stayed on screen while close waited"
     assert explainer.is_traced("gradcam")  # close waited for the trace to end
     assert not [t for t in threading.enumerate() if t.name == "gradcam-trace"]
+
+
+def test_a_failing_background_trace_is_logged_once_and_explanations_stay_eager(
+        win, qtbot, reference, monkeypatch, caplog):
+    """A trace that raises is logged (with its traceback), never asked for again for that
+    model and method, and the model keeps explaining, eagerly and right."""
+    import logging
+
+    from gradcam_viewer.cam import Explainer
+
+    _, run = reference
+    spy = Spy(monkeypatch)
+
+    def failing(self, method):
+        spy.calls.append(("trace", self, method, None, threading.current_thread()))
+        raise RuntimeError("tracing broken on purpose (injected)")
+
+    monkeypatch.setattr(Explainer, "trace", failing)
+    explainer = _new_model(qtbot, win)
+    caplog.set_level(logging.WARNING, logger="gradcam_viewer.cam.tracing")
+    for path in SAMPLES:
+        win.open_file(path)
+        wait_shown(qtbot, win, path, "gradcam")
+        _matches(win.result, run, path, "gradcam")
+        qtbot.waitUntil(lambda: not win.worker.tracer._jobs.unfinished_tasks, timeout=60_000)
+    traces = [c for c in spy.calls if c[0] == "trace" and c[1] is explainer]
+    assert len(traces) == 1, "a failed trace was asked for again"
+    assert not explainer.is_traced("gradcam") and explainer.runs["compiled"] == 0
+    assert all(c[2] for c in spy.explains_of(explainer))  # every explanation eager
+    failed = [r for r in caplog.records if "tracing gradcam failed" in r.getMessage()]
+    assert len(failed) == 1 and "injected" in str(failed[0].exc_info[1])
