@@ -230,3 +230,58 @@ def test_the_tracer_skips_a_model_no_longer_wanted():
         time.sleep(0.01)
     tracer.stop(30)
     assert traced == [(keep, "gradcam")] and tracer.traced == 1
+
+
+def test_closing_during_a_trace_hides_the_window_and_waits_for_the_trace(win, qtbot, monkeypatch):
+    """A trace cannot be interrupted, and a process that exits while one runs aborts in
+    TensorFlow's C++ ("terminate called...", exit 134): closing must wait for it, with the
+    window already gone rather than frozen on screen."""
+    spy = Spy(monkeypatch)
+    explainer = _new_model(qtbot, win)
+    win.open_file(SAMPLES[0])
+    wait_shown(qtbot, win, SAMPLES[0], "gradcam")
+    qtbot.waitUntil(spy.tracing.is_set, timeout=60_000)  # the trace is in flight, held
+    seen = []
+    real_stop = win.worker.stop
+
+    def stop():
+        seen.append((win.isVisible(), spy.gate.is_set()))
+        threading.Timer(0.5, spy.gate.set).start()  # the trace ends while close waits
+        real_stop()
+
+    monkeypatch.setattr(win.worker, "stop", stop)
+    win.close()
+    assert seen and seen[0] == (False, False), "the window stayed on screen while close waited"
+    assert explainer.is_traced("gradcam")  # close waited for the trace to end
+    assert not [t for t in threading.enumerate() if t.name == "gradcam-trace"]
+
+
+def test_a_failing_background_trace_is_logged_once_and_explanations_stay_eager(
+        win, qtbot, reference, monkeypatch, caplog):
+    """A trace that raises is logged (with its traceback), never asked for again for that
+    model and method, and the model keeps explaining, eagerly and right."""
+    import logging
+
+    from gradcam_viewer.cam import Explainer
+
+    _, run = reference
+    spy = Spy(monkeypatch)
+
+    def failing(self, method):
+        spy.calls.append(("trace", self, method, None, threading.current_thread()))
+        raise RuntimeError("tracing broken on purpose (injected)")
+
+    monkeypatch.setattr(Explainer, "trace", failing)
+    explainer = _new_model(qtbot, win)
+    caplog.set_level(logging.WARNING, logger="gradcam_viewer.cam.tracing")
+    for path in SAMPLES:
+        win.open_file(path)
+        wait_shown(qtbot, win, path, "gradcam")
+        _matches(win.result, run, path, "gradcam")
+        qtbot.waitUntil(lambda: not win.worker.tracer._jobs.unfinished_tasks, timeout=60_000)
+    traces = [c for c in spy.calls if c[0] == "trace" and c[1] is explainer]
+    assert len(traces) == 1, "a failed trace was asked for again"
+    assert not explainer.is_traced("gradcam") and explainer.runs["compiled"] == 0
+    assert all(c[2] for c in spy.explains_of(explainer))  # every explanation eager
+    failed = [r for r in caplog.records if "tracing gradcam failed" in r.getMessage()]
+    assert len(failed) == 1 and "injected" in str(failed[0].exc_info[1])

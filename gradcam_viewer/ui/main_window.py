@@ -379,6 +379,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/side", self.side_splitter.saveState())
+        # shutdown waits for the threads (a background trace cannot be interrupted: seconds
+        # for a deep model); the window goes at once instead of freezing on screen meanwhile
+        self.hide()
         self.shutdown()
         super().closeEvent(event)
 
