@@ -112,15 +112,17 @@ class DicomRun:
         notes: list[str] = []
         objects = build_objects(ex, notes)
         written = write_objects(objects, self._folder_of(item), item.base, overwrite)
+        outcome = "its other DICOM objects are written"
         if objects:  # a note from an earlier run that could make none is no longer true
             (self._folder_of(item) / no_dicom_file_name(item.base)).unlink(missing_ok=True)
         elif ex.is_dicom:  # none makeable (--overlays none, no report): decided all the same
-            self._none_made(item, notes or ["no overlay was asked for and the source has no "
-                                            "DICOM identity a report could reference"],
-                            overwrite)
+            notes = notes or ["no overlay was asked for and the source has no DICOM identity "
+                              "a report could reference"]
+            self._none_made(item, notes, overwrite)
+            outcome = (f"no DICOM object is written for it (why: in "
+                       f"{no_dicom_file_name(item.base)})")
         with self._lock:
-            self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
-                              for text in notes)
+            self.notes.extend(f"note: {item.rel}: {text}; {outcome}" for text in notes)
             for _, ds in objects:
                 self.patients.add(str(ds.get("PatientID", "")))
                 self.studies.add(str(ds.StudyInstanceUID))

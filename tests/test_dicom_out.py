@@ -292,6 +292,24 @@ def test_resume_leaves_an_image_whose_objects_cannot_be_made(tmp_path, capsys, m
         "CT_small_SR.dcm", "phantom_03_nodule_SR.dcm"]
 
 
+@pytest.mark.parametrize("overlays, made, tail", [
+    ("none", [], "; no DICOM object is written for it (why: in "
+                 "phantom_03_nodule_no_DICOM_objects.json)"),
+    ("Mass", ["phantom_03_nodule_PM_Mass.dcm", "phantom_03_nodule_SC_Mass.dcm"],
+     "; its other DICOM objects are written"),
+])
+def test_a_refused_object_is_named_with_what_was_written(tmp_path, capsys, monkeypatch,
+                                                         overlays, made, tail):
+    """The note says what really happened: the other objects written, or none at all."""
+    _refuse_report_for(monkeypatch, "phantom_03_nodule.dcm")
+    assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--overlays",
+                 overlays, "--out", str(tmp_path / "o"), "--dicom-out", str(tmp_path / "d")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: phantom_03_nodule.dcm: a structured report cannot be made from "
+                     "'phantom_03_nodule.dcm' (refused for this test)" + tail]
+    assert sorted(p.name for p in (tmp_path / "d").glob("*.dcm")) == made
+
+
 def test_resume_on_real_dicoms_whose_reports_cannot_be_made(shared_data, tmp_path, capsys):
     """The reviewer's case on real files: highdicom cannot make the report of these two, so
     with --overlays none they get no object; every resume used to explain them again."""
