@@ -116,8 +116,8 @@ class DicomRun:
         if objects:  # a note from an earlier run that could make none is no longer true
             (self._folder_of(item) / no_dicom_file_name(item.base)).unlink(missing_ok=True)
         elif ex.is_dicom:  # none makeable (--overlays none, no report): decided all the same
-            notes = notes or ["no overlay was asked for and the source has no DICOM identity "
-                              "a report could reference"]
+            notes = notes or [("no overlay was asked for and the source has no DICOM "
+                               "identity a report could reference")]
             self._none_made(item, notes, overwrite)
             outcome = (f"no DICOM object is written for it (why: in "
                        f"{no_dicom_file_name(item.base)})")

@@ -293,8 +293,8 @@ def test_resume_leaves_an_image_whose_objects_cannot_be_made(tmp_path, capsys, m
 
 
 @pytest.mark.parametrize("overlays, made, tail", [
-    ("none", [], "; no DICOM object is written for it (why: in "
-                 "phantom_03_nodule_no_DICOM_objects.json)"),
+    ("none", [], ("; no DICOM object is written for it (why: in "
+                  "phantom_03_nodule_no_DICOM_objects.json)")),
     ("Mass", ["phantom_03_nodule_PM_Mass.dcm", "phantom_03_nodule_SC_Mass.dcm"],
      "; its other DICOM objects are written"),
 ])
