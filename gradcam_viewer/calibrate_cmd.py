@@ -99,4 +99,5 @@ def run(args: Any) -> int:
               f"k = {reference.k}, threshold {reference.threshold:.4f} (95th percentile of "
               f"{len(reference.holdout_scores)} held-out images); {sidecar.name} "
               f"({sidecar.stat().st_size // 1024} KB) is named in the manifest\n")
-    return 0
+    # as for explain: an input named but missing, or an image that did not open, is a failure
+    return 1 if problems or len(features) < len(paths) else 0

@@ -4,6 +4,7 @@ calls in: `add_arguments`, `DicomRun.start`, `DicomRun.after_image`, `DicomRun.f
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import threading
@@ -71,15 +72,29 @@ class DicomRun:
         return self.folder / item.folder.relative_to(self.out)
 
     def complete(self, item: Any, labels: list[str], record: dict) -> bool:
-        """Whether an image an earlier run finished has its objects in --dicom-out (the file
-        written last is there); True when no objects are asked for or none can be seen."""
+        """Whether an earlier run decided an image's objects in --dicom-out: the file written
+        last for it is there (its first object, or the note saying why none could be made);
+        True when no objects are asked for or none can be seen."""
         from gradcam_viewer.dicom_out import first_object_name
-        from gradcam_viewer.output_layout import dicom_file_name
+        from gradcam_viewer.output_layout import dicom_file_name, no_dicom_file_name
 
         if not self.keeps_files:
             return True
         name = first_object_name(labels, str(record.get("format", "")).startswith("DICOM"))
-        return name is None or (self._folder_of(item) / dicom_file_name(item.base, name)).is_file()
+        folder = self._folder_of(item)
+        return (name is None or (folder / dicom_file_name(item.base, name)).is_file()
+                or (folder / no_dicom_file_name(item.base)).is_file())
+
+    def _none_made(self, item: Any, why: list[str], overwrite: bool) -> None:
+        """Say in --dicom-out why an image has no objects (the file --resume reads)."""
+        from gradcam_viewer.output_layout import no_dicom_file_name
+        from gradcam_viewer.safe_write import write_atomic
+
+        folder = self._folder_of(item)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"source": item.rel, "dicom_objects": [], "why": why}, indent=2)
+        write_atomic(folder / no_dicom_file_name(item.base),
+                     lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"), overwrite)
 
     def after_image(self, item: Any, image: Any, display: Any, result: Any, values: Any,
                     bundle: Any, wanted: list[int], style: Any, overwrite: bool,
@@ -89,6 +104,7 @@ class DicomRun:
         if not self.active:
             return []
         from gradcam_viewer.dicom_out import build_objects, explained_image, write_objects
+        from gradcam_viewer.output_layout import no_dicom_file_name
 
         heatmaps = {bundle.labels[k]: result.display_heatmap(0, k, image.size) for k in wanted}
         ex = explained_image(image, display, bundle, values, heatmaps, result.method,
@@ -96,9 +112,17 @@ class DicomRun:
         notes: list[str] = []
         objects = build_objects(ex, notes)
         written = write_objects(objects, self._folder_of(item), item.base, overwrite)
+        outcome = "its other DICOM objects are written"
+        if objects:  # a note from an earlier run that could make none is no longer true
+            (self._folder_of(item) / no_dicom_file_name(item.base)).unlink(missing_ok=True)
+        elif ex.is_dicom:  # none makeable (--overlays none, no report): decided all the same
+            notes = notes or [("no overlay was asked for and the source has no DICOM "
+                               "identity a report could reference")]
+            self._none_made(item, notes, overwrite)
+            outcome = (f"no DICOM object is written for it (why: in "
+                       f"{no_dicom_file_name(item.base)})")
         with self._lock:
-            self.notes.extend(f"note: {item.rel}: {text}; its other DICOM objects are written"
-                              for text in notes)
+            self.notes.extend(f"note: {item.rel}: {text}; {outcome}" for text in notes)
             for _, ds in objects:
                 self.patients.add(str(ds.get("PatientID", "")))
                 self.studies.add(str(ds.StudyInstanceUID))

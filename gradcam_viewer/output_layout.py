@@ -70,6 +70,12 @@ def dicom_file_name(stem: str, name: str) -> str:
     return f"{stem}_{name_part(name, MAX_LABEL_BYTES + 3)}.dcm"
 
 
+def no_dicom_file_name(stem: str) -> str:
+    """`<stem>_no_DICOM_objects.json`: written in place of an image's DICOM objects when none
+    can be made, saying why, so that --resume knows the image was done."""
+    return f"{stem}_no_DICOM_objects.json"
+
+
 def common_root(paths: list[Path]) -> Path:
     """The deepest folder holding every input: a folder argument counts as itself, a file as
     its parent. On Windows, inputs on different drives have no common root: returns ''."""

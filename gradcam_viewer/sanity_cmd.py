@@ -1,5 +1,7 @@
 """`gradcam-viewer sanity --model M IMAGES...`: cascading randomisation (trust/sanity.py): a
-table on the terminal, sanity.csv and sanity.png in --out; exit 0 passed, 1 flagged."""
+table on the terminal, sanity.csv and sanity.png in --out. Exit codes as for explain (0 passed,
+1 an input named but missing or unopened, 2 nothing could be checked), 3 the model changed, and
+4 flagged: a code of its own, whatever else happened, so that a script can tell it apart."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 MAX_IMAGES = 16
+FLAGGED = 4  # the exit code of a flagged model
 
 
 def add_arguments(parser: Any) -> None:
@@ -50,11 +53,13 @@ def run(args: Any) -> int:
     for line in problems + notes:
         err.write(line + "\n")
     batch = []
+    failures = len(problems)
     for path in paths[:MAX_IMAGES]:
         try:
             batch.append(bundle.prepare(load_image(path)))
         except ImageLoadError as exc:
             err.write(f"error: cannot open '{path}': {exc.reason}\n")
+            failures += 1
     if not batch:
         err.write("error: no image could be opened\n")
         return 2
@@ -83,6 +88,9 @@ def run(args: Any) -> int:
         write_atomic(args.out / "sanity.png", lambda tmp: image.save(tmp, format="PNG"), True)
     except OSError as exc:
         err.write(f"error: cannot write the results ({exc.strerror or exc})\n")
-        return 1
-    err.write(f"sanity.csv and sanity.png in {args.out}\n")
-    return 1 if result.flagged else 0
+        failures += 1
+    else:
+        err.write(f"sanity.csv and sanity.png in {args.out}\n")
+    if result.flagged:
+        return FLAGGED
+    return 1 if failures else 0

@@ -237,6 +237,99 @@ def test_resume_completes_missing_dicom_objects(tmp_path, capsys):
     assert (tmp_path / "o" / "predictions.csv").read_bytes() == table
 
 
+def _refuse_report_for(monkeypatch, name: str) -> None:
+    """highdicom refusing the report of one source (as it does for some real files)."""
+    from gradcam_viewer.dicom_out import objects
+
+    made = objects.structured_report
+
+    def report(ex, ref):
+        if ex.source.name == name:
+            raise ValueError("refused for this test")
+        return made(ex, ref)
+
+    monkeypatch.setattr(objects, "structured_report", report)
+
+
+def _snapshot(*folders: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for f in folders for p in sorted(f.rglob("*")) if p.is_file()}
+
+
+def test_resume_leaves_an_image_whose_objects_cannot_be_made(tmp_path, capsys, monkeypatch):
+    """With --overlays none a DICOM source's only object is its report; when that cannot be
+    made nothing is written for it, and that outcome must count as done: a resume after the
+    one that decided it explains nothing, repeats no note and changes no file."""
+    from pydicom.data import get_testdata_file
+
+    _refuse_report_for(monkeypatch, "phantom_03_nodule.dcm")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(samples_dir() / "phantom_03_nodule.dcm", inputs)
+    shutil.copy(get_testdata_file("CT_small.dcm"), inputs)
+    args = ["explain", str(inputs), "--overlays", "none", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    capsys.readouterr()
+    resume = [*args, "--resume", "--dicom-out", str(tmp_path / "d")]
+    assert main(resume) == 0
+    err = capsys.readouterr().err
+    assert "2 images explained" in err and err.count("note: ") == 1
+    assert "phantom_03_nodule.dcm: a structured report cannot be made" in err
+    assert (tmp_path / "d" / "CT_small_SR.dcm").is_file()
+    assert not list((tmp_path / "d").glob("phantom_03_nodule*.dcm"))
+    why = json.loads((tmp_path / "d" / "phantom_03_nodule_no_DICOM_objects.json").read_text())
+    assert why["dicom_objects"] == [] and "refused for this test" in why["why"][0]
+    assert not (tmp_path / "d" / "CT_small_no_DICOM_objects.json").exists()
+    before = _snapshot(tmp_path / "o", tmp_path / "d")
+    for _ in range(2):
+        assert main(resume) == 0
+        err = capsys.readouterr().err
+        assert "0 images explained, 0 other files skipped, 2 already done" in err
+        assert "note: " not in err
+        assert _snapshot(tmp_path / "o", tmp_path / "d") == before
+    monkeypatch.undo()  # the report can be made now: --force makes it, and the note goes
+    assert main([*args, "--force", "--dicom-out", str(tmp_path / "d")]) == 0
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
+        "CT_small_SR.dcm", "phantom_03_nodule_SR.dcm"]
+
+
+@pytest.mark.parametrize("overlays, made, tail", [
+    ("none", [], ("; no DICOM object is written for it (why: in "
+                  "phantom_03_nodule_no_DICOM_objects.json)")),
+    ("Mass", ["phantom_03_nodule_PM_Mass.dcm", "phantom_03_nodule_SC_Mass.dcm"],
+     "; its other DICOM objects are written"),
+])
+def test_a_refused_object_is_named_with_what_was_written(tmp_path, capsys, monkeypatch,
+                                                         overlays, made, tail):
+    """The note says what really happened: the other objects written, or none at all."""
+    _refuse_report_for(monkeypatch, "phantom_03_nodule.dcm")
+    assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--overlays",
+                 overlays, "--out", str(tmp_path / "o"), "--dicom-out", str(tmp_path / "d")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: phantom_03_nodule.dcm: a structured report cannot be made from "
+                     "'phantom_03_nodule.dcm' (refused for this test)" + tail]
+    assert sorted(p.name for p in (tmp_path / "d").glob("*.dcm")) == made
+
+
+def test_resume_on_real_dicoms_whose_reports_cannot_be_made(shared_data, tmp_path, capsys):
+    """The reviewer's case on real files: highdicom cannot make the report of these two, so
+    with --overlays none they get no object; every resume used to explain them again."""
+    names = ("other/pydicom_color-pl.dcm", "other/fodicom_CR-ModalitySequenceLUT.dcm",
+             "barre_CR-MONO1-10-chest.dcm")
+    files = [shared_data / "cxr-dicom" / n for n in names]
+    if not all(f.exists() for f in files):
+        pytest.skip("the shared real DICOMs are absent")
+    args = ["explain", *map(str, files), "--overlays", "none", "--out", str(tmp_path / "o"),
+            "--dicom-out", str(tmp_path / "d")]
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("note: ") == 2
+    assert [p.name for p in (tmp_path / "d").rglob("*.dcm")] == ["barre_CR-MONO1-10-chest_SR.dcm"]
+    before = _snapshot(tmp_path / "o", tmp_path / "d")
+    assert main([*args, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "0 images explained, 0 other files skipped, 3 already done" in err
+    assert "note: " not in err and _snapshot(tmp_path / "o", tmp_path / "d") == before
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--dicom-out", "d", "--no-ids"], "--no-ids cannot go with"),
     (["--send", "nonsense"], "is not AET@HOST:PORT"),

@@ -250,6 +250,25 @@ def test_second_model_calibrated_on_its_own_folder(small_model, tmp_path, capsys
     assert np.mean(outs) >= 0.9 and np.mean(ins) <= 0.2, (np.mean(ins), np.mean(outs))
 
 
+def test_calibrate_fails_on_a_missing_input_and_uses_the_others(small_model, tmp_path,
+                                                                capsys):
+    """As for explain: an input named but missing, or an image that does not open, is a
+    failure (exit 1, named on stderr); the images that open are still calibrated on."""
+    model = tmp_path / "m" / small_model.name
+    model.parent.mkdir()
+    shutil.copy(small_model, model)
+    shutil.copy(small_model.with_suffix(".json"), model.with_suffix(".json"))
+    ref = _blobs(tmp_path / "ref", 12, 4)
+    (ref / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not a picture")
+    assert main(["calibrate", str(model), str(ref), str(tmp_path / "absent")]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "absent" in err and "broken.png" in err
+    assert "calibrated on 12 images" in err and "Traceback" not in err
+    assert json.loads(model.with_suffix(".json").read_text())["ood"]["k"] > 0
+    (ref / "broken.png").unlink()
+    assert main(["calibrate", str(model), str(ref)]) == 0
+
+
 def test_calibrate_says_why_it_cannot(small_model, tmp_path, capsys):
     model = tmp_path / "bare.keras"
     shutil.copy(small_model, model)  # no manifest beside it

@@ -109,3 +109,24 @@ def test_sanity_command_writes_table_and_plot(tmp_path, capsys):
     assert "passed" in err and (tmp_path / "s" / "sanity.png").stat().st_size > 5000
     rows = (tmp_path / "s" / "sanity.csv").read_text().splitlines()
     assert rows[0] == "step,randomised up to,spearman,ssim" and len(rows) == 3
+
+
+def test_sanity_exit_codes_tell_a_missing_input_from_a_flag(tmp_path, capsys):
+    """As for explain, 1 is an input named but missing (the others are still checked); a
+    flagged model has a code of its own, 4, whatever else happened."""
+    sample = str(samples_dir() / "phantom_03_nodule.png")
+    out = tmp_path / "s"
+    code = main(["sanity", sample, str(tmp_path / "absent.png"), "--steps", "1",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "error:" in err and "absent.png" in err and "passed" in err
+    assert (out / "sanity.csv").is_file()
+    keras.utils.set_random_seed(3)
+    model = tmp_path / "copies.keras"
+    input_dominated_model().save(model)
+    for extra, expected in (([], 4), ([str(tmp_path / "absent.png")], 4)):
+        code = main(["sanity", sample, *extra, "--model", str(model), "--layer", "copies",
+                     "--steps", "2", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == expected and "FLAGGED" in err, err
