@@ -253,3 +253,32 @@ def test_an_image_shown_during_a_scan_is_listed_when_it_ends(qtbot, png_folders,
         assert {str(p) for p in panel.catalogue.paths()} == expected_names
     finally:
         panel.shutdown()
+
+
+def test_an_image_opened_in_the_window_while_a_folder_is_scanned_is_listed(win, png_folders,
+                                                                            monkeypatch):
+    """MainWindow.open_file while the panel's thread scans a folder (held until the image is
+    shown): when the scan ends, the image joins the folder's images in the tree."""
+    import gradcam_viewer.imaging as imaging
+
+    folder, lone = png_folders[0], png_folders[2][0]
+    release, scanning = threading.Event(), threading.Event()
+    real_scan = imaging.scan_media
+
+    def held_scan(paths, **kwargs):
+        if list(paths) == [folder]:
+            scanning.set()
+            release.wait(60)
+        return real_scan(paths, **kwargs)
+
+    monkeypatch.setattr(imaging, "scan_media", held_scan)
+    win.open_paths([folder])
+    wait_until(scanning.is_set, 30)
+    win.open_file(lone)
+    wait_result(win, lone)
+    assert win.studies.scanning and str(lone) not in win.studies._image_items
+    release.set()
+    wait_until(lambda: not win.studies.scanning, 30)
+    expected = {str(p) for p in [*folder.glob("*.png"), lone]}
+    wait_until(lambda: expected <= set(win.studies._image_items), 30)
+    assert set(win.studies._image_items) == expected
