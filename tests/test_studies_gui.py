@@ -259,7 +259,7 @@ def test_an_image_opened_in_the_window_while_a_folder_is_scanned_is_listed(win, 
                                                                             monkeypatch):
     """MainWindow.open_file while the panel's thread scans a folder (held until the image is
     shown): when the scan ends, the image joins the folder's images in the tree."""
-    import gradcam_viewer.imaging as imaging
+    from gradcam_viewer import imaging
 
     folder, lone = png_folders[0], png_folders[2][0]
     release, scanning = threading.Event(), threading.Event()
