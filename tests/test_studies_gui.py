@@ -2,12 +2,15 @@
 shown as patient > study > series > image and paged through in the planned order."""
 
 import logging
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtTest import QTest
 
@@ -184,3 +187,98 @@ def test_an_image_opened_on_its_own_is_listed(win, tmp_path):
     assert tree.currentItem() is win.studies._image_items[str(other_study)]
     assert len(win.studies._patient_items) == 2 and len(win.studies.catalogue.images()) == 3
     assert win.studies.status.text().startswith("3 image(s)")
+
+
+@pytest.fixture(scope="module")
+def png_folders(tmp_path_factory):
+    """Two folders of two small PNGs each, and two PNGs on their own."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("pngs")
+    made = {}
+    for name in ("one/a", "one/b", "two/c", "two/d", "lone/e", "lone/f"):
+        path = root / f"{name}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.full((16, 16), 40 * len(made), np.uint8)).save(path)
+        made[name] = path
+    return root / "one", root / "two", [made["lone/e"], made["lone/f"], made["one/a"]]
+
+
+def _settle(qtbot, panel):
+    """Until the scan is read and every add it or an image asked for has come back: the
+    reader thread runs its requests in order, so a call queued after them runs when they are
+    done, their replies queued to this thread before it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(2):  # the scan's end may ask for adds; what they bring asks for nothing
+        qtbot.waitUntil(lambda: not panel.scanning, timeout=30_000)
+        done = threading.Event()
+        QTimer.singleShot(0, panel.reader, done.set)
+        qtbot.waitUntil(done.is_set, timeout=30_000)
+        QApplication.processEvents()
+
+
+@example(steps=[("scan", 0), ("show", 0), ("wait", None)])  # the order that lost the image
+@example(steps=[("show", 0), ("scan", 1), ("show", 1)])
+@example(steps=[("scan", 0), ("show", 0), ("scan", 1), ("show", 2)])
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.tuples(st.just("scan"), st.integers(0, 1)),
+                          st.tuples(st.just("show"), st.integers(0, 2)),
+                          st.tuples(st.just("wait"), st.none())), min_size=1, max_size=6))
+def test_an_image_shown_during_a_scan_is_listed_when_it_ends(qtbot, png_folders, steps):
+    """The panel (its own reader thread, real scans) in any order of "scan starts / image shown
+    / scan finishes": afterwards it lists the last scan's images plus every image shown since
+    that scan started. (An image shown while a scan ran was never added before.)"""
+    from gradcam_viewer.ui.studies_panel import StudiesPanel
+
+    folders, images = png_folders[:2], png_folders[2]
+    panel = StudiesPanel()
+    qtbot.addWidget(panel)
+    expected: set[Path] = set()
+    try:
+        for kind, arg in steps:
+            if kind == "scan":
+                panel.open([folders[arg]])
+                expected = set(folders[arg].glob("*.png"))
+            elif kind == "show":
+                panel.show_image(images[arg], 0, 1)
+                expected.add(images[arg])
+            else:
+                qtbot.waitUntil(lambda: not panel.scanning, timeout=30_000)
+        expected_names = {str(p) for p in expected}
+        _settle(qtbot, panel)
+        assert set(panel._image_items) == expected_names
+        assert {str(p) for p in panel.catalogue.paths()} == expected_names
+    finally:
+        panel.shutdown()
+
+
+def test_an_image_opened_in_the_window_while_a_folder_is_scanned_is_listed(win, png_folders,
+                                                                            monkeypatch):
+    """MainWindow.open_file while the panel's thread scans a folder (held until the image is
+    shown): when the scan ends, the image joins the folder's images in the tree."""
+    from gradcam_viewer import imaging
+
+    folder, lone = png_folders[0], png_folders[2][0]
+    release, scanning = threading.Event(), threading.Event()
+    real_scan = imaging.scan_media
+
+    def held_scan(paths, **kwargs):
+        if list(paths) == [folder]:
+            scanning.set()
+            release.wait(60)
+        return real_scan(paths, **kwargs)
+
+    monkeypatch.setattr(imaging, "scan_media", held_scan)
+    win.open_paths([folder])
+    wait_until(scanning.is_set, 30)
+    win.open_file(lone)
+    wait_result(win, lone)
+    assert win.studies.scanning and str(lone) not in win.studies._image_items
+    release.set()
+    wait_until(lambda: not win.studies.scanning, 30)
+    expected = {str(p) for p in [*folder.glob("*.png"), lone]}
+    wait_until(lambda: expected <= set(win.studies._image_items), 30)
+    assert set(win.studies._image_items) == expected

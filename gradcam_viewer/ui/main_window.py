@@ -29,14 +29,13 @@ from gradcam_viewer.session.controller import (Effects, ExplainRequest, ModelReq
 from gradcam_viewer.session.files import FileList
 from gradcam_viewer.session.results import (DEFAULT_BUDGET_MB, DEMO_BANNER, ExplainResult,
                                             ModelInfo, ResultCache, overlay_size)
-from gradcam_viewer.ui import dialogs, exporting, model_setup, pacs_dialogs
+from gradcam_viewer.ui import dialogs, exporting, model_setup, pacs_dialogs, preload
 from gradcam_viewer.ui import trust_view  # issue 13
 from gradcam_viewer.ui.grid_view import GridView
 from gradcam_viewer.ui.image_view import ImageView
 from gradcam_viewer.ui.renderer import Renderer, Tokens
 from gradcam_viewer.ui.studies_panel import StudiesPanel
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
-from gradcam_viewer.ui import preload
 from gradcam_viewer.ui.worker import Worker, WorkerThread
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ the model's worker), so the GUI thread only builds tree items. The panel emits
 Page Down order; `rejected` are files named explicitly that are not images) and
 `imageChosen(path, frame)` when the user picks an image or a frame. An image the window
 shows that no scan listed (opened on its own) is scanned and added, as DICOM viewers list every
-open image. Patient names and IDs are shown only when `set_show_identifying(True)`; nothing
-here logs them.
+open image, whatever the order of scans and opened images (`ShownImages`). Patient names and
+IDs are shown only when `set_show_identifying(True)`; nothing here logs them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QSlider, QTreeW
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from gradcam_viewer.imaging.studies import Catalogue, ImageRef, Patient, Series
+from gradcam_viewer.session.shown_images import ShownImages
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +165,12 @@ class StudiesPanel(QWidget):
 
         self.catalogue = Catalogue()
         self.show_identifying = False
-        self.scanning = False
         self._current: Path | None = None
         self._image_items: dict[str, QTreeWidgetItem] = {}
         self._series_items: list[QTreeWidgetItem] = []
         self._series_by_first: dict[str, tuple[QTreeWidgetItem, Series]] = {}
         self._icons: dict[str, QIcon] = {}  # by the series' first image: kept over a refill
-        self._adding: str | None = None  # the image last scanned to be added
+        self._shown = ShownImages()  # images shown on their own, to add to the list
         self._patient_items: list[tuple[QTreeWidgetItem, Patient]] = []
         self._setting_frame = False
 
@@ -191,23 +191,25 @@ class StudiesPanel(QWidget):
     def open(self, paths: list[Path]) -> None:
         """Scan files, folders or DICOMDIRs in the background; `catalogueReady` follows."""
         self._request = self.latest.next()
-        self.scanning = True
-        self._icons, self._adding = {}, None
+        self._shown.scan_started()
+        self._icons = {}
         self.status.setText("Reading folders and headers...")
         self._requestRead.emit(self._request, [Path(p) for p in paths])
+
+    @property
+    def scanning(self) -> bool:
+        return self._shown.scanning
 
     def ordered_paths(self) -> list[Path]:
         return self.catalogue.paths()
 
     def show_image(self, path: Path, frame: int, n_frames: int) -> None:
-        """The window opened `path`: select it (listing it first if no scan did) and show a
-        frame slider if it has frames."""
+        """The window opened `path`: select it (listing it first if no scan did, or when the
+        running scan finishes if it does not) and show a frame slider if it has frames."""
         self._current = Path(path)
         self._select_current()
-        if str(path) not in self._image_items and not self.scanning \
-                and self._adding != str(path):
-            self._adding = str(path)
-            self._requestAdd.emit(self._request, Path(path))
+        for new in self._shown.shown(self._current, str(path) in self._image_items):
+            self._requestAdd.emit(self._request, new)
         self._setting_frame = True
         self.frame_slider.setMaximum(max(1, n_frames))
         self.frame_slider.setValue(frame + 1)
@@ -238,10 +240,11 @@ class StudiesPanel(QWidget):
     def _catalogue_read(self, request: int, catalogue: Catalogue, rejected: list) -> None:
         if request != self._request:
             return
-        self.scanning = False
         self.catalogue = catalogue
         self._fill(catalogue)
         self._show_counts(catalogue)
+        for new in self._shown.scan_finished(catalogue.paths()):
+            self._requestAdd.emit(self._request, new)
         self.catalogueReady.emit(catalogue, rejected)
 
     def _show_counts(self, catalogue: Catalogue) -> None:
@@ -257,7 +260,7 @@ class StudiesPanel(QWidget):
         self.status.setText(text)
 
     def _image_added(self, request: int, catalogue: Catalogue) -> None:
-        """`_adding` is kept, so an image the scanner does not list is not asked again."""
+        """An image the scanner does not list is not asked again (`ShownImages`)."""
         if request != self._request:
             return
         self.catalogue = self.catalogue.adding(catalogue)
