@@ -10,45 +10,36 @@ import io
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 N_DICOM, N_PNG, N_OTHER = 4000, 3000, 3000
 
 
 def build(root: Path) -> None:
     from PIL import Image
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import (DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian,
-                             generate_uid)
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dicom_factory import make_dataset, write  # the tests' own DICOM writer
 
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 4096, (64, 64)).astype(np.uint16).tobytes()
+    pixels = rng.integers(0, 4096, (64, 64)).astype(np.uint16)
     for i in range(N_DICOM):
         study, series = i // 400, (i // 40) % 10
         folder = root / "DICOM" / f"ST{study:06d}" / f"SE{series:06d}"
         folder.mkdir(parents=True, exist_ok=True)
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-        ds.PatientName, ds.PatientID = f"BENCH^{study}", f"B{study:04d}"
-        ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.1.{study}"
-        ds.SeriesInstanceUID = f"1.2.826.0.1.3680043.8.498.1.{study}.{series}"
-        ds.StudyDate, ds.StudyTime = f"2020{1 + study % 12:02d}01", "101010"
-        ds.SeriesNumber, ds.InstanceNumber, ds.Modality = series + 1, 40 - i % 40, "DX"
-        ds.SeriesDescription = "PA chest"
-        ds.Rows = ds.Columns = 64
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.PixelData = pixels
-        ds.save_as(folder / f"IM{i % 40:06d}", enforce_file_format=True)
+        ds = make_dataset(
+            pixels, bits_stored=12, PatientName=f"BENCH^{study}", PatientID=f"B{study:04d}",
+            StudyInstanceUID=f"1.2.826.0.1.3680043.8.498.1.{study}",
+            SeriesInstanceUID=f"1.2.826.0.1.3680043.8.498.1.{study}.{series}",
+            StudyDate=f"2020{1 + study % 12:02d}01", StudyTime="101010",
+            SeriesNumber=series + 1, InstanceNumber=40 - i % 40, SeriesDescription="PA chest")
+        write(folder / f"IM{i % 40:06d}", ds)
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (32, 32)).astype(np.uint8)).save(buf, format="PNG")
     png = buf.getvalue()
