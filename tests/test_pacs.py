@@ -197,6 +197,27 @@ def test_an_outbox_that_cannot_be_written_sends_nothing(fake_pacs, tmp_path, obj
     assert fake_pacs.received == []
 
 
+def test_a_queue_that_fails_half_way_leaves_nothing(fake_pacs, outbox, objects, monkeypatch):
+    """The disk fills on the second copy: nothing is sent and nothing stays queued (a
+    repeated send would otherwise deliver the first object twice)."""
+    import shutil
+
+    real, copies = shutil.copyfile, []
+
+    def copy_then_fail(src, dst):
+        copies.append(src)
+        if len(copies) == 2:
+            real(src, dst)  # a partial file is left behind, as a full disk would
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_then_fail)
+    with pytest.raises(OSError):
+        outbox.send(fake_pacs.node, objects)
+    assert fake_pacs.received == [] and len(copies) == 2
+    assert list(outbox.node_folder(fake_pacs.node).iterdir()) == []
+
+
 def test_timeout_is_named_and_nothing_is_lost(fake_pacs, outbox, objects):
     fake_pacs.delay = 3.0
     queued = outbox.add(fake_pacs.node, objects[:1])
