@@ -94,10 +94,10 @@ def test_a_medium_reached_through_a_symlink_keeps_the_given_path(media, tmp_path
     dicomdir, order = media
     link = tmp_path / "cdrom"
     link.symlink_to(dicomdir.parent, target_is_directory=True)
-    for given in (link, link / "DICOMDIR"):
-        result = scan_media([given])
+    for named in (link, link / "DICOMDIR"):
+        result = scan_media([named])
         assert result.warnings == [] and sop_uids(result.images) == [p.sop_uid for p in order]
-        assert all(p.is_relative_to(link) and p.is_file() for p in result.images), given
+        assert all(p.is_relative_to(link) and p.is_file() for p in result.images), named
 
 
 def test_references_outside_the_medium_are_refused(media, tmp_path):
