@@ -291,3 +291,31 @@ def test_zero_or_missing_spacing_is_unknown(tmp_path, ramp12, spacing, expected)
     assert img.pixel_spacing == expected
     assert img.spacing_label() == ("spacing unknown" if expected is None
                                    else "0.139 x 0.14 mm/px")
+
+
+def test_gdcm_process_that_failed_to_start_is_not_kept(monkeypatch):
+    """A start that fails (a script without `if __name__ == "__main__"` under spawn) is a
+    clear error for that file; the next file starts the process again (it once kept the
+    unstarted process, and every later file failed with 'can only join a started process')."""
+    import multiprocessing
+
+    import gradcam_viewer.imaging.gdcm_reader as reader
+
+    real = multiprocessing.get_context
+
+    class _Refusing:
+        def __getattr__(self, name):
+            return getattr(real("spawn"), name)
+
+        def Process(self, *args, **kwargs):
+            process = real("spawn").Process(*args, **kwargs)
+            process.start = lambda: (_ for _ in ()).throw(RuntimeError("no bootstrap"))
+            return process
+
+    reader._SERVER._stop()  # a process left by an earlier test would be used as it is
+    monkeypatch.setattr(reader.multiprocessing, "get_context", lambda _kind: _Refusing())
+    with pytest.raises(ImageLoadError, match="no bootstrap") as info:
+        load_image(get_testdata_file("JPGExtended.dcm"))
+    assert not info.value.unexpected
+    monkeypatch.setattr(reader.multiprocessing, "get_context", real)
+    assert load_image(get_testdata_file("JPGExtended.dcm")).pixels[420, 140] == 244

@@ -119,6 +119,7 @@ class FakePacs:
         self.refuse: set[str] = set()
         self.delay = 0.0
         self.received: list[str] = []
+        self.datasets: dict[str, pydicom.Dataset] = {}  # by SOP Instance UID, as received
         self.port = free_port()
         ae = AE(ae_title="FAKEPACS")
         for context in AllStoragePresentationContexts:
@@ -134,6 +135,7 @@ class FakePacs:
         if str(ds.SOPClassUID) in self.refuse:
             return 0xA700  # out of resources
         self.received.append(str(ds.SOPInstanceUID))
+        self.datasets[str(ds.SOPInstanceUID)] = ds
         return 0x0000
 
     @property
@@ -175,11 +177,45 @@ def test_partial_failure_keeps_the_refused_in_the_outbox(fake_pacs, outbox, obje
                                   str(pydicom.dcmread(objects[-1]).SOPInstanceUID)]
 
 
+def test_every_element_arrives_pixels_included(fake_pacs, objects):
+    """The headers are read first for the contexts; the node gets each whole file."""
+    report = send_files(fake_pacs.node, objects)
+    assert report.ok and len(fake_pacs.datasets) == len(objects)
+    for f in objects:
+        sent = pydicom.dcmread(f)
+        got = fake_pacs.datasets[str(sent.SOPInstanceUID)]
+        assert [e.tag for e in got] == [e.tag for e in sent]
+        for keyword in ("PixelData", "FloatPixelData", "ContentSequence"):
+            if keyword in sent:
+                assert got[keyword].value == sent[keyword].value, (f.name, keyword)
+
+
 def test_an_outbox_that_cannot_be_written_sends_nothing(fake_pacs, tmp_path, objects):
     (tmp_path / "box").write_text("a file where the outbox should be")
     with pytest.raises(OSError):
         Outbox(tmp_path / "box").send(fake_pacs.node, objects)
     assert fake_pacs.received == []
+
+
+def test_a_queue_that_fails_half_way_leaves_nothing(fake_pacs, outbox, objects, monkeypatch):
+    """The disk fills on the second copy: nothing is sent and nothing stays queued (a
+    repeated send would otherwise deliver the first object twice)."""
+    import shutil
+
+    real, copies = shutil.copyfile, []
+
+    def copy_then_fail(src, dst):
+        copies.append(src)
+        if len(copies) == 2:
+            real(src, dst)  # a partial file is left behind, as a full disk would
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_then_fail)
+    with pytest.raises(OSError):
+        outbox.send(fake_pacs.node, objects)
+    assert fake_pacs.received == [] and len(copies) == 2
+    assert list(outbox.node_folder(fake_pacs.node).iterdir()) == []
 
 
 def test_timeout_is_named_and_nothing_is_lost(fake_pacs, outbox, objects):

@@ -87,6 +87,19 @@ def test_missing_referenced_file_is_a_warning(media, tmp_path):
     assert sop_uids(result.images) == [p.sop_uid for p in order if p is not order[4]]
 
 
+def test_a_medium_reached_through_a_symlink_keeps_the_given_path(media, tmp_path):
+    """/media/cdrom -> /run/media/...: the DICOMDIR's images are named under the path the
+    user gave, as the folder walk names them (they once came back resolved, so an image
+    opened on its own was listed twice and output paths left the input folder)."""
+    dicomdir, order = media
+    link = tmp_path / "cdrom"
+    link.symlink_to(dicomdir.parent, target_is_directory=True)
+    for named in (link, link / "DICOMDIR"):
+        result = scan_media([named])
+        assert result.warnings == [] and sop_uids(result.images) == [p.sop_uid for p in order]
+        assert all(p.is_relative_to(link) and p.is_file() for p in result.images), named
+
+
 def test_references_outside_the_medium_are_refused(media, tmp_path):
     dicomdir, order = media
     copy = tmp_path / "cd"

@@ -173,11 +173,14 @@ class _Server:
         self._stop()
         self.starts += 1
         context = multiprocessing.get_context("spawn")  # no fork of a process with Qt threads
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), daemon=True,
-                                        name="gradcam-viewer-gdcm")
-        self._process.start()
-        child.close()
+        conn, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child,), daemon=True,
+                                  name="gradcam-viewer-gdcm")
+        try:
+            process.start()
+        finally:
+            child.close()
+        self._conn, self._process = conn, process  # only a started process is kept
 
     def _stop(self) -> None:
         if self._process is not None and self._process.is_alive():

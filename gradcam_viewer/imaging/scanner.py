@@ -245,8 +245,8 @@ class _Scan:
             self.note(f"'{path}' is not a readable DICOMDIR ({type(exc).__name__}); the "
                       "folder is searched instead.")
             return False
-        root = path.parent.resolve()
-        resolver = _CaseInsensitive(root)
+        root = Path(os.path.abspath(path.parent))  # as given: a medium reached by a symlink
+        resolver = _CaseInsensitive(root)  # keeps its path, as the folder walk does
         for record in ds.get("DirectoryRecordSequence", []):
             if "ReferencedFileID" not in record:
                 continue
@@ -309,6 +309,7 @@ class _CaseInsensitive:
 
     def __init__(self, root: Path):
         self.root = root
+        self.real_root = root.resolve()  # what "inside the medium" is checked against
         self.refused = False
         self._names: dict[Path, tuple[set[str], dict[str, str]]] = {}
 
@@ -328,7 +329,7 @@ class _CaseInsensitive:
             real = current.resolve(strict=True)
         except OSError:
             return None
-        if not real.is_relative_to(self.root):  # a symlink that leaves the medium
+        if not real.is_relative_to(self.real_root):  # a symlink that leaves the medium
             self.refused = True
             return None
         return current if real.is_file() else None

@@ -96,12 +96,14 @@ def echo(node: PacsNode, timeout: float = 10.0) -> EchoResult:
 
 
 def send_files(node: PacsNode, files: list[Path], timeout: float = 30.0) -> SendReport:
-    """C-STORE each file; the report says which were accepted and why the others were not."""
+    """C-STORE each file; the report says which were accepted and why the others were not.
+    Only the headers are read first (for the presentation contexts); each file is read whole
+    when it is sent, so a large outbox is never in memory at once."""
     report = SendReport()
     datasets = []
     for f in files:
         try:
-            datasets.append((f, pydicom.dcmread(f)))
+            datasets.append((f, pydicom.dcmread(f, stop_before_pixels=True)))
         except Exception as exc:
             report.failed.append((f, f"'{Path(f).name}' is not a readable DICOM file ({exc})"))
     if not datasets:
@@ -126,7 +128,7 @@ def send_files(node: PacsNode, files: list[Path], timeout: float = 30.0) -> Send
         return report
     try:
         for f, ds in datasets:
-            why = _store(assoc, ds, node)
+            why = _store(assoc, f, str(ds.SOPClassUID), node)
             if why:
                 report.failed.append((f, why))
             else:
@@ -138,12 +140,12 @@ def send_files(node: PacsNode, files: list[Path], timeout: float = 30.0) -> Send
     return report
 
 
-def _store(assoc, ds, node: PacsNode) -> str:
-    name = UID(str(ds.SOPClassUID)).name
+def _store(assoc, path: Path, sop_class: str, node: PacsNode) -> str:
+    name = UID(sop_class).name
     if not assoc.is_established:
         return f"the association with {node.label} ended early"
     try:
-        status = assoc.send_c_store(ds)
+        status = assoc.send_c_store(Path(path))  # pynetdicom reads the file now
     except ValueError:  # no accepted presentation context for this SOP class
         return f"{node.label} does not accept {name}"
     except Exception as exc:

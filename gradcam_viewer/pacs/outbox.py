@@ -35,15 +35,24 @@ class Outbox:
         return self.folder / node.folder_name
 
     def add(self, node: PacsNode, files: list[Path]) -> list[Path]:
+        """Copies of `files` in the node's folder; all or none (OSError: none is left, so a
+        repeated send cannot queue the same object twice)."""
         target = self.node_folder(node)
         target.mkdir(parents=True, exist_ok=True)
-        queued = []
-        for f in files:
-            dest = target / f"{uuid.uuid4().hex[:12]}_{Path(f).name}"
-            tmp = dest.with_name("." + dest.name + ".part")
-            shutil.copyfile(f, tmp)
-            os.replace(tmp, dest)
-            queued.append(dest)
+        queued: list[Path] = []
+        try:
+            for f in files:
+                dest = target / f"{uuid.uuid4().hex[:12]}_{Path(f).name}"
+                tmp = dest.with_name("." + dest.name + ".part")
+                try:
+                    shutil.copyfile(f, tmp)
+                    os.replace(tmp, dest)
+                finally:
+                    tmp.unlink(missing_ok=True)
+                queued.append(dest)
+        except OSError:
+            self.remove(queued)
+            raise
         return queued
 
     def pending(self, node: PacsNode) -> list[Path]:
