@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, TextIO
 
 from gradcam_viewer import dicom_cmd
 from gradcam_viewer.cam.methods import METHOD_TITLES
+from gradcam_viewer.render.colormaps import COLORMAPS, DEFAULT_COLORMAP
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--layer", default=None, help="target layer (default: manifest or auto)")
     parser.add_argument("--frame", type=int, default=1, help="frame of multi-frame files (1-based)")
     parser.add_argument("--opacity", type=float, default=0.45)
-    parser.add_argument("--colormap", default="inferno")
+    parser.add_argument("--colormap", default=DEFAULT_COLORMAP, choices=list(COLORMAPS))
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--force", action="store_true", help="overwrite existing outputs")
     again.add_argument("--resume", action="store_true",
@@ -127,6 +128,12 @@ def run(args: Any) -> int:
         return 2
     if args.batch_size < 1:
         err.write("error: --batch-size must be at least 1\n")
+        return 2
+    if not 0.0 <= args.opacity <= 1.0:
+        err.write("error: --opacity must be between 0 and 1\n")
+        return 2
+    if args.frame < 1:
+        err.write("error: --frame counts from 1\n")
         return 2
     dicom = dicom_cmd.DicomRun(args)
     if args.ray is not None and dicom.active:

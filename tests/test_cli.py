@@ -89,6 +89,22 @@ def test_bad_arguments(tmp_path, capsys):
     assert "m.keras" in capsys.readouterr().err
 
 
+def test_bad_overlay_options_are_refused_before_any_work(tmp_path, capsys):
+    """An unknown colormap used to fail every image, one by one, after the model ran (exit 1)."""
+    out = tmp_path / "o"
+    try:
+        main(["explain", str(PNG), "--out", str(out), "--colormap", "bogus"])
+    except SystemExit as exc:  # argparse's own refusal
+        assert exc.code == 2
+    else:
+        raise AssertionError("--colormap bogus was accepted")
+    assert "bogus" in capsys.readouterr().err
+    for option in (["--opacity", "1.5"], ["--opacity", "-0.1"], ["--frame", "0"]):
+        assert main(["explain", str(PNG), "--out", str(out), *option]) == 2, option
+        assert capsys.readouterr().err.startswith("error: " + option[0])
+    assert not out.exists()
+
+
 def test_other_methods(tmp_path, reference):
     _, run = reference
     out = tmp_path / "pp"
