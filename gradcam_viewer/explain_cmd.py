@@ -135,6 +135,9 @@ def run(args: Any) -> int:
     if args.frame < 1:
         err.write("error: --frame counts from 1\n")
         return 2
+    if args.ray_workers is not None and (args.ray is None or args.ray_workers < 1):
+        err.write("error: --ray-workers goes with --ray and must be at least 1\n")
+        return 2
     dicom = dicom_cmd.DicomRun(args)
     if args.ray is not None and dicom.active:
         err.write("error: --dicom-out and --send do not go with --ray yet; run them on this "

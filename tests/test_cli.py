@@ -99,7 +99,8 @@ def test_bad_overlay_options_are_refused_before_any_work(tmp_path, capsys):
     else:
         raise AssertionError("--colormap bogus was accepted")
     assert "bogus" in capsys.readouterr().err
-    for option in (["--opacity", "1.5"], ["--opacity", "-0.1"], ["--frame", "0"]):
+    for option in (["--opacity", "1.5"], ["--opacity", "-0.1"], ["--frame", "0"],
+                   ["--ray-workers", "2"], ["--ray-workers", "0", "--ray"]):
         assert main(["explain", str(PNG), "--out", str(out), *option]) == 2, option
         assert capsys.readouterr().err.startswith("error: " + option[0])
     assert not out.exists()
