@@ -110,9 +110,10 @@ def expand_inputs(paths: list[Path]) -> Inputs:
 
 
 def run(args: Any) -> int:
-    from gradcam_viewer.batch.job import ExplainJob, JobSettings, failure_message, load_bundle
+    from gradcam_viewer.batch.job import (ExplainJob, JobSettings, explainer_for,
+                                          failure_message, load_bundle)
     from gradcam_viewer.batch.pipeline import run_pipeline
-    from gradcam_viewer.cam import CamError, Explainer
+    from gradcam_viewer.cam import CamError
     from gradcam_viewer.export import append_csv, write_csv
     from gradcam_viewer.imaging import ImageLoadError
     from gradcam_viewer.models import ModelLoadError
@@ -120,7 +121,7 @@ def run(args: Any) -> int:
     from gradcam_viewer.records import csv_header, has_uid_like
     from gradcam_viewer.resume import finished, row_from_record, rows_already_written
     from gradcam_viewer.safe_write import OutputExistsError
-    from gradcam_viewer.trust.ood import check_for, feature_layer_of
+    from gradcam_viewer.trust.ood import check_for
 
     err = sys.stderr
     if args.reference_images and not args.chexnet_weights:
@@ -153,9 +154,7 @@ def run(args: Any) -> int:
                            include_ids=not args.no_ids, overwrite=args.force or args.resume)
     try:
         bundle = load_bundle(settings)
-        explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
-                              method=args.method, output=bundle.output,
-                              feature_layer=feature_layer_of(bundle.manifest))
+        explainer = explainer_for(bundle, settings)
         ood_check = check_for(bundle, explainer)
     except (ModelLoadError, CamError) as exc:
         err.write(f"error: {exc}\n")
