@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_scan.py
 	$(PY) benchmarks/bench_ood.py
 	$(PY) benchmarks/bench_batch.py
+	$(PY) benchmarks/bench_overlay_write.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench_gui.py
 
 # Installers (Linux here; Windows/macOS recipes in packaging/). Needs binutils, dpkg-deb, xvfb.

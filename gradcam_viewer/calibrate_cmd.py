@@ -72,7 +72,7 @@ def run(args: Any) -> int:
     try:
         bundle = load_model_bundle(args.model)
         explainer = Explainer(bundle.model, layer=bundle.target_layer,
-                              feature_layer=args.layer)
+                              feature_layer=args.layer, output=bundle.output)
     except (ModelLoadError, CamError) as exc:
         err.write(f"error: {exc}\n")
         return 2

@@ -46,7 +46,8 @@ def run(args: Any) -> int:
     err = sys.stderr
     try:
         bundle = load_model_bundle(args.model)
-        explainer = Explainer(bundle.model, layer=bundle.target_layer, method=args.method)
+        explainer = Explainer(bundle.model, layer=bundle.target_layer, method=args.method,
+                              output=bundle.output)
     except (ModelLoadError, CamError) as exc:
         err.write(f"error: {exc}\n")
         return 2

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, TextIO
 
 from gradcam_viewer import dicom_cmd
 from gradcam_viewer.cam.methods import METHOD_TITLES
+from gradcam_viewer.render.colormaps import COLORMAPS, DEFAULT_COLORMAP
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--layer", default=None, help="target layer (default: manifest or auto)")
     parser.add_argument("--frame", type=int, default=1, help="frame of multi-frame files (1-based)")
     parser.add_argument("--opacity", type=float, default=0.45)
-    parser.add_argument("--colormap", default="inferno")
+    parser.add_argument("--colormap", default=DEFAULT_COLORMAP, choices=list(COLORMAPS))
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--force", action="store_true", help="overwrite existing outputs")
     again.add_argument("--resume", action="store_true",
@@ -109,9 +110,10 @@ def expand_inputs(paths: list[Path]) -> Inputs:
 
 
 def run(args: Any) -> int:
-    from gradcam_viewer.batch.job import ExplainJob, JobSettings, failure_message, load_bundle
+    from gradcam_viewer.batch.job import (ExplainJob, JobSettings, explainer_for,
+                                          failure_message, load_bundle)
     from gradcam_viewer.batch.pipeline import run_pipeline
-    from gradcam_viewer.cam import CamError, Explainer
+    from gradcam_viewer.cam import CamError
     from gradcam_viewer.export import append_csv, write_csv
     from gradcam_viewer.imaging import ImageLoadError
     from gradcam_viewer.models import ModelLoadError
@@ -119,7 +121,7 @@ def run(args: Any) -> int:
     from gradcam_viewer.records import csv_header, has_uid_like
     from gradcam_viewer.resume import finished, row_from_record, rows_already_written
     from gradcam_viewer.safe_write import OutputExistsError
-    from gradcam_viewer.trust.ood import check_for, feature_layer_of
+    from gradcam_viewer.trust.ood import check_for
 
     err = sys.stderr
     if args.reference_images and not args.chexnet_weights:
@@ -127,6 +129,15 @@ def run(args: Any) -> int:
         return 2
     if args.batch_size < 1:
         err.write("error: --batch-size must be at least 1\n")
+        return 2
+    if not 0.0 <= args.opacity <= 1.0:
+        err.write("error: --opacity must be between 0 and 1\n")
+        return 2
+    if args.frame < 1:
+        err.write("error: --frame counts from 1\n")
+        return 2
+    if args.ray_workers is not None and (args.ray is None or args.ray_workers < 1):
+        err.write("error: --ray-workers goes with --ray and must be at least 1\n")
         return 2
     dicom = dicom_cmd.DicomRun(args)
     if args.ray is not None and dicom.active:
@@ -143,9 +154,7 @@ def run(args: Any) -> int:
                            include_ids=not args.no_ids, overwrite=args.force or args.resume)
     try:
         bundle = load_bundle(settings)
-        explainer = Explainer(bundle.model, layer=args.layer or bundle.target_layer,
-                              method=args.method, output=bundle.output,
-                              feature_layer=feature_layer_of(bundle.manifest))
+        explainer = explainer_for(bundle, settings)
         ood_check = check_for(bundle, explainer)
     except (ModelLoadError, CamError) as exc:
         err.write(f"error: {exc}\n")

@@ -172,6 +172,27 @@ def test_scheduler_returns_each_item_once_in_order_with_few_in_flight(n, batch, 
     assert peak[0] <= max(limit, batch)
 
 
+def test_stopping_the_pipeline_starts_no_more_work():
+    """Ctrl-C (or a caller that stops reading) used to let every queued decode and write run to
+    the end first (explain on the NIH PNGs: 5.5 s and 132 more output files after Ctrl-C)."""
+    started = [0]
+    lock = threading.Lock()
+
+    def decode(i):
+        with lock:
+            started[0] += 1
+        time.sleep(0.02)
+        return i
+
+    results = run_pipeline(range(300), decode, lambda b: b, lambda i, d, e: i, batch_size=4,
+                           decode_workers=2, write_workers=2, max_in_flight=300)
+    assert next(results).item == 0
+    at_stop = started[0]
+    results.close()  # what a KeyboardInterrupt in the caller's loop does too
+    time.sleep(0.1)
+    assert started[0] <= at_stop + 4, started[0]  # those running, not the ~290 queued
+
+
 @settings(max_examples=50, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 50), w=st.integers(1, 50),
        rgb=st.booleans(),

@@ -89,6 +89,23 @@ def test_bad_arguments(tmp_path, capsys):
     assert "m.keras" in capsys.readouterr().err
 
 
+def test_bad_overlay_options_are_refused_before_any_work(tmp_path, capsys):
+    """An unknown colormap used to fail every image, one by one, after the model ran (exit 1)."""
+    out = tmp_path / "o"
+    try:
+        main(["explain", str(PNG), "--out", str(out), "--colormap", "bogus"])
+    except SystemExit as exc:  # argparse's own refusal
+        assert exc.code == 2
+    else:
+        raise AssertionError("--colormap bogus was accepted")
+    assert "bogus" in capsys.readouterr().err
+    for option in (["--opacity", "1.5"], ["--opacity", "-0.1"], ["--frame", "0"],
+                   ["--ray-workers", "2"], ["--ray-workers", "0", "--ray"]):
+        assert main(["explain", str(PNG), "--out", str(out), *option]) == 2, option
+        assert capsys.readouterr().err.startswith("error: " + option[0])
+    assert not out.exists()
+
+
 def test_other_methods(tmp_path, reference):
     _, run = reference
     out = tmp_path / "pp"
@@ -230,3 +247,34 @@ def test_scanner_notices_do_not_fail_explain_but_missing_files_do(tmp_path, monk
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "missing" in errors[0] and missing.name in errors[0]
     assert f"{len(order) - 1} images explained" in err
+
+
+def test_calibrate_and_evaluate_use_the_output_the_manifest_names(tmp_path, capsys):
+    """A model with two outputs, its class scores named by the manifest's "output": explain
+    already used it; calibrate and evaluate refused the model ("name the one...")."""
+    import keras
+
+    import models_zoo as zoo
+
+    inp = keras.Input((32, 32, 3))
+    feats = keras.layers.Conv2D(4, 3, activation="relu", name="feats")(inp)
+    pooled = keras.layers.GlobalAveragePooling2D()(feats)
+    findings = keras.layers.Dense(2, activation="sigmoid", name="findings")(pooled)
+    age = keras.layers.Dense(1, name="age")(keras.layers.Flatten()(feats))
+    path = tmp_path / "two.keras"
+    keras.Model(inp, [age, findings]).save(path)
+    zoo.write_beside(path, zoo.manifest_for(path, ["a", "b"], name="two", output="findings"))
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(3)
+    for k in range(12):
+        Image.fromarray(rng.integers(0, 256, (40, 40), np.uint8)).save(images / f"i{k}.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("Image Index,a,b\n" + "".join(f"i{k}.png,{k % 2},{(k // 2) % 2}\n"
+                                                    for k in range(12)))
+    code = main(["calibrate", str(path), str(images)])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["evaluate", str(images), "--model", str(path), "--labels", str(labels),
+                 "--out", str(tmp_path / "ev"), "--bootstrap", "20"])
+    assert code == 0, capsys.readouterr().err

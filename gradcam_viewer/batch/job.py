@@ -46,6 +46,16 @@ def load_bundle(settings: JobSettings) -> Any:
     return load_model_bundle(settings.model)
 
 
+def explainer_for(bundle: Any, settings: JobSettings) -> Any:
+    """The bundle's Explainer with the settings' layer and method. Raises CamError."""
+    from gradcam_viewer.cam import Explainer
+    from gradcam_viewer.trust.ood import feature_layer_of
+
+    return Explainer(bundle.model, layer=settings.layer or bundle.target_layer,
+                     method=settings.method, output=bundle.output,
+                     feature_layer=feature_layer_of(bundle.manifest))
+
+
 @dataclass
 class Decoded:
     image: Any  # LoadedImage
@@ -100,14 +110,8 @@ class ExplainJob:
 
     @classmethod
     def from_settings(cls, settings: JobSettings) -> ExplainJob:
-        from gradcam_viewer.cam import Explainer
-        from gradcam_viewer.trust.ood import feature_layer_of
-
         bundle = load_bundle(settings)
-        explainer = Explainer(bundle.model, layer=settings.layer or bundle.target_layer,
-                              method=settings.method, output=bundle.output,
-                              feature_layer=feature_layer_of(bundle.manifest))
-        return cls(bundle, explainer, settings)
+        return cls(bundle, explainer_for(bundle, settings), settings)
 
     def decode(self, item: Planned) -> Decoded:
         from gradcam_viewer.imaging import load_image, to_display

@@ -65,37 +65,42 @@ def run_pipeline(items: Iterable[T], decode: Callable[[T], D],
             error = future.exception()
             return Done(index, item, None if error else future.result(), error)
 
-        while True:
-            fill()
-            while writing and (writing[0][2].done() or len(writing) >= limit):
+        try:
+            while True:
+                fill()
+                while writing and (writing[0][2].done() or len(writing) >= limit):
+                    yield finished(*writing.popleft())
+                if not decoding:
+                    if exhausted:
+                        break
+                    continue
+                # a slot per item, in input order, filled once its batch is explained
+                batch: list[tuple[list, D]] = []
+                while decoding and len(batch) < batch_size:
+                    index, item, future = decoding.popleft()
+                    slot = [index, item, future]
+                    writing.append(slot)
+                    if future.exception() is None:  # waits for the decode
+                        batch.append((slot, future.result()))
+                if not batch:
+                    continue
+                try:
+                    results = explain([decoded for _, decoded in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"explain gave {len(results)} results for "
+                                           f"{len(batch)} inputs")
+                except Exception as exc:  # noqa: BLE001 - the whole batch fails; the run goes on
+                    for slot, _ in batch:
+                        slot[2] = _failed(exc)
+                    continue
+                for (slot, decoded), result in zip(batch, results):
+                    slot[2] = writers.submit(write, slot[1], decoded, result)
+            while writing:
                 yield finished(*writing.popleft())
-            if not decoding:
-                if exhausted:
-                    break
-                continue
-            # a slot per item, in input order, filled once its batch is explained
-            batch: list[tuple[list, D]] = []
-            while decoding and len(batch) < batch_size:
-                index, item, future = decoding.popleft()
-                slot = [index, item, future]
-                writing.append(slot)
-                if future.exception() is None:  # waits for the decode
-                    batch.append((slot, future.result()))
-            if not batch:
-                continue
-            try:
-                results = explain([decoded for _, decoded in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(f"explain gave {len(results)} results for "
-                                       f"{len(batch)} inputs")
-            except Exception as exc:  # noqa: BLE001 - the whole batch fails; the run goes on
-                for slot, _ in batch:
-                    slot[2] = _failed(exc)
-                continue
-            for (slot, decoded), result in zip(batch, results):
-                slot[2] = writers.submit(write, slot[1], decoded, result)
-        while writing:
-            yield finished(*writing.popleft())
+        except BaseException:  # Ctrl-C, or the caller stopped: start nothing more
+            decoders.shutdown(wait=False, cancel_futures=True)
+            writers.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _failed(exc: BaseException) -> Future:
