@@ -58,6 +58,25 @@ def test_fixed_per_channel_and_grey_colour():
     assert np.array_equal(grey[..., 0], grey[..., 2])
 
 
+def test_per_channel_values_must_fit_the_model_channels():
+    from gradcam_viewer.models.bundle import bundle_for
+
+    x = keras.Input((8, 8, 1))
+    y = keras.layers.Conv2D(2, 3, name="feat")(x)
+    model = keras.Model(x, keras.layers.Dense(2, activation="sigmoid")(
+        keras.layers.GlobalAveragePooling2D()(y)))
+    manifest = json.loads(demo_model_path().with_suffix(".json").read_text())
+    manifest.update(labels=["a", "b"], target_layer="feat", output_kind="probabilities",
+                    output_activation="sigmoid",
+                    input={"height": 8, "width": 8, "channels": 1})
+    manifest["preprocessing"] = {"kind": "fixed", "mean": [10.0], "std": 2.0}
+    bundle = bundle_for(model, manifest, None)
+    assert bundle.prepare(np.zeros((8, 8), np.uint8)).shape == (1, 8, 8, 1)
+    manifest["preprocessing"] = {"kind": "fixed", "mean": [10.0, 20.0, 30.0], "std": 2.0}
+    with pytest.raises(ModelLoadError, match="mean has 3 values but the model's input has 1"):
+        bundle_for(model, manifest, None)
+
+
 # --- output semantics ----------------------------------------------------------------------
 
 def test_resolve_output_cases():
