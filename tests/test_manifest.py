@@ -230,6 +230,25 @@ def test_suggestions_from_real_applications():
     assert s.height is None and s.output_kind == "probabilities" and s.activation == "sigmoid"
 
 
+@pytest.mark.parametrize("build,preset,module", [
+    (lambda: keras.applications.MobileNetV2(weights=None, include_top=False, alpha=0.35,
+                                            input_shape=(32, 32, 3)), "tf", "mobilenet_v2"),
+    (lambda: keras.applications.VGG16(weights=None, include_top=False,
+                                      input_shape=(32, 32, 3)), "caffe", "vgg16"),
+    (lambda: keras.applications.DenseNet121(weights=None, include_top=False,
+                                            input_shape=(32, 32, 3)), "torch", "densenet"),
+], ids=["mobilenet_v2", "vgg16", "densenet121"])
+def test_suggestions_for_a_flat_transfer_model(build, preset, module):
+    """keras.Model(base.input, head) (the CheXNet course's way) loses the base's name: the
+    family is read from its layer names instead."""
+    base = build()
+    y = keras.layers.GlobalAveragePooling2D()(base.output)
+    flat = keras.Model(base.input, keras.layers.Dense(2)(y))
+    assert not any(isinstance(layer, keras.Model) for layer in flat.layers)
+    got, why = suggest_preset(flat)
+    assert got == preset and f"keras.applications.{module}," in why
+
+
 def test_suggestions_plain_models():
     assert suggest_preset(zoo.small_cnn_gap())[0] == "unit"
     assert suggest_output(zoo.small_sequential_softmax()) == ("probabilities", "softmax")
