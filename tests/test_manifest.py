@@ -249,6 +249,19 @@ def test_suggestions_for_a_flat_transfer_model(build, preset, module):
     assert got == preset and f"keras.applications.{module}," in why
 
 
+@pytest.mark.parametrize("op", ["sigmoid", "softmax"])
+def test_a_model_ending_in_a_keras_op_outputs_probabilities(op):
+    from gradcam_viewer.models.bundle import bundle_for
+
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="feat")(inp))
+    model = keras.Model(inp, getattr(keras.ops, op)(keras.layers.Dense(2)(x)))
+    assert final_activation(model) == op
+    bundle = bundle_for(model, None, None)
+    assert bundle.output_kind == "probabilities" and bundle.values_name == "probabilities"
+    assert not any("scores" in n for n in bundle.notices)
+
+
 def test_suggestions_plain_models():
     assert suggest_preset(zoo.small_cnn_gap())[0] == "unit"
     assert suggest_output(zoo.small_sequential_softmax()) == ("probabilities", "softmax")

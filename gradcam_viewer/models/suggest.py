@@ -128,6 +128,8 @@ def final_activation(model: Any, index: int = 0) -> str:
     layer = final_layer(model, index)
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
+    if type(layer).__name__ in ("Sigmoid", "Softmax"):  # keras.ops.sigmoid/softmax in a graph
+        return type(layer).__name__.lower()
     fn = getattr(layer, "activation", None)
     name = getattr(fn, "__name__", None) if fn is not None else None
     if name in ("sigmoid", "softmax", "linear"):
