@@ -260,6 +260,9 @@ def test_a_model_ending_in_a_keras_op_outputs_probabilities(op):
     bundle = bundle_for(model, None, None)
     assert bundle.output_kind == "probabilities" and bundle.values_name == "probabilities"
     assert not any("scores" in n for n in bundle.notices)
+    tanh = keras.Model(inp, keras.layers.Dense(2, activation="tanh")(x))
+    notice = next(n for n in bundle_for(tanh, None, None).notices if "scores" in n)
+    assert "ends in an unknown activation" in notice
 
 
 def test_suggestions_plain_models():

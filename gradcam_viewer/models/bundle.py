@@ -147,7 +147,8 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
                                       has_manifest)
     manifest["output_kind"], manifest["output_activation"] = kind, activation
     if kind == "scores":
-        notices.append("The model ends in a linear layer and nothing says how its outputs "
+        ending = "a linear layer" if activation == "none" else "an unknown activation"
+        notices.append(f"The model ends in {ending} and nothing says how its outputs "
                        "become probabilities: they are shown as scores (not probabilities). "
                        "Say so in its manifest (output_kind \"logits\" and output_activation "
                        "sigmoid or softmax; CLI: gradcam-viewer manifest ... --activation).")
