@@ -71,6 +71,9 @@ def test_iobb_and_iou_of_a_known_map():
     # IoBB = |B ∩ GT| / |B| with B the region's box (20 x 40, about 20..60 x 20..40)
     assert got["iobb"] == pytest.approx(0.5, abs=0.06)
     assert 0.1 < got["iou"] < 0.4
+    # a box in another image's pixels (NIH's 1024 boxes on a 512 copy) is not scored silently
+    with pytest.raises(ev.AnnotationError, match="outside the 100x100 image"):
+        ev.localise(raw, ev.Box("a.png", "x", 60, 20, 50, 40), (100, 100))
 
 
 def _phantom_folder(tmp_path, n=40, seed=777_777):
