@@ -72,7 +72,7 @@ def read_labels(path: Path, model_labels: list[str]) -> tuple[dict[str, np.ndarr
         if not row or not row[name_col].strip():
             continue
         try:
-            values = [int(float(row[c])) if c >= 0 else -1 for c in cols]
+            values = [float(row[c]) if c >= 0 else -1 for c in cols]  # "1" or "1.0"
         except (ValueError, IndexError):
             raise AnnotationError(f"'{path.name}' line {number}: the label columns must hold "
                                   "0 or 1") from None
