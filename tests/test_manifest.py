@@ -149,7 +149,15 @@ def test_sigmoid_model_is_probabilities(tmp_path):
 def test_demo_manifest_follows_the_schema():
     demo = json.loads(demo_model_path().with_suffix(".json").read_text())
     assert manifest_problems(demo) == []
-    assert json.loads(SCHEMA_PATH.read_text())["$schema"].endswith("2020-12/schema")
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["$schema"].endswith("2020-12/schema")
+    # the schema's presets and output kinds are the ones the code implements
+    from gradcam_viewer.models.outputs import OUTPUT_KINDS
+    from gradcam_viewer.models.preprocessing import KINDS
+
+    props = schema["properties"]
+    assert props["preprocessing"]["properties"]["kind"]["enum"] == list(KINDS)
+    assert props["output_kind"]["enum"] == list(OUTPUT_KINDS)
 
 
 @pytest.mark.parametrize("change,fragment", [
