@@ -164,7 +164,8 @@ def test_annotations_that_do_not_fit_get_clear_messages(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "line 2: the label columns must hold 0 or 1" in err and "Traceback" not in err
     (tmp_path / "prob.csv").write_text(f"Image,Nodule\n{png.name},1.0\nb.png,0.7\n")
-    assert main(["evaluate", "--labels", str(tmp_path / "prob.csv"), str(png)]) == 2
+    assert main(["evaluate", "--labels", str(tmp_path / "prob.csv"), str(png), "--out",
+                 str(tmp_path / "p")]) == 2
     assert "line 3: the label columns must hold 0 or 1" in capsys.readouterr().err
     (tmp_path / "nobox.csv").write_text("Image,Nodule\nx.png,1\n")
     assert main(["evaluate", "--labels", str(tmp_path / "labels.csv"), "--boxes",
