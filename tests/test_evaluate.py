@@ -71,6 +71,9 @@ def test_iobb_and_iou_of_a_known_map():
     # IoBB = |B ∩ GT| / |B| with B the region's box (20 x 40, about 20..60 x 20..40)
     assert got["iobb"] == pytest.approx(0.5, abs=0.06)
     assert 0.1 < got["iou"] < 0.4
+    # a box in another image's pixels (NIH's 1024 boxes on a 512 copy) is not scored silently
+    with pytest.raises(ev.AnnotationError, match="outside the 100x100 image"):
+        ev.localise(raw, ev.Box("a.png", "x", 60, 20, 50, 40), (100, 100))
 
 
 def _phantom_folder(tmp_path, n=40, seed=777_777):
@@ -160,6 +163,10 @@ def test_annotations_that_do_not_fit_get_clear_messages(tmp_path, capsys):
     assert main(["evaluate", "--labels", str(tmp_path / "bad.csv"), str(png)]) == 2
     err = capsys.readouterr().err
     assert "line 2: the label columns must hold 0 or 1" in err and "Traceback" not in err
+    (tmp_path / "prob.csv").write_text(f"Image,Nodule\n{png.name},1.0\nb.png,0.7\n")
+    assert main(["evaluate", "--labels", str(tmp_path / "prob.csv"), str(png), "--out",
+                 str(tmp_path / "p")]) == 2
+    assert "line 3: the label columns must hold 0 or 1" in capsys.readouterr().err
     (tmp_path / "nobox.csv").write_text("Image,Nodule\nx.png,1\n")
     assert main(["evaluate", "--labels", str(tmp_path / "labels.csv"), "--boxes",
                  str(tmp_path / "nobox.csv"), str(png)]) == 2

@@ -58,6 +58,25 @@ def test_fixed_per_channel_and_grey_colour():
     assert np.array_equal(grey[..., 0], grey[..., 2])
 
 
+def test_per_channel_values_must_fit_the_model_channels():
+    from gradcam_viewer.models.bundle import bundle_for
+
+    x = keras.Input((8, 8, 1))
+    y = keras.layers.Conv2D(2, 3, name="feat")(x)
+    model = keras.Model(x, keras.layers.Dense(2, activation="sigmoid")(
+        keras.layers.GlobalAveragePooling2D()(y)))
+    manifest = json.loads(demo_model_path().with_suffix(".json").read_text())
+    manifest.update(labels=["a", "b"], target_layer="feat", output_kind="probabilities",
+                    output_activation="sigmoid",
+                    input={"height": 8, "width": 8, "channels": 1})
+    manifest["preprocessing"] = {"kind": "fixed", "mean": [10.0], "std": 2.0}
+    bundle = bundle_for(model, manifest, None)
+    assert bundle.prepare(np.zeros((8, 8), np.uint8)).shape == (1, 8, 8, 1)
+    manifest["preprocessing"] = {"kind": "fixed", "mean": [10.0, 20.0, 30.0], "std": 2.0}
+    with pytest.raises(ModelLoadError, match="mean has 3 values but the model's input has 1"):
+        bundle_for(model, manifest, None)
+
+
 # --- output semantics ----------------------------------------------------------------------
 
 def test_resolve_output_cases():
@@ -130,7 +149,15 @@ def test_sigmoid_model_is_probabilities(tmp_path):
 def test_demo_manifest_follows_the_schema():
     demo = json.loads(demo_model_path().with_suffix(".json").read_text())
     assert manifest_problems(demo) == []
-    assert json.loads(SCHEMA_PATH.read_text())["$schema"].endswith("2020-12/schema")
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["$schema"].endswith("2020-12/schema")
+    # the schema's presets and output kinds are the ones the code implements
+    from gradcam_viewer.models.outputs import OUTPUT_KINDS
+    from gradcam_viewer.models.preprocessing import KINDS
+
+    props = schema["properties"]
+    assert props["preprocessing"]["properties"]["kind"]["enum"] == list(KINDS)
+    assert props["output_kind"]["enum"] == list(OUTPUT_KINDS)
 
 
 @pytest.mark.parametrize("change,fragment", [
@@ -209,6 +236,41 @@ def test_suggestions_from_real_applications():
     assert preset == "none" and "Rescaling" in why
     s = suggest(_outer(effnet, None, "sigmoid"))
     assert s.height is None and s.output_kind == "probabilities" and s.activation == "sigmoid"
+
+
+@pytest.mark.parametrize("build,preset,module", [
+    (lambda: keras.applications.MobileNetV2(weights=None, include_top=False, alpha=0.35,
+                                            input_shape=(32, 32, 3)), "tf", "mobilenet_v2"),
+    (lambda: keras.applications.VGG16(weights=None, include_top=False,
+                                      input_shape=(32, 32, 3)), "caffe", "vgg16"),
+    (lambda: keras.applications.DenseNet121(weights=None, include_top=False,
+                                            input_shape=(32, 32, 3)), "torch", "densenet"),
+], ids=["mobilenet_v2", "vgg16", "densenet121"])
+def test_suggestions_for_a_flat_transfer_model(build, preset, module):
+    """keras.Model(base.input, head) (the CheXNet course's way) loses the base's name: the
+    family is read from its layer names instead."""
+    base = build()
+    y = keras.layers.GlobalAveragePooling2D()(base.output)
+    flat = keras.Model(base.input, keras.layers.Dense(2)(y))
+    assert not any(isinstance(layer, keras.Model) for layer in flat.layers)
+    got, why = suggest_preset(flat)
+    assert got == preset and f"keras.applications.{module}," in why
+
+
+@pytest.mark.parametrize("op", ["sigmoid", "softmax"])
+def test_a_model_ending_in_a_keras_op_outputs_probabilities(op):
+    from gradcam_viewer.models.bundle import bundle_for
+
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="feat")(inp))
+    model = keras.Model(inp, getattr(keras.ops, op)(keras.layers.Dense(2)(x)))
+    assert final_activation(model) == op
+    bundle = bundle_for(model, None, None)
+    assert bundle.output_kind == "probabilities" and bundle.values_name == "probabilities"
+    assert not any("scores" in n for n in bundle.notices)
+    tanh = keras.Model(inp, keras.layers.Dense(2, activation="tanh")(x))
+    notice = next(n for n in bundle_for(tanh, None, None).notices if "scores" in n)
+    assert "ends in an unknown activation" in notice
 
 
 def test_suggestions_plain_models():

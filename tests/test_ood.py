@@ -88,6 +88,23 @@ def test_sidecar_round_trip_and_checks(tmp_path):
     assert "is missing" in ood.reference_for(manifest, model, "c")[1]
 
 
+def test_two_models_in_one_folder_keep_their_own_calibrations(tmp_path):
+    from gradcam_viewer.resources import demo_model_path
+
+    base = json.loads(demo_model_path().with_suffix(".json").read_text())
+    base.pop("ood", None)
+    rng = np.random.default_rng(3)
+    for name in ("chest.v1", "chest.v2"):
+        (tmp_path / f"{name}.keras").write_bytes(b"not read")
+        write_manifest(tmp_path / f"{name}.json", base)
+        ref = ood.calibrate_features(rng.random((40, 8)))
+        ood.store_calibration(tmp_path / f"{name}.keras", ref, "c", 40, 0.2)
+    for name in ("chest.v1", "chest.v2"):
+        manifest = json.loads((tmp_path / f"{name}.json").read_text())
+        got, why = ood.reference_for(manifest, tmp_path / f"{name}.keras", "c")
+        assert got is not None, why
+
+
 # --- the demo model ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ from typing import Any
 from gradcam_viewer.models.errors import ModelLoadError
 from gradcam_viewer.models.manifest import validate_manifest, write_manifest
 from gradcam_viewer.models.outputs import ACTIVATIONS
+from gradcam_viewer.models.preprocessing import ALIASES, KINDS
 
-PRESETS = ("tf", "torch", "caffe", "none", "unit", "zscore", "fixed")
+PRESETS = tuple(k for k in KINDS if k not in ALIASES)  # old names are read, not offered
 
 
 class SetupError(ValueError):

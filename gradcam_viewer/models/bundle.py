@@ -147,7 +147,8 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
                                       has_manifest)
     manifest["output_kind"], manifest["output_activation"] = kind, activation
     if kind == "scores":
-        notices.append("The model ends in a linear layer and nothing says how its outputs "
+        ending = "a linear layer" if activation == "none" else "an unknown activation"
+        notices.append(f"The model ends in {ending} and nothing says how its outputs "
                        "become probabilities: they are shown as scores (not probabilities). "
                        "Say so in its manifest (output_kind \"logits\" and output_activation "
                        "sigmoid or softmax; CLI: gradcam-viewer manifest ... --activation).")
@@ -160,12 +161,23 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
     for got, want, what in zip(in_shape[1:], expected, ("height", "width", "channels")):
         if got is not None and want is not None and int(got) != int(want):
             raise ModelLoadError(f"The manifest says input {what} {want}, the model has {got}.")
+    _check_per_channel(manifest["preprocessing"], int(in_shape[3] or spec["channels"]))
     try:
         resolve_target(model, manifest_target_layer(manifest))
     except CamError as exc:
         raise ModelLoadError(str(exc)) from exc
     return ModelBundle(model=model, labels=labels, manifest=manifest, path=path, notices=notices,
                        has_manifest=has_manifest)
+
+
+def _check_per_channel(prep: dict[str, Any], channels: int) -> None:
+    """A per-channel mean/std must have one value or one per input channel: numpy would
+    otherwise broadcast three means over a grey model's one channel into a 3-channel input."""
+    for key in ("mean", "std"):
+        size = np.size(prep.get(key, 0))
+        if size not in (1, channels):
+            raise ModelLoadError(f"The manifest's preprocessing {key} has {size} values but the "
+                                 f"model's input has {channels} channel(s).")
 
 
 def _default_manifest(model: Any, path: Path | None, n_out: int) -> dict[str, Any]:

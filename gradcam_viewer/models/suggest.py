@@ -32,6 +32,22 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     (r"nasnet", "nasnet", "tf"),
 )
 NEAR_INPUT = 4  # leaf layers after the input that count as "near" it
+# Layer names only a keras.applications family uses (all must be present; first match wins),
+# for a model built flat on a base (`keras.Model(base.input, head)`, as the CheXNet course
+# does), where the base's own name is lost. Families that rescale inside are found earlier.
+LAYER_SIGNATURES: tuple[tuple[frozenset[str], str, str], ...] = (
+    (frozenset({"conv2_block1_preact_bn", "post_bn"}), "resnet_v2", "tf"),
+    (frozenset({"pool2_conv", "conv2_block1_0_bn"}), "densenet", "torch"),
+    (frozenset({"conv1_conv", "conv2_block1_0_conv"}), "resnet", "caffe"),
+    (frozenset({"expanded_conv_depthwise", "block_1_expand"}), "mobilenet_v2", "tf"),
+    (frozenset({"conv_dw_1", "conv_pw_1"}), "mobilenet", "tf"),
+    (frozenset({"block1_conv1_act", "block14_sepconv2"}), "xception", "tf"),
+    (frozenset({"mixed_5b", "conv_7b"}), "inception_resnet_v2", "tf"),
+    (frozenset({"mixed10"}), "inception_v3", "tf"),
+    (frozenset({"block5_conv4", "block1_conv1"}), "vgg19", "caffe"),
+    (frozenset({"block5_conv3", "block1_conv1"}), "vgg16", "caffe"),
+    (frozenset({"stem_conv1", "stem_bn1"}), "nasnet", "tf"),
+)
 
 
 @dataclass
@@ -94,6 +110,11 @@ def suggest_preset(model: Any) -> tuple[str, str]:
         if family:
             return family[1], (f"'{sub.name}' looks like keras.applications.{family[0]}, whose "
                                f"preprocess_input is '{family[1]}'")
+    names = {path[-1].name for path, _ in iter_layers(model)}
+    for signature, module, preset in LAYER_SIGNATURES:
+        if signature <= names:
+            return preset, (f"its layers ({', '.join(sorted(signature))}) are those of "
+                            f"keras.applications.{module}, whose preprocess_input is '{preset}'")
     return "unit", "nothing in the model says; [0, 1] is a common choice"
 
 
@@ -107,6 +128,8 @@ def final_activation(model: Any, index: int = 0) -> str:
     layer = final_layer(model, index)
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
+    if type(layer).__name__ in ("Sigmoid", "Softmax"):  # keras.ops.sigmoid/softmax in a graph
+        return type(layer).__name__.lower()
     fn = getattr(layer, "activation", None)
     name = getattr(fn, "__name__", None) if fn is not None else None
     if name in ("sigmoid", "softmax", "linear"):

@@ -72,7 +72,7 @@ def read_labels(path: Path, model_labels: list[str]) -> tuple[dict[str, np.ndarr
         if not row or not row[name_col].strip():
             continue
         try:
-            values = [int(float(row[c])) if c >= 0 else -1 for c in cols]
+            values = [float(row[c]) if c >= 0 else -1 for c in cols]  # "1" or "1.0"
         except (ValueError, IndexError):
             raise AnnotationError(f"'{path.name}' line {number}: the label columns must hold "
                                   "0 or 1") from None
@@ -217,6 +217,11 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
 
 def localise(raw_map: np.ndarray, box: Box, shape: tuple[int, int]) -> dict[str, float]:
     """Pointing-game hit, IoU of the binarised map, best IoBB of the map's regions."""
+    if box.x < -1 or box.y < -1 or box.x + box.w > shape[1] + 1 or box.y + box.h > shape[0] + 1:
+        raise AnnotationError(f"the '{box.label}' box (x {box.x:g}, y {box.y:g}, w {box.w:g}, "
+                              f"h {box.h:g}) lies outside the {shape[1]}x{shape[0]} image: "
+                              "boxes must be in this image's pixels (NIH's are for the "
+                              "1024x1024 originals)")
     maps, has = normalize_heatmaps(np.asarray(raw_map)[None])
     if not has[0]:
         return {"hit": 0.0, "iou": 0.0, "iobb": 0.0}

@@ -129,7 +129,9 @@ def calibrate_features(features: np.ndarray, holdout: float = 0.2, seed: int = 0
 
 
 def sidecar_path(model_path: Path) -> Path:
-    return model_path.with_name(model_path.name.split(".")[0] + SIDECAR_SUFFIX)
+    """`chest.v1.ood.npz` beside `chest.v1.keras` (like its manifest `chest.v1.json`): two
+    models in one folder must not share a sidecar."""
+    return model_path.with_suffix(SIDECAR_SUFFIX)
 
 
 def manifest_entry(reference: OodReference, sidecar: Path, digest: str, layer: str,
