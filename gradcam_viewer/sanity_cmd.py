@@ -69,7 +69,8 @@ def run(args: Any) -> int:
     try:
         result = cascading_randomisation(bundle.model, np.concatenate(batch),
                                          args.layer or bundle.target_layer, args.method,
-                                         args.steps or None, args.seed, progress.step)
+                                         args.steps or None, args.seed, progress.step,
+                                         output=bundle.output)
     except CamError as exc:
         err.write(f"error: {exc}\n")
         return 2

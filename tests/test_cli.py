@@ -249,9 +249,9 @@ def test_scanner_notices_do_not_fail_explain_but_missing_files_do(tmp_path, monk
     assert f"{len(order) - 1} images explained" in err
 
 
-def test_calibrate_and_evaluate_use_the_output_the_manifest_names(tmp_path, capsys):
+def test_calibrate_evaluate_and_sanity_use_the_output_the_manifest_names(tmp_path, capsys):
     """A model with two outputs, its class scores named by the manifest's "output": explain
-    already used it; calibrate and evaluate refused the model ("name the one...")."""
+    already used it; calibrate, evaluate and sanity refused the model ("name the one...")."""
     import keras
 
     import models_zoo as zoo
@@ -278,3 +278,10 @@ def test_calibrate_and_evaluate_use_the_output_the_manifest_names(tmp_path, caps
     code = main(["evaluate", str(images), "--model", str(path), "--labels", str(labels),
                  "--out", str(tmp_path / "ev"), "--bootstrap", "20"])
     assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["sanity", str(images), "--model", str(path), "--steps", "2",
+                 "--out", str(tmp_path / "sanity")])
+    err = capsys.readouterr().err
+    assert code in (0, 4), err  # passed or flagged: the check ran on the named output
+    assert "name the one" not in err
+    assert (tmp_path / "sanity").is_dir(), err

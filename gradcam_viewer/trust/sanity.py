@@ -159,21 +159,23 @@ def _maps_for(explainer: Any, batch: np.ndarray, labels: np.ndarray, method: str
 
 def cascading_randomisation(model: Any, batch: np.ndarray, layer: str | None = None,
                             method: str = "gradcam", max_steps: int | None = None,
-                            seed: int = 0, progress: Any = None) -> SanityResult:
-    """Run the check on `batch` (prepared model inputs). `model` is left unchanged."""
+                            seed: int = 0, progress: Any = None,
+                            output: str | None = None) -> SanityResult:
+    """Run the check on `batch` (prepared model inputs). `model` is left unchanged. `output`:
+    the model output holding the class scores (the manifest's "output"), as for `explain`."""
     import keras
 
     from gradcam_viewer.cam import Explainer
 
     before = weights_hash(model)
-    original = Explainer(model, layer=layer, method=method)
+    original = Explainer(model, layer=layer, method=method, output=output)
     first = original.explain(batch)
     labels = np.argmax(first.probabilities, axis=1)
     ref_maps = first.heatmaps[np.arange(len(labels)), labels]
     keras.utils.set_random_seed(seed)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    copy = Explainer(clone, layer=original.layer_name, method=method)
+    copy = Explainer(clone, layer=original.layer_name, method=method, output=output)
     steps = steps_of(clone, copy.path)
     if max_steps is not None:
         steps = steps[:max_steps]

@@ -71,7 +71,7 @@ class SanityJob(QObject):
                 batch = np.concatenate([self.bundle.prepare(load_image(p))
                                         for p in sorted(samples_dir().glob("*.png"))])
             result = cascading_randomisation(self.bundle.model, batch, self.bundle.target_layer,
-                                             max_steps=8)
+                                             max_steps=8, output=self.bundle.output)
             self.done.emit(result, plot_image(result, f"{self.bundle.name}: {result.method} "
                                                       f"at {result.layer}"))
         except BaseException as exc:
