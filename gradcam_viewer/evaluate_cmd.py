@@ -32,11 +32,13 @@ def run(args: Any) -> int:
     from gradcam_viewer.explain_cmd import Progress, expand_inputs
     from gradcam_viewer.imaging import ImageLoadError, load_image
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
+    from gradcam_viewer.output_layout import common_root, relative_posix
     from gradcam_viewer.safe_write import write_atomic, write_bytes_atomic
     from gradcam_viewer.trust.evaluate import (
         AnnotationError,
         Evaluation,
         localise,
+        match_images,
         read_boxes,
         read_labels,
         report_image,
@@ -65,21 +67,28 @@ def run(args: Any) -> int:
     paths, problems, notes, _ = expand_inputs(args.images)
     for line in problems + notes:
         err.write(line + "\n")
+    root = common_root(list(args.images))
+    rels = [relative_posix(path, root) for path in paths]
+    try:
+        keys = match_images(rels, set(truth))
+        box_keys = match_images(rels, set(by_image))
+    except AnnotationError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
     evaluation = Evaluation(list(bundle.labels))
     progress = Progress(len(paths), err)
-    unlabelled, failures, seen = [], len(problems), set()
-    for path in paths:
-        name = path.name
-        seen.add(name)
-        if name not in truth:
-            unlabelled.append(name)
+    unlabelled, failures = [], len(problems)
+    for path, rel in zip(paths, rels):
+        name, key = path.name, keys[rel]
+        if key not in truth:
+            unlabelled.append(rel)
             progress.step(name)
             continue
         try:
             image = load_image(path)
             result = explainer.explain(bundle.prepare(image))
-            evaluation.add(bundle.values(result.probabilities[0]), truth[name])
-            for box in by_image.get(name, []):
+            evaluation.add(bundle.values(result.probabilities[0]), truth[key])
+            for box in by_image.get(box_keys[rel], []):
                 k = bundle.labels.index(box.label)
                 evaluation.add_box(box.label, localise(result.heatmaps[0, k], box, image.size))
         except ImageLoadError as exc:
@@ -93,13 +102,13 @@ def run(args: Any) -> int:
     if unlabelled:
         err.write(f"note: {len(unlabelled)} image(s) have no row in '{args.labels.name}' and "
                   f"were left out (e.g. {unlabelled[0]})\n")
-    listed_unboxed = sorted(n for n in seen & set(truth) if n not in by_image
-                            and truth[n].max() == 1) if args.boxes else []
+    listed_unboxed = sorted(rel for rel in rels if keys[rel] in truth and box_keys[rel] is None
+                            and truth[keys[rel]].max() == 1) if args.boxes else []
     if listed_unboxed:
         err.write(f"note: {len(listed_unboxed)} image(s) with a positive label have no box in "
                   f"'{args.boxes.name}'; localisation uses boxed findings only "
                   f"(e.g. {listed_unboxed[0]})\n")
-    orphan = sorted(set(by_image) - seen)
+    orphan = sorted(set(by_image) - set(box_keys.values()))
     if args.boxes and orphan and len(orphan) < len(by_image):
         err.write(f"note: boxes of {len(orphan)} image(s) not among the inputs were ignored\n")
     if not evaluation.scores:

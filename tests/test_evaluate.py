@@ -171,3 +171,42 @@ def test_annotations_that_do_not_fit_get_clear_messages(tmp_path, capsys):
     assert main(["evaluate", "--labels", str(tmp_path / "labels.csv"), "--boxes",
                  str(tmp_path / "nobox.csv"), str(png)]) == 2
     assert "not in the NIH box layout" in capsys.readouterr().err
+
+
+def test_a_cd_layout_is_matched_by_path_not_by_file_name(tmp_path, capsys):
+    """Every series of a CD or PACS export has its IM000001: annotations naming images by file
+    name alone must not hand one row to all of them; by path (or its trailing part) they match
+    each image, and the figures equal those of the same images in a flat folder."""
+    import shutil
+
+    folder, _, _ = _phantom_folder(tmp_path)
+    flat = tmp_path / "flat"
+    assert main(["evaluate", "--labels", str(tmp_path / "labels.csv"), "--boxes",
+                 str(tmp_path / "boxes.csv"), str(folder), "--out", str(flat)]) == 0
+    cd = tmp_path / "CD"
+    where = {}
+    for png in sorted(folder.glob("*.png")):
+        series = cd / "DICOM" / "ST000001" / f"SE{png.stem}"
+        series.mkdir(parents=True)
+        shutil.copyfile(png, series / "IM000001.png")
+        where[png.name] = f"SE{png.stem}/IM000001.png"  # a trailing part of the path
+    for name in ("labels.csv", "boxes.csv"):
+        rows = list(csv.reader((tmp_path / name).open()))
+        with open(tmp_path / f"bare_{name}", "w", newline="") as f:
+            csv.writer(f).writerows([rows[0]] + [["IM000001.png", *r[1:]] for r in rows[1:]])
+        with open(tmp_path / f"cd_{name}", "w", newline="") as f:
+            csv.writer(f).writerows([rows[0]] + [[where[r[0]], *r[1:]] for r in rows[1:]])
+    capsys.readouterr()
+    assert main(["evaluate", "--labels", str(tmp_path / "bare_labels.csv"), str(cd),
+                 "--out", str(tmp_path / "bare")]) == 2
+    assert "share their file name" in capsys.readouterr().err
+    assert not (tmp_path / "bare").exists()
+    out = tmp_path / "ev_cd"
+    assert main(["evaluate", "--labels", str(tmp_path / "cd_labels.csv"), "--boxes",
+                 str(tmp_path / "cd_boxes.csv"), str(cd), "--out", str(out)]) == 0
+    want = {r["label"]: r for r in csv.DictReader((flat / "evaluation.csv").open())}
+    got = {r["label"]: r for r in csv.DictReader((out / "evaluation.csv").open())}
+    assert got.keys() == want.keys()
+    for label, row in want.items():
+        for column in ("auroc", "positives", "boxes", "pointing_game", "mean_iou"):
+            assert got[label][column] == row[column], (label, column)

@@ -79,8 +79,44 @@ def read_labels(path: Path, model_labels: list[str]) -> tuple[dict[str, np.ndarr
         if any(v not in (0, 1, -1) for v in values):
             raise AnnotationError(f"'{path.name}' line {number}: the label columns must hold "
                                   "0 or 1")
-        table[Path(row[name_col].strip()).name] = np.array(values, np.int8)
+        table[image_key(row[name_col])] = np.array(values, np.int8)
     return table, found, notes
+
+
+def image_key(cell: str) -> str:
+    """An annotation file's image cell as written ('00000001_000.png' or 'ST1/SE1/IM1'), with
+    '/' separators and no leading './'."""
+    return "/".join(part for part in cell.strip().replace("\\", "/").split("/")
+                    if part not in ("", "."))
+
+
+def match_images(rels: list[str], keys: set[str]) -> dict[str, str | None]:
+    """Which annotation key names each input (by its path relative to the inputs' root).
+
+    A key matches an input when it is that path or its trailing part ('SE1/IM1' for
+    'ST1/SE1/IM1'); a bare file name also matches, but only when no other input has that name:
+    in a CD or PACS export every series has its IM000001, and a label row must not be given to
+    all of them. Raises AnnotationError naming the images a bare name would mix up."""
+    by_name: dict[str, int] = {}
+    for rel in rels:
+        name = rel.rsplit("/", 1)[-1]
+        by_name[name] = by_name.get(name, 0) + 1
+    found: dict[str, str | None] = {}
+    clashes = []
+    for rel in rels:
+        parts = rel.split("/")
+        tails = ["/".join(parts[i:]) for i in range(len(parts))]  # longest first
+        key = next((t for t in tails if t in keys), None)
+        if key is not None and "/" not in key and by_name[key] > 1:
+            clashes.append(rel)
+            key = None
+        found[rel] = key
+    if clashes:
+        raise AnnotationError(
+            f"{len(clashes)} input images share their file name with another input (e.g. "
+            f"'{clashes[0]}') and the annotations name them by file name only: give their "
+            "paths relative to the folder given (e.g. 'ST1/SE1/IM000001')")
+    return found
 
 
 @dataclass(frozen=True)
@@ -116,7 +152,7 @@ def read_boxes(path: Path, model_labels: list[str]) -> tuple[list[Box], list[str
         if label not in model_labels:
             unknown.setdefault(label, []).append(Path(row[0].strip()).name)
             continue
-        boxes.append(Box(Path(row[0].strip()).name, label, x, y, w, h))
+        boxes.append(Box(image_key(row[0]), label, x, y, w, h))
     notes = [f"{len(names)} box(es) for '{label}', which is not a label of the model, were "
              f"skipped (e.g. {names[0]})" for label, names in sorted(unknown.items())]
     return boxes, notes
