@@ -12,11 +12,10 @@ from typing import Any, Iterable
 
 import numpy as np
 from isal import isal_zlib
-from PIL import Image, PngImagePlugin
 
 from gradcam_viewer.models.outputs import values_name
 from gradcam_viewer.records import SourceId
-from gradcam_viewer.safe_write import write_atomic, write_bytes_atomic
+from gradcam_viewer.safe_write import write_bytes_atomic
 
 
 def model_identity(bundle: Any) -> dict[str, Any]:
@@ -89,18 +88,9 @@ def _csv_text(rows: list[list[str]]) -> str:
     return buf.getvalue()
 
 
-def write_png(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,
-              overwrite: bool = False) -> Path:
-    info = PngImagePlugin.PngInfo()
-    for key, value in (text or {}).items():
-        info.add_text(key, value)
-    return write_atomic(path, lambda tmp: Image.fromarray(rgb).save(tmp, format="PNG",
-                                                                  pnginfo=info), overwrite)
-
-
 def write_png_fast(path: Path, rgb: np.ndarray, text: dict[str, str] | None = None,
                    overwrite: bool = False) -> Path:
-    """The same pixels and text as `write_png`, encoded for batch export: every row with the
+    """Pixels and text as Pillow would write them, encoded for batch export: every row with the
     PNG "Up" filter (one numpy subtraction) and ISA-L's deflate at level 1 (a standard zlib
     stream, written with the GIL released, so writer threads overlap). Pillow tries every
     filter on every row; on a 1024x1024 overlay this takes ~7 ms, where zlib's Huffman-only

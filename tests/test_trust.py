@@ -82,15 +82,16 @@ def test_offline_private_and_read_only(tmp_path, patient_dicom, no_network, monk
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     from PIL import Image
 
-    from gradcam_viewer.export import write_png
+    from gradcam_viewer.safe_write import write_atomic
 
     def explode(self, fp, *args, **kwargs):
         Path(fp).write_bytes(b"half a png")
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", explode)
-    with pytest.raises(OSError):
-        write_png(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(OSError):  # as the window's PNG export saves through write_atomic
+        write_atomic(tmp_path / "x.png",
+                     lambda tmp: Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp))
     assert list(tmp_path.iterdir()) == []
 
 
