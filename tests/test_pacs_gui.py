@@ -169,6 +169,22 @@ def test_objects_are_built_off_the_gui_thread_once_per_press_in_flight(win, tmp_
     dialog.reject()
 
 
+def test_a_closed_confirmation_lets_go_of_its_objects(win, tmp_path):
+    """Each confirmation holds the built objects (tens of MB for a radiograph): once
+    answered it must not stay among the window's children."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    sample = samples_dir() / "phantom_03_nodule.dcm"
+    win.open_file(sample)
+    wait_result(win, sample)
+    for answer in ("reject", "accept"):
+        dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
+        getattr(dialog, answer)()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert win.findChildren(pacs_dialogs.ConfirmDialog) == []
+    assert len(list((tmp_path / "d").glob("*.dcm"))) == 3  # OK still wrote before it went
+
+
 def test_an_outbox_that_cannot_be_written_says_nothing_was_sent(win, config, monkeypatch,
                                                                 no_network):
     from gradcam_viewer.pacs import Outbox, parse_node

@@ -282,3 +282,23 @@ def test_an_image_opened_in_the_window_while_a_folder_is_scanned_is_listed(win, 
     expected = {str(p) for p in [*folder.glob("*.png"), lone]}
     wait_until(lambda: expected <= set(win.studies._image_items), 30)
     assert set(win.studies._image_items) == expected
+
+
+def test_the_opened_image_is_decoded_once_and_its_series_gets_a_thumbnail(win, medium,
+                                                                          monkeypatch):
+    """The window decodes the image it opens; the reader makes that series' thumbnail from
+    the window's image instead of decoding the same file again at the same time."""
+    from gradcam_viewer import imaging
+
+    real, decoded = imaging.load_image, []
+
+    def spy(path, *args, **kwargs):
+        decoded.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(imaging, "load_image", spy)
+    dicomdir, _order = medium
+    _open_and_wait(win, [dicomdir])
+    wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)
+    assert decoded.count(win.files.current) == 1
+    assert len(decoded) == len(set(decoded)) == len(win.studies._series_items)

@@ -54,3 +54,23 @@ def test_closing_the_window_during_the_check_waits_for_its_thread(win):
     assert thread is not None and thread.isRunning()
     win.shutdown()
     assert thread.isFinished() and win._sanity_thread is None
+
+
+def test_a_finished_check_does_not_keep_the_model_it_checked(win):
+    """The check's job stays reachable from the window; once it has answered it must not
+    keep the model alive after another one replaced it."""
+    import gc
+    import weakref
+
+    win.open_file(SAMPLE)
+    wait_result(win, SAMPLE, 180)
+    checked = weakref.ref(win.worker.bundle)
+    win.sanity_result = None
+    win.act_check.trigger()
+    wait_until(lambda: win.sanity_result is not None and win._sanity_thread is None, 300)
+    model_id = win.model.model_id
+    win.load_model("demo", "")
+    wait_until(lambda: win.model.model_id > model_id and not win.session.busy, 180)
+    win.sanity_dialog.close()
+    gc.collect()
+    assert checked() is None

@@ -449,6 +449,7 @@ class MainWindow(QMainWindow):
         for req in effects.requests:
             if isinstance(req, OpenRequest):
                 self.requestOpen.emit(req.request_id, str(req.path), req.frame, req.method)
+                self.studies.opening(req.path)
                 self._remember_recent(req.path)
             elif isinstance(req, ExplainRequest):
                 self.requestExplain.emit(req.request_id, req.image, req.method)
@@ -521,7 +522,7 @@ class MainWindow(QMainWindow):
         self.inverted = image.invert
         self._refresh_base()
         self.metadata.set_metadata(image.metadata)
-        self.studies.show_image(image.path, image.frame, image.n_frames)
+        self.studies.show_image(image.path, image.frame, image.n_frames, image)
         self.setWindowTitle(f"{image.path.name} \u2014 Grad-CAM Viewer")
 
     def _render_findings(self) -> None:

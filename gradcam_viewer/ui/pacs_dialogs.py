@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox,
@@ -172,6 +172,8 @@ class ConfirmDialog(QDialog):
         lay.addWidget(buttons)
         self.accepted.connect(on_ok)
         self.setModal(False)
+        # closed, it goes (with the objects it holds: the Secondary Capture alone is tens of MB)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def chosen_node(self) -> Any:
         return self.nodes[self.node_box.currentIndex()] if self.nodes else None

@@ -23,6 +23,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QSlider, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.imaging.studies import Catalogue, ImageRef, Patient, Series
 from gradcam_viewer.session.shown_images import ShownImages
 
@@ -53,11 +54,17 @@ class _Latest:
 def thumbnail(path: Path, size: int = THUMB) -> tuple[np.ndarray, str]:
     """The image as the viewer shows it (default window), at most `size` pixels a side, and
     its Series Description (a DICOMDIR's series records often lack it)."""
+    from gradcam_viewer.imaging import load_image
+
+    return thumbnail_of(load_image(path), size)
+
+
+def thumbnail_of(image: LoadedImage, size: int = THUMB) -> tuple[np.ndarray, str]:
+    """`thumbnail` of an image already decoded (the one the window shows)."""
     from PIL import Image
 
-    from gradcam_viewer.imaging import load_image, to_display
+    from gradcam_viewer.imaging import to_display
 
-    image = load_image(path)
     im = Image.fromarray(to_display(image))
     im.thumbnail((size, size))
     field = image.metadata.get("SeriesDescription")
@@ -93,11 +100,22 @@ class StudiesReader(QObject):
         if self.latest.is_stale(request):
             return
         self.catalogueRead.emit(request, catalogue, rejected)
-        self._thumbnails(request, catalogue)
+
+    @Slot(int, object, str)
+    def thumbnails(self, request: int, catalogue: Catalogue, opened: str) -> None:
+        """All but `opened`'s: the window decodes that one and `StudiesPanel.show_image`
+        asks for its thumbnail with the image (not decoded twice at once)."""
+        self._thumbnails(request, catalogue, skip=opened)
+
+    @Slot(int, object)
+    def thumbnail_of(self, request: int, image: LoadedImage) -> None:
+        if not self.latest.is_stale(request):
+            self.thumbnailRead.emit(request, str(image.path), *thumbnail_of(image))
 
     @Slot(int, object)
     def add(self, request: int, path: Path) -> None:
-        """The one image the window opened on its own, as a catalogue to add."""
+        """The one image the window opened on its own, as a catalogue to add (its thumbnail
+        comes from `show_image`, with the image)."""
         from gradcam_viewer.imaging import scan_media
 
         try:
@@ -107,13 +125,15 @@ class StudiesReader(QObject):
             return
         if not self.latest.is_stale(request):
             self.imageAdded.emit(request, catalogue)
-            self._thumbnails(request, catalogue)
+            self._thumbnails(request, catalogue, skip=str(path))
 
-    def _thumbnails(self, request: int, catalogue: Catalogue) -> None:
+    def _thumbnails(self, request: int, catalogue: Catalogue, skip: str = "") -> None:
         for index, series in enumerate(catalogue.all_series()):
             if self.latest.is_stale(request):
                 return
             first = series.images[0].path
+            if str(first) == skip:
+                continue
             try:
                 self.thumbnailRead.emit(request, str(first), *thumbnail(first))
             except Exception:  # a damaged first image: the series just has no thumbnail
@@ -126,6 +146,8 @@ class StudiesPanel(QWidget):
     catalogueReady = Signal(object, object)
     _requestRead = Signal(int, object)
     _requestAdd = Signal(int, object)
+    _requestThumbnails = Signal(int, object, str)  # request, catalogue, the image opened
+    _requestThumbnailOf = Signal(int, object)  # request, LoadedImage
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -166,6 +188,7 @@ class StudiesPanel(QWidget):
         self.catalogue = Catalogue()
         self.show_identifying = False
         self._current: Path | None = None
+        self._opening = ""  # the file the window decodes (no thumbnail read of it here)
         self._image_items: dict[str, QTreeWidgetItem] = {}
         self._series_items: list[QTreeWidgetItem] = []
         self._series_by_first: dict[str, tuple[QTreeWidgetItem, Series]] = {}
@@ -182,6 +205,8 @@ class StudiesPanel(QWidget):
         self.reader.moveToThread(self.thread_)
         self._requestRead.connect(self.reader.read)
         self._requestAdd.connect(self.reader.add)
+        self._requestThumbnails.connect(self.reader.thumbnails)
+        self._requestThumbnailOf.connect(self.reader.thumbnail_of)
         self.reader.catalogueRead.connect(self._catalogue_read)
         self.reader.imageAdded.connect(self._image_added)
         self.reader.thumbnailRead.connect(self._thumbnail_read)
@@ -203,13 +228,23 @@ class StudiesPanel(QWidget):
     def ordered_paths(self) -> list[Path]:
         return self.catalogue.paths()
 
-    def show_image(self, path: Path, frame: int, n_frames: int) -> None:
+    def opening(self, path: Path) -> None:
+        """The window is decoding `path`: the reader leaves its thumbnail to `show_image`."""
+        self._opening = str(path)
+
+    def show_image(self, path: Path, frame: int, n_frames: int,
+                   image: LoadedImage | None = None) -> None:
         """The window opened `path`: select it (listing it first if no scan did, or when the
-        running scan finishes if it does not) and show a frame slider if it has frames."""
+        running scan finishes if it does not) and show a frame slider if it has frames.
+        `image`, decoded by the window, makes its series' thumbnail if it is the first."""
         self._current = Path(path)
         self._select_current()
-        for new in self._shown.shown(self._current, str(path) in self._image_items):
+        added = self._shown.shown(self._current, str(path) in self._image_items)
+        for new in added:
             self._requestAdd.emit(self._request, new)
+        if image is not None and frame == 0 and str(path) not in self._icons and (
+                str(path) in self._series_by_first or self._current in added):
+            self._requestThumbnailOf.emit(self._request, image)  # decoded once, by the window
         self._setting_frame = True
         self.frame_slider.setMaximum(max(1, n_frames))
         self.frame_slider.setValue(frame + 1)
@@ -245,7 +280,8 @@ class StudiesPanel(QWidget):
         self._show_counts(catalogue)
         for new in self._shown.scan_finished(catalogue.paths()):
             self._requestAdd.emit(self._request, new)
-        self.catalogueReady.emit(catalogue, rejected)
+        self.catalogueReady.emit(catalogue, rejected)  # the window opens an image at once
+        self._requestThumbnails.emit(self._request, catalogue, self._opening)
 
     def _show_counts(self, catalogue: Catalogue) -> None:
         n = len(catalogue.images())

@@ -77,6 +77,8 @@ class SanityJob(QObject):
         except BaseException as exc:
             log.exception("sanity check failed")
             self.done.emit(None, f"The check failed ({type(exc).__name__}).")
+        finally:  # the job outlives the check (the window keeps it): not so the model
+            self.bundle = self.image = None
 
 
 class _Reply(QObject):
