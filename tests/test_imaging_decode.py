@@ -2,8 +2,10 @@
 JPEG Extended, deep colour, 1-bit and float pixels, unknown spacing. pydicom is the oracle
 wherever it decodes the file itself."""
 
+import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -319,3 +321,29 @@ def test_gdcm_process_that_failed_to_start_is_not_kept(monkeypatch):
     assert not info.value.unexpected
     monkeypatch.setattr(reader.multiprocessing, "get_context", real)
     assert load_image(get_testdata_file("JPGExtended.dcm")).pixels[420, 140] == 244
+
+
+def test_a_script_without_a_main_guard_is_not_run_again_by_the_gdcm_process(tmp_path):
+    """spawn re-imports the caller's main module in the child: a script that opens a file
+    only GDCM decodes, with no `if __name__ == "__main__":`, used to run itself a second time
+    there (and the decode timed out after 30 s, or the child opened its own GUI)."""
+    import subprocess
+    import sys
+
+    from gradcam_viewer.imaging.gdcm_reader import gdcm_available
+
+    if not gdcm_available():
+        pytest.skip("python-gdcm is not installed")
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "print('top level ran', flush=True)\n"
+        "from pydicom.data import get_testdata_file\n"
+        "from gradcam_viewer.imaging import load_image\n"
+        "print('pixel', load_image(get_testdata_file('JPGExtended.dcm')).pixels[420, 140],"
+        " flush=True)\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("top level ran") == 1, done.stdout
+    assert "pixel 244" in done.stdout

@@ -9,17 +9,20 @@ spending 5-11 s re-parsing damaged headers, so 12-bit JPEG reaches GDCM as the f
 after pydicom has parsed the file and unwrapped the frame and the stream's frame header
 (`jpeg_precision`) has declared 12-bit samples.
 
-The child is started with multiprocessing's "spawn": like any such program, a script that calls
-the loader must keep its top-level code under `if __name__ == "__main__":` (the console script,
-`python -m gradcam_viewer` and the frozen entry point do; the latter calls `freeze_support`).
+The child is started with multiprocessing's "spawn", without the caller's main module: it needs
+only this module, and spawn would otherwise run a script's top-level code again in the child (a
+script without `if __name__ == "__main__":` that opened a JPEG Lossless file ran itself a second
+time and the decode timed out). The frozen entry point calls `freeze_support`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -177,7 +180,8 @@ class _Server:
         process = context.Process(target=_serve, args=(child,), daemon=True,
                                   name="gradcam-viewer-gdcm")
         try:
-            process.start()
+            with _main_module_hidden():
+                process.start()
         finally:
             child.close()
         self._conn, self._process = conn, process  # only a started process is kept
@@ -190,6 +194,24 @@ class _Server:
         if self._conn is not None:
             self._conn.close()
         self._process = self._conn = None
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While spawn records what the child must import first: nothing of the caller's `__main__`
+    (spawn reads its `__spec__` and `__file__` inside `Process.start`, on this thread)."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(sys, "frozen", False):
+        yield
+        return
+    saved = {key: main.__dict__[key] for key in ("__spec__", "__file__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 _SERVER = _Server()
