@@ -174,7 +174,7 @@ def test_sample_dicoms_keep_the_pngs_pixels():
 def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
     """Text drawn as pixels cannot be searched for in the file: the strings handed to the
     burn-in renderer are checked instead."""
-    from gradcam_viewer.dicom_out import objects
+    from gradcam_viewer.outputs.dicom import objects
 
     pix = (np.random.default_rng(1).random((128, 128)) * 4000).astype(np.uint16)
     src = write(tmp_path / "p.dcm", make_dataset(
@@ -239,7 +239,7 @@ def test_resume_completes_missing_dicom_objects(tmp_path, capsys):
 
 def _refuse_report_for(monkeypatch, name: str) -> None:
     """highdicom refusing the report of one source (as it does for some real files)."""
-    from gradcam_viewer.dicom_out import objects
+    from gradcam_viewer.outputs.dicom import objects
 
     made = objects.structured_report
 
@@ -365,7 +365,7 @@ def test_real_dicoms_give_valid_objects(shared_data, tmp_path):
 
 def _explained(src: Path, **kw):
     """An explanation made without a model: a Gaussian heatmap (the objects do not care)."""
-    from gradcam_viewer.dicom_out import Explained
+    from gradcam_viewer.outputs.dicom import Explained
     from gradcam_viewer.imaging import load_image, to_display
 
     image = load_image(src, frame=kw.pop("frame", 0))
@@ -383,7 +383,7 @@ def _explained(src: Path, **kw):
 
 @pytest.mark.parametrize("flag", [True, False])
 def test_report_carries_the_out_of_distribution_flag(tmp_path, flag):
-    from gradcam_viewer.dicom_out import build_objects, write_objects
+    from gradcam_viewer.outputs.dicom import build_objects, write_objects
 
     ex = _explained(samples_dir() / "phantom_01_normal.dcm", out_of_distribution=flag)
     objs = dict(build_objects(ex))
@@ -399,7 +399,7 @@ def test_report_carries_the_out_of_distribution_flag(tmp_path, flag):
 
 
 def test_multiframe_source_names_the_explained_frame(tmp_path):
-    from gradcam_viewer.dicom_out import build_objects, write_objects
+    from gradcam_viewer.outputs.dicom import build_objects, write_objects
 
     frames = (np.random.default_rng(3).random((3, 64, 64)) * 4000).astype(np.uint16)
     ds = make_dataset(frames, bits_stored=12, StudyInstanceUID=pydicom.uid.generate_uid(),
@@ -425,7 +425,7 @@ def test_multiframe_source_names_the_explained_frame(tmp_path):
     ("logits", False, "probability 0.250", "Research model - not for diagnostic use"),
 ])
 def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
-    from gradcam_viewer.dicom_out import burn_in, burn_in_lines
+    from gradcam_viewer.outputs.dicom import burn_in, burn_in_lines
 
     lines = burn_in_lines("Mass", 0.25, kind, "gradcam++", "CheXNet", "1.2", demo)
     assert lines == ["Mass", word, "gradcam++ heatmap", "Model: CheXNet 1.2", notice]
@@ -436,7 +436,7 @@ def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
 
 def test_a_model_without_manifest_gives_names_without_spaces(tmp_path, capsys):
     """Its labels are 'class 0'...: every output name (overlay PNG and DICOM) carries them as
-    'class_0', the one naming rule of output_layout."""
+    'class_0', the one naming rule of outputs.layout."""
     import models_zoo as zoo
 
     model_path = tmp_path / "m.keras"
@@ -454,7 +454,7 @@ def test_a_model_without_manifest_gives_names_without_spaces(tmp_path, capsys):
 
 def test_the_first_object_is_written_last(tmp_path):
     """Its file is the sign --resume reads that all of an image's objects were written."""
-    from gradcam_viewer.dicom_out import first_object_name, write_objects
+    from gradcam_viewer.outputs.dicom import first_object_name, write_objects
 
     class Obj:
         def __init__(self, fails=False):

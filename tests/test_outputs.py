@@ -20,7 +20,7 @@ from PIL import Image
 from dicom_factory import make_dataset, write
 from gradcam_viewer.cli import main
 from gradcam_viewer.demo.phantoms import make_phantoms
-from gradcam_viewer.output_layout import (MAX_NAME_BYTES, common_root, plan_outputs,
+from gradcam_viewer.outputs.layout import (MAX_NAME_BYTES, common_root, plan_outputs,
                                           safe_component)
 
 UIDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
@@ -92,7 +92,7 @@ def explained(tree, tmp_path_factory):
 
 
 def test_every_row_is_one_input_and_every_input_one_row(tree, explained, reference):
-    from gradcam_viewer.explain_cmd import expand_inputs
+    from gradcam_viewer.cli.explain import expand_inputs
 
     bundle, run = reference
     root, files = tree
@@ -371,7 +371,7 @@ def test_an_error_names_the_input_by_its_path(tmp_path, capsys):
 
 
 def test_a_path_through_a_symbolic_link_is_still_relative(tmp_path):
-    from gradcam_viewer.output_layout import relative_posix
+    from gradcam_viewer.outputs.layout import relative_posix
 
     (tmp_path / "real" / "S1").mkdir(parents=True)
     (tmp_path / "real" / "S1" / "IM000001").write_bytes(b"x")

@@ -82,7 +82,7 @@ def test_offline_private_and_read_only(tmp_path, patient_dicom, no_network, monk
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     from PIL import Image
 
-    from gradcam_viewer.safe_write import write_atomic
+    from gradcam_viewer.outputs.safe_write import write_atomic
 
     def explode(self, fp, *args, **kwargs):
         Path(fp).write_bytes(b"half a png")
@@ -183,7 +183,7 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     burn-in for the Secondary Capture). CSV and JSON are text: their bytes are searched."""
     from PySide6.QtGui import QPainter
 
-    from gradcam_viewer.dicom_out import objects
+    from gradcam_viewer.outputs.dicom import objects
     from gradcam_viewer.ui import exporting, pacs_dialogs
 
     drawn: list[str] = []

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcam_viewer.output_layout import Planned
+from gradcam_viewer.outputs.layout import Planned
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,8 @@ class ExplainJob:
     def write(self, item: Planned, decoded: Decoded, explained: Explained) -> Written:
         """Overlays, JSON (and DICOM objects) of one image; returns its CSV row."""
         from gradcam_viewer.cam.heatmap import upsample_heatmap
-        from gradcam_viewer.export import prediction_record, write_json, write_png_fast
-        from gradcam_viewer.records import csv_row, source_id
+        from gradcam_viewer.outputs.export import prediction_record, write_json, write_png_fast
+        from gradcam_viewer.outputs.records import csv_row, source_id
         from gradcam_viewer.render import OverlayStyle, composite
         from gradcam_viewer.trust.ood import csv_flag
 
@@ -172,7 +172,7 @@ class ExplainJob:
 def failure_message(item: Planned, exc: BaseException) -> str:
     """What the user reads when one image fails (no traceback, no patient data)."""
     from gradcam_viewer.imaging import ImageLoadError
-    from gradcam_viewer.safe_write import OutputExistsError
+    from gradcam_viewer.outputs.safe_write import OutputExistsError
 
     if isinstance(exc, ImageLoadError):
         return f"error: cannot open '{item.rel}': {exc.reason}"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from gradcam_viewer.batch.job import ExplainJob, JobSettings, failure_message
-from gradcam_viewer.output_layout import Planned
+from gradcam_viewer.outputs.layout import Planned
 
 log = logging.getLogger(__name__)
 RETRIES = 3  # restarts of a failed actor, and retries of its task

@@ -188,7 +188,7 @@ def store_calibration(model_path: Path, reference: OodReference, layer: str, ima
     import json
 
     from gradcam_viewer.models.manifest import manifest_path_for, write_manifest
-    from gradcam_viewer.safe_write import write_bytes_atomic
+    from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 
     manifest_file = manifest_path_for(Path(model_path))
     if manifest_file is None:

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
-from gradcam_viewer.export import prediction_record, write_csv, write_json
+from gradcam_viewer.outputs.export import prediction_record, write_csv, write_json
 from gradcam_viewer.models.outputs import value_word
-from gradcam_viewer.output_layout import common_root, relative_posix
-from gradcam_viewer.records import csv_header, csv_row, source_id
+from gradcam_viewer.outputs.layout import common_root, relative_posix
+from gradcam_viewer.outputs.records import csv_header, csv_row, source_id
 from gradcam_viewer.render import colorbar
-from gradcam_viewer.safe_write import write_atomic
+from gradcam_viewer.outputs.safe_write import write_atomic
 from gradcam_viewer.trust.ood import banner_text
 from gradcam_viewer.session.results import DEMO_BANNER
 from gradcam_viewer.ui.image_view import qimage_from_array

@@ -1,6 +1,6 @@
 """File > Export as DICOM, File > Send to PACS and Settings > PACS nodes.
 
-The objects come from gradcam_viewer.dicom_out and travel with gradcam_viewer.pacs; this module
+The objects come from gradcam_viewer.outputs.dicom and travel with gradcam_viewer.pacs; this module
 only asks and tells. Building the objects and network calls run on a Python thread and report back through a Qt signal,
 so the window never freezes on a big image or a slow PACS. `install(win, file_menu)` is the only hook into the
 main window."""
@@ -91,7 +91,7 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
     """What is shown now, read on the GUI thread (cheap; DicomExportError when there is nothing
     to export); returns the build of the objects, which takes seconds on a full-size radiograph
     and so runs on a worker thread (`prepare_then`)."""
-    from gradcam_viewer.dicom_out import DicomExportError
+    from gradcam_viewer.outputs.dicom import DicomExportError
 
     image, result, model, style = win.image, win.result, win.model, win.style
     label = win.labels.current_label()
@@ -100,9 +100,9 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
 
     def build() -> Prepared:
         from gradcam_viewer.cam.heatmap import upsample_heatmap
-        from gradcam_viewer.dicom_out import build_objects, explained_image
+        from gradcam_viewer.outputs.dicom import build_objects, explained_image
         from gradcam_viewer.imaging import to_display
-        from gradcam_viewer.output_layout import output_stem
+        from gradcam_viewer.outputs.layout import output_stem
 
         heatmaps = {model.labels[label]: upsample_heatmap(result.normalized[label], image.size)}
         ex = explained_image(image, to_display(image), model, result.probabilities, heatmaps,
@@ -182,7 +182,7 @@ class ConfirmDialog(QDialog):
 def export_dicom_dialog(win: Any, folder: Path | None = None) -> None:
     """Asks for a folder (unless given), shows what is written (in `win._pacs_dialog`, once the
     objects are built), writes on OK."""
-    from gradcam_viewer.dicom_out import DicomExportError
+    from gradcam_viewer.outputs.dicom import DicomExportError
 
     try:
         build = snapshot(win)
@@ -197,7 +197,7 @@ def export_dicom_dialog(win: Any, folder: Path | None = None) -> None:
 
     def show(prepared: Prepared) -> None:
         def write() -> None:
-            from gradcam_viewer.dicom_out import write_objects
+            from gradcam_viewer.outputs.dicom import write_objects
 
             try:
                 paths = write_objects(prepared.objects, folder, prepared.stem, overwrite=True)
@@ -255,7 +255,7 @@ def run_in_thread(win: Any, work: Callable[[], Any], then: Callable[[Any], None]
 def send_dialog(win: Any) -> None:
     """Confirm (patient, study, objects, node; in `win._pacs_dialog` once the objects are
     built), then queue in the outbox and C-STORE."""
-    from gradcam_viewer.dicom_out import DicomExportError
+    from gradcam_viewer.outputs.dicom import DicomExportError
     from gradcam_viewer.pacs import NodeError, load_nodes
 
     try:
@@ -289,7 +289,7 @@ def send_dialog(win: Any) -> None:
 def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
     """Writes the objects into the outbox and C-STOREs what is pending there, all off the GUI
     thread (the Secondary Capture of a full-size radiograph alone is tens of MB)."""
-    from gradcam_viewer.dicom_out import write_objects
+    from gradcam_viewer.outputs.dicom import write_objects
     from gradcam_viewer.pacs import Outbox
 
     outbox = Outbox()

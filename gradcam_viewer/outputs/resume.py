@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gradcam_viewer.export import read_csv
-from gradcam_viewer.output_layout import Planned
-from gradcam_viewer.records import SourceId, csv_row, source_from_record
+from gradcam_viewer.outputs.export import read_csv
+from gradcam_viewer.outputs.layout import Planned
+from gradcam_viewer.outputs.records import SourceId, csv_row, source_from_record
 
 
 def rows_already_written(csv_path: Path, header: list[str], force: bool,

@@ -75,8 +75,8 @@ class DicomRun:
         """Whether an earlier run decided an image's objects in --dicom-out: the file written
         last for it is there (its first object, or the note saying why none could be made);
         True when no objects are asked for or none can be seen."""
-        from gradcam_viewer.dicom_out import first_object_name
-        from gradcam_viewer.output_layout import dicom_file_name, no_dicom_file_name
+        from gradcam_viewer.outputs.dicom import first_object_name
+        from gradcam_viewer.outputs.layout import dicom_file_name, no_dicom_file_name
 
         if not self.keeps_files:
             return True
@@ -87,8 +87,8 @@ class DicomRun:
 
     def _none_made(self, item: Any, why: list[str], overwrite: bool) -> None:
         """Say in --dicom-out why an image has no objects (the file --resume reads)."""
-        from gradcam_viewer.output_layout import no_dicom_file_name
-        from gradcam_viewer.safe_write import write_atomic
+        from gradcam_viewer.outputs.layout import no_dicom_file_name
+        from gradcam_viewer.outputs.safe_write import write_atomic
 
         folder = self._folder_of(item)
         folder.mkdir(parents=True, exist_ok=True)
@@ -103,8 +103,8 @@ class DicomRun:
         `ood`: the out-of-distribution record; its flag goes into the report when calibrated."""
         if not self.active:
             return []
-        from gradcam_viewer.dicom_out import build_objects, explained_image, write_objects
-        from gradcam_viewer.output_layout import no_dicom_file_name
+        from gradcam_viewer.outputs.dicom import build_objects, explained_image, write_objects
+        from gradcam_viewer.outputs.layout import no_dicom_file_name
 
         heatmaps = {bundle.labels[k]: result.display_heatmap(0, k, image.size) for k in wanted}
         ex = explained_image(image, display, bundle, values, heatmaps, result.method,

@@ -29,11 +29,11 @@ def add_arguments(parser: Any) -> None:
 
 def run(args: Any) -> int:
     from gradcam_viewer.cam import CamError, Explainer
-    from gradcam_viewer.explain_cmd import Progress, expand_inputs
+    from gradcam_viewer.cli.explain import Progress, expand_inputs
     from gradcam_viewer.imaging import ImageLoadError, load_image
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
-    from gradcam_viewer.output_layout import common_root, relative_posix
-    from gradcam_viewer.safe_write import write_atomic, write_bytes_atomic
+    from gradcam_viewer.outputs.layout import common_root, relative_posix
+    from gradcam_viewer.outputs.safe_write import write_atomic, write_bytes_atomic
     from gradcam_viewer.trust.evaluate import (
         AnnotationError,
         Evaluation,

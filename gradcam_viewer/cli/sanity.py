@@ -32,11 +32,11 @@ def add_arguments(parser: Any) -> None:
 
 def run(args: Any) -> int:
     from gradcam_viewer.cam import CamError
-    from gradcam_viewer.explain_cmd import Progress, expand_inputs
-    from gradcam_viewer.export import write_csv
+    from gradcam_viewer.cli.explain import Progress, expand_inputs
+    from gradcam_viewer.outputs.export import write_csv
     from gradcam_viewer.imaging import ImageLoadError, load_image
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
-    from gradcam_viewer.safe_write import write_atomic
+    from gradcam_viewer.outputs.safe_write import write_atomic
     from gradcam_viewer.trust.sanity import (
         cascading_randomisation,
         plot_image,

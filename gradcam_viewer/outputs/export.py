@@ -14,8 +14,8 @@ import numpy as np
 from isal import isal_zlib
 
 from gradcam_viewer.models.outputs import values_name
-from gradcam_viewer.records import SourceId
-from gradcam_viewer.safe_write import write_bytes_atomic
+from gradcam_viewer.outputs.records import SourceId
+from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 
 
 def model_identity(bundle: Any) -> dict[str, Any]:

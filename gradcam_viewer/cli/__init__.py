@@ -13,7 +13,7 @@ log = logging.getLogger("gradcam_viewer.cli")
 
 
 def _gui_parser() -> argparse.ArgumentParser:
-    from gradcam_viewer.explain_cmd import add_chexnet_arguments
+    from gradcam_viewer.cli.explain import add_chexnet_arguments
 
     parser = argparse.ArgumentParser(
         prog="gradcam-viewer",
@@ -32,15 +32,15 @@ def _gui_parser() -> argparse.ArgumentParser:
 # Headless commands: name -> (module under gradcam_viewer, description). Each module has
 # add_arguments(parser) and run(args) -> exit code.
 COMMANDS = {
-    "explain": ("explain_cmd", "Explain images without a window."),
-    "manifest": ("manifest_cmd", "Write the manifest of a model that has none, beside the "
+    "explain": ("explain", "Explain images without a window."),
+    "manifest": ("manifest", "Write the manifest of a model that has none, beside the "
                                  "model."),
     # Can this output be trusted? (issue 13)
-    "calibrate": ("calibrate_cmd", "Store the reference of the out-of-distribution warning: "
+    "calibrate": ("calibrate", "Store the reference of the out-of-distribution warning: "
                                    "images like those the model was checked on."),
-    "sanity": ("sanity_cmd", "Cascading randomisation: do the heatmaps depend on what the "
+    "sanity": ("sanity", "Cascading randomisation: do the heatmaps depend on what the "
                              "model learned?"),
-    "evaluate": ("evaluate_cmd", "AUROC and localisation measured on your own labels and "
+    "evaluate": ("evaluate", "AUROC and localisation measured on your own labels and "
                                  "boxes."),
 }
 
@@ -49,7 +49,7 @@ def _run_command(argv: list[str]) -> int:
     import importlib
 
     module_name, description = COMMANDS[argv[0]]
-    module = importlib.import_module(f"gradcam_viewer.{module_name}")
+    module = importlib.import_module(f"gradcam_viewer.cli.{module_name}")
     parser = argparse.ArgumentParser(prog=f"gradcam-viewer {argv[0]}", description=description)
     module.add_arguments(parser)
     return module.run(parser.parse_args(argv[1:]))

@@ -57,7 +57,7 @@ def image_features(bundle: Any, explainer: Any, paths: list[Path],
 
 def run(args: Any) -> int:
     from gradcam_viewer.cam import CamError, Explainer
-    from gradcam_viewer.explain_cmd import Progress, expand_inputs
+    from gradcam_viewer.cli.explain import Progress, expand_inputs
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
     from gradcam_viewer.trust.ood import (
         CalibrationError,

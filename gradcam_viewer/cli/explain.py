@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-from gradcam_viewer import dicom_cmd
+from gradcam_viewer.outputs.dicom import run as dicom_cmd
 from gradcam_viewer.cam.methods import METHOD_TITLES
 from gradcam_viewer.render.colormaps import COLORMAPS, DEFAULT_COLORMAP
 
@@ -114,13 +114,13 @@ def run(args: Any) -> int:
                                           failure_message, load_bundle)
     from gradcam_viewer.batch.pipeline import run_pipeline
     from gradcam_viewer.cam import CamError
-    from gradcam_viewer.export import append_csv, write_csv
+    from gradcam_viewer.outputs.export import append_csv, write_csv
     from gradcam_viewer.imaging import ImageLoadError
     from gradcam_viewer.models import ModelLoadError
-    from gradcam_viewer.output_layout import common_root, plan_outputs
-    from gradcam_viewer.records import csv_header, has_uid_like
-    from gradcam_viewer.resume import finished, row_from_record, rows_already_written
-    from gradcam_viewer.safe_write import OutputExistsError
+    from gradcam_viewer.outputs.layout import common_root, plan_outputs
+    from gradcam_viewer.outputs.records import csv_header, has_uid_like
+    from gradcam_viewer.outputs.resume import finished, row_from_record, rows_already_written
+    from gradcam_viewer.outputs.safe_write import OutputExistsError
     from gradcam_viewer.trust.ood import check_for
 
     err = sys.stderr

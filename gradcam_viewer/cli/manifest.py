@@ -50,7 +50,7 @@ def run(args: Any) -> int:
     from gradcam_viewer.models.loaders import load_keras_model, model_location
     from gradcam_viewer.models.manifest import sha256_of
     from gradcam_viewer.models.suggest import final_activation
-    from gradcam_viewer.safe_write import OutputExistsError
+    from gradcam_viewer.outputs.safe_write import OutputExistsError
 
     err = sys.stderr
     path: Path = model_location(args.model)  # a SavedModel's saved_model.pb: its folder

@@ -26,7 +26,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from gradcam_viewer.dicom_out.burnin import burn_in, burn_in_lines
+from gradcam_viewer.outputs.dicom.burnin import burn_in, burn_in_lines
 from gradcam_viewer.models.outputs import value_word
 from gradcam_viewer.render import OverlayStyle, composite
 
@@ -74,7 +74,7 @@ def explained_image(image: Any, display: np.ndarray, model: Any, values: np.ndar
     `image`: the LoadedImage; `model`: a ModelBundle or the window's ModelInfo (name, labels,
     manifest, is_demo); `ood`: the out-of-distribution record (its flag goes into the report
     when the model is calibrated)."""
-    from gradcam_viewer.export import model_identity
+    from gradcam_viewer.outputs.export import model_identity
     from gradcam_viewer.trust.ood import report_flag
 
     return Explained(source=Path(image.path), display=display, labels=list(model.labels),
@@ -362,12 +362,12 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
 
 def write_objects(objects: list[tuple[str, Dataset]], folder: Path, stem: str,
                   overwrite: bool = False) -> list[Path]:
-    """Each object as `<stem>_<name>.dcm` in `folder` (output_layout.dicom_file_name),
+    """Each object as `<stem>_<name>.dcm` in `folder` (layout.dicom_file_name),
     written atomically, the first one last: its file says that all were written (an
     interrupted run leaves it out, and --resume makes the image's objects again). The paths
     are returned in the objects' order."""
-    from gradcam_viewer.output_layout import dicom_file_name
-    from gradcam_viewer.safe_write import write_atomic
+    from gradcam_viewer.outputs.layout import dicom_file_name
+    from gradcam_viewer.outputs.safe_write import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = [folder / dicom_file_name(stem, name) for name, _ in objects]
