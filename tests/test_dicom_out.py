@@ -30,7 +30,7 @@ def run(tmp_path_factory):
     for name in ("phantom_03_nodule.dcm", "phantom_01_normal.png"):
         shutil.copy(samples_dir() / name, inputs / name)
     shutil.copy(get_testdata_file("CT_small.dcm"), inputs / "ct_small.dcm")
-    code = main(["explain", str(inputs), "--out", str(root / "out"), "--labels", ",".join(LABELS),
+    code = main(["explain", str(inputs), "--out", str(root / "out"), "--overlays", ",".join(LABELS),
                  "--dicom-out", str(root / "dicom")])
     assert code == 0
     return inputs, root / "out", root / "dicom"
@@ -189,7 +189,7 @@ def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
         return real(rgb, lines)
 
     monkeypatch.setattr(objects, "burn_in", spy)
-    assert main(["explain", str(src), "--out", str(tmp_path / "o"), "--labels", "Nodule",
+    assert main(["explain", str(src), "--out", str(tmp_path / "o"), "--overlays", "Nodule",
                  "--dicom-out", str(tmp_path / "d")]) == 0
     assert len(drawn) == 1
     text = "\n".join(drawn[0])
@@ -201,7 +201,7 @@ def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
 
 
 def test_dicom_out_uses_no_network(tmp_path, no_network):
-    assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--labels", "Mass",
+    assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--overlays", "Mass",
                  "--out", str(tmp_path / "o"), "--dicom-out", str(tmp_path / "d")]) == 0
     assert len(list((tmp_path / "d").glob("*.dcm"))) == 3 and no_network == []
 
@@ -211,7 +211,7 @@ def test_resume_completes_missing_dicom_objects(tmp_path, capsys):
     interrupted before the file written last), without new CSV rows; complete images are
     left alone."""
     dcm, png = samples_dir() / "phantom_03_nodule.dcm", samples_dir() / "phantom_01_normal.png"
-    args = ["explain", str(dcm), str(png), "--labels", "Mass", "--out", str(tmp_path / "o")]
+    args = ["explain", str(dcm), str(png), "--overlays", "Mass", "--out", str(tmp_path / "o")]
     assert main(args) == 0
     table = (tmp_path / "o" / "predictions.csv").read_bytes()
     capsys.readouterr()
@@ -354,7 +354,7 @@ def test_real_dicoms_give_valid_objects(shared_data, tmp_path):
     files = [f for f in files if f.exists()]
     if not files:
         pytest.skip("the shared real DICOMs are absent")
-    assert main(["explain", *map(str, files), "--out", str(tmp_path / "o"), "--labels", "Nodule",
+    assert main(["explain", *map(str, files), "--out", str(tmp_path / "o"), "--overlays", "Nodule",
                  "--dicom-out", str(tmp_path / "d")]) == 0
     made = sorted((tmp_path / "d").glob("*.dcm"))
     assert len(made) == 3 * len(files)
@@ -363,22 +363,27 @@ def test_real_dicoms_give_valid_objects(shared_data, tmp_path):
         assert errors == [], (f.name, errors)
 
 
-def _explained(src: Path, **kw):
+def _explained(src: Path, frame: int = 0, out_of_distribution: bool | None = None):
     """An explanation made without a model: a Gaussian heatmap (the objects do not care)."""
-    from gradcam_viewer.outputs.dicom import Explained
+    from gradcam_viewer.cam.result import ExplainResult
     from gradcam_viewer.imaging import load_image, to_display
+    from gradcam_viewer.models.identity import ModelIdentity
+    from gradcam_viewer.outputs.dicom import DicomExport
 
-    image = load_image(src, frame=kw.pop("frame", 0))
+    image = load_image(src, frame=frame)
     h, w = image.size
     yy, xx = np.mgrid[0:h, 0:w]
     heat = np.exp(-((yy - h / 2) ** 2 + (xx - w / 3) ** 2) / (2 * (h / 6) ** 2))
-    args = dict(source=src, display=to_display(image), labels=["A", "B"],
-                values=np.array([0.8, 0.1]), kind="probabilities",
-                heatmaps={"A": heat.astype(np.float32)}, method="gradcam", layer="conv",
-                model={"name": "m", "version": "2", "sha256": "ab" * 32, "synthetic_demo": False},
-                is_dicom=True, frame=int(image.frame))
-    args.update(kw)
-    return Explained(**args)
+    ood = None if out_of_distribution is None else {"flagged": out_of_distribution,
+                                                    "calibrated": True}
+    result = ExplainResult(key=(str(src), int(image.frame), "gradcam", 0),
+                           probabilities=np.array([0.8, 0.1]),
+                           heatmaps=np.stack([heat, np.zeros_like(heat)]).astype(np.float32),
+                           layer="conv", method="gradcam", score="logit", ood=ood)
+    model = ModelIdentity(name="m", labels=("A", "B"), version="2", sha256="ab" * 32,
+                          output_kind="probabilities", output_activation="sigmoid",
+                          disclaimer="", synthetic_demo=False)
+    return DicomExport(image, to_display(image), result, model, ("A",))
 
 
 @pytest.mark.parametrize("flag", [True, False])

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")  # an input
 D = TypeVar("D")  # a decoded input
@@ -93,8 +93,8 @@ def run_pipeline(items: Iterable[T], decode: Callable[[T], D],
                     for slot, _ in batch:
                         slot[2] = _failed(exc)
                     continue
-                for (slot, decoded), result in zip(batch, results):
-                    slot[2] = writers.submit(write, slot[1], decoded, result)
+                for (slot, decoded), result in zip(batch, results, strict=True):
+                    slot[2] = writers.submit(write, cast(T, slot[1]), decoded, result)
             while writing:
                 yield finished(*writing.popleft())
         except BaseException:  # Ctrl-C, or the caller stopped: start nothing more

@@ -7,13 +7,14 @@ only) on its own thread without pulling TensorFlow in.
 from gradcam_viewer.cam.errors import CamError
 from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
 from gradcam_viewer.cam.methods import METHODS
+from gradcam_viewer.cam.result import ExplainResult, Explanation
 
-__all__ = ["CamError", "Explainer", "Explanation", "METHODS", "normalize_heatmaps",
-           "upsample_heatmap"]
+__all__ = ["CamError", "ExplainResult", "Explainer", "Explanation", "METHODS",
+           "normalize_heatmaps", "upsample_heatmap"]
 
 
 def __getattr__(name: str):
-    if name in ("Explainer", "Explanation"):
+    if name == "Explainer":
         from gradcam_viewer.cam import explainer
 
         return getattr(explainer, name)

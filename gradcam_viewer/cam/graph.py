@@ -178,10 +178,6 @@ def _tensor_index(tensor: Any) -> int:
     return int(tensor._keras_history[2])
 
 
-def output_operation(model: Any, index: int = 0) -> Any:
-    return _producer(graph_of(model).outputs[index])[0]
-
-
 def final_layer(model: Any, index: int = 0) -> Any:
     """The layer that produces flat output `index`, looked up inside nested models."""
     out = graph_of(model).outputs[index]

@@ -232,12 +232,8 @@ class OodCheck:
 
 def check_for(bundle: Any, explainer: Any) -> OodCheck:
     """The calibration of `bundle` for the features `explainer` pools, or why there is none."""
-    from gradcam_viewer.cam.graph import output_shape
-
     reference, status = reference_for(bundle.manifest, bundle.path, explainer.feature_layer)
-    op = explainer._feature_op if explainer._feature_op is not None else explainer.path[-1]
-    shape = output_shape(op)
-    channels = int(shape[-1]) if shape and shape[-1] is not None else None
+    channels = explainer.feature_channels
     if reference is not None and channels not in (None, reference.dimension):
         return OodCheck(None, f"{NOT_CALIBRATED} (the calibration has {reference.dimension} "
                               f"features, layer '{explainer.feature_layer}' has {channels})")

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
-from gradcam_viewer.outputs.export import prediction_record, write_csv, write_json
+from gradcam_viewer.outputs.export import write_csv, write_json
 from gradcam_viewer.models.outputs import value_word
 from gradcam_viewer.outputs.layout import common_root, relative_posix
-from gradcam_viewer.outputs.records import csv_header, csv_row, source_id
+from gradcam_viewer.outputs.records import csv_header, csv_row, prediction_record, source_id
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.outputs.safe_write import write_atomic
 from gradcam_viewer.trust.ood import banner_text
@@ -73,7 +73,7 @@ def _panel_lines(win: MainWindow) -> list[tuple[str, bool]]:
     label = win.labels.current_label()
     if win.result is not None and model is not None and label is not None:
         lines.append((f"{model.labels[label]}", True))
-        word = value_word(str(model.manifest.get("output_kind", "scores")))
+        word = value_word(model.identity.output_kind)
         lines.append((f"{word} {win.result.probabilities[label]:.3f}", False))
         lines.append((f"{win.result.method} at {win.result.layer}", False))
         if (win.result.ood or {}).get("flagged"):  # issue 13
@@ -93,10 +93,7 @@ def export_predictions(win: MainWindow, path: Path, kind: str, overwrite: bool =
                        include_ids: bool = True) -> Path:
     """The record `gradcam-viewer explain` writes for the same image: its path is relative to
     the common folder of the files opened together, as the command's is to its inputs."""
-    from gradcam_viewer.models.bundle import ModelBundle
-
     model, result, image = win.model, win.result, win.image
-    shim = ModelBundle(model=None, labels=model.labels, manifest=model.manifest)
     opened = [Path(p) for p in win.files.paths]
     if Path(image.path) not in opened:
         opened = [Path(image.path)]
@@ -104,9 +101,7 @@ def export_predictions(win: MainWindow, path: Path, kind: str, overwrite: bool =
     if kind == "csv":
         return write_csv(path, csv_header(model.labels, include_ids),
                          [csv_row(source, result.probabilities, include_ids,
-                                  str(model.manifest.get("output_kind", "scores")),
-                                  result.ood)], overwrite)
-    record = prediction_record(source, image, shim, result.probabilities, result.layer,
-                               result.method, result.score, result.has_evidence,
-                               include_identifying=win.include_identifying(), ood=result.ood)
+                                  model.identity.output_kind, result.ood)], overwrite)
+    record = prediction_record(source, image, model.identity, result,
+                               include_identifying=win.include_identifying())
     return write_json(path, record, overwrite)

@@ -99,14 +99,12 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
         raise DicomExportError("there is no explained image to export yet")
 
     def build() -> Prepared:
-        from gradcam_viewer.cam.heatmap import upsample_heatmap
-        from gradcam_viewer.outputs.dicom import build_objects, explained_image
         from gradcam_viewer.imaging import to_display
+        from gradcam_viewer.outputs.dicom import DicomExport, build_objects
         from gradcam_viewer.outputs.layout import output_stem
 
-        heatmaps = {model.labels[label]: upsample_heatmap(result.normalized[label], image.size)}
-        ex = explained_image(image, to_display(image), model, result.probabilities, heatmaps,
-                             result.method, result.layer, style, result.ood)
+        ex = DicomExport(image, to_display(image), result, model.identity,
+                         (model.labels[label],), style)
         notes: list[str] = []
         objects = build_objects(ex, notes)
         for text in notes:

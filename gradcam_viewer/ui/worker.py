@@ -26,7 +26,7 @@ from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 from gradcam_viewer.cam.tracing import BackgroundTracer
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import RequestTracker
-from gradcam_viewer.session.results import ExplainResult, ModelInfo
+from gradcam_viewer.session.results import ModelInfo
 from gradcam_viewer.ui import preload
 
 if TYPE_CHECKING:
@@ -315,10 +315,8 @@ class Worker(QObject):
                 return
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
-        self.explained.emit(request_id, ExplainResult(
-            key=key, probabilities=self.bundle.values(result.probabilities[0]),
-            heatmaps=result.heatmaps[0],
-            layer=result.layer_name, method=result.method, score=result.score, seconds=seconds,
-            ood=self.ood.record(result.features[0])))  # issue 13
+        self.explained.emit(request_id, result.result(
+            0, key, self.bundle.values(result.probabilities[0]),
+            ood=self.ood.record(result.features[0]), seconds=seconds))
         if eager:  # traced in the background from now on; eager until it is ready
             self.tracer.request(self.explainer, method)

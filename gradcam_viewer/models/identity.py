@@ -1,0 +1,36 @@
+"""Which model made a result, and how its numbers read: what every output (JSON, CSV, PNG text,
+DICOM objects) records about the model. The window has it without the Keras model (its worker
+holds that), so records are made from this, never from a `ModelBundle`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    name: str
+    labels: tuple[str, ...]
+    version: str
+    sha256: str | None  # of the weights file, from the manifest (None: no manifest)
+    output_kind: str  # "probabilities", "logits" or "scores" (models/outputs.py)
+    output_activation: str
+    disclaimer: str
+    synthetic_demo: bool
+
+    @classmethod
+    def of(cls, name: str, labels: list[str] | tuple[str, ...],
+           manifest: dict[str, Any]) -> ModelIdentity:
+        """From a resolved manifest (models/bundle.py fills in the output kind)."""
+        return cls(name=name, labels=tuple(labels), version=str(manifest.get("version", "")),
+                   sha256=manifest.get("weights_sha256"),
+                   output_kind=str(manifest.get("output_kind", "scores")),
+                   output_activation=str(manifest.get("output_activation", "unknown")),
+                   disclaimer=str(manifest.get("disclaimer", "")),
+                   synthetic_demo=bool(manifest.get("synthetic_demo")))
+
+    def as_record(self) -> dict[str, Any]:
+        """The "model" entry of a JSON record."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256,
+                "synthetic_demo": self.synthetic_demo}
