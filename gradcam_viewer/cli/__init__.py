@@ -1,58 +1,29 @@
-"""Command line: `gradcam-viewer [FILES...]` opens the viewer; `gradcam-viewer explain ...` runs
-headless; `gradcam-viewer manifest MODEL ...` writes a model's manifest. No traceback reaches
-the user: details go to the log file."""
+"""Command line: `gradcam-viewer [FILES...]` opens the viewer; `gradcam-viewer COMMAND ...` runs
+one of the commands without a window (one module each, listed in COMMANDS). Every command
+exits with a code from one table (common.ExitCode). No traceback reaches the user: details go
+to the log file."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-from pathlib import Path
+
+from gradcam_viewer.cli import calibrate, evaluate, explain, gui, manifest, sanity
+from gradcam_viewer.cli.common import Command, CommandError, ExitCode, command_parser, error, quiet_tensorflow
 
 log = logging.getLogger("gradcam_viewer.cli")
 
-
-def _gui_parser() -> argparse.ArgumentParser:
-    from gradcam_viewer.cli.explain import add_chexnet_arguments
-
-    parser = argparse.ArgumentParser(
-        prog="gradcam-viewer",
-        description="Chest radiographs with the Grad-CAM heatmaps of a classifier. "
-                    "Run 'gradcam-viewer explain --help' for the headless command, "
-                    "'gradcam-viewer manifest --help' to set up a model without a manifest.")
-    parser.add_argument("files", nargs="*", type=Path, help="images or folders to open")
-    parser.add_argument("--model", type=Path, default=None, help="a .keras or .h5 model")
-    add_chexnet_arguments(parser)
-    parser.add_argument("--self-test", action="store_true",
-                        help="open a bundled sample, explain it, check the result, exit 0/1")
-    parser.add_argument("--version", action="store_true")
-    return parser
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    explain.COMMAND, manifest.COMMAND, calibrate.COMMAND, sanity.COMMAND, evaluate.COMMAND)}
 
 
-# Headless commands: name -> (module under gradcam_viewer, description). Each module has
-# add_arguments(parser) and run(args) -> exit code.
-COMMANDS = {
-    "explain": ("explain", "Explain images without a window."),
-    "manifest": ("manifest", "Write the manifest of a model that has none, beside the "
-                                 "model."),
-    # Can this output be trusted? (issue 13)
-    "calibrate": ("calibrate", "Store the reference of the out-of-distribution warning: "
-                                   "images like those the model was checked on."),
-    "sanity": ("sanity", "Cascading randomisation: do the heatmaps depend on what the "
-                             "model learned?"),
-    "evaluate": ("evaluate", "AUROC and localisation measured on your own labels and "
-                                 "boxes."),
-}
-
-
-def _run_command(argv: list[str]) -> int:
-    import importlib
-
-    module_name, description = COMMANDS[argv[0]]
-    module = importlib.import_module(f"gradcam_viewer.cli.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"gradcam-viewer {argv[0]}", description=description)
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(argv[1:]))
+def run_command(name: str, argv: list[str]) -> int:
+    command = COMMANDS[name]
+    parser = command_parser(f"gradcam-viewer {name}", command.summary)
+    command.add_arguments(parser)
+    args = parser.parse_args(argv)
+    quiet_tensorflow(args.verbose)
+    return command.run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,25 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     log_file = setup_logging()
     try:
         if argv and argv[0] in COMMANDS:
-            return _run_command(argv)
-        parser = _gui_parser()
-        args = parser.parse_args(argv)
-        if args.reference_images and not args.chexnet_weights:
-            parser.error("--reference-images goes with --chexnet-weights")
-        if args.version:
-            from gradcam_viewer import __version__
-
-            print(f"gradcam-viewer {__version__}")
-            return 0
-        from gradcam_viewer.ui.app import run_gui
-
-        return run_gui(args)
+            return run_command(argv[0], argv[1:])
+        return gui.run(argv, list(COMMANDS.values()))
+    except CommandError as exc:
+        error(str(exc))
+        return exc.code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except SystemExit:
         raise
     except BaseException as exc:
         log.exception("unhandled error")
         sys.stderr.write(f"gradcam-viewer: unexpected error ({type(exc).__name__}). "
                          f"Details are in {log_file}\n")
-        return 3
+        return ExitCode.INTERNAL

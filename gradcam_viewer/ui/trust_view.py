@@ -60,7 +60,8 @@ class SanityJob(QObject):
         try:
             import numpy as np
 
-            from gradcam_viewer.trust.sanity import cascading_randomisation, plot_image
+            from gradcam_viewer.outputs.reports import figure_image, sanity_figure
+            from gradcam_viewer.trust.sanity import cascading_randomisation
 
             if self.image is not None:
                 batch = self.bundle.prepare(self.image)
@@ -72,8 +73,8 @@ class SanityJob(QObject):
                                         for p in sorted(samples_dir().glob("*.png"))])
             result = cascading_randomisation(self.bundle.model, batch, self.bundle.target_layer,
                                              max_steps=8, output=self.bundle.output)
-            self.done.emit(result, plot_image(result, f"{self.bundle.name}: {result.method} "
-                                                      f"at {result.layer}"))
+            self.done.emit(result, figure_image(sanity_figure(
+                result, f"{self.bundle.name}: {result.method} at {result.layer}")))
         except BaseException as exc:
             log.exception("sanity check failed")
             self.done.emit(None, f"The check failed ({type(exc).__name__}).")
