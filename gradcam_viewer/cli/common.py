@@ -67,9 +67,13 @@ def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser whose help ends with the exit codes, with --verbose."""
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=EXIT_CODES_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_argument(parser)
+    return parser
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's own start-up messages")
-    return parser
 
 
 # What TensorFlow's C++ libraries print while they load: through absl, before any log level

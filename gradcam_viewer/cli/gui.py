@@ -12,6 +12,8 @@ from gradcam_viewer.cli.common import (
     Command,
     ExitCode,
     add_chexnet_arguments,
+    add_model_argument,
+    add_verbose_argument,
     quiet_tensorflow,
 )
 
@@ -32,14 +34,12 @@ def parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
         epilog=f"{commands_help(commands)}\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     result.add_argument("files", nargs="*", type=Path, help="images or folders to open")
-    result.add_argument("--model", type=Path, default=None,
-                        help="a .keras or .h5 model, or a Keras 2 SavedModel folder")
+    add_model_argument(result)
     add_chexnet_arguments(result)
     result.add_argument("--self-test", action="store_true",
                         help="open a bundled sample, explain it, check the result, exit 0/1")
     result.add_argument("--version", action="store_true")
-    result.add_argument("--verbose", action="store_true",
-                        help="also show TensorFlow's own start-up messages")
+    add_verbose_argument(result)
     return result
 
 
