@@ -207,9 +207,10 @@ def plan(args: argparse.Namespace, bundle: ModelBundle, settings: JobSettings,
         raise CommandError(str(exc), ExitCode.USAGE if args.resume
                            else ExitCode.INPUTS_FAILED) from exc
     result = Plan(settings, inputs, items, csv_path, header, listed)
+    model = bundle.identity
     for index, item in enumerate(items):
-        done = args.resume and finished(item, overlays, settings.frame, settings.method,
-                                        bundle, settings.include_ids)
+        done = args.resume and finished(item, overlays, settings.frame, settings.method, model,
+                                        settings.include_ids)
         if done and dicom.active and not dicom.complete(item, overlays, done[1]):
             done = None  # explained again to make its DICOM objects; its row is kept
         if done:
