@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gradcam_viewer.models.outputs import output_kind_of
+
 
 @dataclass(frozen=True)
 class ModelIdentity:
@@ -25,7 +27,7 @@ class ModelIdentity:
         """From a resolved manifest (models/bundle.py fills in the output kind)."""
         return cls(name=name, labels=tuple(labels), version=str(manifest.get("version", "")),
                    sha256=manifest.get("weights_sha256"),
-                   output_kind=str(manifest.get("output_kind", "scores")),
+                   output_kind=output_kind_of(manifest),
                    output_activation=str(manifest.get("output_activation", "unknown")),
                    disclaimer=str(manifest.get("disclaimer", "")),
                    synthetic_demo=bool(manifest.get("synthetic_demo")))

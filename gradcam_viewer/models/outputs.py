@@ -56,6 +56,11 @@ def resolve_output(final_activation: str, manifest: dict[str, Any],
     return "scores", "none" if final_activation == "linear" else "unknown"
 
 
+def output_kind_of(manifest: dict[str, Any]) -> str:
+    """A resolved manifest's output kind; "scores" when it does not say (nothing is known)."""
+    return str(manifest.get("output_kind", "scores"))
+
+
 def to_values(raw: np.ndarray, kind: str, activation: str) -> np.ndarray:
     """The model's outputs ([..., L]) as the numbers to show: probabilities, or raw scores."""
     raw = np.asarray(raw, np.float32)
@@ -82,7 +87,7 @@ def values_title(kind: str) -> str:
 
 def describe_output(manifest: dict[str, Any]) -> str:
     """One line for the model card."""
-    kind = manifest.get("output_kind", "scores")
+    kind = output_kind_of(manifest)
     act = manifest.get("output_activation", "unknown")
     if kind == "probabilities":
         return f"probabilities (the model ends in a {act})"
