@@ -24,6 +24,7 @@ from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.render.overlay import OverlayStyle
 from gradcam_viewer.session.files import FileList
 from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache, ResultKey
+from gradcam_viewer.session.view import ViewState, dragged, initial_view, inverted, with_preset
 
 
 class RequestTracker:
@@ -84,6 +85,7 @@ class ExplainRequest:
 class ModelRequest:
     kind: str  # "demo", "keras" or "chexnet"
     path: str
+    reference_images: str = ""  # CheXNet: the folder whose mean/std normalise ("": z-score)
 
 
 Request = OpenRequest | ExplainRequest | ModelRequest
@@ -95,6 +97,7 @@ class Redraw(Flag):
     OVERLAY = auto()  # the heatmap, the findings list and the colour bar
     MODEL = auto()  # labels, banner, model name
     STATUS = auto()  # position, busy indicator
+    WINDOW = auto()  # only the windowed pixels: window/level or inversion changed
 
 
 @dataclass
@@ -122,7 +125,7 @@ class SessionController:
     """The viewer's state and its events. See the module docstring for the two rules."""
 
     def __init__(self, cache: ResultCache | None = None, tracker: RequestTracker | None = None,
-                 method: str = "gradcam", style: OverlayStyle | None = None):
+                 method: str = "gradcam", style: OverlayStyle | None = None) -> None:
         self.cache = cache if cache is not None else ResultCache()
         self.tracker = tracker or RequestTracker()
         self.files = FileList()
@@ -132,6 +135,7 @@ class SessionController:
         self.method = method
         self.style = style or OverlayStyle()
         self.overlay_on = True
+        self.view = ViewState()  # window/level and inversion of `image`
         self.opening: OpenRequest | None = None  # the open in flight, if any
         self._opening_explained = False  # its explanation came before its image
         self.explaining: _Expected | None = None  # the explanation awaited for `image`
@@ -164,6 +168,12 @@ class SessionController:
         current = self.files.current
         return self.open(current) if current is not None else Effects()
 
+    def open_listed(self, path: Path, frame: int = 0) -> Effects:
+        """An image picked in the Studies list: Page Up / Page Down go on from there."""
+        if path in self.files.paths:
+            self.files.index = self.files.paths.index(path)
+        return self.open(path, frame)
+
     def step(self, delta: int) -> Effects:
         path = self.files.step(delta)
         return self.open(path) if path is not None else Effects()
@@ -182,9 +192,38 @@ class SessionController:
         self.overlay_on = on
         return Effects(redraw=Redraw.OVERLAY)
 
-    def load_model(self, kind: str, path: str) -> Effects:
+    def load_model(self, kind: str, path: str, reference_images: str = "") -> Effects:
         self.models_loading += 1
-        return Effects([ModelRequest(kind, path)], Redraw.STATUS)
+        return Effects([ModelRequest(kind, path, reference_images)], Redraw.STATUS)
+
+    # ------------------------------------------------------------------ view events ----
+    def drag_window(self, dx: float, dy: float) -> Effects:
+        """Right-drag over the image (screen pixels: x = width, y = level)."""
+        if self.image is None:
+            return Effects()
+        return self._set_view(dragged(self.view, self.image, dx, dy))
+
+    def apply_preset(self, index: int) -> Effects:
+        if self.image is None:
+            return Effects()
+        return self._set_view(with_preset(self.view, self.image, index))
+
+    def toggle_invert(self) -> Effects:
+        if self.image is None:
+            return Effects()
+        return self._set_view(inverted(self.view))
+
+    def reset_view(self) -> Effects:
+        """The image's own window and inversion again (zoom is the view's business)."""
+        if self.image is None:
+            return Effects()
+        return self._set_view(initial_view(self.image))
+
+    def _set_view(self, view: ViewState) -> Effects:
+        if view == self.view:
+            return Effects()
+        self.view = view
+        return Effects(redraw=Redraw.WINDOW)
 
     # ------------------------------------------------------------------ worker replies ----
     def image_loaded(self, request_id: int, image: LoadedImage) -> Effects:
@@ -193,6 +232,7 @@ class SessionController:
             return Effects()  # a newer image was asked for
         self.opening = None
         self.image, self.result = image, None
+        self.view = initial_view(image)
         if self.model is not None and opening.model_known and not self._opening_explained:
             # The worker explains right after loading, with the method of the open request.
             # Only expected when a model was known when the open was sent: the worker works in
@@ -220,6 +260,7 @@ class SessionController:
         if self.opening is not None and self.opening.request_id == request_id:
             self.opening = None
             self.image, self.result, self.explaining = None, None, None
+            self.view = ViewState()
             return Effects(redraw=Redraw.IMAGE | Redraw.OVERLAY | Redraw.STATUS,
                            errors=[message])
         if self.explaining is not None and self.explaining.request_id == request_id:
