@@ -31,11 +31,11 @@ def main() -> int:
         win.load_model("demo", "")
         win.open_file(sample)
         end = time.monotonic() + 240
-        while time.monotonic() < end and not (win.result is not None and win.drawn()
+        while time.monotonic() < end and not (win.session.result is not None and win.drawn()
                                               and not win.session.busy):
             app.processEvents()
             time.sleep(0.01)
-        win.toggle_grid()
+        win.image_area.toggle_grid()
         for _ in range(50):
             app.processEvents()
             time.sleep(0.01)

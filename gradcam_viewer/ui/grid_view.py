@@ -30,7 +30,7 @@ def thumbnail(display: np.ndarray, side: int = TILE) -> np.ndarray:
 
 
 class GridView(QListWidget):
-    labelChosen = Signal(int)  # model index of the label
+    label_chosen = Signal(int)  # model index of the label
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -44,7 +44,7 @@ class GridView(QListWidget):
         self.setUniformItemSizes(True)
         self.setStyleSheet("QListWidget{background:#111;color:#eee;}")
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # letter shortcuts stay with the window
-        self.itemClicked.connect(lambda item: self.labelChosen.emit(int(item.data(INDEX_ROLE))))
+        self.itemClicked.connect(lambda item: self.label_chosen.emit(int(item.data(INDEX_ROLE))))
 
     def set_content(self, display: np.ndarray | None, result: ExplainResult | None,
                     names: list[str], style: OverlayStyle, order: list[int]) -> None:

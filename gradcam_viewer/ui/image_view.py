@@ -35,8 +35,8 @@ def array_from_qimage(img: QImage) -> np.ndarray:
 
 
 class ImageView(QGraphicsView):
-    windowDragged = Signal(float, float)  # d(width), d(level) in display units
-    zoomChanged = Signal(float)
+    window_dragged = Signal(float, float)  # d(width), d(level) in display units
+    zoom_changed = Signal(float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -106,19 +106,19 @@ class ImageView(QGraphicsView):
         if not self.base.pixmap().isNull():
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self._fit = True
-            self.zoomChanged.emit(self.zoom())
+            self.zoom_changed.emit(self.zoom())
 
     def actual_size(self) -> None:
         self.resetTransform()
         self._fit = False
-        self.zoomChanged.emit(1.0)
+        self.zoom_changed.emit(1.0)
 
     def zoom_by(self, factor: float) -> None:
         z = self.zoom() * factor
         if 0.02 < z < 40:
             self.scale(factor, factor)
             self._fit = False
-            self.zoomChanged.emit(self.zoom())
+            self.zoom_changed.emit(self.zoom())
 
     def zoom(self) -> float:
         return float(self.transform().m11())
@@ -146,7 +146,7 @@ class ImageView(QGraphicsView):
         if self._wl_origin is not None:
             delta = event.position() - self._wl_origin
             self._wl_origin = event.position()
-            self.windowDragged.emit(float(delta.x()), float(delta.y()))
+            self.window_dragged.emit(float(delta.x()), float(delta.y()))
             event.accept()
             return
         super().mouseMoveEvent(event)
