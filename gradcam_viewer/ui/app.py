@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
+    from gradcam_viewer.session.results import ExplainResult
     from gradcam_viewer.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -54,27 +56,11 @@ def run_gui(args: Any) -> int:
         app.setWindowIcon(QIcon(str(icon_path())))
     errors: list[str] = []
     shown: list[MainWindow] = []  # the window, once there is one
-
-    def hook(kind: type[BaseException], value: BaseException,
-             tb: TracebackType | None) -> None:  # exceptions inside Qt callbacks land here
-        text = "".join(traceback.format_exception(kind, value, tb))
-        log.error("uncaught exception in the GUI:\n%s", text)
-        errors.append(f"{kind.__name__}: {value}")
-        if not getattr(args, "self_test", False) and shown:
-            shown[0].messages.error(f"Something went wrong ({kind.__name__}). The details are in "
-                                    "the log file; the window keeps working.")
-
-    sys.excepthook = hook
+    sys.excepthook = _hook(errors, shown, tell_user=not getattr(args, "self_test", False))
     win = MainWindow()
     shown.append(win)
     win.show()
-    kind, model_path, reference = "demo", "", ""
-    if args.chexnet_weights:
-        kind, model_path = "chexnet", str(args.chexnet_weights)
-        reference = str(getattr(args, "reference_images", None) or "")
-    elif args.model:
-        kind, model_path = "keras", str(args.model)
-    win.load_model(kind, model_path, reference)
+    win.load_model(*_model_to_load(args))
     files = [Path(f) for f in args.files]
     if args.self_test:
         return _self_test(app, win, errors)
@@ -85,6 +71,54 @@ def run_gui(args: Any) -> int:
     code = app.exec()
     win.shutdown()
     return code
+
+
+def _hook(errors: list[str], shown: list[MainWindow],
+          tell_user: bool) -> Callable[[type[BaseException], BaseException, TracebackType | None],
+                                       None]:
+    """Where exceptions raised inside Qt callbacks land: the log, `errors`, and (unless
+    `tell_user` is false) a message in the window, which keeps working."""
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        log.error("uncaught exception in the GUI:\n%s", text)
+        errors.append(f"{kind.__name__}: {value}")
+        if tell_user and shown:
+            shown[0].messages.error(f"Something went wrong ({kind.__name__}). The details are in "
+                                    "the log file; the window keeps working.")
+
+    return hook
+
+
+def _model_to_load(args: Any) -> tuple[str, str, str]:
+    """(kind, path, CheXNet reference folder) from the command line: the demo by default."""
+    if args.chexnet_weights:
+        reference = getattr(args, "reference_images", None) or ""
+        return "chexnet", str(args.chexnet_weights), str(reference)
+    if args.model:
+        return "keras", str(args.model), ""
+    return "demo", "", ""
+
+
+def _result_problems(app: QApplication, win: MainWindow, result: ExplainResult) -> list[str]:
+    """What is wrong with the explanation shown: values out of range, empty heatmaps, or an
+    overlay that changes no pixel on screen."""
+    import numpy as np
+
+    problems = []
+    probs = result.probabilities
+    if not (np.all(np.isfinite(probs)) and np.all((probs >= 0) & (probs <= 1))):
+        problems.append(f"probabilities out of range: {probs}")
+    if not np.isfinite(result.heatmaps).all() or not result.has_evidence.any():
+        problems.append("heatmaps are empty or not finite")
+    win.controls.opacity.setValue(60)
+    app.processEvents()
+    shown = win.image_area.view.render_scene()
+    display = win.image_area.display
+    if display is None or np.array_equal(shown[..., 0], display if display.ndim == 2
+                                          else display[..., 0]):
+        problems.append("the overlay did not change the displayed pixels")
+    return problems
 
 
 def open_start_sample(win: MainWindow) -> None:
@@ -125,18 +159,7 @@ def _self_test(app: QApplication, win: MainWindow, errors: list[str]) -> int:
     if (result is None or model is None) and not problems:
         problems.append("no explanation within the time limit")
     if result is not None:
-        probs = result.probabilities
-        if not (np.all(np.isfinite(probs)) and np.all((probs >= 0) & (probs <= 1))):
-            problems.append(f"probabilities out of range: {probs}")
-        if not np.isfinite(result.heatmaps).all() or not result.has_evidence.any():
-            problems.append("heatmaps are empty or not finite")
-        win.controls.opacity.setValue(60)
-        app.processEvents()
-        shown = win.image_area.view.render_scene()
-        display = win.image_area.display
-        if display is None or np.array_equal(shown[..., 0], display if display.ndim == 2
-                                              else display[..., 0]):
-            problems.append("the overlay did not change the displayed pixels")
+        problems += _result_problems(app, win, result)
     win.shutdown()
     if problems or result is None or model is None:
         for p in problems:

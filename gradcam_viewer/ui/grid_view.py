@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from gradcam_viewer.cam.heatmap import upsample_heatmap
 from gradcam_viewer.render.overlay import OverlayStyle, composite
@@ -32,7 +32,7 @@ def thumbnail(display: np.ndarray, side: int = TILE) -> np.ndarray:
 class GridView(QListWidget):
     label_chosen = Signal(int)  # model index of the label
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setResizeMode(QListView.ResizeMode.Adjust)

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 
 def qimage_from_array(arr: np.ndarray) -> QImage:
@@ -38,7 +47,7 @@ class ImageView(QGraphicsView):
     window_dragged = Signal(float, float)  # d(width), d(level) in display units
     zoom_changed = Signal(float)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.base = QGraphicsPixmapItem()
@@ -123,18 +132,18 @@ class ImageView(QGraphicsView):
     def zoom(self) -> float:
         return float(self.transform().m11())
 
-    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
         steps = event.angleDelta().y() / 120.0
         if steps:
             self.zoom_by(1.25 ** steps)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self._fit:
             self.fit()
 
     # --- right-drag window/level --------------------------------------------------------------
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.RightButton:
             self._wl_origin = event.position()
             self.setCursor(Qt.CursorShape.SizeAllCursor)
@@ -142,7 +151,7 @@ class ImageView(QGraphicsView):
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._wl_origin is not None:
             delta = event.position() - self._wl_origin
             self._wl_origin = event.position()
@@ -151,7 +160,7 @@ class ImageView(QGraphicsView):
             return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.RightButton and self._wl_origin is not None:
             self._wl_origin = None
             self.unsetCursor()
@@ -159,5 +168,5 @@ class ImageView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802 - right button is window/level
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - right button is window/level
         event.accept()

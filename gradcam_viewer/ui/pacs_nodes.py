@@ -42,6 +42,23 @@ class NodesDialog(QDialog):
             self.nodes = []
             messages.error(f"{exc}; starting from an empty list.")
         self.list = QListWidget()
+        self.status = QLabel("Nothing is sent until you choose File > Send to PACS.")
+        self.status.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.list)
+        lay.addLayout(self._fields())
+        lay.addLayout(self._node_buttons())
+        lay.addWidget(self.status)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel, parent=self)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.list.currentRowChanged.connect(self._show)
+        self._refill()
+        self.setModal(False)
+
+    def _fields(self) -> QFormLayout:
         self.name, self.aet, self.host = QLineEdit(), QLineEdit(), QLineEdit()
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
@@ -55,30 +72,19 @@ class NodesDialog(QDialog):
         form.addRow("Host", self.host)
         form.addRow("Port", self.port)
         form.addRow("Our AE title", self.calling)
-        self.status = QLabel("Nothing is sent until you choose File > Send to PACS.")
-        self.status.setWordWrap(True)
+        return form
+
+    def _node_buttons(self) -> QHBoxLayout:
         self.btn_add = QPushButton("Add / update")
         self.btn_remove = QPushButton("Remove")
         self.btn_test = QPushButton("Test connection")
-        row = QHBoxLayout()
-        for b in (self.btn_add, self.btn_remove, self.btn_test):
-            row.addWidget(b)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                   | QDialogButtonBox.StandardButton.Cancel, parent=self)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.list)
-        lay.addLayout(form)
-        lay.addLayout(row)
-        lay.addWidget(self.status)
-        lay.addWidget(buttons)
         self.btn_add.clicked.connect(self.add_current)
         self.btn_remove.clicked.connect(self.remove_current)
         self.btn_test.clicked.connect(self.test_connection)
-        self.list.currentRowChanged.connect(self._show)
-        self._refill()
-        self.setModal(False)
+        row = QHBoxLayout()
+        for b in (self.btn_add, self.btn_remove, self.btn_test):
+            row.addWidget(b)
+        return row
 
     def _refill(self) -> None:
         self.list.clear()

@@ -159,33 +159,9 @@ class StudiesPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.tree = QTreeWidget()
-        self.tree.setColumnCount(4)
-        self.tree.setHeaderLabels(["Patient / study / series", "Date", "Modality", "Images"])
-        self.tree.setUniformRowHeights(False)
-        self.tree.setIconSize(QSize(THUMB, THUMB))
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.setMinimumWidth(340)
-        # Page Up / Page Down and single-letter shortcuts belong to the window
-        self.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.tree.itemClicked.connect(self._clicked)
-        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
-        self.frame_slider.setMinimum(1)
-        self.frame_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.frame_slider.valueChanged.connect(self._frame_moved)
-        self.frame_label = QLabel()
-        frames = QWidget()
-        row = QHBoxLayout(frames)
-        row.setContentsMargins(4, 0, 4, 0)
-        row.addWidget(QLabel("Frame"))
-        row.addWidget(self.frame_slider, 1)
-        row.addWidget(self.frame_label)
-        self.frames_row = frames
-        self.frames_row.setVisible(False)
+        self.tree = self._build_tree()
+        self.frames_row = self._build_frames_row()
         self.status = QLabel("")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -204,7 +180,41 @@ class StudiesPanel(QWidget):
         self._shown = ShownImages()  # images shown on their own, to add to the list
         self._patient_items: list[tuple[QTreeWidgetItem, Patient]] = []
         self._setting_frame = False
+        self._start_reader()
 
+    def _build_tree(self) -> QTreeWidget:
+        tree = QTreeWidget()
+        tree.setColumnCount(4)
+        tree.setHeaderLabels(["Patient / study / series", "Date", "Modality", "Images"])
+        tree.setUniformRowHeights(False)
+        tree.setIconSize(QSize(THUMB, THUMB))
+        header = tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Page Up / Page Down and single-letter shortcuts belong to the window
+        tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        tree.itemClicked.connect(self._clicked)
+        return tree
+
+    def _build_frames_row(self) -> QWidget:
+        """The frame slider of a multi-frame image (hidden otherwise)."""
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
+        self.frame_slider.setMinimum(1)
+        self.frame_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.frame_slider.valueChanged.connect(self._frame_moved)
+        self.frame_label = QLabel()
+        frames = QWidget()
+        row = QHBoxLayout(frames)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(QLabel("Frame"))
+        row.addWidget(self.frame_slider, 1)
+        row.addWidget(self.frame_label)
+        frames.setVisible(False)
+        return frames
+
+    def _start_reader(self) -> None:
         self.latest = _Latest()
         self._request = 0
         self.thread_ = QThread(self)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QHeaderView,
     QLabel,
     QStyle,
     QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QTreeWidget,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradcam_viewer.imaging.image import MetaField
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.ui.image_view import qimage_from_array
 
@@ -29,7 +31,8 @@ INDEX_ROLE = Qt.ItemDataRole.UserRole + 2
 class ProbabilityDelegate(QStyledItemDelegate):
     """Draws the probability as a bar behind its number."""
 
-    def paint(self, painter: QPainter, option, index) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         value = index.data(PROB_ROLE)
         if value is None:
             return super().paint(painter, option, index)
@@ -47,7 +50,8 @@ class ProbabilityDelegate(QStyledItemDelegate):
                          f"{value:.3f}")
         painter.restore()
 
-    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802 - Qt override
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(120, 22)
 
 
@@ -166,7 +170,7 @@ class LabelList(QTreeWidget):
 class ColorBar(QWidget):
     """Vertical colour bar with 0 and 1 ends."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._colormap = "inferno"
         self.setMinimumWidth(44)
@@ -176,7 +180,7 @@ class ColorBar(QWidget):
         self._colormap = name
         self.update()
 
-    def paintEvent(self, _event) -> None:  # noqa: N802
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)
         h = max(10, self.height() - 30)
         bar = QPixmap.fromImage(qimage_from_array(colorbar(h, 14, self._colormap)))
@@ -190,7 +194,7 @@ class ColorBar(QWidget):
 class MetadataPanel(QWidget):
     """DICOM header; identifying fields hidden until the box is ticked."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.show_identifying = QCheckBox("Show patient-identifying fields")
         self.table = QTableWidget(0, 2)
@@ -204,16 +208,17 @@ class MetadataPanel(QWidget):
         layout.addWidget(self.show_identifying)
         layout.addWidget(self.table)
         layout.addWidget(self.empty)
-        self._fields: dict = {}
+        self._fields: dict[str, MetaField] = {}
         self.show_identifying.toggled.connect(lambda _on: self._fill())
         self._fill()
 
-    def set_metadata(self, fields: dict) -> None:
+    def set_metadata(self, fields: dict[str, MetaField]) -> None:
         self._fields = fields
         self._fill()
 
     def shown_values(self) -> list[str]:
-        return [self.table.item(r, 1).text() for r in range(self.table.rowCount())]
+        cells = (self.table.item(r, 1) for r in range(self.table.rowCount()))
+        return [cell.text() for cell in cells if cell is not None]
 
     def _fill(self) -> None:
         show_all = self.show_identifying.isChecked()
