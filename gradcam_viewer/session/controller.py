@@ -15,6 +15,7 @@ Two rules keep the screen right whatever order replies come in:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Flag, auto
 from pathlib import Path
@@ -140,6 +141,7 @@ class SessionController:
         self._opening_explained = False  # its explanation came before its image
         self.explaining: _Expected | None = None  # the explanation awaited for `image`
         self.models_loading = 0
+        self.asked: tuple[list[Path], Path | None] = ([], None)  # see `ask`
 
     # ------------------------------------------------------------------ queries ----
     def wanted_key(self) -> ResultKey | None:
@@ -162,6 +164,25 @@ class SessionController:
                                    self.model is not None)
         self.explaining, self._opening_explained = None, False
         return Effects([self.opening], Redraw.STATUS)
+
+    def ask(self, paths: Sequence[Path], first: Path | None = None) -> None:
+        """Files, folders or media asked for, to be scanned (the Studies panel does that);
+        `listed` opens what the scan found: `first` if it is among them."""
+        self.asked = ([Path(p) for p in paths], Path(first) if first is not None else None)
+
+    def listed(self, files: list[Path], rejected: list[Path], notes: list[str]) -> Effects:
+        """The scan of what was asked for found `files` (in order) and `rejected` (named
+        explicitly, not images), with `notes` (warnings, notices) for the user."""
+        if not files and rejected:
+            return self.open(rejected[0])  # a file named explicitly: the loader says why
+        if not files:
+            names = ", ".join(p.name or str(p) for p in self.asked[0])
+            return Effects(errors=["\n".join([f"No image files found in {names}.", *notes])])
+        notes = notes + [f"'{p.name}' is not an image file." for p in rejected]
+        first = self.asked[1]
+        effects = self.open_files(files, files.index(first) if first in files else 0)
+        effects.notices[:0] = ["\n".join(notes[:20])] if notes else []
+        return effects
 
     def open_files(self, paths: list[Path], index: int = 0) -> Effects:
         self.files.set(paths, index)

@@ -55,7 +55,6 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("gradcam-viewer", "gradcam-viewer")
         budget_mb = int(str(self.settings.value("memory/cache_mb", DEFAULT_BUDGET_MB)))
         self.session = SessionController(cache=ResultCache(budget_mb << 20))
-        self._asked: tuple[list[Path], Path | None] = ([], None)  # open_paths: what, and first
         self._build_parts()
         self._build_docks()
         self.act = Actions(self, self._handlers())
@@ -157,8 +156,8 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths: list[Path], first: Path | None = None) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
         `_catalogue_ready` opens `first` if it was found, else the first image."""
-        self._asked = ([Path(p) for p in paths], Path(first) if first is not None else None)
-        self.studies.open(self._asked[0])
+        self.session.ask(paths, first)
+        self.studies.open(self.session.asked[0])
 
     def open_file(self, path: Path, frame: int = 0) -> None:
         self._apply(self.session.open(Path(path), frame))
@@ -167,21 +166,8 @@ class MainWindow(QMainWindow):
         self._apply(self.session.step(delta))
 
     def _catalogue_ready(self, catalogue: Catalogue, rejected: list[Path]) -> None:
-        files = catalogue.paths()
-        if not files and rejected:
-            self.open_file(rejected[0])  # a file named explicitly: the loader says why
-            return
-        if not files:
-            names = ", ".join(p.name or str(p) for p in self._asked[0])
-            self.messages.error("\n".join([f"No image files found in {names}.",
-                                           *catalogue.warnings, *catalogue.notices]))
-            return
-        notes = catalogue.warnings + catalogue.notices + [f"'{p.name}' is not an image file."
-                                                          for p in rejected]
-        if notes:
-            self.messages.notice("\n".join(notes[:20]))
-        first = self._asked[1]
-        self._apply(self.session.open_files(files, files.index(first) if first in files else 0))
+        notes = catalogue.warnings + catalogue.notices
+        self._apply(self.session.listed(catalogue.paths(), rejected, notes))
 
     def _ask_images(self) -> None:
         paths = file_dialogs.images(self, self._last_dir())
