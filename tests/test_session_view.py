@@ -12,8 +12,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from gradcam_viewer.imaging.image import LoadedImage, Window
 from gradcam_viewer.session.controller import OpenRequest, Redraw, SessionController
 from gradcam_viewer.session.snapshot import Snapshot
-from gradcam_viewer.session.view import (DRAG_FULL_RANGE_PX, ViewState, dragged, initial_view,
-                                         inverted, with_preset)
+from gradcam_viewer.session.view import (
+    DRAG_FULL_RANGE_PX,
+    ViewState,
+    dragged,
+    initial_view,
+    inverted,
+    with_preset,
+)
 
 FUNCTIONS = ["LINEAR", "LINEAR_EXACT", "SIGMOID"]
 
