@@ -47,7 +47,7 @@ def win(qapp, qtbot, tmp_path):
     qtbot.addWidget(w)
     w.show()
     w.load_model("demo", "")
-    qtbot.waitUntil(lambda: w.model is not None, timeout=180_000)
+    qtbot.waitUntil(lambda: w.session.model is not None, timeout=180_000)
     yield w
     w.shutdown()
 
