@@ -23,11 +23,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timing import interleaved  # noqa: E402
-
 from gradcam_viewer.export import encode_png_fast  # noqa: E402
 from gradcam_viewer.render import OverlayStyle, composite  # noqa: E402
 from gradcam_viewer.render.overlay import as_rgb, effective_opacity, heat_rgba  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cxr-png"
 

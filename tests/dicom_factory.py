@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid)
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 
 def make_dataset(pixels: np.ndarray, bits_stored: int = 16, signed: bool = False,

@@ -13,9 +13,14 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.sequence import Sequence
-from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian,
-                         ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless,
-                         RLELossless)
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+)
 
 from dicom_factory import make_dataset, voi_lut_item, write, write_encoded
 from gradcam_viewer.imaging import ImageLoadError, load_image, model_pixels, to_display

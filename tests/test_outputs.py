@@ -13,15 +13,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from dicom_factory import make_dataset, write
 from gradcam_viewer.cli import main
 from gradcam_viewer.demo.phantoms import make_phantoms
-from gradcam_viewer.output_layout import (MAX_NAME_BYTES, common_root, plan_outputs,
-                                          safe_component)
+from gradcam_viewer.output_layout import MAX_NAME_BYTES, common_root, plan_outputs, safe_component
 
 UIDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
 LABEL = "Nodule"
@@ -297,8 +295,8 @@ def test_a_file_given_twice_or_through_a_link_is_explained_once(tree, tmp_path, 
 def fresh_win(qapp, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from gui_helpers import wait_until
     from gradcam_viewer.ui.main_window import MainWindow
+    from gui_helpers import wait_until
 
     w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w.show()
@@ -310,8 +308,8 @@ def fresh_win(qapp, tmp_path):
 
 
 def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path, monkeypatch):
-    from gui_helpers import wait_result, wait_until
     from gradcam_viewer.ui import exporting
+    from gui_helpers import wait_result, wait_until
 
     root, files = tree
     header, rows = _table(explained)

@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from dicom_factory import make_dataset, write
-from gradcam_viewer.imaging import load_image, scan, scan_media
-from gradcam_viewer.imaging import scanner as scan_module
+from gradcam_viewer.imaging import load_image, scan, scan_media, scanner as scan_module
 from gradcam_viewer.imaging.studies import Catalogue, DicomInfo, ImageRef, natural_key
 from media_factory import lower_case_copy, write_fileset, write_uid_export
 

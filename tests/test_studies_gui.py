@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtTest import QTest
 

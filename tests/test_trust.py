@@ -10,9 +10,9 @@ import pytest
 
 from bad_inputs import make_bad_files, make_damaged_maybe_decodable, make_odd_but_valid
 from dicom_factory import make_dataset, write
-from gui_helpers import wait_shown
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import wait_shown
 
 SECRETS = ("ZZSECRET", "77665544", "19121212")
 

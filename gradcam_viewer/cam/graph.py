@@ -16,8 +16,9 @@ pyproject.toml pins keras to the tested minor range): `Function._run_through_gra
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import keras
 

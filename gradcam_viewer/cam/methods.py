@@ -7,7 +7,7 @@ inside the engine's compiled graph; `tf` is imported lazily to keep this module 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 EPS_GRADCAMPP = 1e-6  # the constant pytorch-grad-cam uses in eq. 19
 

@@ -10,8 +10,7 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import (DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian,
-                         generate_uid)
+from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from gradcam_viewer.demo.phantoms import LABELS, draw_phantom
 

@@ -15,12 +15,16 @@ from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 from pydicom.pixels.utils import get_expected_length
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from gradcam_viewer.imaging.errors import ImageLoadError, raised_in, short_reason as _short
-from gradcam_viewer.imaging.gdcm_reader import (JPEG_EXTENDED, decode_12bit_jpeg,
-                                                decode_with_pydicom_gdcm, gdcm_available,
-                                                jpeg_precision)
+from gradcam_viewer.imaging.gdcm_reader import (
+    JPEG_EXTENDED,
+    decode_12bit_jpeg,
+    decode_with_pydicom_gdcm,
+    gdcm_available,
+    jpeg_precision,
+)
 from gradcam_viewer.imaging.image import LoadedImage, MetaField, VoiLuts, Window
 from gradcam_viewer.imaging.phi import is_identifying
 

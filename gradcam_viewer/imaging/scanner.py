@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pydicom
-from pydicom.dataelem import DataElement
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 

@@ -15,8 +15,12 @@ from typing import Any
 import numpy as np
 
 from gradcam_viewer.models.errors import ModelLoadError
-from gradcam_viewer.models.loaders import (MODEL_SUFFIXES, is_saved_model, load_keras_model,
-                                           model_location)
+from gradcam_viewer.models.loaders import (
+    MODEL_SUFFIXES,
+    is_saved_model,
+    load_keras_model,
+    model_location,
+)
 from gradcam_viewer.models.manifest import manifest_path_for, read_manifest, sha256_of
 from gradcam_viewer.models.outputs import resolve_output, to_values, values_name
 from gradcam_viewer.models.preprocessing import prepare_pixels

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from gradcam_viewer.pacs.nodes import PacsNode
 
