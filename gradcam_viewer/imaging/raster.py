@@ -54,8 +54,7 @@ def _load_raster(path: Path, frame: int, max_pixels: int) -> LoadedImage:
             if frame:
                 im.seek(frame)
             fmt = im.format or "image"
-            im = ImageOps.exif_transpose(im)
-            pixels, bits = _pixels(im)
+            pixels, bits = _pixels(ImageOps.exif_transpose(im))
     integral = pixels.dtype.kind in "iub"
     pixels = pixels.astype(np.float32)
     if pixels.ndim == 3 and _is_grey(pixels):
@@ -94,7 +93,8 @@ def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
     if np.all(alpha == 1.0):
         return rgba[..., :3]
-    return np.rint(rgba[..., :3] * alpha).astype(np.uint8)
+    flat: np.ndarray = np.rint(rgba[..., :3] * alpha).astype(np.uint8)
+    return flat
 
 
 def _is_grey(pixels: np.ndarray) -> bool:
