@@ -41,7 +41,7 @@ class GdcmReadError(Exception):
 
 def gdcm_available() -> bool:
     try:
-        import gdcm  # noqa: F401
+        import gdcm  # noqa: F401 - imported only to learn whether it imports
     except ImportError:
         return False
     return True
