@@ -218,7 +218,10 @@ def test_methods_equal_pytorch_grad_cam_formulas(method, build):
     result = Explainer(model, layer="conv2", method=method).explain(x)
     assert result.method == method
     grad_model = _logit_model(model, "conv2")
-    nchw = lambda a: np.transpose(a, (0, 3, 1, 2)).astype(np.float64)  # noqa: E731
+
+    def nchw(a):
+        return np.transpose(a, (0, 3, 1, 2)).astype(np.float64)
+
     refs = []
     for label in range(3):
         acts, grads = tape_grads(grad_model, x, label)

@@ -314,7 +314,7 @@ def test_gdcm_process_that_failed_to_start_is_not_kept(monkeypatch):
         def __getattr__(self, name):
             return getattr(real("spawn"), name)
 
-        def Process(self, *args, **kwargs):
+        def Process(self, *args, **kwargs):  # noqa: N802 - multiprocessing's own method name
             process = real("spawn").Process(*args, **kwargs)
             process.start = lambda: (_ for _ in ()).throw(RuntimeError("no bootstrap"))
             return process

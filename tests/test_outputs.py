@@ -105,7 +105,7 @@ def test_every_row_is_one_input_and_every_input_one_row(tree, explained, referen
     for row in rows:
         source = files[row[0]]
         assert row[1] == "1"
-        assert dict(zip(UIDS, row[2:5])) == (_uids(source) or dict.fromkeys(UIDS, ""))
+        assert dict(zip(UIDS, row[2:5], strict=True)) == (_uids(source) or dict.fromkeys(UIDS, ""))
         probs = np.array([float(v) for v in row[5:-2]])
         np.testing.assert_allclose(probs, run(source).probabilities[0], atol=2e-6)
         scores[row[0]] = probs
@@ -393,7 +393,7 @@ def test_real_dicoms_one_row_or_one_error_each(shared_data, tmp_path, capsys):
         mine = [r for r in rows if r[0] == rel]
         assert len(mine) + len(named) == 1, rel
         if mine:
-            assert dict(zip(UIDS, mine[0][2:5])) == _uids(path)
+            assert dict(zip(UIDS, mine[0][2:5], strict=True)) == _uids(path)
     assert len(rows) >= 8 and len({r[0] for r in rows}) == len(rows)
 
     shared = tmp_path / "shared"

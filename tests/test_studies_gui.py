@@ -67,7 +67,7 @@ def test_dicomdir_tree_and_paging_in_order(win, medium, caplog):
     for _ in range(len(order) - 1):
         before = win.files.current
         QTest.keyClick(win, Qt.Key.Key_PageDown)
-        wait_until(lambda: win.files.current != before, 10)
+        wait_until(lambda before=before: win.files.current != before, 10)
         wait_result(win, win.files.current)
         seen.append(_uid(win.image.path))
         assert tree.currentItem().text(0).startswith("Image")

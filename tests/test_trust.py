@@ -108,7 +108,7 @@ def test_gui_bad_files_then_good(win, qtbot, tmp_path):
             qtbot.waitUntil(lambda: "No image files" in win.last_error, timeout=30_000)
             continue
         win.open_file(path)
-        qtbot.waitUntil(lambda: name in win.last_error, timeout=30_000)
+        qtbot.waitUntil(lambda name=name: name in win.last_error, timeout=30_000)
         assert win.image is None  # the window does not go on showing the previous file
         win.open_file(good)
         wait_shown(qtbot, win, good)
@@ -168,7 +168,7 @@ def test_gui_bad_models_keep_the_previous_one(win, qtbot, tmp_path):
     for what, (path, fragment) in _bad_models(tmp_path / "models").items():
         win.last_error = ""
         win.load_model("keras", str(path))
-        qtbot.waitUntil(lambda: fragment in win.last_error, timeout=60_000)
+        qtbot.waitUntil(lambda fragment=fragment: fragment in win.last_error, timeout=60_000)
         assert win.model.name == name, what
     sample = samples_dir() / "phantom_05_pneumothorax.png"
     win.open_file(sample)
