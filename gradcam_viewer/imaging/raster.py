@@ -42,6 +42,8 @@ def _too_big_text(exc: Exception) -> str:
 
 def _load_raster(path: Path, frame: int, max_pixels: int) -> LoadedImage:
     with warnings.catch_warnings():
+        # Pillow's notes on damaged metadata (the pixels load) are not for the console.
+        warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as im:  # Pillow opens files read-only
             width, height = im.size

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -253,7 +254,9 @@ def _load_saved_model(directory: Path) -> LoadedModel:
     with tempfile.TemporaryDirectory(prefix="gradcam-viewer-") as tmp:
         h5 = Path(tmp) / "converted.h5"
         try:
-            legacy.save(h5, save_format="h5")
+            with warnings.catch_warnings():  # the legacy format is the point: no advice
+                warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file")
+                legacy.save(h5, save_format="h5")
             model = _load_keras2_h5(h5)
         except Exception as exc:
             log.debug("converting %s failed", directory.name, exc_info=True)
