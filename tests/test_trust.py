@@ -189,7 +189,7 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     drawn: list[str] = []
 
     class SpyPainter(QPainter):
-        def drawText(self, *args):  # noqa: N802
+        def drawText(self, *args):  # noqa: N802 - overrides QPainter.drawText
             drawn.extend(a for a in args if isinstance(a, str))
             return super().drawText(*args)
 
