@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from gui_helpers import Heartbeat, wait_shown
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import Heartbeat, wait_shown
 
 SAMPLE = samples_dir() / "phantom_02_cardiomegaly_effusion.dcm"
 SAMPLE_PNG = samples_dir() / "phantom_03_nodule.png"

@@ -13,15 +13,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from dicom_factory import make_dataset, write
 from gradcam_viewer.cli import main
 from gradcam_viewer.demo.phantoms import make_phantoms
-from gradcam_viewer.output_layout import (MAX_NAME_BYTES, common_root, plan_outputs,
-                                          safe_component)
+from gradcam_viewer.output_layout import MAX_NAME_BYTES, common_root, plan_outputs, safe_component
 
 UIDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
 LABEL = "Nodule"
@@ -107,7 +105,7 @@ def test_every_row_is_one_input_and_every_input_one_row(tree, explained, referen
     for row in rows:
         source = files[row[0]]
         assert row[1] == "1"
-        assert dict(zip(UIDS, row[2:5])) == (_uids(source) or dict.fromkeys(UIDS, ""))
+        assert dict(zip(UIDS, row[2:5], strict=True)) == (_uids(source) or dict.fromkeys(UIDS, ""))
         probs = np.array([float(v) for v in row[5:-2]])
         np.testing.assert_allclose(probs, run(source).probabilities[0], atol=2e-6)
         scores[row[0]] = probs
@@ -297,8 +295,8 @@ def test_a_file_given_twice_or_through_a_link_is_explained_once(tree, tmp_path, 
 def fresh_win(qapp, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from gui_helpers import wait_until
     from gradcam_viewer.ui.main_window import MainWindow
+    from gui_helpers import wait_until
 
     w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w.show()
@@ -310,8 +308,8 @@ def fresh_win(qapp, tmp_path):
 
 
 def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path, monkeypatch):
-    from gui_helpers import wait_result, wait_until
     from gradcam_viewer.ui import exporting
+    from gui_helpers import wait_result, wait_until
 
     root, files = tree
     header, rows = _table(explained)
@@ -393,7 +391,7 @@ def test_real_dicoms_one_row_or_one_error_each(shared_data, tmp_path, capsys):
         mine = [r for r in rows if r[0] == rel]
         assert len(mine) + len(named) == 1, rel
         if mine:
-            assert dict(zip(UIDS, mine[0][2:5])) == _uids(path)
+            assert dict(zip(UIDS, mine[0][2:5], strict=True)) == _uids(path)
     assert len(rows) >= 8 and len({r[0] for r in rows}) == len(rows)
 
     shared = tmp_path / "shared"

@@ -7,9 +7,9 @@ import pydicom
 import pytest
 
 from dicom_checks import content_items, dciodvfy
-from gui_helpers import wait_result, wait_until
 from gradcam_viewer.resources import samples_dir
 from gradcam_viewer.ui import pacs_dialogs
+from gui_helpers import wait_result, wait_until
 from orthanc_server import AET
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtTest import QTest
 
@@ -68,7 +67,7 @@ def test_dicomdir_tree_and_paging_in_order(win, medium, caplog):
     for _ in range(len(order) - 1):
         before = win.session.files.current
         QTest.keyClick(win, Qt.Key.Key_PageDown)
-        wait_until(lambda: win.session.files.current != before, 10)
+        wait_until(lambda before=before: win.session.files.current != before, 10)
         wait_result(win, win.session.files.current)
         seen.append(_uid(win.session.image.path))
         assert tree.currentItem().text(0).startswith("Image")

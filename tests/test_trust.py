@@ -10,9 +10,9 @@ import pytest
 
 from bad_inputs import make_bad_files, make_damaged_maybe_decodable, make_odd_but_valid
 from dicom_factory import make_dataset, write
-from gui_helpers import wait_shown
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import wait_shown
 
 SECRETS = ("ZZSECRET", "77665544", "19121212")
 
@@ -108,7 +108,7 @@ def test_gui_bad_files_then_good(win, qtbot, tmp_path):
             qtbot.waitUntil(lambda: "No image files" in win.messages.last_error, timeout=30_000)
             continue
         win.open_file(path)
-        qtbot.waitUntil(lambda: name in win.messages.last_error, timeout=30_000)
+        qtbot.waitUntil(lambda name=name: name in win.messages.last_error, timeout=30_000)
         assert win.session.image is None  # the window does not go on showing the previous file
         win.open_file(good)
         wait_shown(qtbot, win, good)
@@ -168,7 +168,7 @@ def test_gui_bad_models_keep_the_previous_one(win, qtbot, tmp_path):
     for what, (path, fragment) in _bad_models(tmp_path / "models").items():
         win.messages.last_error = ""
         win.load_model("keras", str(path))
-        qtbot.waitUntil(lambda: fragment in win.messages.last_error, timeout=60_000)
+        qtbot.waitUntil(lambda fragment=fragment: fragment in win.messages.last_error, timeout=60_000)
         assert win.session.model.name == name, what
     sample = samples_dir() / "phantom_05_pneumothorax.png"
     win.open_file(sample)
@@ -189,7 +189,7 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     drawn: list[str] = []
 
     class SpyPainter(QPainter):
-        def drawText(self, *args):  # noqa: N802
+        def drawText(self, *args):  # noqa: N802 - overrides QPainter.drawText
             drawn.extend(a for a in args if isinstance(a, str))
             return super().drawText(*args)
 

@@ -1,9 +1,8 @@
 """The window's side of issue 13: the yellow banner on an image unlike the calibration images,
 none on a bundled sample, and Help > Check this model off the GUI thread."""
 
-from gui_helpers import wait_result, wait_until
-
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import wait_result, wait_until
 
 SAMPLE = samples_dir() / "phantom_03_nodule.png"
 

@@ -6,14 +6,13 @@ import threading
 import time
 from pathlib import Path
 
-import models_zoo as zoo
 import numpy as np
-from gui_helpers import wait_shown
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+import models_zoo as zoo
 from gradcam_viewer.cam.methods import METHODS
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import wait_shown
 
 SAMPLES = sorted(samples_dir().glob("*.dcm"))[:3]
 ALL_SAMPLES = sorted(samples_dir().glob("*.png")) + sorted(samples_dir().glob("*.dcm"))
