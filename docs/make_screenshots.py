@@ -38,11 +38,11 @@ def main() -> int:
         win.show()
         win.load_model("demo", "")
         open_start_sample(win)
-        wait(app, lambda: (win.result is not None and win.drawn() and not win.session.busy
+        wait(app, lambda: (win.session.result is not None and win.drawn() and not win.session.busy
                            and not win.studies.scanning), 240)
         wait(app, lambda: False, 3)  # the Studies panel's thumbnails arrive from its thread
         win.grab().save(str(out / "screenshot.png"))
-        win.toggle_grid()
+        win.image_area.toggle_grid()
         wait(app, lambda: False, 1)
         win.grab().save(str(out / "grid_view.png"))
         win.shutdown()

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
-@lru_cache(maxsize=None)
+@cache
 def anchors(path: Path) -> frozenset[str]:
     prose, _ = split_fences(path.read_text(encoding="utf-8"))
     seen: dict[str, int] = {}
@@ -127,7 +127,7 @@ def examples() -> dict[str, set[str]]:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def help_options(command: str) -> frozenset[str]:
     argv = [sys.executable, "-m", "gradcam_viewer", *([command] if command else []), "--help"]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "2"}

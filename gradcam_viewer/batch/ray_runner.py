@@ -48,12 +48,13 @@ class ExplainActor:
                                  batch_size=self.batch_size, decode_workers=1,
                                  write_workers=1):
             # a row comes with the image's warning, if any; no row with why it failed
-            if done.result is not None:
+            if done.error is not None:
+                rows.append("")
+                messages.append(failure_message(done.item, done.error))
+            else:
+                assert done.result is not None  # what write returned
                 rows.append(json.dumps(done.result.row))
                 messages.append(done.result.warning or "")
-            else:
-                rows.append("")
-                messages.append(failure_message(done.item, done.error or RuntimeError()))
         return {"index": np.asarray(batch["index"]), "row": np.asarray(rows, dtype=object),
                 "message": np.asarray(messages, dtype=object)}
 

@@ -8,13 +8,15 @@ numpy only: the GUI thread handles results without importing TensorFlow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 
 from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
 
 ResultKey = tuple[str, int, str, int]  # (path, frame (0-based), method, model id)
+# a manifest or an out-of-distribution record, as JSON reads it
+JsonValue: TypeAlias = "str | int | float | bool | None | list[JsonValue] | dict[str, JsonValue]"
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,7 +34,7 @@ class ExplainResult:
     method: str
     score: str  # "logit" (pre-activation) or "output" (nothing to peel off)
     seconds: float = 0.0
-    ood: dict[str, Any] | None = None  # the out-of-distribution record (trust.ood), if computed
+    ood: dict[str, JsonValue] | None = None  # the out-of-distribution record (trust.ood)
     features: np.ndarray | None = None  # [C] pooled features the out-of-distribution check reads
     normalized: np.ndarray = field(init=False, repr=False)  # [L, h, w] each map over its maximum
     has_evidence: np.ndarray = field(init=False, repr=False)  # [L] maps with positive evidence
@@ -76,7 +78,7 @@ class Explanation:
         return upsample_heatmap(maps[index, label], size)
 
     def result(self, index: int, key: ResultKey, values: np.ndarray,
-               ood: dict[str, Any] | None = None, seconds: float = 0.0) -> ExplainResult:
+               ood: dict[str, JsonValue] | None = None, seconds: float = 0.0) -> ExplainResult:
         """Image `index` of the batch; `values`: its outputs as shown (`ModelBundle.values`)."""
         return ExplainResult(key=key, probabilities=np.asarray(values),
                              heatmaps=self.heatmaps[index], layer=self.layer_name,

@@ -9,7 +9,14 @@ import logging
 import sys
 
 from gradcam_viewer.cli import calibrate, evaluate, explain, gui, manifest, sanity
-from gradcam_viewer.cli.common import Command, CommandError, ExitCode, command_parser, error, quiet_tensorflow
+from gradcam_viewer.cli.common import (
+    Command,
+    CommandError,
+    ExitCode,
+    command_parser,
+    error,
+    quiet_tensorflow,
+)
 
 log = logging.getLogger("gradcam_viewer.cli")
 

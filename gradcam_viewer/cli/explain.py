@@ -272,8 +272,7 @@ def explain_local(tally: Tally, loaded: Loaded, dicom: DicomRun, batch_size: int
 
 def explain_on_ray(tally: Tally, address: str, batch_size: int, workers: int | None) -> None:
     """The same stages on Ray actors; what they finished stays written if the cluster fails."""
-    from gradcam_viewer.batch.ray_runner import RayUnavailableError
-    from gradcam_viewer.batch.ray_runner import explain_on_ray as on_ray
+    from gradcam_viewer.batch.ray_runner import RayUnavailableError, explain_on_ray as on_ray
 
     try:
         for index, item, row, message in on_ray(tally.plan.todo, tally.plan.settings, address,

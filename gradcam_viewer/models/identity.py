@@ -4,8 +4,8 @@ holds that), so records are made from this, never from a `ModelBundle`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from gradcam_viewer.models.outputs import output_kind_of
 
@@ -23,16 +23,17 @@ class ModelIdentity:
 
     @classmethod
     def of(cls, name: str, labels: list[str] | tuple[str, ...],
-           manifest: dict[str, Any]) -> ModelIdentity:
+           manifest: Mapping[str, object]) -> ModelIdentity:
         """From a resolved manifest (models/bundle.py fills in the output kind)."""
+        sha256 = manifest.get("weights_sha256")
         return cls(name=name, labels=tuple(labels), version=str(manifest.get("version", "")),
-                   sha256=manifest.get("weights_sha256"),
+                   sha256=None if sha256 is None else str(sha256),
                    output_kind=output_kind_of(manifest),
                    output_activation=str(manifest.get("output_activation", "unknown")),
                    disclaimer=str(manifest.get("disclaimer", "")),
                    synthetic_demo=bool(manifest.get("synthetic_demo")))
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> dict[str, str | bool | None]:
         """The "model" entry of a JSON record."""
         return {"name": self.name, "version": self.version, "sha256": self.sha256,
                 "synthetic_demo": self.synthetic_demo}

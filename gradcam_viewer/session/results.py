@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from gradcam_viewer.cam.heatmap import upsample_heatmap
-from gradcam_viewer.cam.result import ExplainResult, ResultKey
+from gradcam_viewer.cam.result import ExplainResult, JsonValue, ResultKey
 from gradcam_viewer.models.identity import ModelIdentity
 
 DEFAULT_BUDGET_MB = 512
@@ -19,8 +18,8 @@ DEMO_BANNER = "SYNTHETIC DEMO MODEL \u2014 NOT FOR DIAGNOSTIC USE"
 
 MapKey = tuple[ResultKey, int, tuple[int, int]]  # (result, label, (height, width))
 
-__all__ = ["DEFAULT_BUDGET_MB", "DEMO_BANNER", "ExplainResult", "ModelInfo", "ResultCache",
-           "ResultKey", "overlay_size"]
+__all__ = ["DEFAULT_BUDGET_MB", "DEMO_BANNER", "ExplainResult", "JsonValue", "MapKey",
+           "ModelInfo", "ResultCache", "ResultKey", "overlay_size"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class ModelInfo:
     model_id: int
     name: str
     labels: list[str]
-    manifest: dict[str, Any]
+    manifest: dict[str, JsonValue]
     is_demo: bool
     notices: list[str]
     loader: str = ""  # how the model file was opened (the engine branch's ModelBundle.loader)

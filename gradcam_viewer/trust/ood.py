@@ -14,6 +14,7 @@ only: no TensorFlow, no Qt.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -204,7 +205,7 @@ def store_calibration(model_path: Path, reference: OodReference, layer: str, ima
     return sidecar
 
 
-def feature_layer_of(manifest: dict[str, Any]) -> str | None:
+def feature_layer_of(manifest: Mapping[str, object]) -> str | None:
     """The layer the calibration pooled (None: the target layer, or no calibration)."""
     entry = manifest.get("ood")
     return str(entry["layer"]) if isinstance(entry, dict) and entry.get("layer") else None
