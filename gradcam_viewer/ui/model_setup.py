@@ -326,7 +326,7 @@ class ModelSetupDialog(QDialog):
 
     # ------------------------------------------------------------------ saving ----
     def save(self) -> None:
-        from gradcam_viewer.safe_write import OutputExistsError
+        from gradcam_viewer.outputs.safe_write import OutputExistsError
 
         target = manifest_path_beside(Path(self.found.path))
         try:

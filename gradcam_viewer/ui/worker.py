@@ -324,10 +324,9 @@ class Worker(QObject):
                 return
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
-        self.explained.emit(request_id, ExplainResult(
-            key=key, probabilities=self.bundle.values(result.probabilities[0]),
-            heatmaps=result.heatmaps[0],
-            layer=result.layer_name, method=result.method, score=result.score, seconds=seconds,
-            ood=self.ood.record(None if result.features is None else result.features[0])))
+        self.explained.emit(request_id, result.result(
+            0, key, self.bundle.values(result.probabilities[0]),
+            ood=self.ood.record(None if result.features is None else result.features[0]),
+            seconds=seconds))
         if eager:  # traced in the background from now on; eager until it is ready
             self.tracer.request(self.explainer, method)
