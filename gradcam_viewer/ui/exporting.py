@@ -15,12 +15,12 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QImageWriter, QPainter
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from gradcam_viewer.outputs.export import write_csv, write_json
 from gradcam_viewer.models.outputs import value_word
+from gradcam_viewer.outputs.export import write_csv, write_json
 from gradcam_viewer.outputs.layout import common_root, relative_posix
 from gradcam_viewer.outputs.records import csv_header, csv_row, prediction_record, source_id
-from gradcam_viewer.render import colorbar
 from gradcam_viewer.outputs.safe_write import write_atomic
+from gradcam_viewer.render import colorbar
 from gradcam_viewer.session.results import DEMO_BANNER
 from gradcam_viewer.session.snapshot import Snapshot
 from gradcam_viewer.trust.ood import banner_text

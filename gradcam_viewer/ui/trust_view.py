@@ -90,7 +90,7 @@ class SanityJob(QObject):
                                              max_steps=8, output=bundle.output)
             self.done.emit(result, figure_image(sanity_figure(
                 result, f"{bundle.name}: {result.method} at {result.layer}")))
-        except BaseException as exc:  # noqa: BLE001 - the thread reports whatever happened
+        except BaseException as exc:
             log.exception("sanity check failed")
             self.done.emit(None, f"The check failed ({type(exc).__name__}).")
         finally:  # the job outlives the check (the check keeps it): not so the model
