@@ -70,6 +70,12 @@ class LoadedImage:
         return self.pixels.ndim == 3
 
     @property
+    def nbytes(self) -> int:
+        """The memory its pixels hold, with the lookup-table index once it was computed."""
+        indexed = self.__dict__.get("indexed_pixels")  # the cached property, if computed
+        return int(self.pixels.nbytes + (indexed[0].nbytes if indexed is not None else 0))
+
+    @property
     def size(self) -> tuple[int, int]:
         """(height, width)"""
         return int(self.pixels.shape[0]), int(self.pixels.shape[1])

@@ -4,18 +4,23 @@ state changed only by explicit events. No Qt, no threads of its own.
 Every event method returns `Effects`: the requests to send to the worker and what the window
 must redraw. The window forwards user actions and worker replies here and renders the state.
 
-Two rules keep the screen right whatever order replies come in:
+Two rules keep the screen right whatever order replies come in (a third keeps reading ahead
+out of the user's way):
 - opening and explaining have separate staleness (`RequestTracker`): an open is made stale only
   by a newer open, never by an explanation, so a method change or a new model can never lose a
   file that is still loading;
 - an explanation is shown only when its key (file, frame, method, model) is the one wanted now;
-  anything else goes to the cache and may be shown later.
+  anything else goes to the cache and may be shown later;
+- once the image on screen has its explanation (nothing awaited), the neighbours in reading
+  order are asked for as `PrefetchRequest`s, the worker's lowest priority; what is read ahead
+  lands in the cache (images and explanations, within its byte budget), so Page Down onto it
+  shows image and heatmap at once. A read ahead no longer wanted is withdrawn.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Flag, auto
 from pathlib import Path
@@ -24,7 +29,14 @@ from gradcam_viewer.cam.methods import METHOD_TITLES
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.render.overlay import OverlayStyle
 from gradcam_viewer.session.files import FileList
-from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache, ResultKey
+from gradcam_viewer.session.results import (
+    ExplainResult,
+    ImageKey,
+    ModelInfo,
+    ResultCache,
+    ResultKey,
+    image_key,
+)
 from gradcam_viewer.session.view import ViewState, dragged, initial_view, inverted, with_preset
 
 
@@ -32,7 +44,8 @@ class RequestTracker:
     """Request ids and which are stale; written by the GUI thread, read by the worker.
 
     An open is stale once a newer open was asked for. An explanation (including the one that
-    follows an open) is stale once a newer open or a newer explanation was asked for.
+    follows an open) is stale once a newer open or a newer explanation was asked for. A read
+    ahead is stale once the controller no longer names it among those it wants.
     """
 
     def __init__(self) -> None:
@@ -40,6 +53,7 @@ class RequestTracker:
         self._last_id = 0
         self._last_open = 0
         self._last_explain = 0
+        self._prefetch: frozenset[int] = frozenset()  # the reads ahead still wanted
 
     def new_open(self) -> int:
         with self._lock:
@@ -52,6 +66,21 @@ class RequestTracker:
             self._last_id += 1
             self._last_explain = self._last_id
             return self._last_id
+
+    def new_prefetch(self) -> int:
+        """An id for a read ahead; it is wanted once named in `want_prefetch`."""
+        with self._lock:
+            self._last_id += 1
+            return self._last_id
+
+    def want_prefetch(self, request_ids: Iterable[int]) -> None:
+        """The reads ahead still wanted; every other one is stale."""
+        with self._lock:
+            self._prefetch = frozenset(request_ids)
+
+    def prefetch_is_stale(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id not in self._prefetch
 
     def open_is_stale(self, request_id: int) -> bool:
         with self._lock:
@@ -89,7 +118,20 @@ class ModelRequest:
     reference_images: str = ""  # CheXNet: the folder whose mean/std normalise ("": z-score)
 
 
-Request = OpenRequest | ExplainRequest | ModelRequest
+@dataclass(frozen=True)
+class PrefetchRequest:
+    """Read `path` ahead (decode it, unless `image` is given) and explain it with `method`,
+    into the cache. It never delays a user request: the worker takes any user request first,
+    between the stages of this one, and gives it up once it is stale (see RequestTracker)."""
+
+    request_id: int
+    path: Path
+    frame: int
+    method: str
+    image: LoadedImage | None = None  # decoded already (in the cache): explain only
+
+
+Request = OpenRequest | ExplainRequest | ModelRequest | PrefetchRequest
 
 
 class Redraw(Flag):
@@ -123,10 +165,11 @@ class _Expected:
 
 
 class SessionController:
-    """The viewer's state and its events. See the module docstring for the two rules."""
+    """The viewer's state and its events. See the module docstring for the rules."""
 
     def __init__(self, cache: ResultCache | None = None, tracker: RequestTracker | None = None,
-                 method: str = "gradcam", style: OverlayStyle | None = None) -> None:
+                 method: str = "gradcam", style: OverlayStyle | None = None,
+                 read_ahead: bool = True) -> None:
         self.cache = cache if cache is not None else ResultCache()
         self.tracker = tracker or RequestTracker()
         self.files = FileList()
@@ -142,6 +185,11 @@ class SessionController:
         self.explaining: _Expected | None = None  # the explanation awaited for `image`
         self.models_loading = 0
         self.asked: tuple[list[Path], Path | None] = ([], None)  # see `ask`
+        self.read_ahead = read_ahead  # prepare the neighbours in reading order
+        self.direction = 1  # of the last step: that neighbour is read ahead first
+        # reads ahead in flight, by image, with the model id they were asked under
+        self.prefetching: dict[ImageKey, tuple[PrefetchRequest, int | None]] = {}
+        self._read: set[tuple[ImageKey, str, int | None]] = set()  # answered since the last move
 
     # ------------------------------------------------------------------ queries ----
     def wanted_key(self) -> ResultKey | None:
@@ -160,27 +208,53 @@ class SessionController:
 
     # ------------------------------------------------------------------ user events ----
     def open(self, path: Path, frame: int = 0) -> Effects:
-        self.opening = OpenRequest(self.tracker.new_open(), Path(path), frame, self.method,
-                                   self.model is not None)
+        """Show `path`: at once if its image is in the cache (read ahead, or seen before)."""
+        path = Path(path)
+        self._read.clear()
         self.explaining, self._opening_explained = None, False
-        return Effects([self.opening], Redraw.STATUS)
+        cached = self.cache.image(path, frame)
+        if cached is not None:
+            self.tracker.new_open()  # an open still in flight is not wanted any more
+            self.opening = None
+            return self._show(cached)
+        self.opening = OpenRequest(self.tracker.new_open(), path, frame, self.method,
+                                   self.model is not None)
+        effects = Effects([self.opening], Redraw.STATUS)
+        effects += self._read_ahead()
+        return effects
 
-    def ask(self, paths: Sequence[Path], first: Path | None = None) -> None:
-        """Files, folders or media asked for, to be scanned (the Studies panel does that);
-        `listed` opens what the scan found: `first` if it is among them."""
+    def ask(self, paths: Sequence[Path], first: Path | None = None) -> Effects:
+        """Files, folders or media asked for, to be scanned (the Studies panel does that):
+        the scan starts (`scan_started`), and `listed` opens what it found: `first` if it is
+        among them."""
         self.asked = ([Path(p) for p in paths], Path(first) if first is not None else None)
+        return self.scan_started(first)
+
+    def scan_started(self, first: Path | None = None) -> Effects:
+        """A list of files starts to grow (a folder scan, a study being retrieved). Until it
+        is complete, Page Up / Page Down move within the files known (see FileList)."""
+        self.files.begin(first)
+        return Effects(redraw=Redraw.STATUS)
+
+    def scan_progress(self, files: Sequence[Path]) -> Effects:
+        """The files known so far, in reading order: the first one (or the one asked for, or
+        where the keys pressed meanwhile lead) opens as soon as it is known."""
+        if self.files.complete:
+            return Effects()  # a late report of a scan already over
+        return self._follow(self.files.update(files))
 
     def listed(self, files: list[Path], rejected: list[Path], notes: list[str]) -> Effects:
         """The scan of what was asked for found `files` (in order) and `rejected` (named
-        explicitly, not images), with `notes` (warnings, notices) for the user."""
+        explicitly, not images), with `notes` (warnings, notices) for the user. The file
+        shown from a partial list stays, at its place in the complete one."""
+        moved = self.files.finish(files)
         if not files and rejected:
             return self.open(rejected[0])  # a file named explicitly: the loader says why
         if not files:
             names = ", ".join(p.name or str(p) for p in self.asked[0])
             return Effects(errors=["\n".join([f"No image files found in {names}.", *notes])])
         notes = notes + [f"'{p.name}' is not an image file." for p in rejected]
-        first = self.asked[1]
-        effects = self.open_files(files, files.index(first) if first in files else 0)
+        effects = self._follow(moved)
         effects.notices[:0] = ["\n".join(notes[:20])] if notes else []
         return effects
 
@@ -191,13 +265,12 @@ class SessionController:
 
     def open_listed(self, path: Path, frame: int = 0) -> Effects:
         """An image picked in the Studies list: Page Up / Page Down go on from there."""
-        if path in self.files.paths:
-            self.files.index = self.files.paths.index(path)
+        self.files.choose(path)
         return self.open(path, frame)
 
     def step(self, delta: int) -> Effects:
-        path = self.files.step(delta)
-        return self.open(path) if path is not None else Effects()
+        self.direction = 1 if delta > 0 else -1
+        return self._follow(self.files.step(delta) is not None)
 
     def change_method(self, method: str) -> Effects:
         if method not in METHOD_TITLES:
@@ -216,6 +289,11 @@ class SessionController:
     def load_model(self, kind: str, path: str, reference_images: str = "") -> Effects:
         self.models_loading += 1
         return Effects([ModelRequest(kind, path, reference_images)], Redraw.STATUS)
+
+    def set_read_ahead(self, on: bool) -> Effects:
+        """Reading ahead on or off (off: whatever is being read ahead is given up)."""
+        self.read_ahead = on
+        return self._read_ahead()
 
     # ------------------------------------------------------------------ view events ----
     def drag_window(self, dx: float, dy: float) -> Effects:
@@ -250,19 +328,15 @@ class SessionController:
     def image_loaded(self, request_id: int, image: LoadedImage) -> Effects:
         opening = self.opening
         if opening is None or request_id != opening.request_id:
-            return Effects()  # a newer image was asked for
+            return self._read_ahead_image(request_id, image)  # read ahead, or not wanted
         self.opening = None
-        self.image, self.result = image, None
-        self.view = initial_view(image)
         if self.model is not None and opening.model_known and not self._opening_explained:
             # The worker explains right after loading, with the method of the open request.
             # Only expected when a model was known when the open was sent: the worker works in
             # order, so it had one then; a model announced later may have come after the load.
             key = (str(image.path), image.frame, opening.method, self.model.model_id)
             self.explaining = _Expected(request_id, key)
-        effects = Effects(redraw=Redraw.IMAGE | Redraw.OVERLAY | Redraw.STATUS)
-        effects += self._settle()
-        return effects
+        return self._show(image)
 
     def explained(self, request_id: int, result: ExplainResult) -> Effects:
         self.cache.put(result)
@@ -271,6 +345,7 @@ class SessionController:
             self.explaining = None
         if self.opening is not None and self.opening.request_id == request_id:
             self._opening_explained = True  # nothing more to wait for once its image is in
+        self._prefetch_answered(request_id)
         if self.belongs(result):
             self.result = result
             effects.redraw |= Redraw.OVERLAY
@@ -278,15 +353,20 @@ class SessionController:
         return effects
 
     def failed(self, request_id: int, message: str) -> Effects:
+        if self._prefetch_answered(request_id):
+            return self._read_ahead()  # said when the user opens it, if ever
         if self.opening is not None and self.opening.request_id == request_id:
             self.opening = None
             self.image, self.result, self.explaining = None, None, None
             self.view = ViewState()
+            self.cache.pinned = None
             return Effects(redraw=Redraw.IMAGE | Redraw.OVERLAY | Redraw.STATUS,
                            errors=[message])
         if self.explaining is not None and self.explaining.request_id == request_id:
             self.explaining = None
-            return Effects(redraw=Redraw.STATUS, errors=[message])
+            effects = Effects(redraw=Redraw.STATUS, errors=[message])
+            effects += self._read_ahead()
+            return effects
         return Effects()  # about work nobody waits for any more
 
     def model_loaded(self, info: ModelInfo) -> Effects:
@@ -303,11 +383,27 @@ class SessionController:
         self.models_loading = max(0, self.models_loading - 1)
         if self.model is not None:
             message += f"\n\nThe previous model ({self.model.name}) is still in use."
-        return Effects(redraw=Redraw.MODEL | Redraw.STATUS, errors=[message])
+        effects = Effects(redraw=Redraw.MODEL | Redraw.STATUS, errors=[message])
+        effects += self._read_ahead()
+        return effects
 
     # ------------------------------------------------------------------ the one rule ----
+    def _show(self, image: LoadedImage) -> Effects:
+        """`image` on screen now; its explanation from the cache or asked for."""
+        self.image, self.result = image, None
+        self.view = initial_view(image)
+        self.cache.put_image(image, pin=True)
+        effects = Effects(redraw=Redraw.IMAGE | Redraw.OVERLAY | Redraw.STATUS)
+        effects += self._settle()
+        return effects
+
     def _settle(self) -> Effects:
-        """Show the wanted explanation if it is known, else ask for it once."""
+        """Show the wanted explanation if it is known, else ask for it once; then read ahead."""
+        effects = self._settle_result()
+        effects += self._read_ahead()
+        return effects
+
+    def _settle_result(self) -> Effects:
         wanted = self.wanted_key()
         if self.result is not None and wanted is not None and self.belongs(self.result):
             self.explaining = None  # nothing else is awaited for this image
@@ -327,3 +423,78 @@ class SessionController:
         request = ExplainRequest(self.tracker.new_explain(), self.image, self.method)
         self.explaining = _Expected(request.request_id, wanted)
         return Effects([request], Redraw.OVERLAY | Redraw.STATUS)
+
+    def _follow(self, moved: bool) -> Effects:
+        """Open the list's current file if the position moved to it."""
+        current = self.files.current
+        if not moved or current is None:
+            return Effects(redraw=Redraw.STATUS)
+        return self.open(current)
+
+    def _shown_path(self) -> Path | None:
+        """The file on screen or on its way there."""
+        if self.opening is not None:
+            return self.opening.path
+        return self.image.path if self.image is not None else None
+
+    # ------------------------------------------------------------------ reading ahead ----
+    def _targets(self) -> list[ImageKey]:
+        """The images to read ahead, first wanted first: the neighbours of the list's current
+        file when it is the one shown (or opening), the one in the last step's direction first."""
+        current = self.files.current
+        if current is None or self._shown_path() != current:
+            return []
+        here = self.files.index
+        places = (here + self.direction, here - self.direction)
+        return [(str(self.files.paths[i]), 0) for i in places if 0 <= i < len(self.files.paths)]
+
+    def _read_ahead(self) -> Effects:
+        """Ask for the neighbours not yet in the cache, once the image on screen has what it
+        needs (never before: its work comes first); give up reads ahead no longer wanted."""
+        targets = self._targets() if self.read_ahead else []
+        shown = self._shown_path()
+        # the read ahead of the file being opened stays wanted until the worker has taken it
+        # over for the user (then it is answered as the user's request, never as a read ahead)
+        keep = {key: entry for key, entry in self.prefetching.items()
+                if key in targets or (self.busy and shown is not None and key[0] == str(shown))}
+        requests: list[Request] = []
+        model_id = self.model.model_id if self.model is not None else None
+        for key in targets if not self.busy else []:
+            entry = keep.get(key)
+            if (self._ready(key) or (key, self.method, model_id) in self._read
+                    or (entry is not None and entry[0].method == self.method
+                        and entry[1] == model_id)):
+                continue
+            request = PrefetchRequest(self.tracker.new_prefetch(), Path(key[0]), key[1],
+                                      self.method, self.cache.image(*key))
+            keep[key] = (request, model_id)
+            requests.append(request)
+        self.prefetching = keep
+        self.tracker.want_prefetch(request.request_id for request, _ in keep.values())
+        return Effects(requests)
+
+    def _ready(self, key: ImageKey) -> bool:
+        """The image is in the cache and so is its explanation (if there is a model)."""
+        if self.cache.image(*key) is None:
+            return False
+        return self.model is None or self.cache.get(
+            (key[0], key[1], self.method, self.model.model_id)) is not None
+
+    def _read_ahead_image(self, request_id: int, image: LoadedImage) -> Effects:
+        key = image_key(image)
+        entry = self.prefetching.get(key)
+        if entry is None or entry[0].request_id != request_id:
+            return Effects()  # not wanted any more
+        if not self.cache.put_image(image):  # no room beside the image on screen
+            self._prefetch_answered(request_id)
+        return Effects(redraw=Redraw.STATUS)
+
+    def _prefetch_answered(self, request_id: int) -> bool:
+        """A read ahead was explained, failed or has no room: it is not asked again before the
+        position moves (whatever its answer). False if `request_id` is no read ahead."""
+        for key, (request, model_id) in list(self.prefetching.items()):
+            if request.request_id == request_id:
+                del self.prefetching[key]
+                self._read.add((key, request.method, model_id))
+                return True
+        return False
