@@ -207,16 +207,17 @@ class SessionController:
         return result.key == self.wanted_key()
 
     # ------------------------------------------------------------------ user events ----
-    def open(self, path: Path, frame: int = 0) -> Effects:
-        """Show `path`: at once if its image is in the cache (read ahead, or seen before)."""
+    def open(self, path: Path, frame: int = 0, cached: bool = False) -> Effects:
+        """Show `path`, decoded anew; `cached`: at once if its image is in the cache (read
+        ahead, or seen before), as when stepping through the list."""
         path = Path(path)
         self._read.clear()
         self.explaining, self._opening_explained = None, False
-        cached = self.cache.image(path, frame)
-        if cached is not None:
+        image = self.cache.image(path, frame) if cached else None
+        if image is not None:
             self.tracker.new_open()  # an open still in flight is not wanted any more
             self.opening = None
-            return self._show(cached)
+            return self._show(image)
         self.opening = OpenRequest(self.tracker.new_open(), path, frame, self.method,
                                    self.model is not None)
         effects = Effects([self.opening], Redraw.STATUS)
@@ -261,12 +262,12 @@ class SessionController:
     def open_files(self, paths: list[Path], index: int = 0) -> Effects:
         self.files.set(paths, index)
         current = self.files.current
-        return self.open(current) if current is not None else Effects()
+        return self.open(current, cached=True) if current is not None else Effects()
 
     def open_listed(self, path: Path, frame: int = 0) -> Effects:
         """An image picked in the Studies list: Page Up / Page Down go on from there."""
         self.files.choose(path)
-        return self.open(path, frame)
+        return self.open(path, frame, cached=True)
 
     def step(self, delta: int) -> Effects:
         self.direction = 1 if delta > 0 else -1
@@ -429,7 +430,7 @@ class SessionController:
         current = self.files.current
         if not moved or current is None:
             return Effects(redraw=Redraw.STATUS)
-        return self.open(current)
+        return self.open(current, cached=True)
 
     def _shown_path(self) -> Path | None:
         """The file on screen or on its way there."""
