@@ -185,7 +185,7 @@ class _Server:
         process = context.Process(target=_serve, args=(child,), daemon=True,
                                   name="gradcam-viewer-gdcm")
         try:
-            with _main_module_hidden():
+            with main_module_hidden():
                 process.start()
         finally:
             child.close()
@@ -203,22 +203,24 @@ class _Server:
 
 
 @contextmanager
-def _main_module_hidden() -> Iterator[None]:
+def main_module_hidden() -> Iterator[None]:
     """While spawn records what the child must import first: nothing of the caller's `__main__`
     (spawn reads its `__spec__` and `__file__` inside `Process.start`, on this thread)."""
     main = sys.modules.get("__main__")
     if main is None or getattr(sys, "frozen", False):
         yield
         return
-    saved: dict[str, object] = {key: main.__dict__[key] for key in ("__spec__", "__file__")
-                                if key in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
+    with _HIDING:  # decoding processes start from other threads too
+        saved: dict[str, object] = {key: main.__dict__[key] for key in ("__spec__", "__file__")
+                                    if key in main.__dict__}
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
+_HIDING = threading.Lock()
 _SERVER = _Server()
