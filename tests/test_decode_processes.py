@@ -15,6 +15,7 @@ from dicom_factory import make_dataset
 from gradcam_viewer.imaging import ImageLoadError, load_image
 from gradcam_viewer.imaging.decode_processes import DecodeCancelled, DecodePool, Offload
 
+
 @pytest.fixture(scope="module")
 def pool():
     p = DecodePool(keep=2, min_pixels=0)  # every compressed frame, however small
