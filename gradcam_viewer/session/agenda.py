@@ -163,7 +163,7 @@ class Agenda:
         only while no user job is waiting and no other read ahead is decoding."""
         self._drop_stale()
         start = [j for j in self.jobs if j.stage is Stage.DECODE and j.kind != PREFETCH]
-        if not self._user_waiting() and not any(
+        if not self.user_waiting() and not any(
                 j.stage is Stage.DECODING for j in self.jobs if j.kind == PREFETCH):
             ahead = next((j for j in self.jobs
                           if j.stage is Stage.DECODE and j.kind == PREFETCH), None)
@@ -203,11 +203,11 @@ class Agenda:
         user = next((j for j in ready if j.kind != PREFETCH), None)
         if user is not None:
             return user
-        if self._user_waiting():
+        if self.user_waiting():
             return None  # a user decode is in flight: no read ahead may delay what follows it
         return ready[0] if ready else None
 
-    def prepared(self, job: Job, model_input: np.ndarray, model_id: int) -> None:
+    def prepared(self, job: Job, model_input: np.ndarray | None, model_id: int) -> None:
         job.model_input, job.input_model, job.stage = model_input, model_id, Stage.EXPLAIN
 
     def explained(self, job: Job, result: ExplainResult | None) -> list[Reply]:
@@ -223,7 +223,7 @@ class Agenda:
         return [] if self.result_unwanted(job) else [("failed", job.request_id, message)]
 
     # ------------------------------------------------------------------ bookkeeping ----
-    def _user_waiting(self) -> bool:
+    def user_waiting(self) -> bool:
         """A user job is waiting or decoding (one being given up does not count)."""
         return any(j.kind != PREFETCH and j.stage is not Stage.DONE
                    and not (j.stage is Stage.DECODING and self.image_unwanted(j))

@@ -60,7 +60,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("gradcam-viewer", "gradcam-viewer")
         budget_mb = int(str(self.settings.value("memory/cache_mb", DEFAULT_BUDGET_MB)))
-        self.session = SessionController(cache=ResultCache(budget_mb << 20))
+        read_ahead = str(self.settings.value("reading/read_ahead", "true")).lower() == "true"
+        self.session = SessionController(cache=ResultCache(budget_mb << 20),
+                                         read_ahead=read_ahead)
         self._build_parts()
         self._build_docks()
         self.act = Actions(self, self._handlers())
@@ -140,6 +142,7 @@ class MainWindow(QMainWindow):
         self.tabs.metadata.show_identifying.toggled.connect(self.studies.set_show_identifying)
         self.studies.image_chosen.connect(lambda path, frame: self._apply(s.open_listed(path, frame)))
         self.studies.catalogue_ready.connect(self._catalogue_ready)
+        self.studies.scan_progress.connect(lambda found: self._apply(s.scan_progress(found)))
         # from the worker's thread: to slots of GUI-thread objects (queued), never lambdas
         self.worker.status.connect(self.status.worker.setText)
         self.worker.setup_needed.connect(self.model_setup.open)
@@ -162,7 +165,7 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths: list[Path], first: Path | None = None) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
         `_catalogue_ready` opens `first` if it was found, else the first image."""
-        self.session.ask(paths, first)
+        self._apply(self.session.ask(paths, first))  # keys pressed meanwhile are kept
         self.studies.open(self.session.asked[0])
 
     def open_file(self, path: Path, frame: int = 0) -> None:
@@ -220,7 +223,6 @@ class MainWindow(QMainWindow):
         for request in effects.requests:
             if isinstance(request, OpenRequest):
                 self.studies.opening(request.path)
-                self.recent.remember(request.path)
             elif isinstance(request, ModelRequest):
                 self.status.model_loading()
             self.link.send(request)
@@ -257,6 +259,7 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(TITLE)
             return
         self.image_area.draw_base()
+        self.recent.remember(image.path)
         self.tabs.metadata.set_metadata(image.metadata)
         self.studies.show_image(image.path, image.frame, image.n_frames, image)
         self.setWindowTitle(f"{image.path.name} \u2014 {TITLE}")

@@ -19,6 +19,7 @@ from gradcam_viewer.session.controller import (
     ExplainRequest,
     ModelRequest,
     OpenRequest,
+    PrefetchRequest,
     Redraw,
     Request,
     SessionController,
@@ -31,6 +32,7 @@ class WorkerLink(QObject):
     request_model = Signal(str, str, str)  # kind, path, reference images
     request_open = Signal(int, str, int, str)  # request id, path, frame, method
     request_explain = Signal(int, object, str)  # request id, LoadedImage, method
+    request_prefetch = Signal(object)  # PrefetchRequest
 
     def __init__(self, parent: QObject, session: SessionController,
                  apply: Callable[[Effects], None]) -> None:
@@ -46,6 +48,7 @@ class WorkerLink(QObject):
         self.request_model.connect(w.load_model)
         self.request_open.connect(w.open_image)
         self.request_explain.connect(w.explain_image)
+        self.request_prefetch.connect(w.read_ahead)
         w.busy.connect(self._busy)
         w.model_loaded.connect(self._model_loaded)
         w.model_failed.connect(self._model_failed)
@@ -62,6 +65,8 @@ class WorkerLink(QObject):
             self.request_explain.emit(request.request_id, request.image, request.method)
         elif isinstance(request, ModelRequest):
             self.request_model.emit(request.kind, request.path, request.reference_images)
+        elif isinstance(request, PrefetchRequest):
+            self.request_prefetch.emit(request)
 
     def _busy(self, _on: bool) -> None:
         """The worker's own busy signal: the busy bar follows the session's requests."""
