@@ -11,7 +11,8 @@ killed and a fresh one started in the background, so paging fast never waits for
 has left. A child that dies on damaged data becomes a clear error here (as GDCM's does,
 `gdcm_reader.py`, whose children these are not: GDCM's syntaxes still go there).
 
-Children are started with multiprocessing's "spawn" and nothing of the caller's `__main__`.
+Children are forked from multiprocessing's fork server where there is one (else spawned),
+with nothing of the caller's `__main__`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,11 +28,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcam_viewer.imaging.errors import short_reason
 from gradcam_viewer.imaging.gdcm_reader import main_module_hidden
+
+if TYPE_CHECKING:  # ForkServerContext does not exist on Windows
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +181,7 @@ class DecodePool:
             self._give_back(child)
 
     def _start(self) -> _Child:
-        context = multiprocessing.get_context("spawn")  # no fork of a process with Qt threads
+        context = _context()
         conn, child_end = context.Pipe()
         process = context.Process(target=_serve, args=(child_end,), daemon=True,
                                   name="gradcam-viewer-decode")
@@ -187,6 +193,18 @@ class DecodePool:
         with self._lock:
             self.starts += 1
         return _Child(process, conn)
+
+
+def _context() -> SpawnContext | ForkServerContext:
+    """"forkserver" where there is one (a child in ~10 ms, forked from a clean process that has
+    the decoders imported: paging fast replaces a child per key), else "spawn" (Windows, the
+    packaged program). Never a plain fork of this process: it has Qt threads."""
+    if getattr(sys, "frozen", False) or "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "pydicom", "pydicom.pixels", "pylibjpeg",
+                                    "openjpeg", "rle", "jpeg_ls"])
+    return context
 
 
 def _stop(child: _Child) -> None:

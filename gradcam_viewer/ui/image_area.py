@@ -32,6 +32,7 @@ INFO_STYLE = "color:#ddd;background:#222;padding:3px;"
 class ImageArea(QWidget):
     render_base = Signal(int, object, object, bool)  # token, image, window, inverted
     render_overlay = Signal(int, object, object)  # token, heatmap at overlay size, style
+    caught_up = Signal()  # the screen shows everything asked for (no render job pending)
 
     def __init__(self, shown: Callable[[], Snapshot], cache: ResultCache) -> None:
         super().__init__()
@@ -108,6 +109,7 @@ class ImageArea(QWidget):
             self._held = qimage
             return
         self._put_base(qimage)
+        self._caught_up()
 
     def _put_base(self, qimage: QImage | None) -> None:
         self._held = None
@@ -144,6 +146,11 @@ class ImageArea(QWidget):
         if self._held is not None:  # in one go: no paint in between shows one without the other
             self._put_base(self._held)
         self.view.set_overlay(qimage, effective_opacity(shown.style), shown.image.size)
+        self._caught_up()
+
+    def _caught_up(self) -> None:
+        if not self._rendering:
+            self.caught_up.emit()
 
     # ------------------------------------------------------------------ the grid ----
     def grid_shown(self) -> bool:

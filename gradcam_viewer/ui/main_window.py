@@ -81,7 +81,8 @@ class MainWindow(QMainWindow):
         self.studies = StudiesPanel()
         self.status = StatusPanel(self.statusBar())
         self.messages = Messages(self, self.status.worker)
-        self.link = WorkerLink(self, self.session, self._apply)
+        self.link = WorkerLink(self, self.session, self._apply,
+                               drawing=lambda: not self.image_area.drawn())
         self.worker = self.link.worker
         self.check = ModelCheck(self, self.worker, self.session, self.statusBar())
         self.model_setup = ModelSetup(self, self.worker, self.session)
@@ -142,6 +143,7 @@ class MainWindow(QMainWindow):
         self.tabs.metadata.show_identifying.toggled.connect(self.studies.set_show_identifying)
         self.studies.image_chosen.connect(lambda path, frame: self._apply(s.open_listed(path, frame)))
         self.studies.catalogue_ready.connect(self._catalogue_ready)
+        area.caught_up.connect(self.link.release)  # reads ahead once the screen has drawn
         self.studies.scan_progress.connect(lambda found: self._apply(s.scan_progress(found)))
         # from the worker's thread: to slots of GUI-thread objects (queued), never lambdas
         self.worker.status.connect(self.status.worker.setText)

@@ -327,7 +327,9 @@ class Worker(QObject):
             if unwanted():
                 raise DecodeCancelled
             image = imaging.load_image(job.path, job.frame, Offload(self.decoders, unwanted))
-            _ = image.value_range, image.indexed_pixels  # cached on the image, off the GUI thread
+            # kept on the image, off the GUI and worker threads: the window lookup, and the
+            # display pixels the model input and the screen are both made from
+            _ = image.value_range, image.indexed_pixels, imaging.model_pixels(image)
             self._decoded.emit(job, image)
         except DecodeCancelled:
             self._decoded.emit(job, None)

@@ -35,10 +35,13 @@ class WorkerLink(QObject):
     request_prefetch = Signal(object)  # PrefetchRequest
 
     def __init__(self, parent: QObject, session: SessionController,
-                 apply: Callable[[Effects], None]) -> None:
-        """`apply`: what the window does with the effects of the session's events."""
+                 apply: Callable[[Effects], None], drawing: Callable[[], bool]) -> None:
+        """`apply`: what the window does with the effects of the session's events;
+        `drawing`: whether the screen is still drawing what was asked for (reads ahead wait
+        until it is done: `release`)."""
         super().__init__(parent)
-        self._session, self._apply = session, apply
+        self._session, self._apply, self._drawing = session, apply, drawing
+        self._waiting: list[PrefetchRequest] = []
         self.thread_ = WorkerThread(parent)
         self.thread_.setObjectName("gradcam-worker")
         # Tracing a deep Keras graph recurses deeply; the platform default stack can be small
@@ -66,6 +69,15 @@ class WorkerLink(QObject):
         elif isinstance(request, ModelRequest):
             self.request_model.emit(request.kind, request.path, request.reference_images)
         elif isinstance(request, PrefetchRequest):
+            self._waiting.append(request)
+            if not self._drawing():
+                self.release()
+
+    def release(self) -> None:
+        """The screen has drawn what the user asked for: the reads ahead may start (the worker
+        drops those withdrawn meanwhile)."""
+        waiting, self._waiting = self._waiting, []
+        for request in waiting:
             self.request_prefetch.emit(request)
 
     def _busy(self, _on: bool) -> None:
