@@ -17,7 +17,7 @@ def _shows(win, path, method):
 
 
 def _page_down_then_method_change(win, qtbot, timeout_ms):
-    win.session.read_ahead = False  # the next file must be opening (not read ahead already)
+    win.session.ahead.on = False  # the next file must be opening (not read ahead already)
     win.open_paths(SAMPLES)  # scanned in the background, listed in study order
     qtbot.waitUntil(lambda: len(win.session.files.paths) == len(SAMPLES))
     first, second = win.session.files.paths[:2]

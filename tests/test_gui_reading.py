@@ -140,7 +140,7 @@ def test_an_image_not_read_ahead_shows_before_its_heatmap(win, qtbot, monkeypatc
 
 
 def test_reading_ahead_off_asks_for_every_file(win, qtbot):
-    win.session.read_ahead = False
+    win.session.ahead.on = False
     win.open_paths(DICOMS[:2])
     qtbot.waitUntil(lambda: len(win.session.files.paths) == 2)
     first, second = win.session.files.paths

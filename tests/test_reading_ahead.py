@@ -13,9 +13,9 @@ from gradcam_viewer.session.controller import (
     ExplainRequest,
     ModelRequest,
     OpenRequest,
-    PrefetchRequest,
     SessionController,
 )
+from gradcam_viewer.session.read_ahead import PrefetchRequest
 from gradcam_viewer.session.results import ModelInfo
 from session_harness import (
     FILES,

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import (
     ExplainRequest,
-    PrefetchRequest,
     RequestTracker,
     SessionController,
 )
+from gradcam_viewer.session.read_ahead import PrefetchRequest
 from gradcam_viewer.session.results import ModelInfo
 from session_harness import FILES, METHODS, Harness, make_result, shown_is_consistent
 

@@ -31,9 +31,9 @@ from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import (
     ExplainRequest,
     OpenRequest,
-    PrefetchRequest,
     RequestTracker,
 )
+from gradcam_viewer.session.read_ahead import PrefetchRequest
 
 OPEN, EXPLAIN, PREFETCH = "open", "explain", "prefetch"  # who a job answers
 KEEP_FINISHED = 2  # finished jobs kept for a request to take over (their images are cached too)

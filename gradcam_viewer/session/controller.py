@@ -12,9 +12,9 @@ out of the user's way):
 - an explanation is shown only when its key (file, frame, method, model) is the one wanted now;
   anything else goes to the cache and may be shown later;
 - once the image on screen has its explanation (nothing awaited), the neighbours in reading
-  order are asked for as `PrefetchRequest`s, the worker's lowest priority; what is read ahead
-  lands in the cache (images and explanations, within its byte budget), so Page Down onto it
-  shows image and heatmap at once. A read ahead no longer wanted is withdrawn.
+  order are asked for as `PrefetchRequest`s, the worker's lowest priority (`read_ahead.py`);
+  what is read ahead lands in the cache (images and explanations, within its byte budget), so
+  Page Down onto it shows image and heatmap at once. A read ahead no longer wanted is withdrawn.
 """
 
 from __future__ import annotations
@@ -29,14 +29,8 @@ from gradcam_viewer.cam.methods import METHOD_TITLES
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.render.overlay import OverlayStyle
 from gradcam_viewer.session.files import FileList
-from gradcam_viewer.session.results import (
-    ExplainResult,
-    ImageKey,
-    ModelInfo,
-    ResultCache,
-    ResultKey,
-    image_key,
-)
+from gradcam_viewer.session.read_ahead import PrefetchRequest, ReadAhead
+from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache, ResultKey
 from gradcam_viewer.session.view import ViewState, dragged, initial_view, inverted, with_preset
 
 
@@ -118,19 +112,6 @@ class ModelRequest:
     reference_images: str = ""  # CheXNet: the folder whose mean/std normalise ("": z-score)
 
 
-@dataclass(frozen=True)
-class PrefetchRequest:
-    """Read `path` ahead (decode it, unless `image` is given) and explain it with `method`,
-    into the cache. It never delays a user request: the worker takes any user request first,
-    between the stages of this one, and gives it up once it is stale (see RequestTracker)."""
-
-    request_id: int
-    path: Path
-    frame: int
-    method: str
-    image: LoadedImage | None = None  # decoded already (in the cache): explain only
-
-
 Request = OpenRequest | ExplainRequest | ModelRequest | PrefetchRequest
 
 
@@ -185,11 +166,7 @@ class SessionController:
         self.explaining: _Expected | None = None  # the explanation awaited for `image`
         self.models_loading = 0
         self.asked: tuple[list[Path], Path | None] = ([], None)  # see `ask`
-        self.read_ahead = read_ahead  # prepare the neighbours in reading order
-        self.direction = 1  # of the last step: that neighbour is read ahead first
-        # reads ahead in flight, by image, with the model id they were asked under
-        self.prefetching: dict[ImageKey, tuple[PrefetchRequest, int | None]] = {}
-        self._read: set[tuple[ImageKey, str, int | None]] = set()  # answered since the last move
+        self.ahead = ReadAhead(self.tracker, self.cache, read_ahead)  # the neighbours
 
     # ------------------------------------------------------------------ queries ----
     def wanted_key(self) -> ResultKey | None:
@@ -211,7 +188,7 @@ class SessionController:
         """Show `path`, decoded anew; `cached`: at once if its image is in the cache (read
         ahead, or seen before), as when stepping through the list."""
         path = Path(path)
-        self._read.clear()
+        self.ahead.moved()
         self.explaining, self._opening_explained = None, False
         image = self.cache.image(path, frame) if cached else None
         if image is not None:
@@ -270,7 +247,7 @@ class SessionController:
         return self.open(path, frame, cached=True)
 
     def step(self, delta: int) -> Effects:
-        self.direction = 1 if delta > 0 else -1
+        self.ahead.direction = 1 if delta > 0 else -1
         return self._follow(self.files.step(delta) is not None)
 
     def change_method(self, method: str) -> Effects:
@@ -293,7 +270,7 @@ class SessionController:
 
     def set_read_ahead(self, on: bool) -> Effects:
         """Reading ahead on or off (off: whatever is being read ahead is given up)."""
-        self.read_ahead = on
+        self.ahead.on = on
         return self._read_ahead()
 
     # ------------------------------------------------------------------ view events ----
@@ -329,7 +306,8 @@ class SessionController:
     def image_loaded(self, request_id: int, image: LoadedImage) -> Effects:
         opening = self.opening
         if opening is None or request_id != opening.request_id:
-            return self._read_ahead_image(request_id, image)  # read ahead, or not wanted
+            self.ahead.image_arrived(request_id, image)  # read ahead (cached), or not wanted
+            return Effects()
         self.opening = None
         if self.model is not None and opening.model_known and not self._opening_explained:
             # The worker explains right after loading, with the method of the open request.
@@ -346,7 +324,7 @@ class SessionController:
             self.explaining = None
         if self.opening is not None and self.opening.request_id == request_id:
             self._opening_explained = True  # nothing more to wait for once its image is in
-        self._prefetch_answered(request_id)
+        self.ahead.answered(request_id)
         if self.belongs(result):
             self.result = result
             effects.redraw |= Redraw.OVERLAY
@@ -354,7 +332,7 @@ class SessionController:
         return effects
 
     def failed(self, request_id: int, message: str) -> Effects:
-        if self._prefetch_answered(request_id):
+        if self.ahead.answered(request_id):
             return self._read_ahead()  # said when the user opens it, if ever
         if self.opening is not None and self.opening.request_id == request_id:
             self.opening = None
@@ -438,64 +416,10 @@ class SessionController:
             return self.opening.path
         return self.image.path if self.image is not None else None
 
-    # ------------------------------------------------------------------ reading ahead ----
-    def _targets(self) -> list[ImageKey]:
-        """The images to read ahead, first wanted first: the neighbours of the list's current
-        file when it is the one shown (or opening), the one in the last step's direction first."""
-        current = self.files.current
-        if current is None or self._shown_path() != current:
-            return []
-        here = self.files.index
-        places = (here + self.direction, here - self.direction)
-        return [(str(self.files.paths[i]), 0) for i in places if 0 <= i < len(self.files.paths)]
-
     def _read_ahead(self) -> Effects:
-        """Ask for the neighbours not yet in the cache, once the image on screen has what it
-        needs (never before: its work comes first); give up reads ahead no longer wanted."""
-        targets = self._targets() if self.read_ahead else []
-        shown = self._shown_path()
-        # the read ahead of the file being opened stays wanted until the worker has taken it
-        # over for the user (then it is answered as the user's request, never as a read ahead)
-        keep = {key: entry for key, entry in self.prefetching.items()
-                if key in targets or (self.busy and shown is not None and key[0] == str(shown))}
-        requests: list[Request] = []
+        """Reads ahead to ask for (once the image on screen has what it needs), and those no
+        longer wanted withdrawn."""
         model_id = self.model.model_id if self.model is not None else None
-        for key in targets if not self.busy else []:
-            entry = keep.get(key)
-            if (self._ready(key) or (key, self.method, model_id) in self._read
-                    or (entry is not None and entry[0].method == self.method
-                        and entry[1] == model_id)):
-                continue
-            request = PrefetchRequest(self.tracker.new_prefetch(), Path(key[0]), key[1],
-                                      self.method, self.cache.image(*key))
-            keep[key] = (request, model_id)
-            requests.append(request)
-        self.prefetching = keep
-        self.tracker.want_prefetch(request.request_id for request, _ in keep.values())
-        return Effects(requests)
-
-    def _ready(self, key: ImageKey) -> bool:
-        """The image is in the cache and so is its explanation (if there is a model)."""
-        if self.cache.image(*key) is None:
-            return False
-        return self.model is None or self.cache.get(
-            (key[0], key[1], self.method, self.model.model_id)) is not None
-
-    def _read_ahead_image(self, request_id: int, image: LoadedImage) -> Effects:
-        key = image_key(image)
-        entry = self.prefetching.get(key)
-        if entry is None or entry[0].request_id != request_id:
-            return Effects()  # not wanted any more
-        if not self.cache.put_image(image):  # no room beside the image on screen
-            self._prefetch_answered(request_id)
-        return Effects(redraw=Redraw.STATUS)
-
-    def _prefetch_answered(self, request_id: int) -> bool:
-        """A read ahead was explained, failed or has no room: it is not asked again before the
-        position moves (whatever its answer). False if `request_id` is no read ahead."""
-        for key, (request, model_id) in list(self.prefetching.items()):
-            if request.request_id == request_id:
-                del self.prefetching[key]
-                self._read.add((key, request.method, model_id))
-                return True
-        return False
+        return Effects(list[Request](self.ahead.plan(
+            self.files.paths, self.files.index, self._shown_path(), self.busy, self.method,
+            model_id)))

@@ -38,9 +38,9 @@ from gradcam_viewer.session.agenda import PREFETCH, Agenda, Job, Reply, Stage
 from gradcam_viewer.session.controller import (
     ExplainRequest,
     OpenRequest,
-    PrefetchRequest,
     RequestTracker,
 )
+from gradcam_viewer.session.read_ahead import PrefetchRequest
 from gradcam_viewer.session.results import ModelInfo
 from gradcam_viewer.ui import preload
 

@@ -19,11 +19,11 @@ from gradcam_viewer.session.controller import (
     ExplainRequest,
     ModelRequest,
     OpenRequest,
-    PrefetchRequest,
     Redraw,
     Request,
     SessionController,
 )
+from gradcam_viewer.session.read_ahead import PrefetchRequest
 from gradcam_viewer.session.results import ExplainResult, ModelInfo
 from gradcam_viewer.ui.worker import Worker, WorkerThread
 
