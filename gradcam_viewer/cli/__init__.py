@@ -1,5 +1,6 @@
-"""Command line: `gradcam-viewer [FILES...]` opens the viewer; `gradcam-viewer COMMAND ...` runs
-one of the commands without a window (one module each, listed in COMMANDS). Every command
+"""Command line: `gradcam-viewer [FILES...]` opens the viewer (or hands the files to the one
+running); `gradcam-viewer COMMAND ...` runs one of the commands (one module each, listed in
+COMMANDS): without a window, except `open`, which hands a study to the viewer. Every command
 exits with a code from one table (common.ExitCode). No traceback reaches the user: details go
 to the log file."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from gradcam_viewer.cli import calibrate, evaluate, explain, gui, manifest, sanity
+from gradcam_viewer.cli import calibrate, evaluate, explain, gui, manifest, open_study, sanity
 from gradcam_viewer.cli.common import (
     Command,
     CommandError,
@@ -21,7 +22,8 @@ from gradcam_viewer.cli.common import (
 log = logging.getLogger("gradcam_viewer.cli")
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    explain.COMMAND, manifest.COMMAND, calibrate.COMMAND, sanity.COMMAND, evaluate.COMMAND)}
+    explain.COMMAND, manifest.COMMAND, calibrate.COMMAND, sanity.COMMAND, evaluate.COMMAND,
+    open_study.COMMAND)}
 
 
 def run_command(name: str, argv: list[str]) -> int:
