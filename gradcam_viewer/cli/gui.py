@@ -50,7 +50,7 @@ class MessageParser(argparse.ArgumentParser):
     exception to report, never an exit (nor help printed) of the viewer."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(add_help=False, exit_on_error=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(add_help=False, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         raise CommandError(message)

@@ -83,10 +83,11 @@ class Launcher(QObject):
         application as FileOpen events, not as arguments."""
         if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
             url = event.url()
+            text = url.toEncoded().data().decode("ascii")  # as sent: %-escapes kept
             self.to_front()
-            if is_link(url.toString()):
+            if is_link(text):
                 try:
-                    self.submit(OpenStudy(parse_link(url.toString()), confirm=True))
+                    self.submit(OpenStudy(parse_link(text), confirm=True))
                 except LinkError as exc:
                     self.submit(BadLink(str(exc)))
             elif url.isLocalFile():

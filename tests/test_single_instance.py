@@ -1,0 +1,280 @@
+"""One viewer per user, with real processes: a second `gradcam-viewer` hands its file to the
+running viewer and exits 0 without starting a window (nor importing TensorFlow); it waits for a
+viewer that holds the lock but does not listen yet; a killed viewer's lock and socket do not
+stop the next one; another user's viewer is a viewer of its own; and what arrives on the socket
+that is not a request is refused and logged, while the viewer keeps working.
+
+Each test runs its viewers under a user name of its own (USER/LOGNAME), with their own
+configuration and log folders, so a real viewer on this machine is never reached."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gradcam_viewer.launch.handover import Handover, read_reply, write_request
+from gradcam_viewer.launch.links import make_link
+from gradcam_viewer.launch.requests import StudyRequest
+from gradcam_viewer.ui import single_instance
+from gradcam_viewer.ui.launcher import Launcher
+from gradcam_viewer.ui.single_instance import Claimed, InstanceServer, claim, instance_name
+from gui_helpers import wait_shown
+from launch_helpers import (
+    NODE,
+    SAMPLE,
+    CopyingRetrieval,
+    configure_node,
+    log_text,
+    viewer_command,
+    viewer_env,
+    wait_for_log,
+)
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the tests read the Unix socket")
+
+HEAVY_MODULES = ("tensorflow", "keras", "gradcam_viewer.ui.main_window", "PySide6.QtWidgets",
+                 "gradcam_viewer.cam", "gradcam_viewer.ui.worker")
+
+
+@pytest.fixture
+def user(tmp_path, monkeypatch):
+    """This test's user name, also for the in-process viewer (getpass reads LOGNAME first)."""
+    name = f"gcv-{uuid.uuid4().hex[:8]}"
+    env = viewer_env(tmp_path, name)
+    for key in ("USER", "LOGNAME", "GRADCAM_VIEWER_CONFIG_DIR"):
+        monkeypatch.setenv(key, env[key])
+    yield env
+    # the socket a killed viewer left behind (the lock is in tmp_path)
+    for path in Path(os.environ.get("TMPDIR", "/tmp")).glob(f"gradcam-viewer-{name}-*"):
+        path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def running(win, user, tmp_path):
+    """This test process as the running viewer: `win` listening, with a copying retrieval."""
+    claimed = claim(Handover((), str(tmp_path)))
+    assert isinstance(claimed, Claimed)
+    server = InstanceServer(claimed)
+    assert server.listen()
+    configure_node(Path(user["GRADCAM_VIEWER_CONFIG_DIR"]))
+    launcher = Launcher(win, CopyingRetrieval(win, tmp_path / "cache"))
+    server.received.connect(launcher.receive)
+    received = []
+    server.received.connect(received.append)
+    yield server, launcher, received
+    server.close()
+
+
+def _second(qtbot, env, *args, cwd):
+    """Run a second `gradcam-viewer` while this process's event loop keeps running; its exit
+    code, seconds to exit, and the modules it imported (python -X importtime)."""
+    trace = Path(cwd) / f"importtime-{uuid.uuid4().hex[:6]}.txt"
+    with open(trace, "w") as err:
+        start = time.monotonic()
+        process = subprocess.Popen([viewer_command()[0], "-X", "importtime",
+                                    *viewer_command(*args)[1:]], cwd=cwd, env=env, stderr=err,
+                                   stdout=subprocess.DEVNULL)
+        qtbot.waitUntil(lambda: process.poll() is not None, timeout=60_000)
+        seconds = time.monotonic() - start
+    modules = {line.split("|")[-1].strip() for line in trace.read_text().splitlines()
+               if line.startswith("import time:")}
+    return process.returncode, seconds, modules
+
+
+def test_a_second_process_hands_its_file_over_and_exits(running, win, user, qtbot, tmp_path):
+    server, launcher, received = running
+    work = tmp_path / "reader"
+    work.mkdir()
+    shutil.copy(SAMPLE, work / "scan.dcm")
+    code, seconds, modules = _second(qtbot, user, "scan.dcm", cwd=work)  # relative to its cwd
+    assert code == 0
+    print(f"second process exited after {seconds:.2f} s")
+    assert "gradcam_viewer.ui.single_instance" in modules  # it did talk to the viewer
+    assert not [m for m in modules if m.startswith(HEAVY_MODULES)]  # and started nothing
+    assert received == [Handover(("scan.dcm",), str(work))]
+    wait_shown(qtbot, win, work / "scan.dcm")  # the running window opened it, with heatmaps
+
+
+def test_a_link_from_a_second_process_is_asked_about_then_retrieved(running, win, user, qtbot,
+                                                                    tmp_path):
+    server, launcher, _ = running
+    uid = "1.2.826.0.1.3680043.8.498.77"
+    link = make_link(StudyRequest(NODE, study_uid=uid))
+    code, _, modules = _second(qtbot, user, link, cwd=tmp_path)
+    assert code == 0 and not [m for m in modules if m.startswith(HEAVY_MODULES)]
+    qtbot.waitUntil(lambda: launcher.question is not None, timeout=10_000)
+    assert NODE in launcher.question.text() and uid in launcher.question.text()
+    yes = next(b for b in launcher.question.buttons() if "Retrieve" in b.text())
+    yes.click()
+    wait_shown(qtbot, win, tmp_path / "cache" / uid / "image.dcm")
+
+
+def test_the_open_command_is_handed_over(running, win, user, qtbot, tmp_path):
+    server, launcher, _ = running
+    uid = "1.2.826.0.1.3680043.8.498.78"
+    code, _, modules = _second(qtbot, user, "open", "--node", NODE, "--study-uid", uid,
+                               cwd=tmp_path)
+    assert code == 0 and not [m for m in modules if m.startswith(HEAVY_MODULES)]
+    wait_shown(qtbot, win, tmp_path / "cache" / uid / "image.dcm")  # no question for `open`
+    assert launcher.open_study.asked == [StudyRequest(NODE, study_uid=uid)]
+
+
+def test_open_with_a_bad_study_fails_before_anything_starts(user, tmp_path):
+    done = subprocess.run(viewer_command("open", "--node", NODE, "--study-uid", "1.2.*"),
+                          env=user, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not a DICOM UID" in done.stderr
+    assert not log_text(user) or "listening" not in log_text(user)
+
+
+def test_the_second_waits_for_a_viewer_that_holds_the_lock_but_does_not_listen_yet(
+        win, user, qtbot, tmp_path):
+    """The first process takes the lock, then listens once its QApplication exists: a second
+    started in between retries for up to 2 s instead of starting a window of its own."""
+    claimed = claim(Handover((), str(tmp_path)))
+    assert isinstance(claimed, Claimed)
+    server = InstanceServer(claimed)
+    received = []
+    server.received.connect(received.append)
+    shutil.copy(SAMPLE, tmp_path / "late.dcm")
+    process = subprocess.Popen(viewer_command(str(tmp_path / "late.dcm")), env=user,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    qtbot.wait(800)  # the second is retrying meanwhile
+    assert process.poll() is None
+    assert server.listen()
+    qtbot.waitUntil(lambda: process.poll() is not None, timeout=30_000)
+    server.close()
+    assert process.returncode == 0, process.stderr.read()
+    assert received == [Handover((str(tmp_path / "late.dcm"),), os.getcwd())]
+
+
+def _start_viewer(env, *args):
+    return subprocess.Popen(viewer_command(*args), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(process):
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(30)
+
+
+def test_killed_viewer_then_a_new_start_listens_again_and_other_users_run_their_own(tmp_path):
+    first_env = viewer_env(tmp_path, f"gcv-{uuid.uuid4().hex[:8]}")
+    name = instance_name(first_env["USER"])
+    socket_path = Path(os.environ.get("TMPDIR", "/tmp")) / name
+    lock = Path(first_env["GRADCAM_VIEWER_CONFIG_DIR"]) / f"{name}.lock"
+    processes = []
+    try:
+        first = _start_viewer(first_env)
+        processes.append(first)
+        wait_for_log(first_env, f"listening for other gradcam-viewer processes on {socket_path}",
+                     first)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+        assert socket_path.exists() and lock.exists()  # what the killed viewer left
+
+        # the next start, same user: takes the stale lock, removes the socket, listens again
+        again_env = dict(first_env, GRADCAM_VIEWER_LOG_DIR=str(tmp_path / "log-again"))
+        again = _start_viewer(again_env)
+        processes.append(again)
+        wait_for_log(again_env, f"listening for other gradcam-viewer processes on {socket_path}",
+                     again)
+        shutil.copy(SAMPLE, tmp_path / "after-kill.dcm")
+        start = time.monotonic()
+        handed = subprocess.run(viewer_command("after-kill.dcm"), cwd=tmp_path, env=first_env,
+                                capture_output=True, text=True, timeout=120)
+        print(f"handed over to the restarted viewer in {time.monotonic() - start:.2f} s")
+        assert handed.returncode == 0, handed.stderr
+        wait_for_log(again_env, "opening after-kill.dcm", again)
+
+        # another user: another socket name, a viewer of its own (nothing reaches `again`)
+        other_env = viewer_env(tmp_path, f"gcv-{uuid.uuid4().hex[:8]}")
+        other_socket = Path(os.environ.get("TMPDIR", "/tmp")) / instance_name(other_env["USER"])
+        assert other_socket != socket_path
+        other = _start_viewer(other_env)
+        processes.append(other)
+        wait_for_log(other_env, f"listening for other gradcam-viewer processes on {other_socket}",
+                     other)
+        assert other.poll() is None  # it runs: it did not hand over to `again`
+        assert log_text(again_env).count("request from another gradcam-viewer") == 1
+    finally:
+        for process in processes:
+            _stop(process)
+        for user_env in (first_env,):
+            for path in Path(os.environ.get("TMPDIR", "/tmp")).glob(
+                    f"gradcam-viewer-{user_env['USER']}-*"):
+                path.unlink(missing_ok=True)
+        if "other_env" in locals():
+            for path in Path(os.environ.get("TMPDIR", "/tmp")).glob(
+                    f"gradcam-viewer-{other_env['USER']}-*"):
+                path.unlink(missing_ok=True)
+
+
+def _send_raw(path: str, data: bytes, results: list, close_after: bool = True):
+    """A peer that writes `data` to the viewer's socket (from a thread: the test's event loop
+    must keep running for the viewer to answer) and records what comes back."""
+    def run():
+        with socket.socket(socket.AF_UNIX) as peer:
+            peer.settimeout(10)
+            peer.connect(path)
+            try:
+                peer.sendall(data)
+                if close_after:
+                    peer.shutdown(socket.SHUT_WR)
+                answer = b""
+                while chunk := peer.recv(4096):
+                    answer += chunk
+            except OSError as exc:  # the viewer may drop an oversized message mid-write
+                answer = repr(exc).encode()
+            results.append(answer)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_what_is_not_a_request_is_refused_logged_and_the_viewer_goes_on(running, win, user,
+                                                                       qtbot, caplog,
+                                                                       monkeypatch):
+    server, launcher, received = running
+    monkeypatch.setattr(single_instance, "IDLE_SECONDS", 0.5)
+    hostile = [
+        b"\xff\xfe\x00garbage\n", b"not json\n", b"[1, 2]\n",
+        b'{"version": 2, "argv": ["/etc/passwd"], "cwd": "/"}\n',
+        b'{"version": 1, "argv": ["x"], "cwd": "/", "exec": "sh"}\n',
+        b'{"version": 1, "argv": ["x"], "cwd": "relative"}\n',
+        b"[" * 50_000 + b"\n",
+        os.urandom(2000).replace(b"\n", b"") + b"\n",
+    ]
+    results = []
+    for data in hostile:
+        thread = _send_raw(server.server_path(), data, results)
+        qtbot.waitUntil(lambda t=thread: not t.is_alive(), timeout=10_000)
+    assert len(results) == len(hostile)
+    for answer in results:
+        assert not read_reply(answer.rstrip(b"\n")).accepted
+    # no newline within 1 MiB: dropped; a silent peer: closed after IDLE_SECONDS
+    big, silent = [], []
+    thread = _send_raw(server.server_path(), b"x" * (2 << 20), big)
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=20_000)
+    thread = _send_raw(server.server_path(), b'{"version": 1', silent, close_after=False)
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=10_000)
+    assert silent == [b""]
+    assert received == [] and win.session.asked[0] == []  # nothing was carried out
+    logged = [r.getMessage() for r in caplog.records if "ignored a message" in r.getMessage()
+              or "sent no whole message" in r.getMessage()]
+    assert len(logged) == len(hostile) + 2
+    # and the viewer still takes a real request
+    ok = []
+    thread = _send_raw(server.server_path(),
+                       write_request(Handover((str(SAMPLE),), "/")), ok)
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=10_000)
+    assert read_reply(ok[0].rstrip(b"\n")).accepted
+    wait_shown(qtbot, win, SAMPLE)
