@@ -83,7 +83,7 @@ class Launcher(QObject):
         application as FileOpen events, not as arguments."""
         if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
             url = event.url()
-            text = url.toEncoded().data().decode("ascii")  # as sent: %-escapes kept
+            text = bytes(url.toEncoded().data()).decode("ascii")  # as sent: %-escapes kept
             self.to_front()
             if is_link(text):
                 try:
