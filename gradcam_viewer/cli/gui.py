@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -56,18 +56,27 @@ class MessageParser(argparse.ArgumentParser):
         raise CommandError(message)
 
 
-def parser(commands: Sequence[Command], handed: bool = False) -> argparse.ArgumentParser:
-    """The viewer's parser; `handed`: for arguments handed over by another process."""
-    if handed:
-        result: argparse.ArgumentParser = MessageParser(prog="gradcam-viewer")
-    else:
-        result = argparse.ArgumentParser(
+class ViewerParser(argparse.ArgumentParser):
+    """The viewer's parser. Its help lists the commands, looked up only when help is shown
+    (importing every command is what a hand-over to the running viewer must not pay)."""
+
+    def __init__(self, commands: Mapping[str, Command]) -> None:
+        super().__init__(
             prog="gradcam-viewer",
             usage="gradcam-viewer [options] [FILES ...]\n       gradcam-viewer COMMAND ...",
             description="Chest radiographs with the Grad-CAM heatmaps of a classifier: opens "
                         "the\nviewer, or runs one of the commands below without a window.",
-            epilog=f"{commands_help(commands)}\n\n{EXIT_CODES_HELP}",
             formatter_class=argparse.RawDescriptionHelpFormatter)
+        self._commands = commands
+
+    def format_help(self) -> str:
+        self.epilog = f"{commands_help(list(self._commands.values()))}\n\n{EXIT_CODES_HELP}"
+        return super().format_help()
+
+
+def parser(commands: Mapping[str, Command], handed: bool = False) -> argparse.ArgumentParser:
+    """The viewer's parser; `handed`: for arguments handed over by another process."""
+    result = MessageParser(prog="gradcam-viewer") if handed else ViewerParser(commands)
     result.add_argument("files", nargs="*",
                         help="images or folders to open, or a gradcam-viewer:// link")
     add_model_argument(result)
@@ -79,7 +88,7 @@ def parser(commands: Sequence[Command], handed: bool = False) -> argparse.Argume
     return result
 
 
-def run(argv: list[str], commands: Sequence[Command]) -> int:
+def run(argv: list[str], commands: Mapping[str, Command]) -> int:
     options = parser(commands)
     args = options.parse_args(argv)
     if args.reference_images and not args.chexnet_weights:
@@ -148,7 +157,7 @@ def requests_from(handover: Handover) -> list[LaunchRequest]:
         from gradcam_viewer.cli import open_study
 
         return [OpenStudy(open_study.study_of(open_study.handed_parser().parse_args(argv[1:])))]
-    args = parser((), handed=True).parse_args(argv)
+    args = parser({}, handed=True).parse_args(argv)
     if args.self_test or args.version:
         raise CommandError("--self-test and --version are not for the running viewer")
     if args.reference_images and not args.chexnet_weights:

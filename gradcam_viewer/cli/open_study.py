@@ -53,5 +53,5 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode(gui.launch(argv, [OpenStudy(study)], args.verbose))
 
 
-COMMAND = Command("open", "show a study of a PACS node in the running viewer (from a worklist)",
+COMMAND = Command("open", "Open a study from a PACS node in the running viewer.",
                   add_arguments, run)
