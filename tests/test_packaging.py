@@ -80,3 +80,36 @@ def test_installer_leaves_the_cluster_extra_out():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert not any(dep.startswith("ray") for dep in project["dependencies"])
     assert any(dep.startswith("ray[data]") for dep in project["optional-dependencies"]["cluster"])
+
+
+def test_gradcam_viewer_links_are_registered():
+    """The link scheme the program reads is the one each installer registers, and the bundle
+    keeps QtNetwork (the local socket that hands a second launch to the running viewer)."""
+    from gradcam_viewer.launch.links import SCHEME
+
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(PKG / "linux" / "gradcam-viewer.desktop")
+    d = entry["Desktop Entry"]
+    assert f"x-scheme-handler/{SCHEME}" in d["MimeType"].split(";")
+    # %U: links arrive as themselves, files as file:// URLs (which the program reads as paths)
+    assert d["Exec"] == "gradcam-viewer %U"
+    source = (PKG / "gradcam-viewer.spec").read_text()
+    plist = ast.literal_eval(re.search(r"info_plist=(\{.*?\n        \}),\n    \)", source,
+                                       re.S).group(1))
+    assert plist["CFBundleURLTypes"][0]["CFBundleURLSchemes"] == [SCHEME]
+    excludes = next(ast.literal_eval(n.value) for n in ast.walk(ast.parse(source))
+                    if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "excludes")
+    assert "PySide6.QtNetwork" not in excludes
+
+
+def test_desktop_entry_is_valid():
+    import subprocess
+
+    import requirements
+
+    exe = requirements.tool("desktop-file-validate", "desktop-file-utils")
+    done = subprocess.run([exe, str(PKG / "linux" / "gradcam-viewer.desktop")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "error:" not in done.stdout
