@@ -88,8 +88,8 @@ class StudyRequest:
         """The study as the user is shown it (the patient ID included: it helps them recognise
         the study; never written to the log, see `log_text`)."""
         if self.study_uid:
-            return f"the study {self.study_uid}"
-        patient = f" of patient {self.patient_id}" if self.patient_id else ""
+            return f"the study with Study Instance UID {self.study_uid}"
+        patient = f" (patient ID {self.patient_id})" if self.patient_id else ""
         return f"the study with accession number {self.accession}{patient}"
 
     def log_text(self) -> str:
