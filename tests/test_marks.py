@@ -249,20 +249,30 @@ def _upsample_reference(small, shape):
 
 
 def _reference(small, mask, threshold):
+    """The four figures as the scores module documents them, by other means: np.interp for the
+    upsampling, scipy.ndimage for the regions (found on a grid of at most 256 a side, their
+    boxes scaled back to the image)."""
     ndimage = requirements.module("scipy.ndimage", "pip install -e '.[test]'")
     up = _upsample_reference(small.astype(np.float64), mask.shape)
     peak = np.unravel_index(np.argmax(up), up.shape)
     hot = up >= threshold
-    labelled, _ = ndimage.label(hot)
-    iobb = max((mask[s].sum() / mask[s].size for s in ndimage.find_objects(labelled)),
-               default=0.0)
+    h, w = mask.shape
+    scale = max(1.0, max(h, w) / 256)
+    grid = (max(1, round(h / scale)), max(1, round(w / scale)))
+    labelled, _ = ndimage.label(_upsample_reference(small.astype(np.float64), grid) >= threshold)
+    sy, sx = h / grid[0], w / grid[1]
+    iobb = 0.0
+    for rows, cols in ndimage.find_objects(labelled):
+        box = mask[round(rows.start * sy):round(rows.stop * sy),
+                   round(cols.start * sx):round(cols.stop * sx)]
+        iobb = max(iobb, box.sum() / box.size)
     return (float(mask[peak]), up[mask].sum() / up.sum(), (hot & mask).sum() / (hot | mask).sum(),
             iobb)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31), st.sampled_from([0.2, 0.35, 0.5]), st.sampled_from(
-    [(120, 100), (224, 224), (97, 181)]))
+    [(120, 100), (224, 224), (97, 181), (700, 530)]))
 def test_scores_equal_a_reference_from_the_map_and_the_mask(seed, threshold, shape):
     rng = np.random.default_rng(seed)
     raw = rng.random((7, 7)).astype(np.float32) ** 3
@@ -275,7 +285,9 @@ def test_scores_equal_a_reference_from_the_map_and_the_mask(seed, threshold, sha
     mask = mark.mask(shape)
     got = localise(small, mask, threshold)
     want = _reference(small, mask, threshold)
-    assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(want, abs=2e-5)
+    # float32 (Pillow) against float64 (np.interp): a pixel within 1e-7 of the threshold may
+    # fall either way, a few in 10^5 of the union
+    assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(want, abs=5e-4)
 
 
 def test_evaluate_scores_a_box_as_the_viewer_scores_its_rectangle():

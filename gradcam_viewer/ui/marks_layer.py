@@ -205,7 +205,7 @@ class MarksLayer:
             return False
         p = self.view.viewportTransform().inverted()[0].map(event.position())
         if kind == QEvent.Type.MouseButtonDblClick:
-            return self._double_click(event)
+            return self._double_click(p, event)
         if kind == QEvent.Type.MouseButtonPress:
             return event.button() == Qt.MouseButton.LeftButton and self._press(p, event)
         if kind == QEvent.Type.MouseMove:
@@ -257,8 +257,9 @@ class MarksLayer:
             self._put(mark)
         return True
 
-    def _double_click(self, event: QMouseEvent) -> bool:
+    def _double_click(self, p: QPointF, event: QMouseEvent) -> bool:
         if self.tool is Tool.POLYGON:
+            self._polygon.append(p)  # its press added it already, unless synthesised alone
             self.finish_polygon()
             return True
         return self._hit(event) is not None
