@@ -55,12 +55,17 @@ def _distance_to_edges(p, points):
     return best
 
 
+def _ellipse(cx, cy, a, b, angle):
+    """SR ELLIPSE's 4 points (major axis ends, minor axis ends) and the major axis direction."""
+    ux, uy = math.cos(angle), math.sin(angle)
+    return ((cx - a * ux, cy - a * uy), (cx + a * ux, cy + a * uy),
+            (cx + b * uy, cy - b * ux), (cx - b * uy, cy + b * ux)), ux, uy
+
+
 @settings(max_examples=150, deadline=None)
 @given(coord, coord, st.floats(0.6, 25), st.floats(0.6, 25), st.floats(-math.pi, math.pi))
 def test_rotated_ellipse_mask_equals_scikit_image(cx, cy, a, b, angle):
-    ux, uy = math.cos(angle), math.sin(angle)
-    points = ((cx - a * ux, cy - a * uy), (cx + a * ux, cy + a * uy),
-              (cx + b * uy, cy - b * ux), (cx - b * uy, cy + b * ux))
+    points, ux, uy = _ellipse(cx, cy, a, b, angle)
     shape = (40, 44)
     want = np.zeros(shape, bool)
     # skimage: c_radius along the columns turned by `rotation` anticlockwise on screen (y down)
@@ -101,9 +106,7 @@ def test_rectangle_is_the_polygon_of_its_corners_and_evaluates_nih_box_pixels(x0
 @settings(max_examples=100, deadline=None)
 @given(coord, coord, st.floats(0.5, 20), st.floats(0.5, 20), st.floats(-math.pi, math.pi))
 def test_bounds_are_tight_around_the_shape(cx, cy, a, b, angle):
-    ux, uy = math.cos(angle), math.sin(angle)
-    points = ((cx - a * ux, cy - a * uy), (cx + a * ux, cy + a * uy),
-              (cx + b * uy, cy - b * ux), (cx - b * uy, cy + b * ux))
+    points, ux, uy = _ellipse(cx, cy, a, b, angle)
     x0, y0, x1, y1 = Mark(Kind.ELLIPSE, points, "x").bounds()
     t = np.linspace(0, 2 * np.pi, 20001)
     xs = cx + a * np.cos(t) * ux - b * np.sin(t) * uy
@@ -306,3 +309,16 @@ def test_evaluate_scores_a_box_as_the_viewer_scores_its_rectangle():
 def test_a_map_without_evidence_scores_zero():
     assert localise(np.zeros((7, 7), np.float32), np.ones((20, 20), bool)).as_dict() == {
         "hit": 0.0, "energy": 0.0, "iou": 0.0, "iobb": 0.0, "threshold": 0.5}
+
+
+def test_an_unreadable_marks_file_is_logged_without_its_uid(tmp_path, caplog):
+    store = MarkStore(tmp_path)
+    uid = "1.2.826.0.1.3680043.8.498.77"
+    key = ImageKey("sop", uid)
+    store.path_of(key).write_text("{ torn")
+    store.path_of(ImageKey("sop", uid + ".1")).mkdir()  # unreadable: a folder
+    with caplog.at_level("WARNING"):
+        assert store.load(key).marks == ()
+        assert store.load(ImageKey("sop", uid + ".1")).marks == ()
+        assert list(store) == []
+    assert len(caplog.records) == 4 and uid not in caplog.text
