@@ -40,6 +40,7 @@ from gradcam_viewer.ui import dialogs, file_dialogs, preload
 from gradcam_viewer.ui.exporting import Exports
 from gradcam_viewer.ui.findings import ExplanationTabs
 from gradcam_viewer.ui.image_area import ImageArea
+from gradcam_viewer.ui.marking import Marking
 from gradcam_viewer.ui.menus import Actions, Handler, shortcuts_html
 from gradcam_viewer.ui.model_setup import ModelSetup
 from gradcam_viewer.ui.pacs_dialogs import Pacs
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self._build_parts()
         self._build_docks()
         self.act = Actions(self, self._handlers())
+        self.marking.attach(self.act)
         self.recent = RecentFiles(self.settings, self.act.submenus["recent"])
         self.presets = WindowPresets(self.act.toolbar, self.act.submenus["presets"])
         self._connect()
@@ -86,6 +88,8 @@ class MainWindow(QMainWindow):
         self.exports = Exports(self, self.snapshot, self.image_area.view.render_scene,
                                self.messages, self._last_dir)
         self.pacs = Pacs(self, self.snapshot, self.messages, self._last_dir)
+        self.marking = Marking(self, self.image_area, self.findings, self.messages,
+                               self.session.cache, self.snapshot, self._last_dir)
 
     def _build_docks(self) -> None:
         right = QDockWidget("Explanation", self)
@@ -121,6 +125,7 @@ class MainWindow(QMainWindow):
             "card": lambda: dialogs.model_card(self, s.model), "check": self.check.start,
             "keys": lambda: dialogs.text_dialog(self, "Keyboard shortcuts", shortcuts_html()),
             "about": lambda: dialogs.about(self),
+            **self.marking.handlers(),
         }
 
     def _connect(self) -> None:
@@ -251,6 +256,7 @@ class MainWindow(QMainWindow):
     def _render_image(self) -> None:
         image = self.session.image
         self.presets.fill(image.presets if image is not None else [])
+        self.marking.show_image(image)
         if image is None:
             self.image_area.clear()
             self.tabs.metadata.set_metadata({})
@@ -283,6 +289,7 @@ class MainWindow(QMainWindow):
 
     def _draw_overlay(self) -> None:
         note = self.image_area.draw_overlay()
+        self.marking.refresh_scores()
         if note:
             self.messages.status(note)
         self._update_info()
