@@ -153,7 +153,7 @@ def _planar(group: hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations, source:
     label = group.tracking_identifier or "a region"
     try:
         roi = group.roi
-    except Exception:  # an image region highdicom cannot parse
+    except Exception:  # noqa: BLE001 - an image region highdicom cannot parse
         roi = None
     if roi is None:
         report.left_out.append(f"{label}: not an image region (a segmentation reference)")
