@@ -307,3 +307,35 @@ def test_read_marks_leave_your_no_finding_be():
     both = yours.with_mark(theirs)
     assert both.no_finding and len(both.marks) == 2
     assert not both.with_mark(Mark.rectangle(2, 2, 5, 5, "Mass")).no_finding
+
+
+# --- where reports are found -----------------------------------------------------------------
+
+def test_a_scan_lists_reports_beside_the_images(tmp_path):
+    """Folder and DICOMDIR alike: the SR is neither an image nor a skipped file; a CSV is."""
+    from pydicom.fileset import FileSet
+
+    from gradcam_viewer.imaging.scanner import scan_media
+
+    src = samples_dir() / SOURCE
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    image = write(folder / "IM1", pydicom.dcmread(src))
+    report = _foreign_report(pydicom.dcmread(src), folder / "SR1")
+    (folder / "notes.csv").write_text("a,b\n")
+    found = scan_media([folder])
+    assert found.images == [image] and found.catalogue.reports == [report]
+    assert found.skipped == 1
+    index = ReportIndex.read(found.catalogue.reports)
+    assert len(index.marks_for(_uid(src))) == 3
+
+    fs = FileSet()
+    fs.add(pydicom.dcmread(image))
+    fs.add(pydicom.dcmread(report))
+    fs.write(tmp_path / "cd")
+    on_cd = scan_media([tmp_path / "cd" / "DICOMDIR"])
+    assert len(on_cd.images) == 1 and len(on_cd.catalogue.reports) == 1
+    assert read_report(on_cd.catalogue.reports[0]).found[0].sop_instance_uid == _uid(src)
+    # an image opened on its own adds nothing, and keeps the reports found
+    merged = found.catalogue.adding(scan_media([src]).catalogue)
+    assert merged.reports == [report]
