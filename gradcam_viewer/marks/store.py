@@ -7,6 +7,8 @@ An image is found again by what it is, not where it is: a DICOM file by its SOP 
 file by the SHA-256 of its bytes (a copied or renamed PNG keeps its marks). Hashing a file is
 done once per (path, size, modification time) in a process.
 
+File names hold the SOP Instance UID: the log never names a marks file (UIDs are identifiers).
+
 Every change is written at once and atomically (a temporary file in the same folder, flushed
 and fsync'ed, then `os.replace`, then the folder fsync'ed where the system allows it): a viewer
 killed at any moment leaves either the old file or the new one, never a torn one.
@@ -96,6 +98,13 @@ def _write_durably(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def _why(exc: Exception) -> str:
+    """What went wrong, without the file's name: a UID is an identifier, never logged."""
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return type(exc).__name__ if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+
+
 class MarkStore:
     """The marks of every image the user marked, one file each."""
 
@@ -116,10 +125,10 @@ class MarkStore:
         except FileNotFoundError:
             return ImageMarks(key, (), name, size)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("marks file %s cannot be read: %s", path.name, exc)
+            log.warning("a marks file cannot be read (%s)", _why(exc))
             return ImageMarks(key, (), name, size)
         if marks.key != key:
-            log.warning("marks file %s names another image; ignored", path.name)
+            log.warning("a marks file names another image than its file name; ignored")
             return ImageMarks(key, (), name, size)
         return ImageMarks(key, marks.marks, name or marks.name,
                           size if size != (0, 0) else marks.size)
@@ -142,4 +151,4 @@ class MarkStore:
             try:
                 yield ImageMarks.from_json(json.loads(path.read_text("utf-8")))
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("marks file %s cannot be read: %s", path.name, exc)
+                log.warning("a marks file cannot be read (%s)", _why(exc))

@@ -102,7 +102,7 @@ class Marking:
             try:
                 key = image_key(image.path, image.frame, uid.value if uid else None)
             except OSError as exc:  # the file went away after it was read
-                log.warning("no marks key for the image: %s", exc)
+                log.warning("no marks key for the image (%s)", exc.strerror)
                 self.editor.show(None)
             else:
                 self.editor.show(key, image.path.name, image.size)

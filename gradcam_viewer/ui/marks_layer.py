@@ -167,9 +167,12 @@ class MarksLayer:
         item.setZValue(Z)
         item.setData(0, mark.id)
         self._add(item)
-        x0, y0, _, _ = mark.bounds(size)
+        x0, y0, _, y1 = mark.bounds(size)
         text = mark.finding + (f"  (read-only: {mark.source})" if mark.read_only else "")
-        self._add(_label(text, colour, QPointF(x0, y0)))
+        # read-only marks are named under the shape: a copy or a mark of one's own over the
+        # same finding keeps its name above it readable
+        self._add(_label(text, colour, QPointF(x0, y1 if mark.read_only else y0),
+                         above=not mark.read_only))
         if selected and not mark.read_only:
             for p in handle_points(mark):
                 self._add(_handle(p, colour))
@@ -205,7 +208,7 @@ class MarksLayer:
             return False
         p = self.view.viewportTransform().inverted()[0].map(event.position())
         if kind == QEvent.Type.MouseButtonDblClick:
-            return self._double_click(event)
+            return self._double_click(p, event)
         if kind == QEvent.Type.MouseButtonPress:
             return event.button() == Qt.MouseButton.LeftButton and self._press(p, event)
         if kind == QEvent.Type.MouseMove:
@@ -257,8 +260,9 @@ class MarksLayer:
             self._put(mark)
         return True
 
-    def _double_click(self, event: QMouseEvent) -> bool:
+    def _double_click(self, p: QPointF, event: QMouseEvent) -> bool:
         if self.tool is Tool.POLYGON:
+            self._polygon.append(p)  # its press added it already, unless synthesised alone
             self.finish_polygon()
             return True
         return self._hit(event) is not None
@@ -348,7 +352,7 @@ def _big_enough(mark: Mark) -> bool:
     return x1 - x0 >= MIN_SIZE and y1 - y0 >= MIN_SIZE
 
 
-def _label(text: str, colour: QColor, at: QPointF) -> QGraphicsItem:
+def _label(text: str, colour: QColor, at: QPointF, above: bool = True) -> QGraphicsItem:
     """The finding's name at the mark's top-left, the same size at every zoom."""
     item = QGraphicsSimpleTextItem(text)
     item.setBrush(QBrush(colour))
@@ -358,7 +362,8 @@ def _label(text: str, colour: QColor, at: QPointF) -> QGraphicsItem:
     item.setParentItem(back)
     back.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
     back.setPos(at)
-    back.setTransform(QTransform.fromTranslate(0, -back.rect().height() - 1))
+    if above:
+        back.setTransform(QTransform.fromTranslate(0, -back.rect().height() - 1))
     back.setZValue(Z + 1)
     return back
 
