@@ -28,7 +28,7 @@ def evaluation(with_boxes: bool, seed: int = 0) -> Evaluation:
     if with_boxes:
         for label in LABELS[:2]:
             for _ in range(5):
-                ev.add_box(label, {"hit": float(rng.random() < 0.7), "iou": rng.random(),
+                ev.add_case(label, {"hit": float(rng.random() < 0.7), "iou": rng.random(),
                                    "iobb": rng.random(), "energy": rng.random()})
     return ev
 
