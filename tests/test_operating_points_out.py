@@ -7,10 +7,10 @@ import json
 import shutil
 
 import pytest
-from gui_helpers import wait_result, wait_until
 
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import demo_model_path, samples_dir
+from gui_helpers import wait_result, wait_until
 
 SAMPLE = samples_dir() / "phantom_02_cardiomegaly_effusion.png"
 
