@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from dicom_checks import dciodvfy
+from dicom_checks import content_items as _items, dciodvfy
 from gradcam_viewer.marks.shapes import Kind, Mark
 from gradcam_viewer.resources import samples_dir
 from gui_helpers import wait_result, wait_until
@@ -73,6 +73,8 @@ def test_export_marks_as_sr_and_read_them_back_as_your_own(win, tmp_path):
     assert dciodvfy(sr)[0] == []
     ds = pydicom.dcmread(sr)
     assert ds.StudyInstanceUID == pydicom.dcmread(image).StudyInstanceUID
+    observer = [i for i in _items(ds) if i.ValueType == "PNAME"]
+    assert [str(i.PersonName) for i in observer] == ["Smith^Jane"]  # Settings > Operator name
     # the report opened beside its image: your own marks, not read-only copies of them
     shutil.copy(sr, folder / "SR1")
     _open_folder(win, folder, image)
