@@ -339,3 +339,17 @@ def test_a_scan_lists_reports_beside_the_images(tmp_path):
     # an image opened on its own adds nothing, and keeps the reports found
     merged = found.catalogue.adding(scan_media([src]).catalogue)
     assert merged.reports == [report]
+
+
+def test_the_log_never_names_a_report(tmp_path, caplog):
+    """Retrieved objects are named by their SOP Instance UID (an identifier): unreadable or
+    foreign reports are logged by the kind of problem only."""
+    import logging
+
+    uid = "1.2.826.0.1.3680043.8.498.4242"
+    bad = tmp_path / f"{uid}.dcm"
+    bad.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00" * 40)
+    with caplog.at_level(logging.DEBUG):
+        index = ReportIndex.read([bad, samples_dir() / SOURCE])
+    assert len(index.problems) == 2 and uid in index.problems[0]  # the user is told which
+    assert caplog.records and uid not in caplog.text and SOURCE not in caplog.text

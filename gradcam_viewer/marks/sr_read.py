@@ -265,8 +265,11 @@ class ReportIndex:
             try:
                 index.add(read_report(path))
             except ReportReadError as exc:
-                index.problems.append(str(exc))
-                log.info("report skipped: %s", exc)
+                index.problems.append(str(exc))  # for the user; the log never names the
+                # file (retrieved objects are named by their SOP Instance UID, an identifier)
+                cause = exc.__cause__
+                log.info("a report was left out (%s)",
+                         type(cause).__name__ if cause is not None else "no measurement report")
         return index
 
     def __len__(self) -> int:
