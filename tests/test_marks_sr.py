@@ -10,7 +10,7 @@ import pydicom
 import pytest
 
 from dicom_checks import dciodvfy
-from dicom_factory import make_dataset, write
+from dicom_factory import write, write_multiframe
 from gradcam_viewer.marks import codes
 from gradcam_viewer.marks.shapes import ImageKey, ImageMarks, Kind, Mark
 from gradcam_viewer.marks.sr_read import ReportIndex, ReportReadError, read_report
@@ -126,12 +126,7 @@ def test_no_finding_round_trip(tmp_path):
 
 
 def test_multiframe_marks_name_their_frame(tmp_path):
-    frames = (np.random.default_rng(3).random((3, 64, 64)) * 4000).astype(np.uint16)
-    ds = make_dataset(frames, bits_stored=12, StudyInstanceUID=pydicom.uid.generate_uid(),
-                      SeriesInstanceUID=pydicom.uid.generate_uid())
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = \
-        pydicom.uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage
-    src = write(tmp_path / "mf.dcm", ds)
+    src, ds = write_multiframe(tmp_path / "mf.dcm")
     marks = ImageMarks(ImageKey("sop", str(ds.SOPInstanceUID), 2),
                        (Mark.rectangle(4, 5, 30, 40, "Nodule"),), "mf.dcm", (64, 64))
     path = write_objects(marks_objects(src, marks, "A^B"), tmp_path / "o", "mf")[0]
