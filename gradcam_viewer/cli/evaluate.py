@@ -97,15 +97,14 @@ def load(args: argparse.Namespace) -> tuple[ModelBundle, Explainer]:
 
 def reports_given(path: Path | None) -> bool:
     """Whether --boxes names DICOM reports (a folder, or a DICOM file) rather than a CSV."""
-    if path is None:
-        return False
-    if path.is_dir():
-        return True
-    try:
-        with open(path, "rb") as f:
-            return f.read(132)[128:132] == b"DICM"
-    except OSError:
-        return False
+    head = b""
+    if path is not None and path.is_file():
+        try:
+            with open(path, "rb") as f:
+                head = f.read(132)
+        except OSError:
+            pass  # read_boxes says why it cannot be read
+    return path is not None and (path.is_dir() or head[128:132] == b"DICM")
 
 
 def read_annotations(args: argparse.Namespace,
@@ -371,6 +370,5 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if failures + len(problems) == 0 else ExitCode.INPUTS_FAILED
 
 
-COMMAND = Command("evaluate", "AUROC, localisation and operating points on your own labels "
-                              "and marks.",
+COMMAND = Command("evaluate", "AUROC, localisation and operating points on your own marks.",
                   add_arguments, run)
