@@ -270,14 +270,15 @@ class ImageMarks:
         return mask
 
     def with_mark(self, mark: Mark) -> ImageMarks:
-        """`mark` added, or put in place of the mark with its id. A region mark takes away
-        "no finding"; "no finding" is refused while the viewer's own shapes are there."""
+        """`mark` added, or put in place of the mark with its id. A region mark of the viewer's
+        takes away its "no finding"; "no finding" is refused while the viewer's own shapes are
+        there. Marks read from elsewhere change neither."""
         if mark.kind is Kind.NO_FINDING and any(m.is_region and not m.read_only
                                                 for m in self.marks):
             raise ValueError("this image has marks: delete them before marking it as having "
                              "no finding")
         marks = list(self.marks)
-        if mark.is_region:
+        if mark.is_region and not mark.read_only:  # another reader's marks leave yours be
             marks = [m for m in marks if m.kind is not Kind.NO_FINDING or m.read_only]
         at = next((i for i, m in enumerate(marks) if m.id == mark.id), None)
         if at is None:

@@ -59,6 +59,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("export_marks", "Export &marks as CSV and JSON...", "File", 2),
     A("export_dicom", "Export as &DICOM...", "File", 3),
     A("send_pacs", "Send to &PACS...", "File", 3),
+    A("export_marks_sr", "Export marks as DICOM S&R...", "File", 3),
+    A("send_marks", "Send marks to PAC&S...", "File", 3),
     # Ctrl+Q spelled out: StandardKey.Quit has no binding on Windows (nor offscreen)
     A("quit", "&Quit", "File", 4, "Ctrl+Q"),
     A("next", "Next file", "View", 0, "PgDown", toolbar=14,
@@ -96,6 +98,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("marks_shown", "Show &marks", "Marks", 3, "A",
       keys_help="Marks shown / hidden"),
     A("pacs_nodes", "&PACS nodes...", "Settings"),
+    A("operator", "&Operator name...", "Settings"),
     A("card", "&Model card...", "Help"),
     A("check", "&Check this model...", "Help"),
     A("keys", "&Keyboard shortcuts...", "Help"),

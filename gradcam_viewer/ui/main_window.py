@@ -11,6 +11,7 @@ or `Messages` to tell the user something.
     left dock   StudiesPanel                                                ui/studies_panel.py
     menus, toolbar, keys: the table in ui/actions.py, built by ui/menus.py
     File > exports: Exports (ui/exporting.py); DICOM and PACS: Pacs (ui/pacs_dialogs.py)
+    marks: Marking (ui/marking.py); their DICOM reports, read and written: MarksDicom
     Help > Check this model: ModelCheck (ui/trust_view.py); set-up: ModelSetup (ui/model_setup.py)
 
 The GUI thread never runs the model; it windows no image and colours no heatmap either (the
@@ -41,6 +42,7 @@ from gradcam_viewer.ui.exporting import Exports
 from gradcam_viewer.ui.findings import ExplanationTabs
 from gradcam_viewer.ui.image_area import ImageArea
 from gradcam_viewer.ui.marking import Marking
+from gradcam_viewer.ui.marks_dicom import MarksDicom
 from gradcam_viewer.ui.menus import Actions, Handler, shortcuts_html
 from gradcam_viewer.ui.model_setup import ModelSetup
 from gradcam_viewer.ui.pacs_dialogs import Pacs
@@ -90,6 +92,8 @@ class MainWindow(QMainWindow):
         self.pacs = Pacs(self, self.snapshot, self.messages, self._last_dir)
         self.marking = Marking(self, self.image_area, self.findings, self.messages,
                                self.session.cache, self.snapshot, self._last_dir)
+        self.marks_dicom = MarksDicom(self, self.marking, self.pacs, self.messages,
+                                      self.settings)
 
     def _build_docks(self) -> None:
         right = QDockWidget("Explanation", self)
@@ -125,7 +129,7 @@ class MainWindow(QMainWindow):
             "card": lambda: dialogs.model_card(self, s.model), "check": self.check.start,
             "keys": lambda: dialogs.text_dialog(self, "Keyboard shortcuts", shortcuts_html()),
             "about": lambda: dialogs.about(self),
-            **self.marking.handlers(),
+            **self.marking.handlers(), **self.marks_dicom.handlers(),
         }
 
     def _connect(self) -> None:
@@ -178,6 +182,7 @@ class MainWindow(QMainWindow):
 
     def _catalogue_ready(self, catalogue: Catalogue, rejected: list[Path]) -> None:
         notes = catalogue.warnings + catalogue.notices
+        self.marks_dicom.catalogue(catalogue)
         self._apply(self.session.listed(catalogue.paths(), rejected, notes))
 
     def _ask_images(self) -> None:
@@ -257,6 +262,7 @@ class MainWindow(QMainWindow):
         image = self.session.image
         self.presets.fill(image.presets if image is not None else [])
         self.marking.show_image(image)
+        self.marks_dicom.show_image(image)
         if image is None:
             self.image_area.clear()
             self.tabs.metadata.set_metadata({})
