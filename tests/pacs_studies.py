@@ -87,3 +87,55 @@ def standard_studies() -> list[SeedStudy]:
         SeedStudy("O'Brien^Seán", "QR-003", "ACC3001", "20240601", "Chest PA", "CR",
                   charset="ISO_IR 100"),
     ]
+
+
+QR_AET = "GCV_VIEWER"  # the viewer's AE title, registered in the test PACS
+
+
+@dataclass
+class QrPacs:
+    """A running Orthanc set up as a hospital PACS (only registered AE titles may query and
+    retrieve), seeded by REST with `studies` and a 40-instance study `big`."""
+
+    server: object
+    move_port: int
+    studies: list[SeedStudy]
+    big: SeedStudy
+    dicomweb: bool
+
+    def node(self, method: str = "auto", calling: str = QR_AET, **changes):
+        from gradcam_viewer.pacs.nodes import PacsNode
+
+        from orthanc_server import AET
+
+        return PacsNode(AET, "127.0.0.1", self.server.dicom_port, calling, "Test PACS",
+                        query_retrieve=True, retrieve_method=method, move_port=self.move_port,
+                        **changes)
+
+    def web_node(self, **changes):
+        from gradcam_viewer.pacs.nodes import PacsNode
+
+        return PacsNode("", "", 0, name="Test DICOMweb", kind="dicomweb",
+                        url=self.server.dicomweb_url, send=False, query_retrieve=True,
+                        **changes)
+
+    def study(self, accession: str) -> SeedStudy:
+        return next(s for s in [*self.studies, self.big] if s.accession == accession)
+
+
+def start_qr_pacs(folder: Path) -> QrPacs:
+    from orthanc_server import DICOMWEB_PLUGIN, free_port, modality, start_orthanc
+
+    move_port = free_port()
+    dicomweb = DICOMWEB_PLUGIN.exists()
+    server = start_orthanc(folder / "orthanc",
+                           {"viewer": modality(QR_AET, move_port),
+                            "noget": modality("GCV_NOGET", move_port, AllowGet=False)},
+                           dicomweb=dicomweb)
+    studies = standard_studies()
+    big = SeedStudy("Many^Images", "QR-040", "ACC4000", "20240910", "Chest series", "DX",
+                    series=2, per_series=20, size=512)
+    for study in [*studies, big]:
+        for path in study.write(folder / "seed" / study.accession):
+            server.upload(path)
+    return QrPacs(server, move_port, studies, big, dicomweb)
