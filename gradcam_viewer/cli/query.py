@@ -141,5 +141,4 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
-COMMAND = Command("query", "List the studies a PACS holds (C-FIND or QIDO-RS).", add_arguments,
-                  run)
+COMMAND = Command("query", "List the studies a PACS holds.", add_arguments, run)

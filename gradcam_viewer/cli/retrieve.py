@@ -74,5 +74,5 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if report.ok else ExitCode.INPUTS_FAILED
 
 
-COMMAND = Command("retrieve", "Copy a study or series from a PACS into a folder (C-GET, C-MOVE "
-                  "or WADO-RS).", add_arguments, run)
+COMMAND = Command("retrieve", "Copy a study or series from a PACS into a folder.", add_arguments,
+                  run)
