@@ -85,7 +85,7 @@ def client(node: PacsNode) -> DICOMwebClient:
     return web
 
 
-def _http_problem(node: PacsNode, exc: Exception, what: str) -> PacsError:
+def http_problem(node: PacsNode, exc: Exception, what: str) -> PacsError:
     """An HTTP or network failure in words (status codes the user can act on)."""
     import requests
 
@@ -130,7 +130,7 @@ def find_studies(node: PacsNode, query: StudyQuery) -> StudyList:
             found = web.search_for_studies(search_filters=_filters(query, modality),
                                            fields=list(STUDY_FIELDS), limit=query.limit + 1)
         except Exception as exc:
-            raise _http_problem(node, exc, "answer the query") from exc
+            raise http_problem(node, exc, "answer the query") from exc
         more = more or len(found) > query.limit
         for item in found:
             match = StudyMatch.of(Dataset.from_json(item))
@@ -148,7 +148,7 @@ def find_series(node: PacsNode, study_uid: str) -> list[SeriesMatch]:
         found = client(node).search_for_series(study_instance_uid=study_uid,
                                                fields=list(SERIES_FIELDS))
     except Exception as exc:
-        raise _http_problem(node, exc, "list the series") from exc
+        raise http_problem(node, exc, "list the series") from exc
     series = []
     for item in found:
         ds = Dataset.from_json(item)
@@ -220,7 +220,7 @@ class WebRetrieval:
             report.problem = str(exc)
         except Exception as exc:  # noqa: BLE001 - HTTP, network and parsing failures: in words
             if not self.cancelled:
-                report.problem = str(_http_problem(node, exc, "send the study"))
+                report.problem = str(http_problem(node, exc, "send the study"))
         report.cancelled = self.cancelled
         if report.cancelled and not report.problem:
             report.problem = "cancelled: the objects that had arrived are kept"

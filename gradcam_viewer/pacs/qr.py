@@ -9,10 +9,24 @@ from typing import Protocol
 
 from gradcam_viewer.pacs import dicomweb, dimse
 from gradcam_viewer.pacs.dimse import PacsError
+from gradcam_viewer.pacs.network import EchoResult, echo
 from gradcam_viewer.pacs.nodes import PacsNode
 from gradcam_viewer.pacs.query import QueryError, SeriesMatch, StudyList, StudyMatch, StudyQuery
 from gradcam_viewer.pacs.retrieve import Progress, Retrieval, RetrieveReport
 from gradcam_viewer.pacs.store import Stored, StudyStore
+
+
+def check(node: PacsNode) -> EchoResult:
+    """Settings > PACS nodes' Test connection: a C-ECHO, or a QIDO-RS search for one study."""
+    if node.kind != "dicomweb":
+        return echo(node, timeout=node.acse_timeout)
+    try:
+        dicomweb.client(node).search_for_studies(limit=1, fields=["StudyInstanceUID"])
+    except PacsError as exc:
+        return EchoResult(False, str(exc))
+    except Exception as exc:  # noqa: BLE001 - HTTP and network failures: in words
+        return EchoResult(False, str(dicomweb.http_problem(node, exc, "answer a search")))
+    return EchoResult(True, f"{node.label} answered a QIDO-RS search")
 
 
 def find_studies(node: PacsNode, query: StudyQuery) -> StudyList:
@@ -86,5 +100,5 @@ def resolve(node: PacsNode, request: StudyRequest) -> StudyMatch:
     return found[0]
 
 
-__all__ = ["PacsError", "QueryError", "Retriever", "StudyRequest", "find_series",
+__all__ = ["PacsError", "QueryError", "Retriever", "StudyRequest", "check", "find_series",
            "find_studies", "resolve", "retrieval"]
