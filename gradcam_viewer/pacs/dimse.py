@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -158,6 +159,9 @@ class Canceller:
             log.info("no final status %.0f s after C-CANCEL: association aborted", self.grace)
             self.aborted = True
             self.assoc.abort()
+            # the thread reading the responses waits on pynetdicom's message queue until the
+            # DIMSE timeout; (None, None) is what it reads when an association ends
+            self.assoc.dimse.msg_queue.put((None, None))
 
     def done(self) -> None:
         self._finished.set()
@@ -172,14 +176,27 @@ def is_pending(code: int | None) -> bool:
     return code in (0xFF00, 0xFF01)
 
 
-def lost(node: PacsNode, assoc: Association, local: str, what: str) -> str:
-    """A request left without a final answer, in words: the PACS aborted (what PACS do to a
-    caller they do not know), or nothing came in time."""
-    if assoc.is_aborted:
+def aborted(assoc: Association, wait: float = 1.0) -> bool:
+    """Whether the peer aborted the association. pynetdicom ends a request's responses as
+    soon as the A-ABORT arrives, a moment before it marks the association aborted."""
+    deadline = time.monotonic() + wait
+    while not assoc.is_aborted and time.monotonic() < deadline:
+        if not assoc.is_established and not assoc.is_aborted:
+            return False  # released or never there
+        time.sleep(0.01)
+    return bool(assoc.is_aborted)
+
+
+def lost(node: PacsNode, assoc: Association, local: str, what: str,
+         waited: float) -> tuple[str, str]:
+    """A request left without a final answer after `waited` seconds, in words, and what the
+    PACS administrator must do ("" if nothing): the PACS aborted (what PACS do to a caller
+    they do not know), or nothing came in time (pynetdicom then aborts the association)."""
+    if waited < node.dimse_timeout * 0.9 and aborted(assoc):
         return (f"{node.label} ended the association when asked to {what} (it aborted): it "
-                f"does not allow this viewer to. {admin_hint(node, local)}")
-    return (f"no answer from {node.label} within {node.dimse_timeout:g} s when asked to {what}, "
-            "or the connection was lost")
+                "does not allow this viewer to.", admin_hint(node, local))
+    return (f"no answer from {node.label} within {node.dimse_timeout:g} s when asked to "
+            f"{what}, or the connection was lost", "")
 
 
 def find_failure(node: PacsNode, code: int, local: str, comment: str = "") -> str:
@@ -208,12 +225,16 @@ def _find(node: PacsNode, identifier: Dataset, limit: int | None) -> tuple[list[
         canceller = Canceller(assoc, FIND_MODEL)
         responses: Iterator[tuple[Dataset, Dataset | None]] = assoc.send_c_find(
             identifier, FIND_MODEL)
+        last = time.monotonic()
         for status, match in responses:
             code = status_code(status)
             if code is None:
                 if canceller.aborted:
                     break
-                raise PacsError(lost(node, assoc, conn.local_host, "query"))
+                reason, hint = lost(node, assoc, conn.local_host, "query",
+                                    time.monotonic() - last)
+                raise PacsError(f"{reason} {hint}".strip())
+            last = time.monotonic()
             if is_pending(code):
                 if match is None:
                     continue

@@ -37,6 +37,7 @@ from gradcam_viewer.pacs.dimse import (
     admin_hint,
     associate,
     is_pending,
+    lost,
     make_ae,
     status_code,
 )
@@ -45,6 +46,7 @@ from gradcam_viewer.pacs.store import CANCELLED, NotStoredError, Stored, StudySt
 
 if TYPE_CHECKING:
     from pynetdicom.events import Event
+    from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,13 @@ def storage_contexts() -> list[tuple[str, list[str]]]:
         contexts.extend((sop_class, [syntax]) for syntax in compressed)
     contexts.extend((sop_class, [str(s) for s in UNCOMPRESSED]) for sop_class in OTHER_IMAGES)
     return contexts[:MAX_CONTEXTS - 1]
+
+
+def scp_roles(contexts: list[tuple[str, list[str]]]) -> list[SCP_SCU_RoleSelectionNegotiation]:
+    """SCP/SCU role selection items: for C-GET we are the storage SCP of each class."""
+    from pynetdicom import build_role
+
+    return [build_role(c, scp_role=True) for c in dict.fromkeys(c for c, _ in contexts)]
 
 
 @dataclass
@@ -259,17 +268,16 @@ class Retrieval:
         return ds
 
     def _get(self, report: RetrieveReport) -> None:
-        from pynetdicom import build_role, evt
+        from pynetdicom import evt
 
         ae = make_ae(self.node)
         ae.add_requested_context(GET_MODEL)
         contexts = storage_contexts()
         for sop_class, syntaxes in contexts:
             ae.add_requested_context(sop_class, syntaxes)
-        roles = [build_role(c, scp_role=True) for c in dict.fromkeys(c for c, _ in contexts)]
         conn = associate(self.node, ae, "retrieve with C-GET",
                          handlers=[(evt.EVT_C_STORE, lambda event: self._store(event, report))],
-                         roles=roles)
+                         roles=scp_roles(contexts))
         assoc = conn.assoc
         try:
             if not accepted(assoc, GET_MODEL):
@@ -337,11 +345,13 @@ class Retrieval:
             canceller.cancel()
         final: int | None = None
         status = Dataset()
+        last = time.monotonic()
         try:
             for status, _identifier in responses:
                 code = status_code(status)
                 if code is None:
                     break
+                last = time.monotonic()
                 self._count(status)
                 if is_pending(code):
                     continue
@@ -359,13 +369,9 @@ class Retrieval:
                 raise PacsError(f"the connection with {self.node.label} was lost or timed out "
                                 f"(no answer within {self.node.dimse_timeout:g} s) after "
                                 f"{len(report.stored)} object(s)")
-            if conn.assoc.is_aborted:
-                raise _NoObjectsError(f"{self.node.label} ended the association when asked to "
-                                    f"retrieve with {report.method} (it aborted): it does not "
-                                    "allow this viewer to.",
-                                    admin_hint(self.node, conn.local_host))
-            raise _NoObjectsError(f"no answer from {self.node.label} within "
-                                f"{self.node.dimse_timeout:g} s, or the connection was lost")
+            raise _NoObjectsError(*lost(self.node, conn.assoc, conn.local_host,
+                                        f"retrieve with {report.method}",
+                                        time.monotonic() - last))
         self._final(final, status, conn, report)
 
     def _final(self, code: int, status: Dataset, conn: Connection,
