@@ -80,3 +80,58 @@ def test_open_study_names_what_is_wrong(win, qr_pacs, pacs_config):
     assert "no PACS node is called 'No such node'" in win.messages.last_error
     win.open_study(StudyRequest("Test PACS", study_uid="1.2.3", accession="X"))
     assert "one of the two" in win.messages.last_error
+
+
+def test_cancel_in_the_status_bar_keeps_what_is_shown(win, qtbot, qr_pacs, pacs_config,
+                                                       monkeypatch):
+    from gradcam_viewer.pacs.store import StudyStore
+    from gradcam_viewer.session.retrieval import RetrieveState
+
+    put = StudyStore.put_encoded
+    monkeypatch.setattr(StudyStore, "put_encoded",
+                        lambda self, ds, data: (__import__("time").sleep(0.1),
+                                                put(self, ds, data))[1])
+    big = qr_pacs.big
+    win.pacs_open.retrieve(qr_pacs.node(method="get"), big.study_uid)
+    bar = win.pacs_open.bar
+    qtbot.waitUntil(lambda: win.pacs_open.retrieval.received >= 3, timeout=60_000)
+    assert bar.isVisible() and bar.cancel.isEnabled() and "of 40" in bar.text.text()
+    shown = win.session.files.current
+    bar.cancel.click()
+    qtbot.waitUntil(lambda: win.pacs_open.last_report is not None, timeout=30_000)
+    report = win.pacs_open.last_report
+    assert report.cancelled and 3 <= len(report.stored) < 40
+    assert win.pacs_open.retrieval.state is RetrieveState.CANCELLED and not bar.isVisible()
+    assert win.session.files.current == shown
+    assert sorted(win.studies.catalogue.paths()) == sorted(report.stored)
+    assert "Retrieve cancelled" in win.status.worker.text()
+
+
+def test_nodes_dialog_sets_up_dicomweb_and_the_cache(win, qr_pacs, pacs_config, tmp_path):
+    from gradcam_viewer.pacs import load_nodes
+
+    win.act["pacs_nodes"].trigger()
+    dialog = win.pacs.nodes_dialog
+    assert [n.title for n in dialog.nodes] == ["Test PACS"]
+    dialog.name.setText("Web")
+    dialog.kind.setCurrentIndex(1)
+    assert not dialog.use_send.isEnabled() and not dialog.aet.isVisibleTo(dialog)
+    dialog.url.setText(qr_pacs.server.dicomweb_url + "/")
+    dialog.add_current()
+    dialog.keep.setChecked(False)
+    dialog.cache_mb.setValue(1024)
+    dialog.save()
+    nodes = load_nodes()
+    assert [(n.kind, n.url, n.send, n.query_retrieve) for n in nodes] == [
+        ("dimse", "", True, True), ("dicomweb", qr_pacs.server.dicomweb_url, False, True)]
+    assert not win.pacs_open.settings.keep and win.pacs_open.settings.cache_mb == 1024
+
+
+def test_the_cache_is_emptied_at_exit_unless_kept(win, qtbot, qr_pacs, pacs_config):
+    win.pacs_open.settings.keep = False
+    seed = qr_pacs.study("ACC2001")
+    win.pacs_open.retrieve(qr_pacs.node(method="get"), seed.study_uid)
+    qtbot.waitUntil(lambda: win.pacs_open.last_report is not None, timeout=60_000)
+    assert (pacs_config / seed.study_uid).is_dir()
+    win.shutdown()
+    assert not (pacs_config / seed.study_uid).exists()

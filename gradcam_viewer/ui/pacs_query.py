@@ -109,8 +109,9 @@ class QueryDialog(QDialog):
     def _fields(self) -> QGridLayout:
         self.patient_id, self.patient_name = QLineEdit(), QLineEdit()
         self.accession, self.description = QLineEdit(), QLineEdit()
-        self.patient_name.setPlaceholderText("DOE* (a name without * matches names starting "
-                                             "with it)")
+        self.patient_name.setPlaceholderText("DOE^J*")
+        self.patient_name.setToolTip("* and ? are wildcards; a name without them matches the "
+                                     "names starting with it")
         self.modality = QLineEdit(",".join(DEFAULT_MODALITIES))
         self.modality.setToolTip("Modalities separated by commas; empty for any")
         self.date_preset = QComboBox()
