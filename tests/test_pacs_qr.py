@@ -426,10 +426,16 @@ def test_unknown_move_destination_is_told_what_to_register(open_move_pacs, tmp_p
 
 # --- cancel --------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("refuse", [True, False], ids=["refusing", "c-cancel-alone"])
 @pytest.mark.parametrize("method", ["get", "move"])
-def test_cancel_during_a_40_instance_retrieve(qr_pacs, tmp_path, method, monkeypatch):
+def test_cancel_during_a_40_instance_retrieve(qr_pacs, tmp_path, method, refuse, monkeypatch):
     """Cancel after 5 objects of 40: the retrieve stops, C-CANCEL went out, every file left
-    is a whole object of the study (no partial file, no temporary file)."""
+    is a whole object of the study (no partial file, no temporary file). Orthanc stops on
+    C-CANCEL alone (`c-cancel-alone`: what still comes is not refused)."""
+    if not refuse:
+        monkeypatch.setattr(StudyStore, "closed", property(lambda self: False,
+                                                           lambda self, value: None),
+                            raising=False)
     put = StudyStore.put_encoded
 
     def slow_disk(self, ds, data):
