@@ -105,7 +105,6 @@ class QrPacs:
 
     def node(self, method: str = "auto", calling: str = QR_AET, **changes):
         from gradcam_viewer.pacs.nodes import PacsNode
-
         from orthanc_server import AET
 
         return PacsNode(AET, "127.0.0.1", self.server.dicom_port, calling, "Test PACS",

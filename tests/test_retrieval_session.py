@@ -35,7 +35,7 @@ def reading_order(objects) -> list[Path]:
                                                                      o[1].instance))]
 
 
-class Window_:
+class WindowPart:
     """The window's part: listings go to the session; the worker loads what is opened."""
 
     def __init__(self):
@@ -84,7 +84,7 @@ def test_paging_while_a_study_arrives(shape, rnd, actions):
     pending = list(objects)
     rnd.shuffle(pending)  # the PACS's order, not the reading order
     arrived: list = []
-    w = Window_()
+    w = WindowPart()
     retrieval = StudyRetrieval("PACS", STUDY)
     detached = finished = False
     cancels = 0
