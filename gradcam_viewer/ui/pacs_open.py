@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -29,6 +30,9 @@ from gradcam_viewer.pacs.retrieve import Progress, RetrieveReport
 from gradcam_viewer.pacs.store import DEFAULT_CACHE_MB, RetrieveCache, Stored
 from gradcam_viewer.session.retrieval import Entry, Listing, RetrieveState, StudyRetrieval
 from gradcam_viewer.ui.status import Messages
+
+if TYPE_CHECKING:
+    from gradcam_viewer.ui.pacs_query import QueryDialog
 
 log = logging.getLogger(__name__)
 TICK_MS = 250  # how often a growing study is re-listed (the first image goes at once)
@@ -124,7 +128,7 @@ class OpenFromPacs:
         self.bar.cancel.clicked.connect(self.cancel)
         self.retrieval: StudyRetrieval | None = None
         self.last_report: RetrieveReport | None = None
-        self.dialog: QWidget | None = None
+        self.dialog: QueryDialog | None = None  # kept between uses, with its last answer
         self._lock = threading.Lock()  # `_job` and the retrieval's cancel state, together
         self._job: Retriever | None = None  # the running retrieve (Cancel goes to it)
         self._thread: threading.Thread | None = None
@@ -141,9 +145,14 @@ class OpenFromPacs:
     def show_dialog(self) -> None:
         from gradcam_viewer.ui.pacs_query import QueryDialog
 
-        dialog = QueryDialog(self._parent, self, self._messages)
-        self.dialog = dialog
-        dialog.show()
+        if self.dialog is None:
+            self.dialog = QueryDialog(self._parent, self, self._messages)
+        else:
+            self.dialog.reload_nodes()
+            self.dialog.fill()  # "show identifying fields" may have changed meanwhile
+        self.dialog.show()
+        self.dialog.raise_()
+        self.dialog.activateWindow()
 
     def open_study(self, request: StudyRequest) -> None:
         """Retrieve the study `request` names from its node (by name in Settings > PACS

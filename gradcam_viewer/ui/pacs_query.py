@@ -67,18 +67,12 @@ class QueryDialog(QDialog):
     """`studies` holds the last answer; `series[study_uid]` the series listed so far."""
 
     def __init__(self, parent: QWidget, opener: OpenFromPacs, messages: Messages) -> None:
-        from gradcam_viewer.pacs import NodeError, load_nodes
-
         super().__init__(parent)
         self.setWindowTitle("Open from PACS")
         self.resize(900, 560)
         self._opener, self._messages = opener, messages
         self._network = NetworkJobs(self, messages)
-        try:
-            self.nodes: list[PacsNode] = [n for n in load_nodes() if n.query_retrieve]
-        except NodeError as exc:
-            self.nodes = []
-            messages.error(str(exc))
+        self.nodes: list[PacsNode] = []
         self.studies: list[StudyMatch] = []
         self.series: dict[str, list[SeriesMatch]] = {}
         self.answer: StudyList | None = None
@@ -92,15 +86,12 @@ class QueryDialog(QDialog):
         self.note.setWordWrap(True)
         lay.addWidget(self.note)
         lay.addWidget(self._buttons())
-        self._nodes_changed()
+        self.reload_nodes()
         self.setModal(False)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     # ------------------------------------------------------------------ building ----
     def _node_row(self) -> QHBoxLayout:
         self.node_box = QComboBox()
-        self.node_box.addItems([f"{n.title}  ({n.label})" if n.name else n.label
-                                for n in self.nodes])
         row = QHBoxLayout()
         row.addWidget(QLabel("PACS node:"))
         row.addWidget(self.node_box, 1)
@@ -174,11 +165,26 @@ class QueryDialog(QDialog):
         return box
 
     # ------------------------------------------------------------------ the query ----
-    def _nodes_changed(self) -> None:
+    def reload_nodes(self) -> None:
+        """The nodes marked for query/retrieve, as Settings > PACS nodes last saved them (the
+        dialog stays open between uses, with its last answer)."""
+        from gradcam_viewer.pacs import NodeError, load_nodes
+
+        chosen = self.node()
+        try:
+            self.nodes = [n for n in load_nodes() if n.query_retrieve]
+        except NodeError as exc:
+            self.nodes = []
+            self._messages.error(str(exc))
+        self.node_box.clear()
+        self.node_box.addItems([f"{n.title}  ({n.label})" if n.name else n.label
+                                for n in self.nodes])
+        if chosen in self.nodes:
+            self.node_box.setCurrentIndex(self.nodes.index(chosen))
         if not self.nodes:
             self.note.setText("No PACS node is set up for query/retrieve. Add one in Settings > "
                               "PACS nodes and tick \"query/retrieve\".")
-        self.query_button.setEnabled(bool(self.nodes))
+        self.query_button.setEnabled(bool(self.nodes) and not self.querying)
 
     def _date_preset_changed(self) -> None:
         custom = DATE_PRESETS[self.date_preset.currentIndex()] == "range"
