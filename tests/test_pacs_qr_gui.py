@@ -125,6 +125,11 @@ def test_nodes_dialog_sets_up_dicomweb_and_the_cache(win, qr_pacs, pacs_config, 
     assert [(n.kind, n.url, n.send, n.query_retrieve) for n in nodes] == [
         ("dimse", "", True, True), ("dicomweb", qr_pacs.server.dicomweb_url, False, True)]
     assert not win.pacs_open.settings.keep and win.pacs_open.settings.cache_mb == 1024
+    win.pacs_open.show_dialog()  # the query dialog offers what was just saved
+    first = win.pacs_open.dialog
+    win.pacs_open.show_dialog()
+    assert win.pacs_open.dialog is first and [n.title for n in first.nodes] == ["Test PACS",
+                                                                                "Web"]
 
 
 def test_the_cache_is_emptied_at_exit_unless_kept(win, qtbot, qr_pacs, pacs_config):

@@ -187,3 +187,27 @@ def test_retrieve_failures_exit_1_or_2(qr_pacs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "0 objects retrieved, 0 failed" in err and "AE title STRANGER" in err
     assert main(["retrieve", node, "--study-uid", "1.2.x", "--out", str(tmp_path / "b")]) == 2
+
+
+def test_the_log_holds_no_names_ids_or_query_strings(qr_pacs, tmp_path, monkeypatch, capsys):
+    """A query by name and ID, a refusal and a retrieve: the log file has counts, never the
+    patient's name, ID or what was typed."""
+    import logging
+
+    from gradcam_viewer import logs
+
+    monkeypatch.setenv("GRADCAM_VIEWER_LOG_DIR", str(tmp_path / "log"))
+    monkeypatch.setattr(logs, "_configured", None)
+    node = f"GCVORTHANC@127.0.0.1:{qr_pacs.server.dicom_port}"
+    seed = qr_pacs.study("ACC1001")
+    assert main(["query", node, "--patient-name", "Mül*", "--patient-id", "QR-001",
+                 "--calling-aet", "GCV_VIEWER", "--show-identifiers"]) == 0
+    assert main(["query", node, "--patient-name", "Mül*", "--calling-aet", "STRANGER"]) == 1
+    assert main(["retrieve", node, "--study-uid", seed.study_uid, "--out", str(tmp_path / "s"),
+                 "--calling-aet", "GCV_VIEWER"]) == 0
+    logging.getLogger("gradcam_viewer").handlers[-1].flush()
+    text = (tmp_path / "log" / "gradcam-viewer.log").read_text(encoding="utf-8")
+    assert "C-FIND: 2 stud" in text and "C-GET: 4 object(s) retrieved" in text
+    for secret in ("Müller", "Mül", "Jürgen", "QR-001", "19700101"):
+        assert secret not in text, secret
+    assert "Müller" in capsys.readouterr().out  # printed, as asked, to the terminal only
