@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def marks_folder(tmp_path_factory, monkeypatch) -> Path:
+    """The viewer's marks go to a folder of the test's own, never the user's data folder."""
+    folder = tmp_path_factory.mktemp("marks")
+    monkeypatch.setenv("GRADCAM_VIEWER_MARKS", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():

@@ -29,7 +29,7 @@ def evaluation(with_boxes: bool, seed: int = 0) -> Evaluation:
         for label in LABELS[:2]:
             for _ in range(5):
                 ev.add_box(label, {"hit": float(rng.random() < 0.7), "iou": rng.random(),
-                                   "iobb": rng.random()})
+                                   "iobb": rng.random(), "energy": rng.random()})
     return ev
 
 

@@ -35,7 +35,8 @@ BARS = (("AUROC", "auroc"), ("pointing game", "pointing_game"),
         ("IoBB accuracy, T = 0.5", "iobb_acc_0.5"), ("mean IoU", "mean_iou"))
 TABLE_COLUMNS = (("label", "label"), ("images", "images"), ("positives", "positives"),
                  ("AUROC [95% CI]", "auroc"), ("boxes", "boxes"),
-                 ("pointing", "pointing_game"), ("IoBB@.1", "iobb_acc_0.1"),
+                 ("pointing", "pointing_game"), ("energy", "energy_pointing_game"),
+                 ("IoBB@.1", "iobb_acc_0.1"),
                  ("@.25", "iobb_acc_0.25"), ("@.5", "iobb_acc_0.5"), ("@.75", "iobb_acc_0.75"),
                  ("@.9", "iobb_acc_0.9"), ("IoU", "mean_iou"))
 

@@ -1,4 +1,4 @@
-"""Localisation and discrimination measured on the user's own annotations (issue 13, part 3).
+"""Localisation and discrimination measured on the user's own annotations.
 
 - labels.csv: one row per image (first column, or `Image` / `Image Index`: the file name), one
   0/1 column per label (the AI for Medicine course's train-small.csv layout); other columns
@@ -8,9 +8,11 @@
 
 Per label: AUROC (trapezoidal ROC, equal to the Mann-Whitney statistic) with a 95% percentile
 bootstrap interval over images; with boxes, the pointing game (the map's maximum inside the
-box), IoBB accuracy at T(IoBB) = 0.1 ... 0.9 as in Wang et al. 2017 (the map binarised at half
-its maximum, a bounding box around each connected region, a box counts as found when one of
-them has |B ∩ GT| / |B| >= T), and the mean IoU of the binarised map with the box.
+box), the energy-based pointing game (the share of the map inside the box), IoBB accuracy at
+T(IoBB) = 0.1 ... 0.9 as in Wang et al. 2017 (the map binarised at half its maximum, a bounding
+box around each connected region, a box counts as found when one of them has
+|B ∩ GT| / |B| >= T), and the mean IoU of the binarised map with the box: marks/scores.py, the
+functions the viewer's live score uses.
 numpy only (Pillow for the map upsampling); no TensorFlow, no Qt.
 """
 
@@ -22,15 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
+from gradcam_viewer.cam.heatmap import normalize_heatmaps
+from gradcam_viewer.marks.scores import (
+    BINARY_THRESHOLD,
+    connected_regions as connected_regions,
+    localise as localise_mask,
+)
+from gradcam_viewer.marks.shapes import Mark
 
 IOBB_THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)
-BINARY_THRESHOLD = 0.5
 BOOTSTRAP = 1000
 NAME_COLUMNS = ("Image", "Image Index", "image", "path", "filename")
 # NIH names a finding differently in its label and box files
 ALIASES = {"Infiltrate": "Infiltration"}
-MAX_GRID = 256  # connected regions are found on a grid of at most this many pixels a side
 
 
 class AnnotationError(ValueError):
@@ -219,66 +225,22 @@ def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, n: int = BOOTSTRAP, seed
 
 # --- localisation --------------------------------------------------------------------------
 
-def connected_regions(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Bounding boxes (x0, y0, x1, y1; exclusive ends) of the 4-connected regions of `mask`."""
-    mask = np.asarray(mask, bool)
-    h, w = mask.shape
-    labels = np.where(mask, np.arange(h * w).reshape(h, w) + 1, 0)
-    big = h * w + 1
-    while True:  # every pixel takes the smallest label among itself and its neighbours
-        cur = np.where(mask, labels, big)
-        m = cur.copy()
-        m[1:] = np.minimum(m[1:], cur[:-1])
-        m[:-1] = np.minimum(m[:-1], cur[1:])
-        m[:, 1:] = np.minimum(m[:, 1:], cur[:, :-1])
-        m[:, :-1] = np.minimum(m[:, :-1], cur[:, 1:])
-        new = np.where(mask, m, 0)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    boxes = []
-    for value in np.unique(labels[mask]):
-        ys, xs = np.nonzero(labels == value)
-        boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-    return boxes
-
-
-def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Pixels whose centres lie in the box."""
-    h, w = shape
-    ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
-    iy = (ys >= box.y) & (ys < box.y + box.h)
-    ix = (xs >= box.x) & (xs < box.x + box.w)
-    return iy[:, None] & ix[None, :]
-
-
 def localise(raw_map: np.ndarray, box: Box, shape: tuple[int, int]) -> dict[str, float]:
-    """Pointing-game hit, IoU of the binarised map, best IoBB of the map's regions."""
+    """Pointing game, energy-based pointing game, IoU and best IoBB of the map against one box,
+    by the functions the viewer's live score uses (marks/scores.py) at BINARY_THRESHOLD."""
     if box.x < -1 or box.y < -1 or box.x + box.w > shape[1] + 1 or box.y + box.h > shape[0] + 1:
         raise AnnotationError(f"the '{box.label}' box (x {box.x:g}, y {box.y:g}, w {box.w:g}, "
                               f"h {box.h:g}) lies outside the {shape[1]}x{shape[0]} image: "
                               "boxes must be in this image's pixels (NIH's are for the "
                               "1024x1024 originals)")
-    maps, has = normalize_heatmaps(np.asarray(raw_map)[None])
-    if not has[0]:
-        return {"hit": 0.0, "iou": 0.0, "iobb": 0.0}
-    up = upsample_heatmap(maps[0], shape)
-    truth = box_mask(box, shape)
-    peak = np.unravel_index(int(np.argmax(up)), up.shape)
-    hot = up >= BINARY_THRESHOLD
-    union = np.logical_or(hot, truth).sum()
-    iou = float(np.logical_and(hot, truth).sum() / union) if union else 0.0
-    scale = max(1.0, max(shape) / MAX_GRID)  # regions on a coarser grid, boxes scaled back
-    grid = (max(1, round(shape[0] / scale)), max(1, round(shape[1] / scale)))
-    coarse = upsample_heatmap(maps[0], grid) >= BINARY_THRESHOLD
-    sy, sx = shape[0] / grid[0], shape[1] / grid[1]
-    best = 0.0
-    for x0, y0, x1, y1 in connected_regions(coarse):
-        bx0, by0, bx1, by1 = x0 * sx, y0 * sy, x1 * sx, y1 * sy
-        ix = max(0.0, min(bx1, box.x + box.w) - max(bx0, box.x))
-        iy = max(0.0, min(by1, box.y + box.h) - max(by0, box.y))
-        best = max(best, ix * iy / ((bx1 - bx0) * (by1 - by0)))
-    return {"hit": float(truth[peak]), "iou": iou, "iobb": best}
+    maps, _ = normalize_heatmaps(np.asarray(raw_map)[None])
+    truth = box_mark(box).mask(shape)
+    return localise_mask(maps[0], truth, BINARY_THRESHOLD).as_dict()
+
+
+def box_mark(box: Box) -> Mark:
+    """An NIH box as the viewer's rectangle mark (the same pixels: centres inside it)."""
+    return Mark.rectangle(box.x, box.y, box.x + box.w, box.y + box.h, box.label)
 
 
 # --- the whole evaluation ------------------------------------------------------------------
@@ -312,6 +274,8 @@ class Evaluation:
             row["boxes"] = len(found)
             nan = float("nan")
             row["pointing_game"] = float(np.mean([f["hit"] for f in found])) if found else nan
+            row["energy_pointing_game"] = (float(np.mean([f["energy"] for f in found]))
+                                           if found else nan)
             for thr in IOBB_THRESHOLDS:
                 row[f"iobb_acc_{thr:g}"] = (float(np.mean([f["iobb"] >= thr for f in found]))
                                             if found else nan)
@@ -333,7 +297,7 @@ class Evaluation:
 
 
 COLUMNS = ("label", "images", "positives", "auroc", "auroc_ci_low", "auroc_ci_high", "boxes",
-           "pointing_game", *(f"iobb_acc_{t:g}" for t in IOBB_THRESHOLDS), "mean_iou")
+           "pointing_game", "energy_pointing_game", *(f"iobb_acc_{t:g}" for t in IOBB_THRESHOLDS), "mean_iou")
 
 
 def table_csv(rows: list[dict]) -> str:

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.results import ExplainResult, ModelInfo
@@ -40,7 +48,19 @@ class FindingsPanel(QWidget):
         row.addWidget(self.labels, 1)
         row.addWidget(self.colorbar)
         lay.addLayout(row, 1)
+        self.mark_score = QLabel("")  # the picked finding against the user's marks
+        self.mark_score.setWordWrap(True)
+        self.mark_score.setVisible(False)
+        lay.addWidget(self.mark_score)
         self._listed: Listed | None = None
+
+    def show_mark_scores(self, scores: dict[int, str], detail: str, tooltip: str) -> None:
+        """The live score (ui/marking.py): a short text per finding with marks, and the
+        picked finding's four numbers under the list."""
+        self.labels.set_mark_scores(scores, tooltip)
+        self.mark_score.setText(detail)
+        self.mark_score.setToolTip(tooltip)
+        self.mark_score.setVisible(bool(detail))
 
     def show_model(self, info: ModelInfo) -> None:
         if self.labels.labels() != info.labels:

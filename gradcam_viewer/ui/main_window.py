@@ -43,6 +43,7 @@ from gradcam_viewer.ui import dialogs, file_dialogs, preload
 from gradcam_viewer.ui.exporting import Exports
 from gradcam_viewer.ui.findings import ExplanationTabs
 from gradcam_viewer.ui.image_area import ImageArea
+from gradcam_viewer.ui.marking import Marking
 from gradcam_viewer.ui.menus import Actions, Handler, shortcuts_html
 from gradcam_viewer.ui.model_setup import ModelSetup
 from gradcam_viewer.ui.pacs_dialogs import Pacs
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self._build_parts()
         self._build_docks()
         self.act = Actions(self, self._handlers())
+        self.marking.attach(self.act)
         self.recent = RecentFiles(self.settings, self.act.submenus["recent"])
         self.presets = WindowPresets(self.act.toolbar, self.act.submenus["presets"])
         self._connect()
@@ -93,6 +95,8 @@ class MainWindow(QMainWindow):
         self.pacs_open = OpenFromPacs(self, self.settings, self.messages, self.statusBar(),
                                       self._retrieved,
                                       self.tabs.metadata.show_identifying.isChecked)
+        self.marking = Marking(self, self.image_area, self.findings, self.messages,
+                               self.session.cache, self.snapshot, self._last_dir)
 
     def _build_docks(self) -> None:
         right = QDockWidget("Explanation", self)
@@ -130,6 +134,7 @@ class MainWindow(QMainWindow):
             "card": lambda: dialogs.model_card(self, s.model), "check": self.check.start,
             "keys": lambda: dialogs.text_dialog(self, "Keyboard shortcuts", shortcuts_html()),
             "about": lambda: dialogs.about(self),
+            **self.marking.handlers(),
         }
 
     def _connect(self) -> None:
@@ -273,6 +278,7 @@ class MainWindow(QMainWindow):
     def _render_image(self) -> None:
         image = self.session.image
         self.presets.fill(image.presets if image is not None else [])
+        self.marking.show_image(image)
         if image is None:
             self.image_area.clear()
             self.tabs.metadata.set_metadata({})
@@ -305,6 +311,7 @@ class MainWindow(QMainWindow):
 
     def _draw_overlay(self) -> None:
         note = self.image_area.draw_overlay()
+        self.marking.refresh_scores()
         if note:
             self.messages.status(note)
         self._update_info()

@@ -62,8 +62,9 @@ class LabelList(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(2)
-        self.setHeaderLabels(["Finding", "Probability"])
+        self.setColumnCount(3)
+        self.setHeaderLabels(["Finding", "Probability", "Marks"])
+        self.setColumnHidden(2, True)  # shown while a finding has marks (`set_mark_scores`)
         self.setRootIsDecorated(False)
         self.setItemDelegateForColumn(1, ProbabilityDelegate(self))
         self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -75,6 +76,19 @@ class LabelList(QTreeWidget):
         self._labels: list[str] = []
         self._probs: np.ndarray | None = None
         self._no_evidence: np.ndarray | None = None
+        self._mark_scores: dict[int, str] = {}
+
+    def set_mark_scores(self, scores: dict[int, str], tooltip: str = "") -> None:
+        """The live score of the findings that have marks (model index -> short text)."""
+        self._mark_scores = dict(scores)
+        self.setColumnHidden(2, not scores)
+        self.headerItem().setToolTip(2, tooltip)
+        for item in self.items():
+            item.setText(2, self._mark_scores.get(int(item.data(0, INDEX_ROLE)), ""))
+
+    def mark_score_texts(self) -> dict[str, str]:
+        """The Marks column as shown: finding -> text (findings with marks only)."""
+        return {item.text(0): item.text(2) for item in self.items() if item.text(2)}
 
     def set_labels(self, labels: list[str]) -> None:
         self._labels = list(labels)
@@ -94,7 +108,7 @@ class LabelList(QTreeWidget):
 
         self.values_are_probabilities = output_kind != "scores"
         title = "Probability" if self.values_are_probabilities else SCORES_TITLE
-        self.setHeaderLabels(["Finding", title])
+        self.setHeaderLabels(["Finding", title, "Marks"])
         self.header().resizeSection(1, 130 if self.values_are_probabilities else 175)
         self.headerItem().setToolTip(1, {
             "logits": "The model's logits turned into probabilities by its output activation.",
@@ -148,7 +162,7 @@ class LabelList(QTreeWidget):
         if self.by_probability and probs is not None:
             order.sort(key=lambda i: -probs[i])
         for i in order:
-            item = QTreeWidgetItem([self._labels[i], ""])
+            item = QTreeWidgetItem([self._labels[i], "", self._mark_scores.get(i, "")])
             item.setData(0, INDEX_ROLE, i)
             if probs is not None:
                 item.setData(1, PROB_ROLE, float(probs[i]))
