@@ -70,6 +70,18 @@ def orthanc(tmp_path_factory):
     stop_orthanc(server)
 
 
+@pytest.fixture(scope="session")
+def qr_pacs(tmp_path_factory):
+    """An Orthanc set up for query/retrieve as a hospital would (tests/pacs_studies.py): the
+    viewer's AE title registered, seeded studies; with the DICOMweb plugin when installed."""
+    from orthanc_server import stop_orthanc
+    from pacs_studies import start_qr_pacs
+
+    pacs = start_qr_pacs(tmp_path_factory.mktemp("qr"))
+    yield pacs
+    stop_orthanc(pacs.server)
+
+
 @pytest.fixture
 def no_network(monkeypatch):
     """Every socket creation fails and is recorded: the test asserts the list stays empty."""

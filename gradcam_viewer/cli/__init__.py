@@ -25,7 +25,8 @@ log = logging.getLogger("gradcam_viewer.cli")
 
 # name -> the module of gradcam_viewer.cli that holds its COMMAND, in --help's order
 _MODULES = {"explain": "explain", "manifest": "manifest", "calibrate": "calibrate",
-            "sanity": "sanity", "evaluate": "evaluate", "open": "open_study"}
+            "sanity": "sanity", "evaluate": "evaluate", "query": "query", "retrieve": "retrieve",
+            "open": "open_study"}
 
 
 class _Commands(Mapping[str, Command]):

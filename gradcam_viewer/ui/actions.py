@@ -47,6 +47,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("open", "&Open...", "File", 0, "Ctrl+O", toolbar=11, keys_help="Open files"),
     A("open_folder", "Open &folder...", "File", 0, "Ctrl+Shift+O", toolbar=12),
     A("recent", "Open &recent", "File", 0, submenu=True),
+    A("open_pacs", "Open from PAC&S...", "File", 0),
     A("model", "Open &model...", "File", 1),
     A("chexnet", "Open &CheXNet weights...", "File", 1),
     A("demo", "Use the &demo model", "File", 1),

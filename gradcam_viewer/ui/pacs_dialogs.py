@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
     from gradcam_viewer.pacs import PacsNode, SendReport
+    from gradcam_viewer.ui.pacs_open import RetrieveSettings
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,9 @@ class Pacs:
         self.nodes_dialog: NodesDialog | None = None
         self.last_send_report: SendReport | None = None
 
-    def show_nodes(self) -> None:
-        self.nodes_dialog = NodesDialog(self._parent, self.network, self._messages)
+    def show_nodes(self, cache: RetrieveSettings | None = None) -> None:
+        """Settings > PACS nodes (with the retrieved-studies cache's settings when given)."""
+        self.nodes_dialog = NodesDialog(self._parent, self.network, self._messages, cache)
         self.nodes_dialog.show()
 
     def export_dicom(self, folder: Path | None = None,
@@ -204,12 +206,13 @@ class Pacs:
         from gradcam_viewer.pacs import NodeError, load_nodes
 
         try:
-            nodes = load_nodes()
+            nodes = [n for n in load_nodes() if n.send]
         except NodeError as exc:
             self._messages.error(str(exc))
             return
         if not nodes:
-            self._messages.error("No PACS node is configured. Add one in Settings > PACS nodes.")
+            self._messages.error("No PACS node is configured for sending. Add one in Settings > "
+                                 "PACS nodes.")
             return
         try:
             build = objects() if objects is not None else objects_of(self._shown())
