@@ -45,7 +45,10 @@ class CopyingRetrieval:
 
 
 def configure_node(config: Path, name: str = NODE) -> None:
-    save_nodes([PacsNode("ORTHANC", "127.0.0.1", 4242, name=name)], config / "pacs_nodes.json")
+    """`name` for query/retrieve, and "Send only", a node that is not."""
+    save_nodes([PacsNode("ORTHANC", "127.0.0.1", 4242, name=name, query_retrieve=True),
+                PacsNode("ARCHIVE", "127.0.0.1", 4243, name="Send only")],
+               config / "pacs_nodes.json")
 
 
 def viewer_env(tmp_path: Path, user: str) -> dict[str, str]:

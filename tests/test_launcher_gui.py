@@ -68,8 +68,14 @@ def test_escape_is_no(launcher, qtbot):
 def test_an_unknown_node_is_explained_without_a_question(launcher, win):
     launcher.submit(OpenStudy(StudyRequest("Elsewhere", study_uid=UID), confirm=True))
     assert launcher.question is None and launcher.retrieval.asked == []
-    assert "no PACS node called 'Elsewhere'" in win.messages.last_error
+    assert "no PACS node is called 'Elsewhere'" in win.messages.last_error
     assert f"'{NODE}'" in win.messages.last_error  # names what is configured
+
+
+def test_a_node_not_set_up_for_retrieve_is_explained_without_a_question(launcher, win):
+    launcher.submit(OpenStudy(StudyRequest("Send only", study_uid=UID), confirm=True))
+    assert launcher.question is None and launcher.retrieval.asked == []
+    assert "'Send only' is not set up for query/retrieve" in win.messages.last_error
 
 
 def test_questions_come_one_at_a_time_and_in_order(launcher, win, qtbot):
@@ -104,7 +110,7 @@ def test_no_retrieval_in_this_build_is_explained(win, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADCAM_VIEWER_CONFIG_DIR", str(tmp_path / "config"))
     configure_node(tmp_path / "config")
     Launcher(win).submit(OpenStudy(StudyRequest(NODE, study_uid=UID)))
-    assert "cannot retrieve studies" in win.messages.last_error
+    assert "cannot retrieve studies" in win.messages.last_error  # (no StudyOpener given)
 
 
 def test_macos_open_link_event_asks_too(launcher, qtbot):

@@ -278,3 +278,103 @@ def test_what_is_not_a_request_is_refused_logged_and_the_viewer_goes_on(running,
     qtbot.waitUntil(lambda: not thread.is_alive(), timeout=10_000)
     assert read_reply(ok[0].rstrip(b"\n")).accepted
     wait_shown(qtbot, win, SAMPLE)
+
+
+@pytest.fixture
+def running_on_pacs(win, user, tmp_path, qr_pacs, monkeypatch):
+    """This process as the running viewer, retrieving from a real Orthanc (tests/pacs_studies.py:
+    the viewer's AE title registered there, studies seeded) through the window's own
+    `open_study`, as the installed program does."""
+    from gradcam_viewer.pacs import save_nodes
+
+    monkeypatch.setenv("GRADCAM_VIEWER_CACHE_DIR", str(tmp_path / "cache"))
+    save_nodes([qr_pacs.node(method="get")],
+               Path(user["GRADCAM_VIEWER_CONFIG_DIR"]) / "pacs_nodes.json")
+    claimed = claim(Handover((), str(tmp_path)))
+    assert isinstance(claimed, Claimed)
+    server = InstanceServer(claimed)
+    assert server.listen()
+    launcher = Launcher(win, win.open_study)
+    server.received.connect(launcher.receive)
+    yield launcher
+    server.close()
+
+
+def _shows_seeded(win, study, cache: Path) -> bool:
+    """The window shows, with its heatmap, an object of `study` retrieved into the cache, with
+    the pixels and UIDs of the file seeded into the PACS."""
+    import numpy as np
+    import pydicom
+
+    from gui_helpers import shows
+
+    image = win.session.image
+    if image is None or Path(image.path).parent != cache / study.study_uid:
+        return False
+    if not (shows(win, image.path) and win.drawn()):
+        return False
+    shown = pydicom.dcmread(image.path)
+    seeded = {pydicom.dcmread(f).SOPInstanceUID: f for f in study.files}
+    original = pydicom.dcmread(seeded[shown.SOPInstanceUID])
+    assert shown.StudyInstanceUID == study.study_uid
+    assert np.array_equal(shown.pixel_array, original.pixel_array)
+    return True
+
+
+def test_a_worklist_opens_a_study_from_orthanc_in_the_running_viewer(running_on_pacs, win,
+                                                                    user, qtbot, qr_pacs,
+                                                                    tmp_path):
+    """End to end: `gradcam-viewer open` by accession and patient ID (looked up by C-FIND, then
+    C-GET), and a gradcam-viewer:// link by Study Instance UID after the user's yes."""
+    launcher, cache = running_on_pacs, tmp_path / "cache"
+    by_accession = qr_pacs.study("ACC2001")
+    code, _, modules = _second(qtbot, user, "open", "--node", "Test PACS", "--accession",
+                               "ACC2001", "--patient-id", by_accession.patient_id, cwd=tmp_path)
+    assert code == 0 and not [m for m in modules if m.startswith(HEAVY_MODULES)]
+    assert launcher.question is None  # the command asks nothing
+    qtbot.waitUntil(lambda: _shows_seeded(win, by_accession, cache), timeout=120_000)
+
+    by_link = qr_pacs.study("ACC1001")
+    link = make_link(StudyRequest("Test PACS", study_uid=by_link.study_uid))
+    code, _, _ = _second(qtbot, user, link, cwd=tmp_path)
+    assert code == 0
+    qtbot.waitUntil(lambda: launcher.question is not None, timeout=10_000)
+    assert "'Test PACS'" in launcher.question.text()
+    assert by_link.study_uid in launcher.question.text()
+    assert not (cache / by_link.study_uid).exists()  # nothing retrieved before the yes
+    next(b for b in launcher.question.buttons() if "Retrieve" in b.text()).click()
+    qtbot.waitUntil(lambda: _shows_seeded(win, by_link, cache), timeout=120_000)
+
+
+def test_the_started_viewer_retrieves_what_a_worklist_asks(tmp_path, qr_pacs):
+    """The program as installed (no test wiring): a running `gradcam-viewer`, then `open` from
+    a worklist; the study arrives in the viewer's cache from Orthanc."""
+    import pydicom
+
+    from gradcam_viewer.pacs import save_nodes
+
+    env = viewer_env(tmp_path, f"gcv-{uuid.uuid4().hex[:8]}")
+    env["GRADCAM_VIEWER_CACHE_DIR"] = str(tmp_path / "cache")
+    save_nodes([qr_pacs.node(method="get")],
+               Path(env["GRADCAM_VIEWER_CONFIG_DIR"]) / "pacs_nodes.json")
+    study = qr_pacs.study("ACC2001")
+    viewer = _start_viewer(env)
+    try:
+        wait_for_log(env, "listening for other gradcam-viewer processes", viewer)
+        done = subprocess.run(viewer_command("open", "--node", "Test PACS", "--accession",
+                                             "ACC2001", "--patient-id", study.patient_id),
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        wait_for_log(env, "opening a study from a PACS node: node 'Test PACS', study by "
+                          "accession number", viewer)
+        folder = tmp_path / "cache" / study.study_uid
+        seeded = sorted(pydicom.dcmread(f).SOPInstanceUID for f in study.files)
+        deadline = time.monotonic() + 120
+        while sorted(p.stem for p in folder.glob("*.dcm")) != seeded:
+            assert time.monotonic() < deadline, list(folder.glob("*"))
+            time.sleep(0.1)
+        assert "ACC2001" not in log_text(env) and study.patient_id not in log_text(env)
+    finally:
+        _stop(viewer)
+        for path in Path(os.environ.get("TMPDIR", "/tmp")).glob(f"gradcam-viewer-{env['USER']}-*"):
+            path.unlink(missing_ok=True)

@@ -27,8 +27,14 @@ class RequestError(ValueError):
     is for the user."""
 
 
+def is_uid(text: str) -> bool:
+    """A UID as a query or a file name may use it: digits and dots, no empty component, at
+    most 64 characters."""
+    return len(text) <= MAX_UID and bool(_UID.fullmatch(text))
+
+
 def check_uid(value: str, what: str = "study UID") -> str:
-    if len(value) > MAX_UID or not _UID.fullmatch(value):
+    if not is_uid(value):
         raise RequestError(f"the {what} is not a DICOM UID (digits and dots, at most {MAX_UID} "
                            "characters)")
     return value

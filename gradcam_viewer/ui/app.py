@@ -81,7 +81,7 @@ def run_gui(args: Any, requests: Sequence[LaunchRequest] | None = None,
     win.load_model(*model)
     if args.self_test:
         return _self_test(app, win, errors)
-    launcher = Launcher(win)
+    launcher = Launcher(win, win.open_study)
     if sys.platform == "darwin":  # files and links opened from the Finder or a browser
         app.installEventFilter(launcher)
     for request in requests:

@@ -37,25 +37,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 StudyOpener = Callable[[StudyRequest], None]
-"""Retrieves a study from its node and opens it in the window; reports its own progress and
-errors to the user (the node is known to be configured)."""
+"""Retrieves a study from its node and opens it in the window, reporting its progress and
+problems to the user: `MainWindow.open_study` (ui/pacs_open.py)."""
 
 
-def configured_node_names() -> list[str]:
+def node_problem(study: StudyRequest) -> str:
+    """Why the study cannot come from the node it names ("" when it can): the node must be
+    configured, by that name, for query/retrieve."""
     from gradcam_viewer.pacs import NodeError, load_nodes
+    from gradcam_viewer.pacs.nodes import retrieve_node
 
     try:
-        return [node.name for node in load_nodes() if node.name]
+        retrieve_node(study.node, load_nodes())
     except NodeError as exc:
-        log.warning("PACS node settings unreadable: %s", exc)
-        return []
+        return str(exc)
+    return ""
 
 
 class Launcher(QObject):
-    def __init__(self, win: MainWindow, open_study: StudyOpener | None = None,
-                 node_names: Callable[[], list[str]] = configured_node_names) -> None:
+    def __init__(self, win: MainWindow, open_study: StudyOpener | None = None) -> None:
         super().__init__(win)
-        self.win, self.open_study, self.node_names = win, open_study, node_names
+        self.win, self.open_study = win, open_study
         self.queue = LaunchQueue()
         self.question: QMessageBox | None = None  # the open confirmation, if any
 
@@ -123,28 +125,20 @@ class Launcher(QObject):
             if request.paths:
                 log.info("opening %s", ", ".join(p.name for p in request.paths))
                 self.win.open_paths(list(request.paths))
-        elif self._node_known(request.study):
+        elif self.open_study is None:
+            self.win.messages.error("This window cannot retrieve studies from a PACS node.")
+        else:
             log.info("opening a study from a PACS node: %s", request.study.log_text())
-            if self.open_study is None:
-                self.win.messages.error("This viewer cannot retrieve studies from a PACS node "
-                                        "(Open from PACS is not part of it).")
-            else:
-                self.open_study(request.study)
-
-    def _node_known(self, study: StudyRequest) -> bool:
-        names = self.node_names()
-        if study.node in names:
-            return True
-        known = ", ".join(f"'{n}'" for n in names) if names else "none is configured"
-        self.win.messages.error(f"There is no PACS node called '{study.node}' in Settings > PACS "
-                                f"nodes ({known}): the study was not opened.")
-        return False
+            self.open_study(request.study)  # says itself what is wrong with the node
 
     def _ask(self, request: OpenStudy) -> None:
         """One question per link, naming the node and the study; nothing else is carried out
         until it is answered."""
         study = request.study
-        if not self._node_known(study):
+        problem = node_problem(study)
+        if problem:  # asking would be in vain
+            log.info("link not followed: %s", problem)
+            self.win.messages.error(f"The study cannot be opened: {problem}.")
             self._carry_out(self.queue.answer(False))
             return
         box = QMessageBox(QMessageBox.Icon.Question, TITLE,
