@@ -113,3 +113,15 @@ def test_desktop_entry_is_valid():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "error:" not in done.stdout
+
+
+def test_the_commands_imported_by_name_are_in_the_bundle():
+    """cli/__init__.py imports each command's module by name when it runs; PyInstaller cannot
+    see such imports, so the spec collects the package (without it the bundle's `explain`
+    stopped with ModuleNotFoundError)."""
+    source = (PKG / "gradcam-viewer.spec").read_text()
+    assert 'collect_submodules("gradcam_viewer.cli")' in source
+    from gradcam_viewer.cli import _MODULES
+
+    for module in _MODULES.values():
+        assert (ROOT / "gradcam_viewer" / "cli" / f"{module}.py").is_file()
