@@ -188,6 +188,8 @@ def main() -> int:
     if gpl:
         print("GPL-licensed packages in the bundle:\n  " + "\n  ".join(gpl), file=sys.stderr)
         return 1
+    if WINDOWS:  # CPython itself (python311.dll, the standard library) is no pip distribution
+        shutil.copy(Path(sys.base_prefix) / "LICENSE.txt", internal() / "PYTHON_LICENSE.txt")
     size = du(BUNDLE)
     if WINDOWS:
         print(f"bundle: {BUNDLE}\n  untrimmed {untrimmed / 2**20:.0f} MiB, trimmed "

@@ -173,6 +173,7 @@ def freeze() -> None:
 def installer() -> Path:
     ver = version()
     out = DIST / f"{NAME}-{ver}-windows-x64-setup.exe"
+    DIST.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     subprocess.run(["makensis", "-V2", "-INPUTCHARSET", "UTF8", f"-DVERSION={ver}",
                     f"-DBUNDLE={WORK / 'dist' / NAME}", f"-DOUTFILE={out}", f"-DROOT={ROOT}",
