@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv demo-model demo-calibration bench package package-test clean \
+.PHONY: run test lint venv demo-model demo-calibration bench package package-test clean \
         package-windows package-test-windows
 
 $(STAMP): pyproject.toml
@@ -21,6 +21,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen CUDA_VISIBLE_DEVICES=-1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (style, imports, likely bugs) and mypy (types; strict on cam/, session/, imaging/,
+# models/), both configured in pyproject.toml. .ci/run runs this before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 demo-model: $(STAMP)
 	$(PY) -m gradcam_viewer.demo.train --out resources/models/demo --samples resources/samples

@@ -68,8 +68,8 @@ import_done_at_show = "finished" in preload.timings
 win.load_model(KIND, WEIGHTS)
 win.open_file(default_sample())
 def poll():
-    if win.result is not None and win.view.overlay.pixmap() is not None \
-            and not win.view.overlay.pixmap().isNull():
+    if win.session.result is not None and win.image_area.view.overlay.pixmap() is not None \
+            and not win.image_area.view.overlay.pixmap().isNull():
         mark("heat")
         app.quit()
 timer = QTimer(); timer.timeout.connect(poll); timer.start(5)

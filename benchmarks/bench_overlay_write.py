@@ -23,11 +23,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timing import interleaved  # noqa: E402
-
-from gradcam_viewer.export import encode_png_fast  # noqa: E402
-from gradcam_viewer.render import OverlayStyle, composite  # noqa: E402
-from gradcam_viewer.render.overlay import as_rgb, effective_opacity, heat_rgba  # noqa: E402
+from gradcam_viewer.export import encode_png_fast
+from gradcam_viewer.render import OverlayStyle, composite
+from gradcam_viewer.render.overlay import as_rgb, effective_opacity, heat_rgba
+from timing import interleaved
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cxr-png"
 
@@ -95,7 +94,7 @@ def main() -> None:
     sizes = [len(fn()) for fn in coders.values()]
     with Image.open(io.BytesIO(encode_png_fast(rgb, text))) as back:
         assert np.array_equal(np.asarray(back), rgb), "fast PNG does not read back"
-    for (name, _), t, size in zip(coders.items(), times, sizes):
+    for (name, _), t, size in zip(coders.items(), times, sizes, strict=True):
         print(f"encode {name:32s} {t * 1e3:7.1f} ms  {t / times[0]:5.1f}x   "
               f"{size / 1e6:5.2f} MB ({size / sizes[0]:.2f} of ours)")
 

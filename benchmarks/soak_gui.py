@@ -79,7 +79,7 @@ def main() -> int:
         win = MainWindow(settings)
         win.show()
         win.load_model("demo", "")
-        wait(lambda: win.model is not None)
+        wait(lambda: win.session.model is not None)
 
         def done(path: Path) -> bool:
             s = win.session
@@ -88,7 +88,7 @@ def main() -> int:
 
         print(f"start (model loaded): {rss_mb():.0f} MB")
         started = time.perf_counter()
-        win.files.set(pages, 0)  # the pages in order (the Studies panel would list the
+        win.session.files.set(pages, 0)  # the pages in order (the Studies panel would list the
         win.open_file(pages[0])  # links to one file once: they share its UIDs)
         wait(lambda: done(pages[0]))
         base = rss_mb()
@@ -102,7 +102,7 @@ def main() -> int:
             peak = max(peak, rss_mb())
             if n % 5 == 4 or n == len(pages) - 1:
                 print(f"{n + 1:4d} images: {rss_mb():7.0f} MB  (+{rss_mb() - base:.0f})  "
-                      f"cache {win.cache.nbytes / 2**20:.1f} MB, {len(win.cache)} results",
+                      f"cache {win.session.cache.nbytes / 2**20:.1f} MB, {len(win.session.cache)} results",
                       flush=True)
         seconds = time.perf_counter() - started
         print(f"{explained} images decoded, explained and drawn in {seconds:.0f} s "

@@ -12,7 +12,7 @@ def interleaved(fns, repeats: int) -> list[float]:
         fn()  # warm-up (tracing, first allocation)
     samples = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, out in zip(fns, samples):
+        for fn, out in zip(fns, samples, strict=True):
             start = time.perf_counter()
             fn()
             out.append(time.perf_counter() - start)

@@ -127,7 +127,8 @@ def licences() -> tuple[Path, list[str]]:
     if toc.is_file():
         top |= set(re.findall(r"\('([A-Za-z_][\w]*)[.']", toc.read_text()))
     mapping = packages_distributions()
-    dists = sorted({d for mod, ds in mapping.items() if mod in top for d in ds} | {"PySide6_Essentials", "shiboken6"})
+    dists = sorted({d for mod, ds in mapping.items() if mod in top for d in ds}
+                   | {"PySide6_Essentials", "shiboken6"})
     out = subprocess.run([sys.executable, "-m", "piplicenses", "--format=markdown",
                           "--with-urls", "--with-license-file", "--no-license-path",
                           "--packages", *dists], capture_output=True, text=True, check=True).stdout

@@ -7,7 +7,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
-import pytest  # noqa: E402
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -47,7 +47,7 @@ def win(qapp, qtbot, tmp_path):
     qtbot.addWidget(w)
     w.show()
     w.load_model("demo", "")
-    qtbot.waitUntil(lambda: w.model is not None, timeout=180_000)
+    qtbot.waitUntil(lambda: w.session.model is not None, timeout=180_000)
     yield w
     w.shutdown()
 

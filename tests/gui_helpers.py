@@ -19,7 +19,7 @@ def wait_shown(qtbot, win, path, method: str | None = None, timeout: float = 120
     """Wait (pytest-qt) until `path` is shown with its explanation, and drawn."""
     qtbot.waitUntil(lambda: shows(win, path, method) and win.drawn(),
                     timeout=int(timeout * 1000))
-    return win.result
+    return win.session.result
 
 
 def wait_until(predicate, timeout: float = 120.0, step_ms: int = 10) -> None:
@@ -36,7 +36,7 @@ def wait_until(predicate, timeout: float = 120.0, step_ms: int = 10) -> None:
 def wait_result(win, path, timeout: float = 120.0):
     """`wait_shown` for tests without qtbot."""
     wait_until(lambda: shows(win, path) and win.drawn(), timeout)
-    return win.result
+    return win.session.result
 
 
 class Heartbeat:

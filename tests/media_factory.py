@@ -9,8 +9,13 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.fileset import FileSet
-from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian,
-                         ImplicitVRLittleEndian, RLELossless, generate_uid)
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+    generate_uid,
+)
 
 from dicom_factory import make_dataset
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 import requirements
 
 AET = "GCVORTHANC"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -49,6 +50,14 @@ def watched(layer, tape_box: dict):
         del layer.call  # back to the class's method
 
 
+def model_input(model, x):
+    """`x` in the structure the model was built with (a list, tuple or dict of one input, or
+    the bare tensor): calling it otherwise makes Keras warn that the structures differ."""
+    if isinstance(model, keras.Sequential):  # one bare input by construction (no `input`)
+        return x
+    return keras.tree.pack_sequence_as(model.input, [x])
+
+
 def flat_output(outputs, index: int = 0):
     return tf.nest.flatten(outputs)[index]
 
@@ -61,7 +70,8 @@ def tape_gradcams(model, layer_name: str, x: np.ndarray, labels, output_index: i
     layer = layer_at(model, layer_name)
     with watched(layer, box), tf.GradientTape(persistent=True) as tape:
         box["tape"] = tape
-        out = flat_output(model(tf.constant(x), training=False), output_index)
+        out = flat_output(model(model_input(model, tf.constant(x)), training=False),
+                          output_index)
         logits = score_fn(out) if score_fn else out
         scores = {label: logits[:, label] for label in labels}
     acts = box["acts"].numpy().astype(np.float64)

@@ -4,10 +4,10 @@ Jacobian, on models built here and on the demo model."""
 
 import threading
 
-import models_zoo as zoo
 import numpy as np
 import pytest
 
+import models_zoo as zoo
 from gradcam_viewer.cam import Explainer
 from gradcam_viewer.cam.methods import METHODS
 

@@ -27,7 +27,8 @@ def _logit_model(model, layer_name):
     else:
         last.activation = None
         logits = clone.outputs[0]
-    return keras.Model(clone.inputs, [clone.get_layer(layer_name).output, logits])
+    # One input tensor, not the list `clone.inputs`: the model is called with a bare batch.
+    return keras.Model(clone.inputs[0], [clone.get_layer(layer_name).output, logits])
 
 
 def tape_grads(grad_model, x, label):
@@ -98,7 +99,7 @@ def test_densenet_default_layer_uses_closed_form_and_matches_tape(densenet):
 
 def _nested_reference(model, base, inner, x, label):
     """Split by hand: features from the base's own graph, then the outer head in the tape."""
-    feat = keras.Model(base.inputs, [base.get_layer(inner).output, base.outputs[0]])
+    feat = keras.Model(base.inputs[0], [base.get_layer(inner).output, base.outputs[0]])
     dense = model.get_layer("scores")
     with tf.GradientTape() as tape:
         acts, base_out = feat(x)
@@ -217,7 +218,10 @@ def test_methods_equal_pytorch_grad_cam_formulas(method, build):
     result = Explainer(model, layer="conv2", method=method).explain(x)
     assert result.method == method
     grad_model = _logit_model(model, "conv2")
-    nchw = lambda a: np.transpose(a, (0, 3, 1, 2)).astype(np.float64)  # noqa: E731
+
+    def nchw(a):
+        return np.transpose(a, (0, 3, 1, 2)).astype(np.float64)
+
     refs = []
     for label in range(3):
         acts, grads = tape_grads(grad_model, x, label)

@@ -135,8 +135,8 @@ def test_samples_are_recognised(demo):
         for ext in ("png", "dcm"):
             path = samples_dir() / f"{entry['stem']}.{ext}"
             probs = explainer.explain(bundle.prepare(load_image(path))).probabilities[0]
-            found = {n for n, p in zip(bundle.labels, probs) if p >= 0.5}
-            assert found == set(entry["findings"]), (path.name, dict(zip(bundle.labels, probs)))
+            found = {n for n, p in zip(bundle.labels, probs, strict=True) if p >= 0.5}
+            assert found == set(entry["findings"]), (path.name, dict(zip(bundle.labels, probs, strict=True)))
 
 
 def test_png_and_dicom_samples_give_the_same_input(demo):

@@ -6,15 +6,13 @@ import csv
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from gradcam_viewer.cli import main
-from gradcam_viewer.demo.metrics import auroc as card_auroc
-from gradcam_viewer.demo.metrics import localisation as card_localisation
-from gradcam_viewer.trust import evaluate as ev
 import requirements
+from gradcam_viewer.cli import main
+from gradcam_viewer.demo.metrics import auroc as card_auroc, localisation as card_localisation
+from gradcam_viewer.trust import evaluate as ev
 
 NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema",
               "Fibrosis", "Hernia", "Infiltration", "Mass", "Nodule", "Pleural_Thickening",

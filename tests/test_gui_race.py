@@ -10,23 +10,23 @@ SAMPLES = sorted(samples_dir().glob("*.dcm"))
 
 
 def _shows(win, path, method):
-    r = win.result
-    return (win.image is not None and Path(win.image.path) == Path(path) and r is not None
+    r = win.session.result
+    return (win.session.image is not None and Path(win.session.image.path) == Path(path) and r is not None
             and r.key[0] == str(path) and r.method == method
-            and r.key[3] == win.model.model_id)
+            and r.key[3] == win.session.model.model_id)
 
 
 def _page_down_then_method_change(win, qtbot, timeout_ms):
     win.open_paths(SAMPLES)  # scanned in the background, listed in study order
-    qtbot.waitUntil(lambda: len(win.files.paths) == len(SAMPLES))
-    first, second = win.files.paths[:2]
+    qtbot.waitUntil(lambda: len(win.session.files.paths) == len(SAMPLES))
+    first, second = win.session.files.paths[:2]
     qtbot.waitUntil(lambda: _shows(win, first, "gradcam"), timeout=120_000)
     # the background trace (issue 15) over: it would change who gets the GIL between the two
     qtbot.waitUntil(lambda: win.worker.explainer.is_traced("gradcam"), timeout=120_000)
     win.step_file(1)  # Page Down ...
-    win.method_box.setCurrentIndex(1)  # ... and another method before the next file is in
+    win.controls.method_box.setCurrentIndex(1)  # ... and another method before the next file is in
     qtbot.waitUntil(lambda: _shows(win, second, "gradcam++"), timeout=timeout_ms)
-    assert win.files.current == second
+    assert win.session.files.current == second
 
 
 def test_page_down_then_method_change_shows_the_next_file(win, qtbot):
@@ -53,7 +53,7 @@ def test_race_test_fails_without_the_protection(win, qtbot, monkeypatch):
     monkeypatch.setattr(SessionController, "_settle", eager)
     with pytest.raises(QtTimeout):
         _page_down_then_method_change(win, qtbot, 5_000)
-    assert win.image.path == win.files.paths[0]  # the previous image, as the issue reported
+    assert win.session.image.path == win.session.files.paths[0]  # the previous image, as the issue reported
 
 
 def test_model_loaded_while_a_file_opens_shows_the_file(win, qtbot, monkeypatch):
@@ -70,8 +70,8 @@ def test_model_loaded_while_a_file_opens_shows_the_file(win, qtbot, monkeypatch)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(imaging, "load_image", slow_load)
-    old = win.model.model_id
+    old = win.session.model.model_id
     win.load_model("demo", "")
     win.open_file(SAMPLES[1])
-    qtbot.waitUntil(lambda: win.model.model_id > old and _shows(win, SAMPLES[1], "gradcam"),
+    qtbot.waitUntil(lambda: win.session.model.model_id > old and _shows(win, SAMPLES[1], "gradcam"),
                     timeout=30_000)

@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from pydicom.uid import UID
 
-from dicom_factory import (gdcm_decodes, make_dataset, pydicom_reference, voi_lut_item, write,
-                           write_encoded)
+from dicom_factory import (
+    gdcm_decodes,
+    make_dataset,
+    pydicom_reference,
+    voi_lut_item,
+    write,
+    write_encoded,
+)
 from gradcam_viewer.imaging import ImageLoadError, load_image, to_display
 
 # Files the shared MANIFEST describes as deliberately broken (absent from some snapshots).

@@ -13,9 +13,14 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.sequence import Sequence
-from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian,
-                         ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless,
-                         RLELossless)
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+)
 
 from dicom_factory import make_dataset, voi_lut_item, write, write_encoded
 from gradcam_viewer.imaging import ImageLoadError, load_image, model_pixels, to_display
@@ -309,7 +314,7 @@ def test_gdcm_process_that_failed_to_start_is_not_kept(monkeypatch):
         def __getattr__(self, name):
             return getattr(real("spawn"), name)
 
-        def Process(self, *args, **kwargs):
+        def Process(self, *args, **kwargs):  # noqa: N802 - multiprocessing's own method name
             process = real("spawn").Process(*args, **kwargs)
             process.start = lambda: (_ for _ in ()).throw(RuntimeError("no bootstrap"))
             return process

@@ -8,8 +8,12 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import (JPEG2000Lossless, JPEGLSLossless, RLELossless,
-                         DeflatedExplicitVRLittleEndian)
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    RLELossless,
+)
 
 from dicom_factory import gdcm_decodes, make_dataset, pydicom_reference, write
 from gradcam_viewer.imaging import ImageLoadError, Window, load_image, to_display
@@ -266,8 +270,14 @@ def test_lookup_table_equals_direct_windowing(tmp_path, ramp16):
 
 def test_every_transfer_syntax_has_a_bundlable_decoder():
     from pydicom.pixels import get_decoder
-    from pydicom.uid import (JPEG2000, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless,
-                             JPEGLosslessSV1, JPEGLSNearLossless)
+    from pydicom.uid import (
+        JPEG2000,
+        JPEGBaseline8Bit,
+        JPEGExtended12Bit,
+        JPEGLossless,
+        JPEGLosslessSV1,
+        JPEGLSNearLossless,
+    )
 
     assert importlib.util.find_spec("libjpeg") is None, "pylibjpeg-libjpeg is GPLv3: keep it out"
     for uid in (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1,

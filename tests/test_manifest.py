@@ -15,8 +15,14 @@ from gradcam_viewer.models import ModelLoadError, load_model_bundle
 from gradcam_viewer.models.manifest import SCHEMA_PATH, manifest_problems, validate_manifest
 from gradcam_viewer.models.outputs import resolve_output, to_values
 from gradcam_viewer.models.preprocessing import prepare_pixels
-from gradcam_viewer.models.suggest import (FAMILIES, family_of, final_activation, suggest,
-                                           suggest_output, suggest_preset)
+from gradcam_viewer.models.suggest import (
+    FAMILIES,
+    family_of,
+    final_activation,
+    suggest,
+    suggest_output,
+    suggest_preset,
+)
 from gradcam_viewer.resources import demo_model_path, samples_dir
 
 RNG = np.random.default_rng(7)

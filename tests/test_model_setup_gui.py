@@ -28,9 +28,9 @@ def _oracle(model_path, size=32):
 
 
 def _dialog(win):
-    wait_until(lambda: getattr(win, "_model_setup", None) is not None
-               and win._model_setup.isVisible(), 120)
-    return win._model_setup
+    wait_until(lambda: win.model_setup.dialog is not None
+               and win.model_setup.dialog.isVisible(), 120)
+    return win.model_setup.dialog
 
 
 def test_setup_dialog_writes_manifest_and_model_reopens_in_one_step(win, qtbot, tmp_path):
@@ -41,8 +41,8 @@ def test_setup_dialog_writes_manifest_and_model_reopens_in_one_step(win, qtbot, 
     wait_result(win, PNG)
     win.load_model("keras", str(path))
     dialog = _dialog(win)
-    assert win.model.name == "logits_cnn"  # usable with defaults meanwhile, and honest:
-    assert win.labels.header_title() == "scores (not probabilities)"
+    assert win.session.model.name == "logits_cnn"  # usable with defaults meanwhile, and honest:
+    assert win.findings.labels.header_title() == "scores (not probabilities)"
     assert dialog.found.final_activation == "linear" and dialog.found.preset == "unit"
     assert dialog.layer.currentData() == "conv2"
 
@@ -62,15 +62,15 @@ def test_setup_dialog_writes_manifest_and_model_reopens_in_one_step(win, qtbot, 
     assert manifest["preprocessing"] == {"kind": "tf"}
     assert (manifest["output_kind"], manifest["output_activation"]) == ("logits", "sigmoid")
 
-    wait_until(lambda: win.model is not None and win.model.name == "Logits CNN", 120)
+    wait_until(lambda: win.session.model is not None and win.session.model.name == "Logits CNN", 120)
     result = wait_result(win, PNG)
     for _ in range(20):  # a set-up request would have been queued with the model
         qtbot.wait(10)
-    assert getattr(win, "_model_setup", None) is None
-    assert win.labels.header_title() == "Probability"
-    assert win.model.labels == LABELS
+    assert win.model_setup.dialog is None
+    assert win.findings.labels.header_title() == "Probability"
+    assert win.session.model.labels == LABELS
     np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
-    shown = win.labels.shown_probabilities()
+    shown = win.findings.labels.shown_probabilities()
     np.testing.assert_allclose([shown[k] for k in LABELS], expected, atol=1e-3)
 
 
@@ -91,7 +91,7 @@ def test_setup_dialog_checks_choices(win, qtbot, tmp_path):
                and dialog.preview.headerItem().text(1) == "scores (not probabilities)", 60)
     dialog.reject()
     assert not (tmp_path / "plain.json").exists()
-    assert getattr(win, "_model_setup", None) is None
+    assert win.model_setup.dialog is None
     # cancelled: the model runs with defaults, and its exports do not say "probabilities"
     import json
 
@@ -99,14 +99,14 @@ def test_setup_dialog_checks_choices(win, qtbot, tmp_path):
 
     win.open_file(PNG)
     wait_result(win, PNG)
-    assert win.model.name == "plain" and win.model.labels == ["class 0", "class 1", "class 2"]
-    record = json.loads(exporting.export_predictions(win, tmp_path / "p.json", "json").read_text())
-    assert "probabilities" not in record and set(record["scores"]) == set(win.model.labels)
-    csv_text = exporting.export_predictions(win, tmp_path / "p.csv", "csv").read_text()
+    assert win.session.model.name == "plain" and win.session.model.labels == ["class 0", "class 1", "class 2"]
+    record = json.loads(win.exports.predictions(tmp_path / "p.json", "json").read_text())
+    assert "probabilities" not in record and set(record["scores"]) == set(win.session.model.labels)
+    csv_text = win.exports.predictions(tmp_path / "p.csv", "csv").read_text()
     assert csv_text.splitlines()[1].endswith(",scores (not probabilities),not calibrated")
-    assert ("score", False) in [(t.split(" ")[0], b) for t, b in exporting._panel_lines(win)]
+    assert ("score", False) in [(t.split(" ")[0], b) for t, b in exporting.panel_lines(win.snapshot())]
     win.load_model("demo", "")
-    wait_until(lambda: win.model is not None and win.model.is_demo, 120)
+    wait_until(lambda: win.session.model is not None and win.session.model.is_demo, 120)
 
 
 def qtbot_left():
@@ -132,11 +132,11 @@ def test_open_chexnet_weights_with_reference_folder(win, tmp_path, monkeypatch):
         shutil.copy(png, folder / png.name)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(weights), ""))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
-    win.open_chexnet_dialog()
-    wait_until(lambda: win.model is not None and win.model.name.startswith("CheXNet"), 300)
-    prep = win.model.manifest["preprocessing"]
+    win.act["chexnet"].trigger()
+    wait_until(lambda: win.session.model is not None and win.session.model.name.startswith("CheXNet"), 300)
+    prep = win.session.model.manifest["preprocessing"]
     assert prep["kind"] == "fixed" and prep["reference"] == {"folder": "ref", "images": 3}
     assert read_manifest(tmp_path / "w.weights.json")["preprocessing"] == prep
-    assert win.worker.reference_images == ""  # used once, then forgotten
+    assert not hasattr(win.worker, "reference_images")  # carried by its request: nothing kept
     win.load_model("demo", "")
-    wait_until(lambda: win.model is not None and win.model.is_demo, 120)
+    wait_until(lambda: win.session.model is not None and win.session.model.is_demo, 120)

@@ -12,7 +12,7 @@ import pytest
 import models_zoo as zoo
 from gradcam_viewer.cam import CamError, Explainer
 from gradcam_viewer.models import ModelLoadError, load_model_bundle
-from tape_reference import assert_maps_close, flat_output, tape_gradcam
+from tape_reference import assert_maps_close, flat_output, model_input, tape_gradcam
 
 L = 3
 
@@ -103,7 +103,7 @@ def _batch(shape, n=2, seed=0, scale=1.0):
 
 def _check_against_reference(model, exp, x, output_index=0):
     result = exp.explain(x)
-    own = flat_output(model(x, training=False), output_index).numpy()
+    own = flat_output(model(model_input(model, x), training=False), output_index).numpy()
     assert result.probabilities.shape == own.shape == (len(x), own.shape[-1])
     np.testing.assert_allclose(result.probabilities, own, rtol=1e-5, atol=1e-6)
     refs = [tape_gradcam(model, exp.layer_name, x, label, output_index)
@@ -136,7 +136,8 @@ def test_list_model_saved_and_reloaded(tmp_path):
     x = _batch((32, 32, 3), seed=2)
     result = Explainer(bundle.model).explain(x)
     assert result.probabilities.shape == (2, L)
-    np.testing.assert_allclose(result.probabilities, flat_output(model(x)).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(result.probabilities, flat_output(model(model_input(model, x))).numpy(),
+                               rtol=1e-5)
 
 
 def test_explain_cli_on_list_structured_model(tmp_path, capsys):

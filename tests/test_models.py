@@ -118,7 +118,7 @@ def _tf_keras_chexnet(size):
     rng = np.random.default_rng(42)
     model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) if "variance" not in v.name
                        else np.abs(rng.normal(1, 0.1, w.shape)).astype(np.float32)
-                       for w, v in zip(model.get_weights(), model.weights)])
+                       for w, v in zip(model.get_weights(), model.weights, strict=True)])
     return model
 
 

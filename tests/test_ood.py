@@ -10,8 +10,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from gradcam_viewer.cli import main

@@ -13,15 +13,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from dicom_factory import make_dataset, write
 from gradcam_viewer.cli import main
 from gradcam_viewer.demo.phantoms import make_phantoms
-from gradcam_viewer.output_layout import (MAX_NAME_BYTES, common_root, plan_outputs,
-                                          safe_component)
+from gradcam_viewer.output_layout import MAX_NAME_BYTES, common_root, plan_outputs, safe_component
 
 UIDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
 LABEL = "Nodule"
@@ -107,7 +105,7 @@ def test_every_row_is_one_input_and_every_input_one_row(tree, explained, referen
     for row in rows:
         source = files[row[0]]
         assert row[1] == "1"
-        assert dict(zip(UIDS, row[2:5])) == (_uids(source) or dict.fromkeys(UIDS, ""))
+        assert dict(zip(UIDS, row[2:5], strict=True)) == (_uids(source) or dict.fromkeys(UIDS, ""))
         probs = np.array([float(v) for v in row[5:-2]])
         np.testing.assert_allclose(probs, run(source).probabilities[0], atol=2e-6)
         scores[row[0]] = probs
@@ -297,56 +295,54 @@ def test_a_file_given_twice_or_through_a_link_is_explained_once(tree, tmp_path, 
 def fresh_win(qapp, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from gui_helpers import wait_until
     from gradcam_viewer.ui.main_window import MainWindow
+    from gui_helpers import wait_until
 
     w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w.show()
     w.load_model("demo", "")
-    wait_until(lambda: w.model is not None, 180)
+    wait_until(lambda: w.session.model is not None, 180)
     yield w
     w.shutdown()
     w.close()
 
 
 def test_gui_export_equals_the_command(tree, explained, fresh_win, tmp_path, monkeypatch):
-    from gui_helpers import wait_result, wait_until
     from gradcam_viewer.ui import exporting
+    from gui_helpers import wait_result, wait_until
 
     root, files = tree
     header, rows = _table(explained)
     by_path = {r[0]: r for r in rows}
     fresh_win.open_paths([root / s for s in SERIES])  # scanned in the background
-    wait_until(lambda: not fresh_win.studies.scanning and fresh_win.files.current is not None, 60)
-    assert sorted(fresh_win.files.paths) == sorted(files.values())
-    for i, path in enumerate(fresh_win.files.paths):
+    wait_until(lambda: not fresh_win.studies.scanning and fresh_win.session.files.current is not None, 60)
+    assert sorted(fresh_win.session.files.paths) == sorted(files.values())
+    for i, path in enumerate(fresh_win.session.files.paths):
         fresh_win.open_file(path)
         wait_result(fresh_win, path)
         rel = path.relative_to(root).as_posix()
-        gui_csv = exporting.export_predictions(fresh_win, tmp_path / f"{i}.csv", "csv")
+        gui_csv = fresh_win.exports.predictions(tmp_path / f"{i}.csv", "csv")
         with open(gui_csv, newline="", encoding="utf-8") as f:
             gui_header, gui_row = list(csv.reader(f))
         assert gui_header == header and gui_row == by_path[rel]
-        gui_json = exporting.export_predictions(fresh_win, tmp_path / f"{i}.json", "json")
+        gui_json = fresh_win.exports.predictions(tmp_path / f"{i}.json", "json")
         cli_json = next(p for p in explained.rglob("*.json")
                         if json.loads(p.read_text(encoding="utf-8"))["path"] == rel)
         assert json.loads(gui_json.read_text(encoding="utf-8")) == \
             json.loads(cli_json.read_text(encoding="utf-8"))
 
     # File > "Leave DICOM UIDs out of exports", through the menu's own dialog path
-    from gradcam_viewer.ui import main_window
-
     dicom = files["SERIES2/IM000001"]
     fresh_win.open_file(dicom)
     wait_result(fresh_win, dicom)
     target = tmp_path / "shared.csv"
-    monkeypatch.setattr(main_window.QFileDialog, "getSaveFileName",
+    monkeypatch.setattr(exporting.QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(target), ""))
-    fresh_win.act_no_ids.setChecked(True)
-    fresh_win.export_predictions_dialog("csv")
+    fresh_win.act["no_ids"].setChecked(True)
+    fresh_win.act["export_csv"].trigger()
     with open(target, newline="", encoding="utf-8") as f:
         shared_header, shared_row = list(csv.reader(f))
-    assert shared_header == ["path", "frame", *fresh_win.model.labels, "values",
+    assert shared_header == ["path", "frame", *fresh_win.session.model.labels, "values",
                              "ood_flagged"]
     assert shared_row == [by_path["SERIES2/IM000001"][0], "1", *by_path["SERIES2/IM000001"][5:]]
     assert not any(u.encode() in target.read_bytes() for u in _uids(dicom).values())
@@ -395,7 +391,7 @@ def test_real_dicoms_one_row_or_one_error_each(shared_data, tmp_path, capsys):
         mine = [r for r in rows if r[0] == rel]
         assert len(mine) + len(named) == 1, rel
         if mine:
-            assert dict(zip(UIDS, mine[0][2:5])) == _uids(path)
+            assert dict(zip(UIDS, mine[0][2:5], strict=True)) == _uids(path)
     assert len(rows) >= 8 and len({r[0] for r in rows}) == len(rows)
 
     shared = tmp_path / "shared"

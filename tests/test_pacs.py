@@ -9,8 +9,16 @@ import pydicom
 import pytest
 
 from gradcam_viewer.cli import main
-from gradcam_viewer.pacs import (NodeError, Outbox, PacsNode, echo, load_nodes, parse_node,
-                                 save_nodes, send_files)
+from gradcam_viewer.pacs import (
+    NodeError,
+    Outbox,
+    PacsNode,
+    echo,
+    load_nodes,
+    parse_node,
+    save_nodes,
+    send_files,
+)
 from gradcam_viewer.resources import samples_dir
 from orthanc_server import AET, free_port
 
@@ -245,8 +253,7 @@ def test_outbox_property_nothing_lost_nothing_twice(objects):
     exactly once, and the outbox holds exactly what has not been accepted yet."""
     import tempfile
 
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
     classes = sorted({str(pydicom.dcmread(f).SOPClassUID) for f in objects})
     uid_of = {f.name: str(pydicom.dcmread(f).SOPInstanceUID) for f in objects}

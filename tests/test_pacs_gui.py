@@ -7,9 +7,9 @@ import pydicom
 import pytest
 
 from dicom_checks import content_items, dciodvfy
-from gui_helpers import wait_result, wait_until
 from gradcam_viewer.resources import samples_dir
 from gradcam_viewer.ui import pacs_dialogs
+from gui_helpers import wait_result, wait_until
 from orthanc_server import AET
 
 
@@ -22,10 +22,10 @@ def config(tmp_path, monkeypatch):
 
 def confirmation(win, open_it):
     """The confirmation `open_it` shows once the objects are built off the GUI thread."""
-    win._pacs_dialog = None
+    win.pacs.dialog = None
     open_it()
-    wait_until(lambda: win._pacs_dialog is not None, 60)
-    return win._pacs_dialog
+    wait_until(lambda: win.pacs.dialog is not None, 60)
+    return win.pacs.dialog
 
 
 def _menu_titles(win):
@@ -45,7 +45,7 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
     sample = samples_dir() / "phantom_03_nodule.dcm"
     win.open_file(sample)
     wait_result(win, sample)
-    dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
+    dialog = confirmation(win, lambda: win.pacs.export_dicom(tmp_path / "d"))
     text = dialog.text.text()
     assert "keep the patient module" in text and "PHANTOM^DEMO" in text
     assert "Parametric Map" in text and "Secondary Capture" in text
@@ -54,7 +54,7 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
     files = sorted((tmp_path / "d").glob("*.dcm"))
     assert len(files) == 3  # SC and PM of the shown finding, and the SR
     src = pydicom.dcmread(sample)
-    label = win.model.labels[win.labels.current_label()]
+    label = win.session.model.labels[win.findings.labels.current_label()]
     assert any(f.name.endswith(f"_SC_{label}.dcm") for f in files)
     for f in files:
         assert pydicom.dcmread(f).StudyInstanceUID == src.StudyInstanceUID
@@ -64,8 +64,8 @@ def test_export_dicom_from_a_dicom(win, tmp_path):
     verdicts = [i.ConceptCodeSequence[0].CodeMeaning for i in content_items(sr)
                 if i.ValueType == "CODE" and "training data" in i.ConceptNameCodeSequence[0]
                 .CodeMeaning]
-    assert win.result.ood["calibrated"]
-    assert verdicts == ["Yes" if win.result.ood["flagged"] else "No"]
+    assert win.session.result.ood["calibrated"]
+    assert verdicts == ["Yes" if win.session.result.ood["flagged"] else "No"]
     # one naming rule: the command names the same objects of the same image alike
     from gradcam_viewer.cli import main
 
@@ -78,7 +78,7 @@ def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
     sample = samples_dir() / "phantom_02_cardiomegaly_effusion.png"
     win.open_file(sample)
     wait_result(win, sample)
-    dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
+    dialog = confirmation(win, lambda: win.pacs.export_dicom(tmp_path / "d"))
     assert "not a DICOM image" in dialog.text.text() and "patient fields empty" in \
         dialog.text.text()
     dialog.accept()
@@ -87,15 +87,15 @@ def test_export_dicom_from_a_png_says_new_study(win, tmp_path):
 
 
 def test_send_without_node_says_so_and_uses_no_network(win, config, no_network):
-    win.last_error = ""
-    assert pacs_dialogs.send_dialog(win) is None
-    assert "No PACS node is configured" in win.last_error and no_network == []
+    win.messages.last_error = ""
+    assert win.pacs.send() is None
+    assert "No PACS node is configured" in win.messages.last_error and no_network == []
 
 
 def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
     from gradcam_viewer.pacs import Outbox, load_nodes
 
-    dialog = pacs_dialogs.NodesDialog(win)
+    dialog = pacs_dialogs.NodesDialog(win, win.pacs.network, win.messages)
     dialog.aet.setText("WRONG_AET")
     dialog.host.setText("127.0.0.1")
     dialog.port.setValue(orthanc.dicom_port)
@@ -116,12 +116,12 @@ def test_nodes_dialog_test_connection_and_send_to_orthanc(win, config, orthanc):
     sample = samples_dir() / "phantom_05_pneumothorax.dcm"
     win.open_file(sample)
     wait_result(win, sample)
-    confirm = confirmation(win, lambda: pacs_dialogs.send_dialog(win))
+    confirm = confirmation(win, lambda: win.pacs.send())
     assert "PHANTOM^DEMO" in confirm.text.text() and confirm.chosen_node() == nodes[0]
-    win.last_send_report = None
+    win.pacs.last_send_report = None
     confirm.accept()
-    wait_until(lambda: win.last_send_report is not None, 60)
-    report = win.last_send_report
+    wait_until(lambda: win.pacs.last_send_report is not None, 60)
+    report = win.pacs.last_send_report
     assert report.ok and len(report.sent) == 3
     assert Outbox().pending(nodes[0]) == []
     src = pydicom.dcmread(sample)
@@ -137,13 +137,13 @@ def test_a_failing_network_job_becomes_a_message_and_lets_go_of_its_relay(win):
         raise ConnectionResetError("peer reset the association")
 
     got = []
-    win.last_error = ""
-    pacs_dialogs.run_in_thread(win, boom, got.append)
-    wait_until(lambda: win.last_error != "", 10)
-    assert "peer reset the association" in win.last_error and got == []
-    pacs_dialogs.run_in_thread(win, lambda: 7, got.append)
+    win.messages.last_error = ""
+    win.pacs.network.run(boom, got.append)
+    wait_until(lambda: win.messages.last_error != "", 10)
+    assert "peer reset the association" in win.messages.last_error and got == []
+    win.pacs.network.run(lambda: 7, got.append)
     wait_until(lambda: got == [7], 10)
-    assert not win._pacs_relays
+    assert not win.pacs.network.relays
 
 
 def test_objects_are_built_off_the_gui_thread_once_per_press_in_flight(win, tmp_path,
@@ -162,7 +162,7 @@ def test_objects_are_built_off_the_gui_thread_once_per_press_in_flight(win, tmp_
     sample = samples_dir() / "phantom_03_nodule.dcm"
     win.open_file(sample)
     wait_result(win, sample)
-    dialog = confirmation(win, lambda: [pacs_dialogs.export_dicom_dialog(win, tmp_path / "d")
+    dialog = confirmation(win, lambda: [win.pacs.export_dicom(tmp_path / "d")
                                         for _ in range(3)])  # pressed again while building
     assert threads and threading.main_thread() not in threads
     assert len(threads) == 1 and "Secondary Capture" in dialog.text.text()
@@ -178,7 +178,7 @@ def test_a_closed_confirmation_lets_go_of_its_objects(win, tmp_path):
     win.open_file(sample)
     wait_result(win, sample)
     for answer in ("reject", "accept"):
-        dialog = confirmation(win, lambda: pacs_dialogs.export_dicom_dialog(win, tmp_path / "d"))
+        dialog = confirmation(win, lambda: win.pacs.export_dicom(tmp_path / "d"))
         getattr(dialog, answer)()
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert win.findChildren(pacs_dialogs.ConfirmDialog) == []
@@ -193,9 +193,9 @@ def test_an_outbox_that_cannot_be_written_says_nothing_was_sent(win, config, mon
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(Outbox, "add", refuse)
-    win.last_error = ""
+    win.messages.last_error = ""
     prepared = pacs_dialogs.Prepared([], "x_gradcam", False)
-    pacs_dialogs.send_prepared(win, prepared, parse_node("PACS@127.0.0.1:11112"))
-    wait_until(lambda: win.last_error != "", 10)
-    assert "Permission denied" in win.last_error and "Nothing was sent" in win.last_error
+    win.pacs.send_prepared(prepared, parse_node("PACS@127.0.0.1:11112"))
+    wait_until(lambda: win.messages.last_error != "", 10)
+    assert "Permission denied" in win.messages.last_error and "Nothing was sent" in win.messages.last_error
     assert no_network == []

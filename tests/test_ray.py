@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gradcam_viewer.cli import main
 import requirements
+from gradcam_viewer.cli import main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,10 +2,16 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from gradcam_viewer.render import COLORMAPS, OverlayStyle, colorbar, colormap_lut, composite, heat_rgba
+from gradcam_viewer.render import (
+    COLORMAPS,
+    OverlayStyle,
+    colorbar,
+    colormap_lut,
+    composite,
+    heat_rgba,
+)
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ weights never change."""
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
+import requirements
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir
 from gradcam_viewer.trust import sanity
-import requirements
 
 
 @settings(max_examples=30, deadline=None)

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gradcam_viewer.imaging.image import LoadedImage, Window
-from gradcam_viewer.session.controller import (ExplainRequest, ModelRequest, OpenRequest,
-                                               RequestTracker, SessionController)
+from gradcam_viewer.session.controller import (
+    ExplainRequest,
+    ModelRequest,
+    OpenRequest,
+    RequestTracker,
+    SessionController,
+)
 from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache
 
 FILES = [Path(f"/data/f{i}.dcm") for i in range(4)] + [Path("/data/bad.dcm")]

@@ -7,8 +7,7 @@ excepted), and no image is asked for twice for one scan."""
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from gradcam_viewer.session.shown_images import ShownImages
 

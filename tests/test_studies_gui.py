@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtTest import QTest
 
@@ -23,14 +22,14 @@ def _focus(win):
     for box in getattr(win, "_open_boxes", []):
         box.close()
     win.activateWindow()
-    win.view.setFocus()
+    win.image_area.view.setFocus()
     QTest.qWait(10)
 
 
 def _open_and_wait(win, paths):
     win.open_paths(paths)
-    wait_until(lambda: not win.studies.scanning and win.files.current is not None, 60)
-    wait_result(win, win.files.current)
+    wait_until(lambda: not win.studies.scanning and win.session.files.current is not None, 60)
+    wait_result(win, win.session.files.current)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def test_dicomdir_tree_and_paging_in_order(win, medium, caplog):
     caplog.set_level(logging.DEBUG)
     dicomdir, order = medium
     _focus(win)
-    win.metadata.show_identifying.setChecked(False)
+    win.tabs.metadata.show_identifying.setChecked(False)
     _open_and_wait(win, [dicomdir])
     tree = win.studies.tree
     # patients: the one with the earliest study first; labels hide the identity
@@ -64,19 +63,19 @@ def test_dicomdir_tree_and_paging_in_order(win, medium, caplog):
     assert len(win.studies._series_items) == 5
 
     # Page Down walks the images in study date / series number / instance number order
-    seen = [_uid(win.files.current)]
+    seen = [_uid(win.session.files.current)]
     for _ in range(len(order) - 1):
-        before = win.files.current
+        before = win.session.files.current
         QTest.keyClick(win, Qt.Key.Key_PageDown)
-        wait_until(lambda: win.files.current != before, 10)
-        wait_result(win, win.files.current)
-        seen.append(_uid(win.image.path))
+        wait_until(lambda before=before: win.session.files.current != before, 10)
+        wait_result(win, win.session.files.current)
+        seen.append(_uid(win.session.image.path))
         assert tree.currentItem().text(0).startswith("Image")
-        if win.image.n_frames > 1:
-            multi = win.files.current
+        if win.session.image.n_frames > 1:
+            multi = win.session.files.current
     assert seen == [p.sop_uid for p in order]
     QTest.keyClick(win, Qt.Key.Key_PageUp)
-    wait_result(win, win.files.paths[-2])
+    wait_result(win, win.session.files.paths[-2])
 
     # the multi-frame image gets a frame slider that opens the frame
     win.studies._clicked(win.studies._image_items[str(multi)], 0)
@@ -84,15 +83,15 @@ def test_dicomdir_tree_and_paging_in_order(win, medium, caplog):
     assert win.studies.frames_row.isVisibleTo(win.studies)
     assert win.studies.frame_slider.maximum() == 3
     win.studies.frame_slider.setValue(3)
-    wait_until(lambda: win.image is not None and win.image.frame == 2, 30)
+    wait_until(lambda: win.session.image is not None and win.session.image.frame == 2, 30)
     expected = pydicom.dcmread(multi).pixel_array[2]
-    np.testing.assert_array_equal(win.image.pixels, expected.astype(np.float32))
-    assert win.result is None or win.result.key[1] in (0, 2)
+    np.testing.assert_array_equal(win.session.image.pixels, expected.astype(np.float32))
+    assert win.session.result is None or win.session.result.key[1] in (0, 2)
 
     # identifying fields follow the metadata tab's choice, and never reach the log
-    win.metadata.show_identifying.setChecked(True)
+    win.tabs.metadata.show_identifying.setChecked(True)
     assert tree.topLevelItem(0).text(0) == "BETA BOB (PID-B)"
-    win.metadata.show_identifying.setChecked(False)
+    win.tabs.metadata.show_identifying.setChecked(False)
     assert tree.topLevelItem(0).text(0) == "Patient 1"
     for secret in ("ALPHA", "BETA", "PID-A", "PID-B"):
         assert secret not in caplog.text
@@ -100,7 +99,7 @@ def test_dicomdir_tree_and_paging_in_order(win, medium, caplog):
 
 def test_reader_is_its_own_thread(win):
     reader_thread = win.studies.reader.thread()
-    assert reader_thread is not win.thread_ and reader_thread is not QThread.currentThread()
+    assert reader_thread is not win.link.thread_ and reader_thread is not QThread.currentThread()
     assert reader_thread.isRunning()
 
 
@@ -123,7 +122,7 @@ def test_gui_thread_not_blocked_by_a_500_file_folder(win, tmp_path):
     wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)
     worked = time.perf_counter() - start
     heart.stop()
-    assert len(win.files.paths) == 500 and len(win.studies._series_items) == 5
+    assert len(win.session.files.paths) == 500 and len(win.studies._series_items) == 5
     assert win.studies.tree.topLevelItem(0).child(0).child(0).childCount() == 100
     # an idle machine scans the 500 headers in ~0.1 s: fewer ticks than the 14 MP test sees
     heart.assert_responsive(worked, min_ticks=5, min_work=0.05)
@@ -139,7 +138,7 @@ def test_missing_files_are_shown(win, medium, tmp_path):
     victim.unlink()
     _focus(win)
     _open_and_wait(win, [copy])
-    assert len(win.files.paths) == len(order) - 1
+    assert len(win.session.files.paths) == len(order) - 1
     assert "missing" in win.studies.status.toolTip()
     assert "1 warning" in win.studies.status.text()
 
@@ -151,12 +150,12 @@ def test_start_without_files_lists_the_samples_and_shows_the_default_one(win):
     from gradcam_viewer.ui.app import default_sample, open_start_sample
 
     open_start_sample(win)
-    wait_until(lambda: not win.studies.scanning and win.files.current is not None, 60)
+    wait_until(lambda: not win.studies.scanning and win.session.files.current is not None, 60)
     wait_result(win, default_sample())
     assert len(win.studies._series_items) >= 1
-    assert win.studies.ordered_paths() == list(win.files.paths)
+    assert win.studies.ordered_paths() == list(win.session.files.paths)
     samples = {p.resolve() for p in samples_dir().iterdir() if p.suffix in (".dcm", ".png")}
-    assert {Path(p).resolve() for p in win.files.paths} == samples
+    assert {Path(p).resolve() for p in win.session.files.paths} == samples
 
 
 def test_an_image_opened_on_its_own_is_listed(win, tmp_path):
@@ -300,5 +299,5 @@ def test_the_opened_image_is_decoded_once_and_its_series_gets_a_thumbnail(win, m
     dicomdir, _order = medium
     _open_and_wait(win, [dicomdir])
     wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)
-    assert decoded.count(win.files.current) == 1
+    assert decoded.count(win.session.files.current) == 1
     assert len(decoded) == len(set(decoded)) == len(win.studies._series_items)

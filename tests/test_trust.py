@@ -10,9 +10,9 @@ import pytest
 
 from bad_inputs import make_bad_files, make_damaged_maybe_decodable, make_odd_but_valid
 from dicom_factory import make_dataset, write
-from gui_helpers import wait_shown
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import wait_shown
 
 SECRETS = ("ZZSECRET", "77665544", "19121212")
 
@@ -102,26 +102,26 @@ def test_gui_bad_files_then_good(win, qtbot, tmp_path):
     bad = make_bad_files(tmp_path / "in")
     good = samples_dir() / "phantom_01_normal.png"
     for name, path in bad.items():
-        win.last_error = ""
+        win.messages.last_error = ""
         if path.is_dir():
             win.open_paths([path])  # an empty folder: nothing to open
-            qtbot.waitUntil(lambda: "No image files" in win.last_error, timeout=30_000)
+            qtbot.waitUntil(lambda: "No image files" in win.messages.last_error, timeout=30_000)
             continue
         win.open_file(path)
-        qtbot.waitUntil(lambda: name in win.last_error, timeout=30_000)
-        assert win.image is None  # the window does not go on showing the previous file
+        qtbot.waitUntil(lambda name=name: name in win.messages.last_error, timeout=30_000)
+        assert win.session.image is None  # the window does not go on showing the previous file
         win.open_file(good)
         wait_shown(qtbot, win, good)
     for path in make_odd_but_valid(tmp_path / "odd").values():
-        win.last_error = ""
+        win.messages.last_error = ""
         win.open_file(path)
         wait_shown(qtbot, win, path)
-        assert win.last_error == ""
+        assert win.messages.last_error == ""
     damaged = make_damaged_maybe_decodable(tmp_path / "d")["bitflipped.jpg"]
-    win.last_error = ""
+    win.messages.last_error = ""
     win.open_file(damaged)
-    qtbot.waitUntil(lambda: "bitflipped.jpg" in win.last_error or (
-        win.result is not None and win.result.key[0] == str(damaged)), timeout=30_000)
+    qtbot.waitUntil(lambda: "bitflipped.jpg" in win.messages.last_error or (
+        win.session.result is not None and win.session.result.key[0] == str(damaged)), timeout=30_000)
 
 
 def _bad_models(folder: Path) -> dict[str, tuple[Path, str]]:
@@ -164,16 +164,16 @@ def _bad_models(folder: Path) -> dict[str, tuple[Path, str]]:
 
 
 def test_gui_bad_models_keep_the_previous_one(win, qtbot, tmp_path):
-    name = win.model.name
+    name = win.session.model.name
     for what, (path, fragment) in _bad_models(tmp_path / "models").items():
-        win.last_error = ""
+        win.messages.last_error = ""
         win.load_model("keras", str(path))
-        qtbot.waitUntil(lambda: fragment in win.last_error, timeout=60_000)
-        assert win.model.name == name, what
+        qtbot.waitUntil(lambda fragment=fragment: fragment in win.messages.last_error, timeout=60_000)
+        assert win.session.model.name == name, what
     sample = samples_dir() / "phantom_05_pneumothorax.png"
     win.open_file(sample)
     result = wait_shown(qtbot, win, sample)
-    assert result.probabilities.shape == (len(win.model.labels),)
+    assert result.probabilities.shape == (len(win.session.model.labels),)
 
 
 def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, patient_dicom,
@@ -184,12 +184,12 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     from PySide6.QtGui import QPainter
 
     from gradcam_viewer.dicom_out import objects
-    from gradcam_viewer.ui import exporting, pacs_dialogs
+    from gradcam_viewer.ui import exporting
 
     drawn: list[str] = []
 
     class SpyPainter(QPainter):
-        def drawText(self, *args):  # noqa: N802
+        def drawText(self, *args):  # noqa: N802 - overrides QPainter.drawText
             drawn.extend(a for a in args if isinstance(a, str))
             return super().drawText(*args)
 
@@ -206,13 +206,13 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     win.open_file(patient_dicom)
     wait_shown(qtbot, win, patient_dicom)
     qtbot.waitUntil(win.drawn)
-    files = [exporting.export_view_png(win, tmp_path / "v.png"),
-             exporting.export_predictions(win, tmp_path / "p.csv", "csv"),
-             exporting.export_predictions(win, tmp_path / "p.json", "json")]
-    win._pacs_dialog = None
-    pacs_dialogs.export_dicom_dialog(win, tmp_path / "dicom")
-    qtbot.waitUntil(lambda: win._pacs_dialog is not None, timeout=60000)
-    win._pacs_dialog.accept()
+    files = [win.exports.view_png(tmp_path / "v.png"),
+             win.exports.predictions(tmp_path / "p.csv", "csv"),
+             win.exports.predictions(tmp_path / "p.json", "json")]
+    win.pacs.dialog = None
+    win.pacs.export_dicom(tmp_path / "dicom")
+    qtbot.waitUntil(lambda: win.pacs.dialog is not None, timeout=60000)
+    win.pacs.dialog.accept()
     assert any("Model:" in t for t in drawn) and any("Image:" in t for t in drawn)
     assert any("NOT FOR DIAGNOSTIC USE" in t for t in burned)
     blob = b"".join(f.read_bytes() for f in files[1:])
@@ -221,15 +221,15 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
         assert not any(secret in t for t in drawn + burned), secret
     # asked for, the identifying fields are drawn: the spy would see them
     drawn.clear()
-    win.act_include_phi.setChecked(True)
+    win.act["include_phi"].setChecked(True)
     try:
-        exporting.export_view_png(win, tmp_path / "with_phi.png")
+        win.exports.view_png(tmp_path / "with_phi.png")
     finally:
-        win.act_include_phi.setChecked(False)
+        win.act["include_phi"].setChecked(False)
     assert any("ZZSECRET" in t for t in drawn)
     assert _sha(patient_dicom) == before and no_network == []
     with pytest.raises(FileExistsError):
-        exporting.export_view_png(win, tmp_path / "v.png")
+        win.exports.view_png(tmp_path / "v.png")
 
 
 def _rss_mb() -> float:
@@ -252,8 +252,8 @@ def test_200_quick_requests_end_on_the_last(win, qtbot):
         win.open_file(paths[i % len(paths)])
     last = paths[199 % len(paths)]
     result = wait_shown(qtbot, win, last, timeout=300)
-    qtbot.waitUntil(lambda: not win.busy.isVisible(), timeout=120_000)
-    assert win.image.path == last and result.key[0] == str(last)
-    assert win.labels.shown_probabilities()  # its own probabilities are shown
+    qtbot.waitUntil(lambda: not win.status.busy.isVisible(), timeout=120_000)
+    assert win.session.image.path == last and result.key[0] == str(last)
+    assert win.findings.labels.shown_probabilities()  # its own probabilities are shown
     grown = _rss_mb() - baseline
     assert grown < 300, f"memory grew by {grown:.0f} MB"

@@ -1,9 +1,8 @@
 """The window's side of issue 13: the yellow banner on an image unlike the calibration images,
 none on a bundled sample, and Help > Check this model off the GUI thread."""
 
-from gui_helpers import wait_result, wait_until
-
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import wait_result, wait_until
 
 SAMPLE = samples_dir() / "phantom_03_nodule.png"
 
@@ -12,36 +11,36 @@ def test_banner_on_a_real_radiograph_not_on_a_phantom(win, shared_data):
     real = shared_data / "cxr-png" / "00013553_000.png"
     win.open_file(real)
     result = wait_result(win, real, 180)
-    assert result.ood["flagged"] and win.ood_banner.isVisible()
-    text = win.ood_banner.text()
+    assert result.ood["flagged"] and win.image_area.ood_banner.isVisible()
+    text = win.image_area.ood_banner.text()
     assert text.startswith("Unlike the images this model was checked on: its outputs may not "
                            "mean anything here (distance percentile ")
     assert f"{result.ood['percentile']:.1f})" in text
     from gradcam_viewer.ui import exporting
 
-    assert any(line.startswith("Unlike the images") for line, _ in exporting._panel_lines(win))
+    assert any(line.startswith("Unlike the images") for line, _ in exporting.panel_lines(win.snapshot()))
     win.open_file(SAMPLE)
     result = wait_result(win, SAMPLE, 180)
-    assert result.ood["flagged"] is False and not win.ood_banner.isVisible()
+    assert result.ood["flagged"] is False and not win.image_area.ood_banner.isVisible()
 
 
 def test_check_this_model_runs_off_the_gui_thread(win):
     win.open_file(SAMPLE)
     wait_result(win, SAMPLE, 180)
-    win.sanity_result = None
-    win.act_check.trigger()
-    wait_until(lambda: getattr(win, "sanity_dialog", None) is not None
-               and win.sanity_result is not None, 300)
-    assert not win.sanity_result.flagged and win.sanity_result.weights_unchanged
-    assert "passed" in win.sanity_result.verdict()
+    win.check.result = None
+    win.act["check"].trigger()
+    wait_until(lambda: win.check.dialog is not None
+               and win.check.result is not None, 300)
+    assert not win.check.result.flagged and win.check.result.weights_unchanged
+    assert "passed" in win.check.result.verdict()
     # the dialog is built on the GUI thread, and the check's thread has ended (it once ran
     # the reply itself, built the dialog there and tried to wait on itself)
     from PySide6.QtWidgets import QApplication
 
-    assert win.sanity_dialog.thread() is QApplication.instance().thread()
-    assert win._sanity_job.thread() is not QApplication.instance().thread()
-    wait_until(lambda: win._sanity_job.thread().isFinished(), 30)
-    win.sanity_dialog.close()
+    assert win.check.dialog.thread() is QApplication.instance().thread()
+    assert win.check.job.thread() is not QApplication.instance().thread()
+    wait_until(lambda: win.check.job.thread().isFinished(), 30)
+    win.check.dialog.close()
 
 
 def test_closing_the_window_during_the_check_waits_for_its_thread(win):
@@ -49,11 +48,11 @@ def test_closing_the_window_during_the_check_waits_for_its_thread(win):
     thread is still running')."""
     win.open_file(SAMPLE)
     wait_result(win, SAMPLE, 180)
-    win.act_check.trigger()
-    thread = win._sanity_thread
+    win.act["check"].trigger()
+    thread = win.check.running
     assert thread is not None and thread.isRunning()
     win.shutdown()
-    assert thread.isFinished() and win._sanity_thread is None
+    assert thread.isFinished() and win.check.running is None
 
 
 def test_a_finished_check_does_not_keep_the_model_it_checked(win):
@@ -65,12 +64,12 @@ def test_a_finished_check_does_not_keep_the_model_it_checked(win):
     win.open_file(SAMPLE)
     wait_result(win, SAMPLE, 180)
     checked = weakref.ref(win.worker.bundle)
-    win.sanity_result = None
-    win.act_check.trigger()
-    wait_until(lambda: win.sanity_result is not None and win._sanity_thread is None, 300)
-    model_id = win.model.model_id
+    win.check.result = None
+    win.act["check"].trigger()
+    wait_until(lambda: win.check.result is not None and win.check.running is None, 300)
+    model_id = win.session.model.model_id
     win.load_model("demo", "")
-    wait_until(lambda: win.model.model_id > model_id and not win.session.busy, 180)
-    win.sanity_dialog.close()
+    wait_until(lambda: win.session.model.model_id > model_id and not win.session.busy, 180)
+    win.check.dialog.close()
     gc.collect()
     assert checked() is None

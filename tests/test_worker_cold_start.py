@@ -6,14 +6,13 @@ import threading
 import time
 from pathlib import Path
 
-import models_zoo as zoo
 import numpy as np
-from gui_helpers import wait_shown
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+import models_zoo as zoo
 from gradcam_viewer.cam.methods import METHODS
 from gradcam_viewer.resources import samples_dir
+from gui_helpers import wait_shown
 
 SAMPLES = sorted(samples_dir().glob("*.dcm"))[:3]
 ALL_SAMPLES = sorted(samples_dir().glob("*.png")) + sorted(samples_dir().glob("*.dcm"))
@@ -66,9 +65,10 @@ def _matches(result, run, path, method):
 
 
 def _new_model(qtbot, win, kind="demo", path=""):
-    old = win.model.model_id if win.model else 0
+    old = win.session.model.model_id if win.session.model else 0
     win.load_model(kind, path)
-    qtbot.waitUntil(lambda: win.model is not None and win.model.model_id > old, timeout=120_000)
+    qtbot.waitUntil(lambda: win.session.model is not None and win.session.model.model_id > old,
+                    timeout=120_000)
     return win.worker.explainer
 
 
@@ -87,11 +87,11 @@ def test_requests_during_the_trace_are_eager_and_right_then_compiled(win, qtbot,
     with monkeypatch.context() as m:
         spy = Spy(m)
         explainer = _new_model(qtbot, win)  # untraced, warmed up on zeros (no image queued)
-        win.method_box.setCurrentIndex(0)
+        win.controls.method_box.setCurrentIndex(0)
         path, method = SAMPLES[0], methods[0]
         win.open_file(path)
         wait_shown(qtbot, win, path, method)
-        _matches(win.result, run, path, method)
+        _matches(win.session.result, run, path, method)
         assert spy.explains_of(explainer)[-1][2], "the first image is explained eagerly"
         qtbot.waitUntil(spy.tracing.is_set, timeout=60_000)  # asked once the result was out
         for i, (what, n) in enumerate(actions):
@@ -102,19 +102,19 @@ def test_requests_during_the_trace_are_eager_and_right_then_compiled(win, qtbot,
                 win.open_file(path)
             else:
                 method = methods[n % len(methods)]
-                win.method_box.setCurrentIndex(n % len(methods))
+                win.controls.method_box.setCurrentIndex(n % len(methods))
             wait_shown(qtbot, win, path, method)
-            _matches(win.result, run, path, method)
+            _matches(win.session.result, run, path, method)
             if not spy.gate.is_set():  # the trace is held: every explanation so far was eager
                 assert all(c[2] for c in spy.explains_of(explainer))
         spy.gate.set()
         qtbot.waitUntil(lambda: explainer.is_traced(method), timeout=120_000)
         before = explainer.runs["compiled"]
         unseen = next(p for p in ALL_SAMPLES  # nothing cached: the worker must explain it
-                      if win.cache.get((str(p), 0, method, win.model.model_id)) is None)
+                      if win.session.cache.get((str(p), 0, method, win.session.model.model_id)) is None)
         win.open_file(unseen)
         wait_shown(qtbot, win, unseen, method)
-        _matches(win.result, run, unseen, method)
+        _matches(win.session.result, run, unseen, method)
         assert explainer.runs["compiled"] > before  # the compiled function is in use now
         assert win.worker.explainer is explainer
         spy.assert_never_on_the_gui_thread(explainer)
@@ -150,11 +150,11 @@ def test_a_model_switch_during_a_trace_never_gets_the_old_function(win, qtbot, t
     ex_a = _new_model(qtbot, win, "keras", str(a))
     win.open_file(SAMPLES[0])
     wait_shown(qtbot, win, SAMPLES[0], "gradcam")
-    _matches(win.result, run_a, SAMPLES[0], "gradcam")
+    _matches(win.session.result, run_a, SAMPLES[0], "gradcam")
     qtbot.waitUntil(spy.tracing.is_set, timeout=60_000)  # A's trace is in flight, held
     ex_b = _new_model(qtbot, win, "keras", str(b))
     wait_shown(qtbot, win, SAMPLES[0], "gradcam")  # the session asks B for the image
-    _matches(win.result, run_b, SAMPLES[0], "gradcam")
+    _matches(win.session.result, run_b, SAMPLES[0], "gradcam")
     spy.gate.set()  # A's trace ends now, on A
     qtbot.waitUntil(lambda: ex_a.is_traced("gradcam") and ex_b.is_traced("gradcam"),
                     timeout=120_000)
@@ -162,8 +162,8 @@ def test_a_model_switch_during_a_trace_never_gets_the_old_function(win, qtbot, t
     win.open_file(SAMPLES[1])
     wait_shown(qtbot, win, SAMPLES[1], "gradcam")
     assert ex_b.runs["compiled"] == before + 1 and ex_a.runs["compiled"] == 0
-    _matches(win.result, run_b, SAMPLES[1], "gradcam")  # B's own compiled function
-    assert win.worker.explainer is ex_b and win.model.name == "model_b"
+    _matches(win.session.result, run_b, SAMPLES[1], "gradcam")  # B's own compiled function
+    assert win.worker.explainer is ex_b and win.session.model.name == "model_b"
     spy.assert_never_on_the_gui_thread(ex_a, ex_b)
 
 
@@ -171,16 +171,16 @@ def test_the_first_image_after_a_load_is_the_warm_up(win, qtbot, reference, monk
     _, run = reference
     spy = Spy(monkeypatch)
     spy.gate.set()
-    old = win.model.model_id
+    old = win.session.model.model_id
     win.load_model("demo", "")
     win.open_file(SAMPLES[1])  # queued right behind the model
-    qtbot.waitUntil(lambda: win.model.model_id > old, timeout=120_000)
+    qtbot.waitUntil(lambda: win.session.model.model_id > old, timeout=120_000)
     wait_shown(qtbot, win, SAMPLES[1], "gradcam")
     new = win.worker.explainer
     first = spy.explains_of(new)[0]
     assert first[2] and not first[3], "warmed up eagerly on the image, not on zeros"
     assert not any(c[3] for c in spy.explains_of(new))
-    _matches(win.result, run, SAMPLES[1], "gradcam")
+    _matches(win.session.result, run, SAMPLES[1], "gradcam")
     spy.assert_never_on_the_gui_thread(new)
 
 
@@ -201,11 +201,11 @@ def test_a_model_failing_on_the_first_image_and_zeros_stays_out(win, qtbot, refe
     monkeypatch.setattr(Explainer, "explain", explain)
     win.load_model("demo", "")
     win.open_file(SAMPLES[2])  # would be the new model's warm-up
-    qtbot.waitUntil(lambda: "injected" in win.last_error, timeout=120_000)
+    qtbot.waitUntil(lambda: "injected" in win.messages.last_error, timeout=120_000)
     wait_shown(qtbot, win, SAMPLES[2], "gradcam")
     assert (win.worker.explainer, win.worker.model_id) == before
-    assert win.result.key[3] == before[1]  # the previous model explained the image
-    _close(win.result.heatmaps, expected.heatmaps[0])
+    assert win.session.result.key[3] == before[1]  # the previous model explained the image
+    _close(win.session.result.heatmaps, expected.heatmaps[0])
 
 
 def test_the_tracer_skips_a_model_no_longer_wanted():
@@ -277,7 +277,7 @@ def test_a_failing_background_trace_is_logged_once_and_explanations_stay_eager(
     for path in SAMPLES:
         win.open_file(path)
         wait_shown(qtbot, win, path, "gradcam")
-        _matches(win.result, run, path, "gradcam")
+        _matches(win.session.result, run, path, "gradcam")
         qtbot.waitUntil(lambda: not win.worker.tracer._jobs.unfinished_tasks, timeout=60_000)
     traces = [c for c in spy.calls if c[0] == "trace" and c[1] is explainer]
     assert len(traces) == 1, "a failed trace was asked for again"

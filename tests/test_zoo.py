@@ -14,7 +14,7 @@ import pytest
 import models_zoo as zoo
 from gradcam_viewer.cam import Explainer
 from gradcam_viewer.models.loaders import load_keras_model
-from tape_reference import assert_maps_close, flat_output, tape_gradcams
+from tape_reference import assert_maps_close, flat_output, model_input, tape_gradcams
 
 # each family's own preprocess_input (identity for those that rescale inside the model)
 PREPROCESS = {
@@ -37,7 +37,7 @@ def _images(family: str, size: int, n: int = 2) -> np.ndarray:
 def _check(model, reloaded, x, what):
     exp = Explainer(reloaded)
     result = exp.explain(x)
-    own = flat_output(model(x, training=False)).numpy()
+    own = flat_output(model(model_input(model, x), training=False)).numpy()
     assert result.probabilities.shape == own.shape == (len(x), zoo.ZOO_LABELS), what
     np.testing.assert_allclose(result.probabilities, own, rtol=1e-5, atol=1e-5, err_msg=what)
     worst = 0.0

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")  # an input
 D = TypeVar("D")  # a decoded input
@@ -46,7 +46,7 @@ def run_pipeline(items: Iterable[T], decode: Callable[[T], D],
     limit = max(limit, batch_size)
     source = enumerate(items)
     decoding: deque[tuple[int, T, Future]] = deque()
-    writing: deque[list] = deque()  # [index, item, future]
+    writing: deque[list[Any]] = deque()  # [index, item, decode future, then write future]
     exhausted = False
     with ThreadPoolExecutor(decode_workers, thread_name_prefix="decode") as decoders, \
             ThreadPoolExecutor(write_workers, thread_name_prefix="write") as writers:
@@ -75,10 +75,10 @@ def run_pipeline(items: Iterable[T], decode: Callable[[T], D],
                         break
                     continue
                 # a slot per item, in input order, filled once its batch is explained
-                batch: list[tuple[list, D]] = []
+                batch: list[tuple[list[Any], D]] = []
                 while decoding and len(batch) < batch_size:
                     index, item, future = decoding.popleft()
-                    slot = [index, item, future]
+                    slot: list[Any] = [index, item, future]
                     writing.append(slot)
                     if future.exception() is None:  # waits for the decode
                         batch.append((slot, future.result()))
@@ -93,7 +93,7 @@ def run_pipeline(items: Iterable[T], decode: Callable[[T], D],
                     for slot, _ in batch:
                         slot[2] = _failed(exc)
                     continue
-                for (slot, decoded), result in zip(batch, results):
+                for (slot, decoded), result in zip(batch, results, strict=True):  # checked above
                     slot[2] = writers.submit(write, slot[1], decoded, result)
             while writing:
                 yield finished(*writing.popleft())

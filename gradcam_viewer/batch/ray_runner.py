@@ -26,7 +26,7 @@ RETRIES = 3  # restarts of a failed actor, and retries of its task
 BATCHES_PER_TASK = 4  # model batches in one Ray task: fewer round trips, decode/write overlap
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailable(RuntimeError):  # noqa: N818 - explain_cmd (moving on another branch) imports this name
     pass
 
 
@@ -42,15 +42,19 @@ class ExplainActor:
         from gradcam_viewer.batch.pipeline import run_pipeline
 
         items = [Planned(Path(s), str(r), Path(f), str(b)) for s, r, f, b in
-                 zip(batch["source"], batch["rel"], batch["folder"], batch["base"])]
+                 zip(batch["source"], batch["rel"], batch["folder"], batch["base"], strict=True)]
         rows, messages = [], []
         for done in run_pipeline(items, self.job.decode, self.job.explain, self.job.write,
                                  batch_size=self.batch_size, decode_workers=1,
                                  write_workers=1):
             # a row comes with the image's warning, if any; no row with why it failed
-            rows.append(json.dumps(done.result.row) if done.error is None else "")
-            messages.append((done.result.warning or "") if done.error is None
-                            else failure_message(done.item, done.error))
+            if done.error is not None:
+                rows.append("")
+                messages.append(failure_message(done.item, done.error))
+            else:
+                assert done.result is not None  # what write returned
+                rows.append(json.dumps(done.result.row))
+                messages.append(done.result.warning or "")
         return {"index": np.asarray(batch["index"]), "row": np.asarray(rows, dtype=object),
                 "message": np.asarray(messages, dtype=object)}
 
@@ -89,7 +93,7 @@ def explain_on_ray(todo: list[tuple[int, Planned]], settings: JobSettings, addre
             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
             max_restarts=RETRIES, max_task_retries=RETRIES)
         for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
-            for index, row, message in zip(batch["index"], batch["row"], batch["message"]):
+            for index, row, message in zip(batch["index"], batch["row"], batch["message"], strict=True):
                 item = by_index[int(index)]
                 yield (int(index), item, json.loads(row) if row else None,
                        str(message) if message else None)

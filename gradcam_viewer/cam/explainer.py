@@ -15,15 +15,19 @@ import contextlib
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from gradcam_viewer.cam import graph
 from gradcam_viewer.cam.errors import CamError
 from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
-from gradcam_viewer.cam.methods import METHODS
+from gradcam_viewer.cam.methods import METHODS, CamMethod
+
+# What `_compute` returns: the outputs [N, L], the maps after ReLU [N, L, h, w], the pooled
+# out-of-distribution features [N, C].
+Computed = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,9 @@ class Explanation:
 class Explainer:
     """Grad-CAM family for one Keras model; reuse it for every image."""
 
-    def __init__(self, model: Any, layer: str | None = None, method: str = "gradcam",
+    def __init__(self, model: keras.Model, layer: str | None = None, method: str = "gradcam",
                  closed_form: bool = True, output: str | None = None,
-                 feature_layer: str | None = None):
+                 feature_layer: str | None = None) -> None:
         # `output`: which output holds the class scores when the model has several.
         self.output_index = graph.check_model(model, output)
         if method not in METHODS:
@@ -69,14 +73,14 @@ class Explainer:
         shape = tuple(model.inputs[0].shape)
         self.input_shape = shape[1:]
         self._signature = [tf.TensorSpec((None,) + shape[1:], tf.float32)]
-        self._fns: dict[str, Any] = {}
+        self._fns: dict[str, tf.types.experimental.PolymorphicFunction] = {}
         self._traced: set[str] = set()  # methods whose compiled function is ready
         self._lock = threading.Lock()
         self.runs: Counter[str] = Counter()  # "eager" / "compiled": how each explain ran
         # The layer whose pooled output is `Explanation.features` (default: the target).
         self.feature_layer, self._feature_op = graph.resolve_feature_layer(
             model, feature_layer, self.path, self.layer_name)
-        self._forward_fn: Any = None
+        self._forward_fn: tf.types.experimental.PolymorphicFunction | None = None
 
     @property
     def closed_form(self) -> bool:
@@ -110,13 +114,14 @@ class Explainer:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """The compiled plain forward pass (the baseline the benchmark compares with)."""
         if self._forward_fn is None:
-            def forward(x):
+            def forward(x: tf.Tensor) -> tf.Tensor:
                 outputs = tf.nest.flatten(self.model(x, training=False))
                 return outputs[self.output_index]
 
             self._forward_fn = tf.function(forward, input_signature=self._signature,
                                            autograph=False)
-        return self._forward_fn(tf.constant(np.asarray(batch, np.float32))).numpy()
+        scores: np.ndarray = self._forward_fn(tf.constant(np.asarray(batch, np.float32))).numpy()
+        return scores
 
     def is_traced(self, method: str) -> bool:
         """Whether `method`'s compiled function is ready (explain would not trace)."""
@@ -130,13 +135,13 @@ class Explainer:
         with self._lock:
             self._traced.add(method)
 
-    def _compute(self, x, fn):
+    def _compute(self, x: tf.Tensor, fn: CamMethod) -> Computed:
         """The whole explanation: run eagerly as it is, or traced inside `_compiled`."""
         acts, grads, probs, feats = self._acts_and_grads(x)
         pooled = tf.reduce_mean(tf.cast(feats, tf.float32), axis=(1, 2))  # OOD features
         return probs, tf.nn.relu(fn(acts, grads)), pooled
 
-    def _compiled(self, method: str):
+    def _compiled(self, method: str) -> tf.types.experimental.PolymorphicFunction:
         with self._lock:
             if method not in self._fns:
                 fn = METHODS[method]
@@ -146,14 +151,14 @@ class Explainer:
                                                 autograph=False)
             return self._fns[method]
 
-    def _acts_and_grads(self, x):
+    def _acts_and_grads(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         # Only the target is watched: nothing before it is recorded (no variables are needed).
         # The closed form needs no tape at all (which saves its bookkeeping when eager).
         tape = (tf.GradientTape(persistent=False, watch_accessed_variables=False)
                 if self.head is None else None)
         with tape if tape is not None else contextlib.nullcontext():
 
-            def watch(y):
+            def watch(y: tf.Tensor) -> tf.Tensor:
                 if tape is not None:
                     tape.watch(y)
                 return y
@@ -174,6 +179,7 @@ class Explainer:
             grads = tf.broadcast_to(
                 per_label, tf.concat([[n, labels], tf.shape(acts)[1:]], axis=0))
         else:
+            assert tape is not None  # made above whenever there is no closed form
             logits = tf.cast(taps.logits, tf.float32)
             grads = tape.batch_jacobian(logits, taps.target)  # [N, L, h, w, C]
             grads = tf.cast(grads, tf.float32)

@@ -16,18 +16,31 @@ pyproject.toml pins keras to the tested minor range): `Function._run_through_gra
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 import keras
 
 from gradcam_viewer.cam.errors import CamError
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 PEELABLE = ("sigmoid", "softmax")
 PASS_THROUGH = (keras.layers.Dropout, keras.layers.SpatialDropout1D)
 
+# The layers from the model down to the target, one per level of nesting.
+LayerPath = tuple["keras.layers.Layer", ...]
 
-def graph_of(model: Any):
+
+class Node(Protocol):
+    """One call of an operation in a Keras graph (Keras's private `Node`): what it was given."""
+
+    input_tensors: list[keras.KerasTensor]
+
+
+def graph_of(model: keras.Model) -> keras.Model | None:
     """The functional graph that runs `model`, or None for a subclassed model."""
     if isinstance(model, keras.Sequential):
         graph = getattr(model, "_functional", None)
@@ -40,18 +53,27 @@ def graph_of(model: Any):
     return None
 
 
-def _is_nested(layer: Any) -> bool:
+def _functional(model: keras.Model) -> keras.Model:
+    """The graph of a model `check_model` accepted (a subclassed model has none)."""
+    graph = graph_of(model)
+    if graph is None:
+        raise CamError("Subclassed Keras models cannot be explained: save the model as a "
+                       "Functional or Sequential model.")
+    return graph
+
+
+def _is_nested(layer: keras.Operation) -> bool:
     return isinstance(layer, keras.Model) and graph_of_or_none(layer) is not None
 
 
-def graph_of_or_none(model: Any):
+def graph_of_or_none(model: keras.Model) -> keras.Model | None:
     try:
         return graph_of(model)
     except CamError:
         return None
 
 
-def iter_layers(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
+def iter_layers(model: keras.Model, prefix: LayerPath = ()) -> Iterator[tuple[LayerPath, str]]:
     """Every leaf layer in graph order as (path of layers, "outer/inner" name)."""
     for layer in model.layers:
         path = prefix + (layer,)
@@ -63,21 +85,21 @@ def iter_layers(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
             yield path, "/".join(item.name for item in path)
 
 
-def output_shape(layer: Any) -> tuple | None:
+def output_shape(layer: keras.layers.Layer) -> tuple[int | None, ...] | None:
     try:
         return tuple(layer.output.shape)
     except (AttributeError, ValueError, RuntimeError):
         return None
 
 
-def is_spatial(shape: tuple | None) -> bool:
+def is_spatial(shape: tuple[int | None, ...] | None) -> bool:
     """4-D with height and width > 1 (or unknown, as in a model with a free input size)."""
     if shape is None or len(shape) != 4:
         return False
     return all(d is None or d > 1 for d in shape[1:3])
 
 
-def resolve_target(model: Any, name: str | None) -> tuple[tuple, str]:
+def resolve_target(model: keras.Model, name: str | None) -> tuple[LayerPath, str]:
     """The path to the target layer: the user's choice, else the last spatial layer."""
     layers = list(iter_layers(model))
     if name:
@@ -104,7 +126,7 @@ def resolve_target(model: Any, name: str | None) -> tuple[tuple, str]:
                    "is no feature map for Grad-CAM.")
 
 
-def _iter_all(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
+def _iter_all(model: keras.Model, prefix: LayerPath = ()) -> Iterator[tuple[LayerPath, str]]:
     for layer in model.layers:
         path = prefix + (layer,)
         yield path, "/".join(item.name for item in path)
@@ -112,21 +134,20 @@ def _iter_all(model: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, str]]:
             yield from _iter_all(layer, path)
 
 
-def output_names(model: Any) -> list[str]:
+def output_names(model: keras.Model) -> list[str]:
     """A name per flat output: the dict key for dict-structured outputs, else the layer's."""
-    paths = [p for p, _ in keras.tree.flatten_with_path(graph_of(model)._outputs_struct)]
-    names = []
-    for out, p in zip(graph_of(model).outputs, paths):
+    paths = [p for p, _ in keras.tree.flatten_with_path(_functional(model)._outputs_struct)]
+    names: list[str] = []
+    for out, p in zip(_functional(model).outputs, paths, strict=True):
         key = p[-1] if p and isinstance(p[-1], str) else None
         names.append(key or _producer(out)[0].name)
     return names
 
 
-def output_index(model: Any, name: str | None = None) -> int:
+def output_index(model: keras.Model, name: str | None = None) -> int:
     """The flat index of the output to explain: the only one, else the one named `name`
     (a dict key or the name of the layer that produces it)."""
-    graph = graph_of(model)
-    outputs = graph.outputs
+    outputs = _functional(model).outputs
     names = output_names(model)
     if name:
         layers = [_producer(t)[0].name for t in outputs]
@@ -141,7 +162,7 @@ def output_index(model: Any, name: str | None = None) -> int:
     return 0
 
 
-def check_model(model: Any, output: str | None = None) -> int:
+def check_model(model: keras.Model, output: str | None = None) -> int:
     """One image input and one chosen output of class scores: the only shape of model the
     viewer explains. Returns the chosen output's flat index."""
     if not isinstance(model, keras.Model):
@@ -168,37 +189,33 @@ def check_model(model: Any, output: str | None = None) -> int:
     return index
 
 
-def _producer(tensor: Any) -> tuple[Any, Any]:
+def _producer(tensor: keras.KerasTensor) -> tuple[keras.Operation, Node]:
     op, node_index, _ = tensor._keras_history
     return op, op._inbound_nodes[node_index]
 
 
-def _tensor_index(tensor: Any) -> int:
+def _tensor_index(tensor: keras.KerasTensor) -> int:
     """Which of its producer's (flat) outputs `tensor` is."""
     return int(tensor._keras_history[2])
 
 
-def output_operation(model: Any, index: int = 0) -> Any:
-    return _producer(graph_of(model).outputs[index])[0]
-
-
-def final_layer(model: Any, index: int = 0) -> Any:
+def final_layer(model: keras.Model, index: int = 0) -> keras.Operation:
     """The layer that produces flat output `index`, looked up inside nested models."""
-    out = graph_of(model).outputs[index]
+    out = _functional(model).outputs[index]
     op = _producer(out)[0]
     while _is_nested(op):
-        out = graph_of(op).outputs[_tensor_index(out)]
+        out = _functional(op).outputs[_tensor_index(out)]
         op = _producer(out)[0]
     return op
 
 
-def score_kind(model: Any, index: int = 0) -> str:
+def score_kind(model: keras.Model, index: int = 0) -> str:
     """'logit' when the final activation of flat output `index` can be peeled, else 'output'."""
-    out = graph_of(model).outputs[index]
+    out = _functional(model).outputs[index]
     return peel_kind(_producer(out)[0], _tensor_index(out))
 
 
-def peel_kind(op: Any, index: int = 0) -> str:
+def peel_kind(op: keras.Operation, index: int = 0) -> str:
     """What the output layer lets us differentiate: 'logit' when an activation can be peeled.
     `index`: for a nested model, which of its outputs is used."""
     if _is_nested(op):
@@ -211,7 +228,7 @@ def peel_kind(op: Any, index: int = 0) -> str:
     return "output"
 
 
-def _plain_dense(op: Any) -> bool:
+def _plain_dense(op: keras.layers.Layer) -> bool:
     return not getattr(op, "lora_enabled", False) and not getattr(op, "quantization_mode", None)
 
 
@@ -219,34 +236,35 @@ def _plain_dense(op: Any) -> bool:
 class Taps:
     """What a tapped forward pass collects."""
 
-    on_target: Callable[[Any], Any]
-    target: Any = None
-    logits: Any = None
+    on_target: Callable[[tf.Tensor], tf.Tensor]
+    target: tf.Tensor | None = None
+    logits: tf.Tensor | None = None
     hits: int = field(default=0)
     # Optional second tap (the out-of-distribution features): a top-level layer of `model`.
-    feature_op: Any = None
-    features: Any = None
+    feature_op: keras.layers.Layer | None = None
+    features: tf.Tensor | None = None
 
 
-def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: int | None = 0) -> Any:
+def run_tapped(model: keras.Model, inputs: tf.Tensor, path: LayerPath, taps: Taps,
+               peel: int | None = 0) -> object:
     """Forward pass of `model` in inference mode that records the target's output and the
     pre-activation score of flat output `peel` (None: peel nothing). Returns the outputs in
     the model's own structure (tensor, list or dict)."""
-    graph = graph_of(model)
+    graph = _functional(model)
     out_tensor = graph.outputs[peel] if peel is not None else None
     out_op = _producer(out_tensor)[0] if out_tensor is not None else None
 
-    def op_fn(op: Any) -> Callable:
+    def op_fn(op: keras.Operation) -> Callable[..., object]:
         on_path = bool(path) and op is path[0]
         is_out = op is out_op
         if taps.feature_op is not None and op is taps.feature_op and not on_path:
-            def call_feature(*args: Any, **kwargs: Any) -> Any:
+            def call_feature(*args: object, **kwargs: object) -> tf.Tensor:
                 taps.features = _inference(op)(*args, **kwargs)
                 return taps.features
 
             return call_feature
         if on_path and len(path) == 1:
-            def call_target(*args: Any, **kwargs: Any) -> Any:
+            def call_target(*args: object, **kwargs: object) -> tf.Tensor:
                 y = taps.on_target(_inference(op)(*args, **kwargs))
                 taps.target = y
                 taps.hits += 1
@@ -264,25 +282,24 @@ def run_tapped(model: Any, inputs: Any, path: tuple, taps: Taps, peel: int | Non
     return graph._run_through_graph(inputs, operation_fn=op_fn)
 
 
-def _inference(op: Any) -> Callable:
+def _inference(op: keras.Operation) -> Callable[..., tf.Tensor]:
     """`op` called with training=False where it takes it (Dropout, BatchNormalization, nested
     models), as `Functional.call(training=False)` would inject it."""
     if "training" in getattr(op, "_call_context_args", ()):
         return lambda *args, **kwargs: op(*args, **{**kwargs, "training": False})
-    return op
+    call: Callable[..., tf.Tensor] = op
+    return call
 
 
-def _peel(op: Any, taps: Taps, *args: Any, **kwargs: Any) -> Any:
-    import keras.ops as K
-
+def _peel(op: keras.layers.Layer, taps: Taps, *args: tf.Tensor, **kwargs: object) -> tf.Tensor:
     if peel_kind(op) == "logit":
         act = op.activation
         if isinstance(op, keras.layers.Activation):
             logits = args[0]
         else:
-            logits = K.matmul(args[0], op.kernel)
+            logits = keras.ops.matmul(args[0], op.kernel)
             if op.bias is not None:
-                logits = K.add(logits, op.bias)
+                logits = keras.ops.add(logits, op.bias)
         taps.logits = logits
         return act(logits)
     y = _inference(op)(*args, **kwargs)
@@ -290,13 +307,14 @@ def _peel(op: Any, taps: Taps, *args: Any, **kwargs: Any) -> Any:
     return y
 
 
-def closed_form_head(model: Any, path: tuple, index: int = 0) -> Any | None:
+def closed_form_head(model: keras.Model, path: LayerPath,
+                     index: int = 0) -> keras.layers.Dense | None:
     """The Dense layer of a global-average-pooling + Dense head sitting right on the target.
 
     For such a head d score_l / d A[i, j, k] = W[k, l] / (h * w) exactly, so no backward pass
     is needed at all. Returns that Dense layer, or None when the head is anything else.
     """
-    graph = graph_of(model)
+    graph = _functional(model)
     op, node = _producer(graph.outputs[index])
     if _is_nested(op):
         return None
@@ -319,29 +337,29 @@ def closed_form_head(model: Any, path: tuple, index: int = 0) -> Any | None:
     return _producer(graph.outputs[index])[0]
 
 
-def _produced_by(tensor: Any, path: tuple) -> bool:
+def _produced_by(tensor: keras.KerasTensor, path: LayerPath) -> bool:
     op, _ = _producer(tensor)
     if op is not path[0]:
         return False
     if len(path) == 1:
         return True
-    return _produced_by(graph_of(op).outputs[_tensor_index(tensor)], path[1:])
+    return _produced_by(_functional(op).outputs[_tensor_index(tensor)], path[1:])
 
 
-def flat_outputs(outputs: Any) -> list:
+def flat_outputs(outputs: object) -> list[tf.Tensor]:
     """A model's outputs (tensor, list or dict) in the order of `model.outputs`."""
-    return keras.tree.flatten(outputs)
+    return list(keras.tree.flatten(outputs))
 
 
-def resolve_feature_layer(model: Any, name: str | None, target: tuple,
-                          target_name: str) -> tuple[str, Any]:
+def resolve_feature_layer(model: keras.Model, name: str | None, target: LayerPath,
+                          target_name: str) -> tuple[str, keras.layers.Layer | None]:
     """The layer tapped for the pooled out-of-distribution features: (its name, the layer to
     tap, or None when it is the target itself). Another layer must be a top-level layer with
     a 4-D output."""
     if not name or name == target_name or (len(target) == 1 and name == target[0].name):
         return target_name, None
     try:
-        layer = graph_of(model).get_layer(name)
+        layer = _functional(model).get_layer(name)
     except ValueError as exc:
         raise CamError(f"The model has no top-level layer named '{name}' for the "
                        "out-of-distribution features.") from exc

@@ -55,4 +55,5 @@ def _bilinear_numpy(src: np.ndarray, h: int, w: int) -> np.ndarray:
     x0, x1, fx = axis(w, sw)
     top = src[y0][:, x0] * (1 - fx) + src[y0][:, x1] * fx
     bottom = src[y1][:, x0] * (1 - fx) + src[y1][:, x1] * fx
-    return (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
+    out: np.ndarray = (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
+    return out

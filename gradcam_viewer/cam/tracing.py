@@ -12,7 +12,11 @@ import logging
 import queue
 import threading
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gradcam_viewer.cam.explainer import Explainer
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +24,14 @@ STACK_BYTES = 64 * 1024 * 1024  # tracing a deep Keras graph recurses deeply
 
 
 class BackgroundTracer:
-    def __init__(self, wanted: Callable[[Any], bool]):
+    def __init__(self, wanted: Callable[[Explainer], bool]) -> None:
         self._wanted = wanted
-        self._jobs: queue.Queue = queue.Queue()
-        self._asked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # -> methods
+        self._jobs: queue.Queue[tuple[Explainer, str] | None] = queue.Queue()
+        self._asked: weakref.WeakKeyDictionary[Explainer, set[str]] = weakref.WeakKeyDictionary()
         self._thread: threading.Thread | None = None
         self.traced = 0  # traces completed (for tests and the benchmark)
 
-    def request(self, explainer: Any, method: str) -> None:
+    def request(self, explainer: Explainer, method: str) -> None:
         """Trace `explainer`'s `method` in the background unless it is done or asked for."""
         asked = self._asked.setdefault(explainer, set())
         if explainer.is_traced(method) or method in asked:
@@ -59,7 +63,7 @@ class BackgroundTracer:
                 if self._wanted(explainer):
                     explainer.trace(method)
                     self.traced += 1
-            except Exception:  # noqa: BLE001 - the model keeps explaining eagerly
+            except Exception:  # the model keeps explaining eagerly
                 log.warning("tracing %s failed; explaining eagerly", method, exc_info=True)
             finally:
                 del job, explainer  # a model switched away from is not kept alive here

@@ -39,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     bundle = load_model_bundle(demo_model_path())
     explainer = Explainer(bundle.model, layer=bundle.target_layer, feature_layer=args.layer)
     size = bundle.input_size[0]
-    feats = []
+    feats: list[np.ndarray] = []
     for start in range(0, args.n, 100):
         ph = make_phantoms(min(100, args.n - start), seed=args.seed + start, size=size,
                            with_masks=False)
-        feats.append(explainer.explain(phantom_batch(ph.images)).features)
+        pooled = explainer.explain(phantom_batch(ph.images)).features
+        assert pooled is not None  # the engine pools the features of every explanation
+        feats.append(pooled)
         print(f"{start + len(ph.images)}/{args.n} phantoms", flush=True)
     features = np.concatenate(feats)
     reference = calibrate_features(features, holdout=args.holdout)

@@ -46,7 +46,8 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
     from PIL import Image
 
     coarse = rng.uniform(-1, 1, (cells, cells)).astype(np.float32)
-    return np.asarray(Image.fromarray(coarse, "F").resize((size, size), Image.BILINEAR))
+    return np.asarray(Image.fromarray(coarse, "F").resize((size, size),
+                                                         Image.Resampling.BILINEAR))
 
 
 def _segment_distance(px, py, ax, ay, bx, by):
@@ -58,7 +59,7 @@ def _segment_distance(px, py, ax, ay, bx, by):
 def draw_phantom(rng: np.random.Generator, size: int,
                  findings: tuple[bool, ...]) -> tuple[np.ndarray, np.ndarray]:
     """One phantom and its masks, in LABELS order."""
-    has = dict(zip(LABELS, findings))
+    has = dict(zip(LABELS, findings, strict=True))
     c = (np.arange(size, dtype=np.float32) + 0.5) / size
     x, y = np.meshgrid(c, c)
     masks = np.zeros((len(LABELS), size, size), bool)

@@ -10,8 +10,7 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import (DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian,
-                         generate_uid)
+from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from gradcam_viewer.demo.phantoms import LABELS, draw_phantom
 
@@ -35,7 +34,7 @@ def write_samples(folder: Path, size: int = SAMPLE_SIZE) -> list[dict]:
         Image.fromarray(np.rint(img * 255).astype(np.uint8)).save(folder / f"{stem}.png",
                                                                   optimize=True)
         write_dicom(folder / f"{stem}.dcm", np.rint(img * 4095).astype(np.uint16), seed)
-        index.append({"stem": stem, "findings": [n for n, f in zip(LABELS, findings) if f]})
+        index.append({"stem": stem, "findings": [n for n, f in zip(LABELS, findings, strict=True) if f]})
     (folder / "samples.json").write_text(json.dumps(
         {"note": "Synthetic phantoms made by gradcam_viewer.demo; no real patient.",
          "samples": index}, indent=2) + "\n", encoding="utf-8")

@@ -18,14 +18,19 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcam_viewer.demo.phantoms import LABELS, make_phantoms
 
+if TYPE_CHECKING:
+    from gradcam_viewer.models.manifest import Manifest
+    from gradcam_viewer.models.preprocessing import Preprocessing
+
 MODEL_FILE = "phantom_cxr_demo.keras"
 LOCALISATION_WEIGHT = 0.25
-PREPROCESSING = {"kind": "zscore"}
+PREPROCESSING: Preprocessing = {"kind": "zscore"}
 
 
 def phantom_batch(images: np.ndarray) -> np.ndarray:
@@ -53,22 +58,23 @@ def training_data(n: int, seed: int, size: int, chunk: int = 500):
         ph = make_phantoms(min(chunk, n - start), seed=seed * 1_000_003 + start, size=size)
         xs.append(phantom_batch(ph.images))
         ys.append(ph.labels.astype(np.float32))
+        assert ph.masks is not None  # made with masks (make_phantoms' default)
         fs.append(cell_fractions(ph.masks))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(fs)
 
 
 def localisation_loss(y_true, cam_logits):
     """-log(share of the spatial softmax inside the mask), over positive findings only."""
-    import keras.ops as K
+    from keras import ops
 
-    shape = K.shape(cam_logits)
-    flat = K.reshape(cam_logits, (shape[0], -1, shape[3]))  # [N, hw, L]
-    target = K.reshape(y_true, (shape[0], -1, shape[3]))
-    prob = K.softmax(flat, axis=1)
-    inside = K.sum(prob * target, axis=1) / K.maximum(K.max(target, axis=1), 1e-6)
-    positive = K.cast(K.max(target, axis=1) > 0, "float32")
-    per_label = -K.log(K.clip(inside, 1e-6, 1.0)) * positive
-    return K.sum(per_label, axis=1) / K.maximum(K.sum(positive, axis=1), 1.0)
+    shape = ops.shape(cam_logits)
+    flat = ops.reshape(cam_logits, (shape[0], -1, shape[3]))  # [N, hw, L]
+    target = ops.reshape(y_true, (shape[0], -1, shape[3]))
+    prob = ops.softmax(flat, axis=1)
+    inside = ops.sum(prob * target, axis=1) / ops.maximum(ops.max(target, axis=1), 1e-6)
+    positive = ops.cast(ops.max(target, axis=1) > 0, "float32")
+    per_label = -ops.log(ops.clip(inside, 1e-6, 1.0)) * positive
+    return ops.sum(per_label, axis=1) / ops.maximum(ops.sum(positive, axis=1), 1.0)
 
 
 def training_model(model):
@@ -102,18 +108,19 @@ def evaluate(model, size: int, n: int, seed: int, batch: int = 50) -> dict:
         exp = explainer.explain(phantom_batch(ph.images))
         probs.append(exp.probabilities)
         labels_all.append(ph.labels)
+        assert ph.masks is not None  # made with masks (make_phantoms' default)
         h, i, c = localisation(exp.heatmaps, ph.masks, ph.labels)
         hits += h * c
         ious += i * c
         counts += c
-    probs = np.concatenate(probs)
+    scores = np.concatenate(probs)
     labels = np.concatenate(labels_all)
     safe = np.maximum(counts, 1)
     return {
         "held_out_images": int(n),
         "per_label": {
             name: {
-                "auroc": round(auroc(probs[:, k], labels[:, k]), 4),
+                "auroc": round(auroc(scores[:, k], labels[:, k]), 4),
                 "pointing_game": round(float(hits[k] / safe[k]), 4),
                 "mean_iou": round(float(ious[k] / safe[k]), 4),
                 "positives": int(labels[:, k].sum()),
@@ -124,7 +131,7 @@ def evaluate(model, size: int, n: int, seed: int, batch: int = 50) -> dict:
 
 
 def train(out: Path, samples: Path | None, size: int, n_train: int, n_eval: int, epochs: int,
-          width: int, seed: int, batch: int) -> dict:
+          width: int, seed: int, batch: int) -> Manifest:
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import keras
     import tensorflow as tf
@@ -154,7 +161,7 @@ def train(out: Path, samples: Path | None, size: int, n_train: int, n_eval: int,
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / MODEL_FILE
     model.save(model_path)
-    manifest = {
+    manifest: Manifest = {
         "name": "Phantom CXR demo",
         "version": "1.0.0",
         "synthetic_demo": True,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 import pydicom
@@ -15,12 +16,16 @@ from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 from pydicom.pixels.utils import get_expected_length
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from gradcam_viewer.imaging.errors import ImageLoadError, raised_in, short_reason as _short
-from gradcam_viewer.imaging.gdcm_reader import (JPEG_EXTENDED, decode_12bit_jpeg,
-                                                decode_with_pydicom_gdcm, gdcm_available,
-                                                jpeg_precision)
+from gradcam_viewer.imaging.gdcm_reader import (
+    JPEG_EXTENDED,
+    decode_12bit_jpeg,
+    decode_with_pydicom_gdcm,
+    gdcm_available,
+    jpeg_precision,
+)
 from gradcam_viewer.imaging.image import LoadedImage, MetaField, VoiLuts, Window
 from gradcam_viewer.imaging.phi import is_identifying
 
@@ -43,6 +48,17 @@ PREFERRED_PLUGIN = {
 }
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 MAX_FRAMES = 100_000
+
+
+class _Header(TypedDict):
+    """What the header checks found, for decoding and building the image."""
+
+    rows: int
+    cols: int
+    frames: int
+    photometric: str
+    syntax: UID
+    bits_stored: int
 
 
 def load_dicom(path: Path, frame: int, max_pixels: int, sniffed: bool) -> LoadedImage:
@@ -73,15 +89,12 @@ def _read(path: Path, sniffed: bool) -> Dataset:
 
 def _plausible(ds: Dataset) -> bool:
     """A preamble-less file is taken as DICOM only if it has the elements of an image or SOP."""
-    try:
-        tags = set(ds.keys())
-    except Exception:
-        return False
+    tags = set(ds.keys())  # the parsed tags: reading them cannot fail
     image = {0x00280010, 0x00280011} <= {int(t) for t in tags}
     return image or 0x00080016 in {int(t) for t in tags}
 
 
-def _check_header(path: Path, ds: Dataset, frame: int, max_pixels: int) -> dict[str, Any]:
+def _check_header(path: Path, ds: Dataset, frame: int, max_pixels: int) -> _Header:
     if not any(k in ds for k in PIXEL_KEYWORDS):
         raise ImageLoadError(path, f"it is a DICOM {_sop_name(ds)} and holds no image.")
     try:
@@ -138,7 +151,7 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
         meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
 
 
-def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.ndarray:
+def _decode(path: Path, ds: Dataset, frame: int, header: _Header) -> np.ndarray:
     syntax: UID = header["syntax"]
     index = frame if header["frames"] > 1 else None
     plugin = _plugin_for(syntax)
@@ -163,13 +176,13 @@ def _decode(path: Path, ds: Dataset, frame: int, header: dict[str, Any]) -> np.n
             kind = syntax.name if syntax.is_compressed else "uncompressed"
             raise ImageLoadError(path, f"its {kind} pixel data could not be decoded "
                                        f"({_short(exc)}).") from exc
-        signed = int(_get(ds, "PixelRepresentation", 0) or 0) == 1
+        signed = _get(ds, "PixelRepresentation", 0) == 1
         arr = _in_gdcm_process(path, syntax, lambda: decode_12bit_jpeg(
             stream, header["rows"], header["cols"], signed))
     return _checked(path, arr, header)
 
 
-def _checked(path: Path, arr: np.ndarray, header: dict[str, Any]) -> np.ndarray:
+def _checked(path: Path, arr: np.ndarray, header: _Header) -> np.ndarray:
     expected = (header["rows"], header["cols"])
     if tuple(arr.shape[:2]) != expected:
         raise ImageLoadError(path, f"the decoded image is {arr.shape[:2]}, not the "
@@ -177,23 +190,23 @@ def _checked(path: Path, arr: np.ndarray, header: dict[str, Any]) -> np.ndarray:
     return arr
 
 
-def _gdcm_may_decode(syntax: UID, header: dict[str, Any]) -> bool:
+def _gdcm_may_decode(syntax: UID, header: _Header) -> bool:
     """GDCM only for what no plugin decodes: grey JPEG Extended with 12-bit samples."""
     return (str(syntax) == JPEG_EXTENDED and header["bits_stored"] > 8
             and header["photometric"].startswith("MONOCHROME") and gdcm_available())
 
 
-def _12bit_jpeg_frame(ds: Dataset, frame: int, header: dict[str, Any]) -> bytes | None:
+def _12bit_jpeg_frame(ds: Dataset, frame: int, header: _Header) -> bytes | None:
     """The frame's JPEG stream if pydicom can unwrap it (a damaged encapsulation is refused
     here, not given to GDCM) and its frame header declares 12-bit samples."""
     try:
         stream = get_frame(ds.PixelData, frame, number_of_frames=header["frames"])
-    except Exception:
+    except Exception:  # noqa: BLE001 - damaged encapsulation, of any kind: not given to GDCM
         return None
     return stream if jpeg_precision(stream) == 12 else None
 
 
-def _in_gdcm_process(path: Path, syntax: UID, decode: Any) -> np.ndarray:
+def _in_gdcm_process(path: Path, syntax: UID, decode: Callable[[], np.ndarray]) -> np.ndarray:
     try:
         return decode()
     except MemoryError as exc:
@@ -210,7 +223,7 @@ def _available_plugins(syntax: UID) -> tuple[str, ...]:
 
     try:
         return tuple(get_decoder(syntax).available_plugins)
-    except Exception:  # pydicom raises for syntaxes it has no decoder class for
+    except NotImplementedError:  # pydicom has no decoder class for this syntax
         return ()
 
 
@@ -225,9 +238,11 @@ def _plugin_for(syntax: UID) -> str:
 
 
 def _build(path: Path, ds: Dataset, arr: np.ndarray, frame: int,
-           header: dict[str, Any]) -> LoadedImage:
+           header: _Header) -> LoadedImage:
     photometric = header["photometric"]
     stored_integral = arr.dtype.kind in "iub"
+    presets: list[Window]
+    luts: VoiLuts | None
     if photometric == "PALETTE COLOR":
         try:
             rgb = apply_color_lut(arr, ds)
@@ -279,20 +294,22 @@ def _finite(pixels: np.ndarray) -> np.ndarray:
         return pixels
     finite = pixels[np.isfinite(pixels)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    return np.nan_to_num(pixels, nan=lo, posinf=hi, neginf=lo)
+    replaced: np.ndarray = np.nan_to_num(pixels, nan=lo, posinf=hi, neginf=lo)
+    return replaced
 
 
 def _to_8bit_range(rgb: np.ndarray, bits: int) -> np.ndarray:
     """Colour is shown as stored: 0 .. 2**bits - 1 scaled to 0 .. 255 (not by its peak)."""
     if bits <= 8:
         return rgb
-    return rgb.astype(np.float64) * (255.0 / float((1 << bits) - 1))
+    scaled: np.ndarray = rgb.astype(np.float64) * (255.0 / float((1 << bits) - 1))
+    return scaled
 
 
 def _palette_bits(ds: Dataset, rgb: np.ndarray) -> int:
     try:
         bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-    except Exception:
+    except Exception:  # noqa: BLE001 - absent or damaged (any kind): the data's own depth
         bits = 0
     return bits if bits in (8, 16) else (8 if rgb.dtype.itemsize == 1 else 16)
 
@@ -320,15 +337,12 @@ def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
     centers = _multi(_get(ds, "WindowCenter"))
     widths = _multi(_get(ds, "WindowWidth"))
     notes = [str(x) for x in _multi(_get(ds, "WindowCenterWidthExplanation"))]
-    for i, (c, w) in enumerate(zip(centers, widths)):
-        try:
-            c, w = float(c), float(w)
-        except (TypeError, ValueError):
-            continue
-        if w > 0:
-            presets.append(Window(c, w, notes[i] if i < len(notes) else "", function))
+    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):  # extra values: no pair
+        center, width = _number(c), _number(w)
+        if center is not None and width is not None and width > 0:
+            presets.append(Window(center, width, notes[i] if i < len(notes) else "", function))
     seq = _get(ds, "VOILUTSequence")
-    if not seq:
+    if not seq or not isinstance(seq, pydicom.Sequence):
         return presets, None
     bits: list[int] = []
     for i, item in enumerate(seq):
@@ -341,7 +355,7 @@ def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
             probe = np.array([np.floor(pixels.min()), np.ceil(pixels.max())], dtype=np.int64)
             apply_voi(probe, ds, index=i)
             note = str(item.get("LUTExplanation", "") or f"VOI LUT {i + 1}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - damaged LUT, of any kind: left out, said in the log
             log.info("VOI LUT %d of %s left out: %s", i + 1, path.name, _short(exc))
             bits.append(0)
             continue
@@ -351,7 +365,7 @@ def _presets(path: Path, ds: Dataset, pixels: np.ndarray) -> tuple[list[Window],
     return presets, VoiLuts(ds, tuple(bits)) if has_lut else None
 
 
-def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
+def _get(ds: Dataset, keyword: str, default: object = None) -> object:
     """An optional attribute; a damaged one (pydicom raises when converting it) counts as absent."""
     try:
         return ds.get(keyword, default)
@@ -360,7 +374,7 @@ def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
         return default
 
 
-def _multi(value: Any) -> list:
+def _multi(value: object) -> list[object]:
     if value is None or value == "":
         return []
     if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
@@ -368,17 +382,25 @@ def _multi(value: Any) -> list:
     return [value]
 
 
+def _number(value: object) -> float | None:
+    """A DS/IS value (or its text) as a float; None when it is not a number."""
+    if not isinstance(value, (int, float, str, bytes)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _spacing(ds: Dataset) -> tuple[float, float] | None:
     """(row, column) spacing in mm; None (unknown) when absent, zero, negative or not a number."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = _get(ds, keyword)
-        try:
-            if value is not None and len(value) == 2:
-                row, col = float(value[0]), float(value[1])
-                if row > 0 and col > 0 and np.isfinite(row) and np.isfinite(col):
-                    return row, col
-        except (TypeError, ValueError):
-            continue
+        values = _multi(_get(ds, keyword))
+        if len(values) == 2:
+            row, col = _number(values[0]), _number(values[1])
+            if row is not None and col is not None and row > 0 and col > 0 \
+                    and np.isfinite(row) and np.isfinite(col):
+                return row, col
     return None
 
 
@@ -400,7 +422,7 @@ def _metadata(ds: Dataset) -> dict[str, MetaField]:
                 value = value[:197] + "..."
             fields[keyword] = MetaField(keyword, elem.name, value,
                                         is_identifying(keyword, elem.VR, tag.is_private))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a damaged element (any kind) is left out of the list
             continue
     return fields
 

@@ -75,7 +75,8 @@ def stored_values(top: float = 255.0) -> Window:
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    grey: np.ndarray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return grey
 
 
 def _color_to_8bit(pixels: np.ndarray) -> np.ndarray:

@@ -21,8 +21,11 @@ import multiprocessing
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import cast
 
 import numpy as np
 
@@ -38,7 +41,7 @@ class GdcmReadError(Exception):
 
 def gdcm_available() -> bool:
     try:
-        import gdcm  # noqa: F401
+        import gdcm  # noqa: F401 - imported only to learn whether it imports
     except ImportError:
         return False
     return True
@@ -68,7 +71,7 @@ def jpeg_precision(stream: bytes) -> int | None:
 
 def decode_12bit_jpeg(stream: bytes, rows: int, cols: int, signed: bool) -> np.ndarray:
     """One grey 12-bit JPEG frame as int16/uint16 [rows, cols], decoded in the GDCM process."""
-    data = _SERVER.request(("jpeg12", stream, rows, cols, signed))
+    data = cast(bytes, _SERVER.request(("jpeg12", stream, rows, cols, signed)))  # _decode_here
     if len(data) != rows * cols * 2:
         raise GdcmReadError("GDCM returned a frame of the wrong size")
     arr = np.frombuffer(data, np.int16 if signed else np.uint16).reshape(rows, cols).copy()
@@ -79,7 +82,8 @@ def decode_12bit_jpeg(stream: bytes, rows: int, cols: int, signed: bool) -> np.n
 
 def decode_with_pydicom_gdcm(path: str, frame: int | None) -> np.ndarray:
     """pydicom's own decoding with its GDCM plugin (JPEG Lossless), in the GDCM process."""
-    data, dtype, shape = _SERVER.request(("pydicom", path, frame))
+    data, dtype, shape = cast(tuple[bytes, str, tuple[int, ...]],  # what _pydicom_here returns
+                              _SERVER.request(("pydicom", path, frame)))
     return np.frombuffer(data, dtype).reshape(shape).copy()
 
 
@@ -120,10 +124,11 @@ def _decode_here(stream: bytes, rows: int, cols: int, signed: bool) -> bytes:
     buffer = image.GetBuffer()  # GDCM hands back char* as str, None on failure
     if buffer is None:
         raise GdcmReadError("GDCM could not decode the JPEG data")
-    return buffer.encode("utf-8", "surrogateescape")
+    encoded: bytes = buffer.encode("utf-8", "surrogateescape")
+    return encoded
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Connection) -> None:
     """The child process: decode requests until the parent closes the pipe. GDCM and libjpeg
     print to stderr (and an abort prints the C++ exception): the parent reports instead."""
     try:
@@ -151,14 +156,14 @@ class _Server:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: Any = None
-        self._conn: Any = None
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
         self.starts = 0
 
-    def request(self, request: tuple) -> Any:
+    def request(self, request: tuple[object, ...]) -> object:
         with self._lock:
-            if self._process is None or not self._process.is_alive():
-                self._start()
+            if self._process is None or not self._process.is_alive() or self._conn is None:
+                self._conn = self._start()
             try:
                 self._conn.send(request)
                 if not self._conn.poll(TIMEOUT_S):
@@ -172,7 +177,7 @@ class _Server:
             raise GdcmReadError(payload)
         return payload
 
-    def _start(self) -> None:
+    def _start(self) -> Connection:
         self._stop()
         self.starts += 1
         context = multiprocessing.get_context("spawn")  # no fork of a process with Qt threads
@@ -185,6 +190,7 @@ class _Server:
         finally:
             child.close()
         self._conn, self._process = conn, process  # only a started process is kept
+        return conn
 
     def _stop(self) -> None:
         if self._process is not None and self._process.is_alive():
@@ -204,7 +210,8 @@ def _main_module_hidden() -> Iterator[None]:
     if main is None or getattr(sys, "frozen", False):
         yield
         return
-    saved = {key: main.__dict__[key] for key in ("__spec__", "__file__") if key in main.__dict__}
+    saved: dict[str, object] = {key: main.__dict__[key] for key in ("__spec__", "__file__")
+                                if key in main.__dict__}
     main.__dict__.pop("__file__", None)
     main.__dict__["__spec__"] = None
     try:

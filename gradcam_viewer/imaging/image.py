@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class VoiLuts:
     """The file's VOI LUT Sequence in the dataset it was read in (pixel data dropped): its file
     meta and encoding tell pydicom how to unpack OW LUT Data. `bits[i]`: LUT i's output depth."""
 
-    dataset: Any
+    dataset: Dataset
     bits: tuple[int, ...]
 
 

@@ -17,7 +17,7 @@ MAX_PIXELS = 100_000_000  # per frame; checked from the header, before anything 
 MAX_FILE_BYTES = 4 << 30
 
 
-def load_image(path: str | os.PathLike, frame: int = 0) -> LoadedImage:
+def load_image(path: str | os.PathLike[str], frame: int = 0) -> LoadedImage:
     """Load one frame. Raises only `ImageLoadError`, whose message names file and reason."""
     p = Path(path)
     try:

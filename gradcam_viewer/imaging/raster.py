@@ -42,6 +42,8 @@ def _too_big_text(exc: Exception) -> str:
 
 def _load_raster(path: Path, frame: int, max_pixels: int) -> LoadedImage:
     with warnings.catch_warnings():
+        # Pillow's notes on damaged metadata (the pixels load) are not for the console.
+        warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as im:  # Pillow opens files read-only
             width, height = im.size
@@ -54,8 +56,7 @@ def _load_raster(path: Path, frame: int, max_pixels: int) -> LoadedImage:
             if frame:
                 im.seek(frame)
             fmt = im.format or "image"
-            im = ImageOps.exif_transpose(im)
-            pixels, bits = _pixels(im)
+            pixels, bits = _pixels(ImageOps.exif_transpose(im))
     integral = pixels.dtype.kind in "iub"
     pixels = pixels.astype(np.float32)
     if pixels.ndim == 3 and _is_grey(pixels):
@@ -94,7 +95,8 @@ def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
     if np.all(alpha == 1.0):
         return rgba[..., :3]
-    return np.rint(rgba[..., :3] * alpha).astype(np.uint8)
+    flat: np.ndarray = np.rint(rgba[..., :3] * alpha).astype(np.uint8)
+    return flat
 
 
 def _is_grey(pixels: np.ndarray) -> bool:

@@ -20,12 +20,14 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pydicom
-from pydicom.dataelem import DataElement
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.fileset import FileInstance
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from gradcam_viewer.imaging.raster import sniff_raster
@@ -66,7 +68,7 @@ class ScanResult:
         return self.catalogue.notices
 
 
-def scan(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+def scan(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
     """The image files in `paths` (files, folders, DICOMDIRs), in reading order."""
     return scan_media(paths).images
 
@@ -87,7 +89,7 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def scan_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
+def scan_media(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
                cancelled: Callable[[], bool] | None = None) -> ScanResult:
     """Scan and keep the tree, the warnings (missing files, unreadable folders) and the
     notices (depth limit, a DICOMDIR searched as a folder)."""
@@ -180,7 +182,7 @@ class _Scan:
                           "not searched.")
 
     # ---------------------------------------------------------------- files ----
-    def consider(self, path: Path, entry: os.DirEntry | None = None,
+    def consider(self, path: Path, entry: os.DirEntry[str] | None = None,
                  explicit: bool = False) -> None:
         try:
             st = entry.stat() if entry is not None else path.stat()
@@ -241,7 +243,7 @@ class _Scan:
                 ds = pydicom.dcmread(path, force=True)
             if ds.file_meta.get("MediaStorageSOPClassUID") != MediaStorageDirectoryStorage:
                 raise ValueError("not a Media Storage Directory")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any damage: the folder is searched instead
             self.note(f"'{path}' is not a readable DICOMDIR ({type(exc).__name__}); the "
                       "folder is searched instead.")
             return False
@@ -273,7 +275,7 @@ class _Scan:
                 warnings.simplefilter("ignore")
                 fs.load(ds, include_orphans=False)
             instances = list(fs)
-        except Exception as exc:  # PermissionError for paths outside the root, damage
+        except Exception as exc:  # noqa: BLE001 - PermissionError for paths outside the root, damage
             self.note(f"the DICOMDIR in '{root.name}' cannot be used ({type(exc).__name__}); "
                       "the folder is searched instead.")
             return False
@@ -345,14 +347,14 @@ class _CaseInsensitive:
         return self._names[folder]
 
 
-def _is_file(entry: os.DirEntry) -> bool:
+def _is_file(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_file()
     except OSError:
         return False
 
 
-def _file_id(record) -> list[str]:
+def _file_id(record: Dataset | FileInstance) -> list[str]:
     """A directory record's (or FileInstance's) Referenced File ID as components."""
     value = record["ReferencedFileID"].value
     if value is None or value == "":
@@ -368,7 +370,7 @@ def _header(path: Path, f: BinaryIO, bare: bool) -> tuple[DicomInfo | None, bool
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = None if bare else _head_elements(f)
+            ds: Dataset | _RawHeader | None = None if bare else _head_elements(f)
             if ds is None:
                 ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
                                      defer_size=HEADER_DEFER)
@@ -397,8 +399,8 @@ def _head_elements(f: BinaryIO) -> _RawHeader | None:
         return None
     meta = {e.tag: e for e in data_element_generator(
         f, False, True, stop_when=lambda tag, _vr, _n: tag.group != 2,
-        defer_size=HEADER_DEFER)}
-    syntax = meta.get(0x00020010)
+        defer_size=HEADER_DEFER) if isinstance(e, RawDataElement)}  # group 2 has no sequences
+    syntax = meta.get(BaseTag(0x00020010))
     if syntax is None or not isinstance(syntax.value, bytes):
         return None
     uid = UID(syntax.value.decode("ascii", "replace").strip("\x00 "))
@@ -422,7 +424,8 @@ class _RawHeader:
     names) are decoded directly; anything else (other character sets, ISO 2022 escapes) goes
     through a pydicom Dataset, built only then."""
 
-    def __init__(self, elements: dict, encoding: tuple[bool, bool]):
+    def __init__(self, elements: dict[BaseTag, RawDataElement | DataElement],
+                 encoding: tuple[bool, bool]) -> None:
         self._elements = elements
         self._encoding = encoding
         self._dataset: Dataset | None = None
@@ -431,7 +434,8 @@ class _RawHeader:
         return tag_for_keyword(keyword) in self._elements
 
     def text(self, keyword: str) -> str:
-        raw = self._elements.get(tag_for_keyword(keyword))
+        tag = tag_for_keyword(keyword)
+        raw = self._elements.get(BaseTag(tag)) if tag is not None else None
         if raw is None:
             return ""
         value = raw.value
@@ -445,7 +449,7 @@ class _RawHeader:
         return "" if converted is None else str(converted).strip()
 
 
-def _text(ds: Dataset | _RawHeader, keyword: str) -> str:
+def _text(ds: Dataset | _RawHeader | _Records, keyword: str) -> str:
     """A header value as text. UIDs, dates, numbers and codes are ASCII by the standard:
     they are decoded from the raw bytes (pydicom's full conversion is most of a header
     read's time); names and descriptions go through pydicom for their character set."""
@@ -461,7 +465,7 @@ def _text(ds: Dataset | _RawHeader, keyword: str) -> str:
                 return value.decode("ascii", "replace").strip("\x00 ")
         value = ds.get(keyword)
         return "" if value is None else str(value).strip()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a damaged value (any kind) sorts as an empty one
         return ""
 
 
@@ -476,14 +480,14 @@ def _int(ds: Dataset | _RawHeader | _Records, keyword: str) -> int | None:
 _CHARSET_KEYWORDS = {"PatientName", "StudyDescription", "SeriesDescription"}
 
 
-def _info(ds: Dataset) -> DicomInfo | None:
+def _info(ds: Dataset | _RawHeader) -> DicomInfo | None:
     if "StudyInstanceUID" not in ds and "SeriesInstanceUID" not in ds:
         return None
     info = _fields(ds)
     return replace(info, frames=info.frames or 1)
 
 
-def _fields(ds: Any) -> DicomInfo:
+def _fields(ds: Dataset | _RawHeader | _Records) -> DicomInfo:
     """The study-tree fields of a header or of a DICOMDIR's records (anything with `get`)."""
     return DicomInfo(
         patient_name=_text(ds, "PatientName"), patient_id=_text(ds, "PatientID"),
@@ -499,8 +503,8 @@ class _Records:
     its SERIES, STUDY and PATIENT records (pydicom's FileInstance looks each keyword up from
     the lowest record to the highest)."""
 
-    def __init__(self, instance):
+    def __init__(self, instance: FileInstance) -> None:
         self._instance = instance
 
-    def get(self, keyword: str):
+    def get(self, keyword: str) -> object:
         return self._instance[keyword].value if keyword in self._instance else None

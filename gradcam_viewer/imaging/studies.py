@@ -17,7 +17,7 @@ from pathlib import Path
 _DIGITS = re.compile(r"(\d+)")
 
 
-def natural_key(text: str) -> tuple:
+def natural_key(text: str) -> tuple[int | str, ...]:
     """'IM2' before 'IM10': digit runs compare as numbers, the rest case-insensitively."""
     parts = _DIGITS.split(text)
     return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
@@ -32,7 +32,7 @@ class ImageRef:
     frames: int | None = None  # None: not known until the file is opened
     rank: int = 0  # position of the input (file, folder, medium) it came from
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[bool, int, tuple[int | str, ...]]:
         return (self.instance is None, self.instance or 0, natural_key(str(self.path)))
 
 
@@ -44,7 +44,7 @@ class Series:
     description: str = ""
     images: list[ImageRef] = field(default_factory=list)
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[bool, int, str]:
         return (self.number is None, self.number or 0, self.uid)
 
 
@@ -56,7 +56,7 @@ class Study:
     description: str = ""
     series: list[Series] = field(default_factory=list)
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[bool, str, str, str]:
         return (not self.date, self.date, self.time, self.uid)
 
     def n_images(self) -> int:
@@ -71,7 +71,7 @@ class Patient:
     patient_id: str
     studies: list[Study] = field(default_factory=list)
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[tuple[bool, str, str, str], str, str]:
         first = min((s.sort_key() for s in self.studies), default=(True, "", "", ""))
         return (first, self.patient_id, self.name)
 
@@ -117,8 +117,8 @@ class Catalogue:
         """Group and sort; `None` info means a file without DICOM study information."""
         cat = cls()
         patients: dict[tuple[str, str], Patient] = {}
-        studies: dict[tuple, Study] = {}
-        series: dict[tuple, Series] = {}
+        studies: dict[tuple[tuple[str, str], str], Study] = {}
+        series: dict[tuple[tuple[tuple[str, str], str], str], Series] = {}
         for ref, info in entries:
             if info is None:
                 cat.others.append(ref)

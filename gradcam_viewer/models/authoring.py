@@ -8,12 +8,11 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import Any
 
 from gradcam_viewer.models.errors import ModelLoadError
-from gradcam_viewer.models.manifest import validate_manifest, write_manifest
+from gradcam_viewer.models.manifest import Manifest, validate_manifest, write_manifest
 from gradcam_viewer.models.outputs import ACTIVATIONS
-from gradcam_viewer.models.preprocessing import ALIASES, KINDS
+from gradcam_viewer.models.preprocessing import ALIASES, KINDS, Preprocessing
 
 PRESETS = tuple(k for k in KINDS if k not in ALIASES)  # old names are read, not offered
 
@@ -65,8 +64,9 @@ def build_manifest(*, model_path: Path, sha256: str, labels: list[str], preset: 
                    final_activation: str, activation: str | None = None,
                    size: tuple[int, int] | None = None, layer: str = "auto",
                    name: str | None = None, colour: str = "grey",
-                   intended_use: str | None = None, mean: Any = None, std: Any = None,
-                   output: str | None = None) -> dict[str, Any]:
+                   intended_use: str | None = None, mean: float | list[float] | None = None,
+                   std: float | list[float] | None = None,
+                   output: str | None = None) -> Manifest:
     """The manifest for these choices, checked against what the model says; SetupError if not."""
     labels = [str(x).strip() for x in labels if str(x).strip()]
     if len(labels) != n_outputs:
@@ -95,12 +95,12 @@ def build_manifest(*, model_path: Path, sha256: str, labels: list[str], preset: 
         raise SetupError(f"Unknown activation '{activation}'; choose sigmoid or softmax.")
     else:
         kind, act = "scores", "none" if final_activation == "linear" else "unknown"
-    prep: dict[str, Any] = {"kind": preset}
+    prep: Preprocessing = {"kind": preset}
     if preset == "fixed":
         if mean is None or std is None:
             raise SetupError("The 'fixed' preprocessing needs a mean and a std.")
-        prep.update(mean=mean, std=std)
-    manifest: dict[str, Any] = {
+        prep["mean"], prep["std"] = mean, std
+    manifest: Manifest = {
         "name": name or Path(model_path).stem,
         "version": Path(model_path).name,
         "labels": labels,
@@ -126,6 +126,6 @@ def build_manifest(*, model_path: Path, sha256: str, labels: list[str], preset: 
         raise SetupError(str(exc)) from exc
 
 
-def write_beside(model_path: Path, manifest: dict[str, Any], overwrite: bool = False) -> Path:
+def write_beside(model_path: Path, manifest: Manifest, overwrite: bool = False) -> Path:
     """Atomic write of `model.json`; OutputExistsError when it exists and not `overwrite`."""
     return write_manifest(manifest_path_beside(Path(model_path)), manifest, overwrite)

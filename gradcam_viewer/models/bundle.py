@@ -10,25 +10,39 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcam_viewer.models.errors import ModelLoadError
-from gradcam_viewer.models.loaders import (MODEL_SUFFIXES, is_saved_model, load_keras_model,
-                                           model_location)
-from gradcam_viewer.models.manifest import manifest_path_for, read_manifest, sha256_of
+from gradcam_viewer.models.loaders import (
+    MODEL_SUFFIXES,
+    is_saved_model,
+    load_keras_model,
+    model_location,
+)
+from gradcam_viewer.models.manifest import (
+    Manifest,
+    manifest_path_for,
+    read_manifest,
+    sha256_of,
+)
 from gradcam_viewer.models.outputs import resolve_output, to_values, values_name
-from gradcam_viewer.models.preprocessing import prepare_pixels
+from gradcam_viewer.models.preprocessing import Preprocessing, prepare_pixels
+
+if TYPE_CHECKING:
+    import keras
+
+    from gradcam_viewer.imaging import LoadedImage
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ModelBundle:
-    model: Any
+    model: keras.Model
     labels: list[str]
-    manifest: dict[str, Any]
+    manifest: Manifest
     path: Path | None = None
     notices: list[str] = field(default_factory=list)  # things the user should be told
     loader: str = "built in this process"  # how the file was opened (shown in the model card)
@@ -71,7 +85,7 @@ class ModelBundle:
         the raw scores when nothing says what they are."""
         return to_values(raw, self.output_kind, str(self.manifest.get("output_activation")))
 
-    def prepare(self, image: Any) -> np.ndarray:
+    def prepare(self, image: LoadedImage | np.ndarray) -> np.ndarray:
         """A loaded image (its default display pixels) or 8-bit display pixels -> a batch."""
         if isinstance(image, np.ndarray):
             pixels = image
@@ -120,14 +134,14 @@ def load_model_bundle(path: str | Path | None = None) -> ModelBundle:
     return bundle
 
 
-def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -> ModelBundle:
+def bundle_for(model: keras.Model, manifest: Manifest | None, path: Path | None) -> ModelBundle:
     """Check `model` against `manifest` (or derive one) and that the engine can explain it."""
     from gradcam_viewer.cam import CamError
     from gradcam_viewer.cam.graph import check_model, resolve_target
     from gradcam_viewer.models.suggest import final_activation
 
     try:
-        index = check_model(model, (manifest or {}).get("output") or None)
+        index = check_model(model, (manifest.get("output") if manifest else None) or None)
     except CamError as exc:
         raise ModelLoadError(str(exc)) from exc
     in_shape = tuple(model.inputs[0].shape)
@@ -142,7 +156,7 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
             spec = manifest["input"]
             notices.append("The model accepts any image size; without a manifest it is fed "
                            f"{spec['height']}\u00d7{spec['width']}.")
-    manifest = dict(manifest)
+    manifest = manifest.copy()
     kind, activation = resolve_output(final_activation(model, index), manifest,
                                       has_manifest)
     manifest["output_kind"], manifest["output_activation"] = kind, activation
@@ -158,7 +172,8 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
                              f"{n_out} outputs.")
     spec = manifest["input"]
     expected = (spec.get("height"), spec.get("width"), spec.get("channels"))
-    for got, want, what in zip(in_shape[1:], expected, ("height", "width", "channels")):
+    for got, want, what in zip(in_shape[1:], expected, ("height", "width", "channels"),
+                               strict=True):
         if got is not None and want is not None and int(got) != int(want):
             raise ModelLoadError(f"The manifest says input {what} {want}, the model has {got}.")
     _check_per_channel(manifest["preprocessing"], int(in_shape[3] or spec["channels"]))
@@ -170,17 +185,17 @@ def bundle_for(model: Any, manifest: dict[str, Any] | None, path: Path | None) -
                        has_manifest=has_manifest)
 
 
-def _check_per_channel(prep: dict[str, Any], channels: int) -> None:
+def _check_per_channel(prep: Preprocessing, channels: int) -> None:
     """A per-channel mean/std must have one value or one per input channel: numpy would
     otherwise broadcast three means over a grey model's one channel into a 3-channel input."""
-    for key in ("mean", "std"):
-        size = np.size(prep.get(key, 0))
+    for key, value in (("mean", prep.get("mean", 0)), ("std", prep.get("std", 0))):
+        size = np.size(value)
         if size not in (1, channels):
             raise ModelLoadError(f"The manifest's preprocessing {key} has {size} values but the "
                                  f"model's input has {channels} channel(s).")
 
 
-def _default_manifest(model: Any, path: Path | None, n_out: int) -> dict[str, Any]:
+def _default_manifest(model: keras.Model, path: Path | None, n_out: int) -> Manifest:
     shape = tuple(model.inputs[0].shape)
     return {
         "name": path.stem if path else model.name,
@@ -198,7 +213,7 @@ def _default_manifest(model: Any, path: Path | None, n_out: int) -> dict[str, An
     }
 
 
-def manifest_target_layer(manifest: dict[str, Any]) -> str | None:
+def manifest_target_layer(manifest: Manifest) -> str | None:
     """The manifest's target layer, or None for "choose automatically" ("auto", empty, absent)."""
     layer = manifest.get("target_layer", "auto")
     return None if layer in (None, "", "auto") else str(layer)

@@ -12,12 +12,20 @@ used on every later load. Without one, each image is z-scored on its own.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcam_viewer.models.errors import ModelLoadError
+from gradcam_viewer.models.manifest import Manifest
+from gradcam_viewer.models.preprocessing import Preprocessing
+
+if TYPE_CHECKING:
+    import keras
+
+    from gradcam_viewer.models.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 MAX_REFERENCE_IMAGES = 2000
@@ -29,7 +37,7 @@ SIZE = 320
 TARGET_LAYER = "conv5_block16_concat"
 
 
-def build_chexnet(size: int = SIZE) -> Any:
+def build_chexnet(size: int = SIZE) -> keras.Model:
     import keras
 
     base = keras.applications.DenseNet121(weights=None, include_top=False,
@@ -40,7 +48,7 @@ def build_chexnet(size: int = SIZE) -> Any:
 
 
 def chexnet_manifest(weights: Path, sha256: str,
-                     preprocessing: dict[str, Any] | None = None) -> dict[str, Any]:
+                     preprocessing: Preprocessing | None = None) -> Manifest:
     return {
         "name": "CheXNet (DenseNet121, AI for Medicine C3M3)",
         "version": weights.name,
@@ -94,7 +102,7 @@ def reference_stats(folder: str | Path, size: int = SIZE) -> tuple[float, float,
     return mean, std, used, skipped
 
 
-def _stored_preprocessing(p: Path, sha256: str) -> dict[str, Any] | None:
+def _stored_preprocessing(p: Path, sha256: str) -> Preprocessing | None:
     """The `fixed` preset of a manifest written beside these weights earlier, if it still fits."""
     from gradcam_viewer.models.manifest import manifest_path_for, read_manifest
 
@@ -111,7 +119,8 @@ def _stored_preprocessing(p: Path, sha256: str) -> dict[str, Any] | None:
     return prep if prep.get("kind") == "fixed" else None
 
 
-def load_chexnet_weights(path: str | Path, reference_images: str | Path | None = None):
+def load_chexnet_weights(path: str | Path,
+                         reference_images: str | Path | None = None) -> ModelBundle:
     """Keras 2 legacy `.h5` (model or weights, like the course's `pretrained_model.h5`) or a
     Keras 3 `.weights.h5`, into the preset architecture. `reference_images`: a folder whose
     mean/std normalise every image (stored in `<weights>.json` beside the weights)."""
@@ -126,7 +135,7 @@ def load_chexnet_weights(path: str | Path, reference_images: str | Path | None =
     sha = sha256_of(p)
     if reference_images:
         mean, std, used, skipped = reference_stats(reference_images)
-        prep: dict[str, Any] | None = {
+        prep: Preprocessing | None = {
             "kind": "fixed", "mean": round(mean, 4), "std": round(std, 4),
             "reference": {"folder": Path(reference_images).name, "images": used}}
         notices.append(f"CheXNet normalisation: mean {mean:.2f}, std {std:.2f} of {used} "
@@ -135,11 +144,17 @@ def load_chexnet_weights(path: str | Path, reference_images: str | Path | None =
     else:
         prep = _stored_preprocessing(p, sha)
     model = build_chexnet()
-    try:
-        model.load_weights(p)
-    except Exception as exc:
-        raise ModelLoadError(f"'{p.name}' does not hold weights for the CheXNet DenseNet121 "
-                             f"({exc_summary(exc)}).") from exc
+    # Keras warns once per layer it cannot match (hundreds, for another model's weights): they
+    # go to the log when the weights load, and are dropped when the error below says it all.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(p)
+        except Exception as exc:
+            raise ModelLoadError(f"'{p.name}' does not hold weights for the CheXNet DenseNet121 "
+                                 f"({exc_summary(exc)}).") from exc
+    for warning in caught:
+        log.warning("loading the CheXNet weights '%s': %s", p.name, warning.message)
     import keras
 
     manifest = chexnet_manifest(p, sha, prep)

@@ -17,11 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gradcam_viewer.models.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -32,7 +36,7 @@ LAMBDA_REFUSED = ("'{name}' contains a Lambda layer (arbitrary Python code). Lam
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: Any
+    model: keras.Model
     loader: str  # shown in the model card, e.g. "Keras 3.15.1, .keras file"
 
 
@@ -79,7 +83,7 @@ def load_keras_model(path: Path) -> LoadedModel:
 NESTED_MODEL_CLASSES = ("Functional", "Model", "Sequential")
 
 
-def repair_keras2_config(config: Any, top: bool = True) -> int:
+def repair_keras2_config(config: object, top: bool = True) -> int:
     """Two things Keras 3's legacy HDF5 loader gets wrong in a Keras 2 config with a nested
     model (the usual transfer-learning base), both repaired here in place:
 
@@ -127,7 +131,7 @@ def repair_keras2_config(config: Any, top: bool = True) -> int:
     return changes
 
 
-def _load_keras2_h5(path: Path) -> Any:
+def _load_keras2_h5(path: Path) -> keras.Model:
     """A Keras 2 HDF5 model; with nested models, through a temporary copy with the config
     repaired (the user's file is only read)."""
     import shutil
@@ -174,7 +178,7 @@ def _keras_archive_version(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             return str(json.loads(archive.read("metadata.json")).get("keras_version")) or None
-    except Exception:
+    except Exception:  # noqa: BLE001 - a damaged archive, of any kind: the load says what is wrong
         return None
 
 
@@ -185,7 +189,7 @@ def _h5_keras_version(path: Path) -> str | None:
         with h5py.File(path, "r") as f:
             version = f.attrs.get("keras_version")
         return version.decode() if isinstance(version, bytes) else (str(version) or None)
-    except Exception:
+    except Exception:  # noqa: BLE001 - h5py raises many kinds on damage: the load says what
         return None
 
 
@@ -195,7 +199,7 @@ def _is_weights_only_h5(p: Path) -> bool:
 
         with h5py.File(p, "r") as f:
             return "model_config" not in f.attrs
-    except Exception:
+    except Exception:  # noqa: BLE001 - h5py raises many kinds on damage: not weights then
         return False
 
 
@@ -214,7 +218,7 @@ def saved_model_classes(directory: Path) -> set[str]:
     meta.ParseFromString(meta_file.read_bytes())
     classes: set[str] = set()
 
-    def walk(obj: Any) -> None:
+    def walk(obj: object) -> None:
         if isinstance(obj, dict):
             if isinstance(obj.get("class_name"), str):
                 classes.add(obj["class_name"])
@@ -250,7 +254,9 @@ def _load_saved_model(directory: Path) -> LoadedModel:
     with tempfile.TemporaryDirectory(prefix="gradcam-viewer-") as tmp:
         h5 = Path(tmp) / "converted.h5"
         try:
-            legacy.save(h5, save_format="h5")
+            with warnings.catch_warnings():  # the legacy format is the point: no advice
+                warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file")
+                legacy.save(h5, save_format="h5")
             model = _load_keras2_h5(h5)
         except Exception as exc:
             log.debug("converting %s failed", directory.name, exc_info=True)

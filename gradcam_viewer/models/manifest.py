@@ -6,15 +6,65 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 from gradcam_viewer.models.errors import ModelLoadError
-from gradcam_viewer.models.preprocessing import KINDS
+from gradcam_viewer.models.preprocessing import KINDS, Preprocessing
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 REQUIRED = tuple(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["required"])
+
+
+class InputSpec(TypedDict):
+    height: int
+    width: int
+    channels: int
+    colour: NotRequired[str]  # "grey" or "rgb"
+
+
+class OodCalibration(TypedDict):
+    """The out-of-distribution calibration (`gradcam-viewer calibrate`): its sidecar file."""
+
+    file: str
+    sha256: str
+    layer: str
+    k: int
+    threshold: float
+    images: NotRequired[int]
+    holdout: NotRequired[float]
+    reference_features: NotRequired[int]
+    method: NotRequired[str]
+
+
+class Manifest(TypedDict):
+    """The manifest as manifest.schema.json describes it (the schema is the authority: a file
+    is read only after it validates, so these types hold for every manifest read)."""
+
+    name: str
+    version: str
+    labels: list[str]
+    input: InputSpec
+    preprocessing: Preprocessing
+    target_layer: str
+    output_activation: str
+    trained_on: str
+    metrics: dict[str, object]
+    intended_use: str
+    disclaimer: str
+    weights_sha256: str | None  # None only in the default of a model without a manifest
+    synthetic_demo: NotRequired[bool]
+    resize: NotRequired[str]
+    output: NotRequired[str]
+    output_kind: NotRequired[str]
+    training: NotRequired[dict[str, object]]
+    weights_file: NotRequired[str]
+    ood: NotRequired[OodCalibration]
 
 
 def sha256_of(path: Path) -> str:
@@ -41,7 +91,7 @@ def manifest_path_for(model_path: Path) -> Path | None:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> Any:
+def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -49,7 +99,7 @@ def _validator() -> Any:
     return Draft202012Validator(schema)
 
 
-def _field(path: Any) -> str:
+def _field(path: Iterable[str | int]) -> str:
     """jsonschema's path (deque of keys and indices) as `input.height` or `labels[2]`."""
     out = ""
     for part in path:
@@ -57,7 +107,7 @@ def _field(path: Any) -> str:
     return out
 
 
-def manifest_problems(data: Any) -> list[str]:
+def manifest_problems(data: object) -> list[str]:
     """Every schema violation as a sentence that names the field; [] when the manifest is valid."""
     problems = []
     for error in sorted(_validator().iter_errors(data), key=lambda e: (len(e.path), e.message)):
@@ -80,16 +130,16 @@ def manifest_problems(data: Any) -> list[str]:
     return problems
 
 
-def validate_manifest(data: Any, name: str = "manifest") -> dict[str, Any]:
+def validate_manifest(data: object, name: str = "manifest") -> Manifest:
     """The manifest if it follows the schema, else a ModelLoadError naming every bad field."""
     problems = manifest_problems(data)
     if problems:
         shown = "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
         raise ModelLoadError(f"The manifest '{name}' is not valid: {shown}.")
-    return data
+    return cast(Manifest, data)  # it follows the schema, which Manifest transcribes
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> Manifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -99,7 +149,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return validate_manifest(data, path.name)
 
 
-def write_manifest(path: Path, manifest: dict[str, Any], overwrite: bool = True) -> Path:
+def write_manifest(path: Path, manifest: Manifest, overwrite: bool = True) -> Path:
     """Atomically (a temporary file renamed into place); the manifest is validated first."""
     from gradcam_viewer.safe_write import write_bytes_atomic
 

@@ -11,11 +11,14 @@ Grad-CAM targets the logit in every case (the engine peels a final sigmoid/softm
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcam_viewer.models.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from gradcam_viewer.models.manifest import Manifest
 
 ACTIVATIONS = ("sigmoid", "softmax")
 OUTPUT_KINDS = ("probabilities", "logits", "scores")
@@ -30,10 +33,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def softmax(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    p: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return p
 
 
-def resolve_output(final_activation: str, manifest: dict[str, Any],
+def resolve_output(final_activation: str, manifest: Manifest,
                    from_manifest: bool) -> tuple[str, str]:
     """(output_kind, output_activation) for a model whose last layer applies `final_activation`.
 
@@ -80,7 +84,7 @@ def values_title(kind: str) -> str:
     return SCORES_TITLE if kind == "scores" else "probabilities"
 
 
-def describe_output(manifest: dict[str, Any]) -> str:
+def describe_output(manifest: Manifest) -> str:
     """One line for the model card."""
     kind = manifest.get("output_kind", "scores")
     act = manifest.get("output_activation", "unknown")

@@ -14,10 +14,27 @@ swap changes nothing but the per-channel means still apply).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
+
+
+class ReferenceImages(TypedDict, total=False):
+    """Where a `fixed` mean and std were measured."""
+
+    folder: str
+    images: int
+
+
+class Preprocessing(TypedDict):
+    """The manifest's `preprocessing`: a preset `kind`, and for `fixed` its mean and std."""
+
+    kind: str
+    mean: NotRequired[float | list[float]]
+    std: NotRequired[float | list[float]]
+    reference: NotRequired[ReferenceImages]
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -58,15 +75,16 @@ def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     if arr.shape[-1] == channels:
         return arr
     if channels == 1:
-        return arr.mean(axis=-1, keepdims=True)
+        grey: np.ndarray = arr.mean(axis=-1, keepdims=True)
+        return grey
     return np.repeat(arr[..., :1], channels, axis=-1)
 
 
-def _per_channel(values: np.ndarray, channels: int) -> np.ndarray:
+def _per_channel(values: npt.NDArray[np.float32], channels: int) -> npt.NDArray[np.float32]:
     return values[:channels] if channels <= len(values) else np.resize(values, channels)
 
 
-def normalise(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def normalise(arr: npt.NDArray[np.float32], spec: Preprocessing) -> np.ndarray:
     """arr: float [..., H, W, C] in 0..255."""
     kind = ALIASES.get(spec.get("kind", "unit"), spec.get("kind", "unit"))
     channels = arr.shape[-1]
@@ -84,8 +102,8 @@ def normalise(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
         return bgr - _per_channel(CAFFE_MEAN_BGR, channels)
     if kind == "zscore":  # per image (the course's samplewise centre + std normalisation)
         axes = tuple(range(arr.ndim - 3, arr.ndim))
-        mean = arr.mean(axis=axes, keepdims=True)
-        std = arr.std(axis=axes, keepdims=True)
+        mean: npt.NDArray[np.float32] = arr.mean(axis=axes, keepdims=True)
+        std: npt.NDArray[np.float32] = arr.std(axis=axes, keepdims=True)
         return (arr - mean) / np.maximum(std, 1e-6)
     if kind == "fixed":  # a number, or one per channel
         mean = np.asarray(spec["mean"], np.float32)
@@ -94,7 +112,7 @@ def normalise(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     raise ValueError(f"unknown preprocessing '{kind}'")
 
 
-def describe(spec: dict[str, Any]) -> str:
+def describe(spec: Preprocessing) -> str:
     """One line for the model card: which preset, and for `fixed` where its numbers come from."""
     kind = spec.get("kind", "unit")
     if kind == "imagenet":
@@ -109,7 +127,7 @@ def describe(spec: dict[str, Any]) -> str:
     return PRESET_TITLES.get(kind, kind)
 
 
-def prepare_pixels(pixels: np.ndarray, spec: dict[str, Any], height: int, width: int,
+def prepare_pixels(pixels: np.ndarray, spec: Preprocessing, height: int, width: int,
                    channels: int, colour: str = "rgb") -> np.ndarray:
     """8-bit display pixels to a batch of one, [1, height, width, channels] float32.
 

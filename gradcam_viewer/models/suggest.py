@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 # (pattern on the lower-cased model name, keras.applications module, preset); first match wins.
 FAMILIES: tuple[tuple[str, str, str], ...] = (
@@ -80,14 +83,14 @@ def family_of(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _nested(layer: Any) -> bool:
+def _nested(layer: keras.layers.Layer) -> bool:
     import keras
 
     return isinstance(layer, keras.Model)
 
 
-def _submodels(model: Any) -> list[Any]:
-    found = []
+def _submodels(model: keras.Model) -> list[keras.Model]:
+    found: list[keras.Model] = []
     for layer in model.layers:
         if _nested(layer):
             found.append(layer)
@@ -95,7 +98,7 @@ def _submodels(model: Any) -> list[Any]:
     return found
 
 
-def suggest_preset(model: Any) -> tuple[str, str]:
+def suggest_preset(model: keras.Model) -> tuple[str, str]:
     """(preset, why)."""
     import keras
 
@@ -118,7 +121,7 @@ def suggest_preset(model: Any) -> tuple[str, str]:
     return "unit", "nothing in the model says; [0, 1] is a common choice"
 
 
-def final_activation(model: Any, index: int = 0) -> str:
+def final_activation(model: keras.Model, index: int = 0) -> str:
     """The activation the model's output (flat output `index`) goes through last: sigmoid,
     softmax, linear, or other."""
     import keras
@@ -133,13 +136,13 @@ def final_activation(model: Any, index: int = 0) -> str:
     fn = getattr(layer, "activation", None)
     name = getattr(fn, "__name__", None) if fn is not None else None
     if name in ("sigmoid", "softmax", "linear"):
-        return name
+        return str(name)
     if isinstance(layer, keras.layers.Dense) and fn is None:
         return "linear"
-    return name or type(layer).__name__
+    return str(name or type(layer).__name__)
 
 
-def suggest_output(model: Any) -> tuple[str, str]:
+def suggest_output(model: keras.Model) -> tuple[str, str]:
     """(output_kind, activation). A linear last layer: logits; sigmoid for one or many labels
     (multi-label, the usual radiograph classifier), softmax for exactly two (one-of-two)."""
     final = final_activation(model)
@@ -149,19 +152,20 @@ def suggest_output(model: Any) -> tuple[str, str]:
     return "logits", "softmax" if n == 2 else "sigmoid"
 
 
-def candidate_layers(model: Any) -> tuple[list[str], str]:
+def candidate_layers(model: keras.Model) -> tuple[list[str], str]:
     """The 4-D feature maps Grad-CAM can use, and the engine's default among them."""
+    from gradcam_viewer.cam.errors import CamError
     from gradcam_viewer.cam.graph import is_spatial, iter_layers, output_shape, resolve_target
 
     names = [n for path, n in iter_layers(model) if is_spatial(output_shape(path[-1]))]
     try:
         default = resolve_target(model, None)[1]
-    except Exception:  # no feature map at all: the bundle reports it
+    except CamError:  # no feature map at all: the bundle reports it
         default = names[-1] if names else ""
     return names, default
 
 
-def suggest(model: Any, name: str = "") -> Suggestions:
+def suggest(model: keras.Model, name: str = "") -> Suggestions:
     shape = tuple(model.inputs[0].shape)
     preset, why = suggest_preset(model)
     kind, act = suggest_output(model)

@@ -7,11 +7,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pydicom
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from gradcam_viewer.pacs.nodes import PacsNode
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE
+    from pynetdicom.association import Association
 
 log = logging.getLogger(__name__)
 VERIFICATION = "1.2.840.10008.1.1"
@@ -44,7 +50,7 @@ class SendReport:
         return text
 
 
-def _ae(node: PacsNode, timeout: float):
+def _ae(node: PacsNode, timeout: float) -> AE:
     from pynetdicom import AE
 
     ae = AE(ae_title=node.calling_ae_title)
@@ -53,7 +59,7 @@ def _ae(node: PacsNode, timeout: float):
     return ae
 
 
-def _associate(ae, node: PacsNode) -> tuple[object, bool]:
+def _associate(ae: AE, node: PacsNode) -> tuple[Association, bool]:
     """The association, and whether a TCP connection was opened at all."""
     from pynetdicom import evt
 
@@ -63,7 +69,7 @@ def _associate(ae, node: PacsNode) -> tuple[object, bool]:
     return assoc, bool(opened)
 
 
-def _association_problem(assoc, node: PacsNode, connected: bool) -> str:
+def _association_problem(assoc: Association, node: PacsNode, connected: bool) -> str:
     if not connected:
         return (f"no answer from {node.host}:{node.port} (the host is unreachable or the port "
                 "closed)")
@@ -82,7 +88,7 @@ def echo(node: PacsNode, timeout: float = 10.0) -> EchoResult:
     ae.add_requested_context(VERIFICATION)
     try:
         assoc, connected = _associate(ae, node)
-    except Exception as exc:  # bad host names and the like
+    except Exception as exc:  # noqa: BLE001 - bad host names, refused sockets...: said in words
         return EchoResult(False, f"cannot reach {node.label}: {exc}")
     if not assoc.is_established:
         return EchoResult(False, _association_problem(assoc, node, connected))
@@ -100,11 +106,11 @@ def send_files(node: PacsNode, files: list[Path], timeout: float = 30.0) -> Send
     Only the headers are read first (for the presentation contexts); each file is read whole
     when it is sent, so a large outbox is never in memory at once."""
     report = SendReport()
-    datasets = []
+    datasets: list[tuple[Path, Dataset]] = []
     for f in files:
         try:
             datasets.append((f, pydicom.dcmread(f, stop_before_pixels=True)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a damaged file (any kind) is reported, not sent
             report.failed.append((f, f"'{Path(f).name}' is not a readable DICOM file ({exc})"))
     if not datasets:
         return report
@@ -118,7 +124,7 @@ def send_files(node: PacsNode, files: list[Path], timeout: float = 30.0) -> Send
         ae.add_requested_context(sop_class, sorted(syntaxes))
     try:
         assoc, connected = _associate(ae, node)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - bad host names, refused sockets...: said in words
         report.problem = f"cannot reach {node.label}: {exc}"
     else:
         if not assoc.is_established:
@@ -140,7 +146,7 @@ def send_files(node: PacsNode, files: list[Path], timeout: float = 30.0) -> Send
     return report
 
 
-def _store(assoc, path: Path, sop_class: str, node: PacsNode) -> str:
+def _store(assoc: Association, path: Path, sop_class: str, node: PacsNode) -> str:
     name = UID(sop_class).name
     if not assoc.is_established:
         return f"the association with {node.label} ended early"
@@ -148,7 +154,7 @@ def _store(assoc, path: Path, sop_class: str, node: PacsNode) -> str:
         status = assoc.send_c_store(Path(path))  # pynetdicom reads the file now
     except ValueError:  # no accepted presentation context for this SOP class
         return f"{node.label} does not accept {name}"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the network or the file, any kind: said in words
         return f"sending {name} failed ({exc})"
     if not status:
         return f"no answer from {node.label} for {name} (timeout or connection lost)"

@@ -7,8 +7,8 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from gradcam_viewer.pacs.network import SendReport, send_files
 from gradcam_viewer.pacs.nodes import PacsNode

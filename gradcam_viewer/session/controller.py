@@ -15,6 +15,7 @@ Two rules keep the screen right whatever order replies come in:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Flag, auto
 from pathlib import Path
@@ -24,6 +25,7 @@ from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.render.overlay import OverlayStyle
 from gradcam_viewer.session.files import FileList
 from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache, ResultKey
+from gradcam_viewer.session.view import ViewState, dragged, initial_view, inverted, with_preset
 
 
 class RequestTracker:
@@ -84,6 +86,7 @@ class ExplainRequest:
 class ModelRequest:
     kind: str  # "demo", "keras" or "chexnet"
     path: str
+    reference_images: str = ""  # CheXNet: the folder whose mean/std normalise ("": z-score)
 
 
 Request = OpenRequest | ExplainRequest | ModelRequest
@@ -95,6 +98,7 @@ class Redraw(Flag):
     OVERLAY = auto()  # the heatmap, the findings list and the colour bar
     MODEL = auto()  # labels, banner, model name
     STATUS = auto()  # position, busy indicator
+    WINDOW = auto()  # only the windowed pixels: window/level or inversion changed
 
 
 @dataclass
@@ -122,7 +126,7 @@ class SessionController:
     """The viewer's state and its events. See the module docstring for the two rules."""
 
     def __init__(self, cache: ResultCache | None = None, tracker: RequestTracker | None = None,
-                 method: str = "gradcam", style: OverlayStyle | None = None):
+                 method: str = "gradcam", style: OverlayStyle | None = None) -> None:
         self.cache = cache if cache is not None else ResultCache()
         self.tracker = tracker or RequestTracker()
         self.files = FileList()
@@ -132,10 +136,12 @@ class SessionController:
         self.method = method
         self.style = style or OverlayStyle()
         self.overlay_on = True
+        self.view = ViewState()  # window/level and inversion of `image`
         self.opening: OpenRequest | None = None  # the open in flight, if any
         self._opening_explained = False  # its explanation came before its image
         self.explaining: _Expected | None = None  # the explanation awaited for `image`
         self.models_loading = 0
+        self.asked: tuple[list[Path], Path | None] = ([], None)  # see `ask`
 
     # ------------------------------------------------------------------ queries ----
     def wanted_key(self) -> ResultKey | None:
@@ -159,10 +165,35 @@ class SessionController:
         self.explaining, self._opening_explained = None, False
         return Effects([self.opening], Redraw.STATUS)
 
+    def ask(self, paths: Sequence[Path], first: Path | None = None) -> None:
+        """Files, folders or media asked for, to be scanned (the Studies panel does that);
+        `listed` opens what the scan found: `first` if it is among them."""
+        self.asked = ([Path(p) for p in paths], Path(first) if first is not None else None)
+
+    def listed(self, files: list[Path], rejected: list[Path], notes: list[str]) -> Effects:
+        """The scan of what was asked for found `files` (in order) and `rejected` (named
+        explicitly, not images), with `notes` (warnings, notices) for the user."""
+        if not files and rejected:
+            return self.open(rejected[0])  # a file named explicitly: the loader says why
+        if not files:
+            names = ", ".join(p.name or str(p) for p in self.asked[0])
+            return Effects(errors=["\n".join([f"No image files found in {names}.", *notes])])
+        notes = notes + [f"'{p.name}' is not an image file." for p in rejected]
+        first = self.asked[1]
+        effects = self.open_files(files, files.index(first) if first in files else 0)
+        effects.notices[:0] = ["\n".join(notes[:20])] if notes else []
+        return effects
+
     def open_files(self, paths: list[Path], index: int = 0) -> Effects:
         self.files.set(paths, index)
         current = self.files.current
         return self.open(current) if current is not None else Effects()
+
+    def open_listed(self, path: Path, frame: int = 0) -> Effects:
+        """An image picked in the Studies list: Page Up / Page Down go on from there."""
+        if path in self.files.paths:
+            self.files.index = self.files.paths.index(path)
+        return self.open(path, frame)
 
     def step(self, delta: int) -> Effects:
         path = self.files.step(delta)
@@ -182,9 +213,38 @@ class SessionController:
         self.overlay_on = on
         return Effects(redraw=Redraw.OVERLAY)
 
-    def load_model(self, kind: str, path: str) -> Effects:
+    def load_model(self, kind: str, path: str, reference_images: str = "") -> Effects:
         self.models_loading += 1
-        return Effects([ModelRequest(kind, path)], Redraw.STATUS)
+        return Effects([ModelRequest(kind, path, reference_images)], Redraw.STATUS)
+
+    # ------------------------------------------------------------------ view events ----
+    def drag_window(self, dx: float, dy: float) -> Effects:
+        """Right-drag over the image (screen pixels: x = width, y = level)."""
+        if self.image is None:
+            return Effects()
+        return self._set_view(dragged(self.view, self.image, dx, dy))
+
+    def apply_preset(self, index: int) -> Effects:
+        if self.image is None:
+            return Effects()
+        return self._set_view(with_preset(self.view, self.image, index))
+
+    def toggle_invert(self) -> Effects:
+        if self.image is None:
+            return Effects()
+        return self._set_view(inverted(self.view))
+
+    def reset_view(self) -> Effects:
+        """The image's own window and inversion again (zoom is the view's business)."""
+        if self.image is None:
+            return Effects()
+        return self._set_view(initial_view(self.image))
+
+    def _set_view(self, view: ViewState) -> Effects:
+        if view == self.view:
+            return Effects()
+        self.view = view
+        return Effects(redraw=Redraw.WINDOW)
 
     # ------------------------------------------------------------------ worker replies ----
     def image_loaded(self, request_id: int, image: LoadedImage) -> Effects:
@@ -193,6 +253,7 @@ class SessionController:
             return Effects()  # a newer image was asked for
         self.opening = None
         self.image, self.result = image, None
+        self.view = initial_view(image)
         if self.model is not None and opening.model_known and not self._opening_explained:
             # The worker explains right after loading, with the method of the open request.
             # Only expected when a model was known when the open was sent: the worker works in
@@ -220,6 +281,7 @@ class SessionController:
         if self.opening is not None and self.opening.request_id == request_id:
             self.opening = None
             self.image, self.result, self.explaining = None, None, None
+            self.view = ViewState()
             return Effects(redraw=Redraw.IMAGE | Redraw.OVERLAY | Redraw.STATUS,
                            errors=[message])
         if self.explaining is not None and self.explaining.request_id == request_id:

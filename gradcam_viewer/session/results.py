@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 
@@ -15,6 +15,9 @@ OVERLAY_MAX_SIDE = 1024  # heatmaps are drawn at most this large, then scaled by
 DEMO_BANNER = "SYNTHETIC DEMO MODEL \u2014 NOT FOR DIAGNOSTIC USE"
 
 ResultKey = tuple[str, int, str, int]  # (path, frame, method, model_id)
+MapKey = tuple[ResultKey, int, tuple[int, int]]  # (result, label, (height, width))
+# a manifest or an out-of-distribution record, as JSON reads it
+JsonValue: TypeAlias = "str | int | float | bool | None | list[JsonValue] | dict[str, JsonValue]"
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class ModelInfo:
     model_id: int
     name: str
     labels: list[str]
-    manifest: dict[str, Any]
+    manifest: dict[str, JsonValue]
     is_demo: bool
     notices: list[str]
     loader: str = ""  # how the model file was opened (the engine branch's ModelBundle.loader)
@@ -41,7 +44,7 @@ class ExplainResult:
     method: str
     score: str
     seconds: float
-    ood: dict | None = None  # the out-of-distribution record (trust.ood), when computed
+    ood: dict[str, JsonValue] | None = None  # the out-of-distribution record (trust.ood), when computed
     normalized: np.ndarray = field(init=False)
     has_evidence: np.ndarray = field(init=False)
 
@@ -77,7 +80,7 @@ class ResultCache:
         self.max_results = max_results
         self.max_maps = max_maps
         self._results: OrderedDict[ResultKey, ExplainResult] = OrderedDict()
-        self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._maps: OrderedDict[MapKey, np.ndarray] = OrderedDict()
 
     @property
     def nbytes(self) -> int:
@@ -101,7 +104,7 @@ class ResultCache:
     def display_map(self, result: ExplainResult, label: int, size: tuple[int, int]) -> np.ndarray:
         """The normalised map of `label` upsampled to `size` = (height, width), kept while the
         budget allows."""
-        key = (result.key, label, tuple(size))
+        key = (result.key, label, (int(size[0]), int(size[1])))
         found = self._maps.get(key)
         if found is None:
             found = upsample_heatmap(result.normalized[label], size)
@@ -115,7 +118,7 @@ class ResultCache:
         self._results.clear()
         self._maps.clear()
 
-    def _shrink(self, keep: tuple | None = None) -> None:
+    def _shrink(self, keep: MapKey | None = None) -> None:
         while len(self._results) > self.max_results:
             self._results.popitem(last=False)
         while len(self._maps) > self.max_maps:

@@ -136,7 +136,8 @@ def read_boxes(path: Path, model_labels: list[str]) -> tuple[list[Box], list[str
             or "label" not in rows[0][1].lower():
         raise AnnotationError(f"'{path.name}' is not in the NIH box layout (Image Index, "
                               "Finding Label, x, y, w, h)")
-    boxes, unknown = [], {}
+    boxes: list[Box] = []
+    unknown: dict[str, list[str]] = {}
     for number, row in enumerate(rows[1:], start=2):
         if not row or not row[0].strip():
             continue
@@ -319,7 +320,7 @@ class Evaluation:
         return rows
 
     def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        out = {}
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if not self.scores:
             return out
         scores, truth = np.array(self.scores), np.array(self.truth)

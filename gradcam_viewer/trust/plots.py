@@ -4,7 +4,7 @@ ROC curves and the sanity check, grouped bars for per-label figures, a one-page 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -14,7 +14,7 @@ GRID = (225, 225, 225)
 INK = (20, 20, 20)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -41,7 +41,7 @@ class Axes:
             draw.line((x0, y, x1, y), fill=GRID)
             draw.text((x0 - 6, y), f"{t:g}", fill=INK, font=f, anchor="rm")
         labels = xticklabels or [f"{t:g}" for t in xticks]
-        for t, text in zip(xticks, labels):
+        for t, text in zip(xticks, labels, strict=False):  # labels may be fewer
             x = self.px(t)
             draw.line((x, y0, x, y1), fill=GRID)
             draw.text((x, y1 + 6), text, fill=INK, font=f, anchor="ma")
@@ -58,9 +58,9 @@ class Axes:
         _, y0, _, y1 = self.box
         return y1 - (y - self.ylim[0]) / (self.ylim[1] - self.ylim[0]) * (y1 - y0)
 
-    def line(self, xs: Sequence[float], ys: Sequence[float], fill, width: int = 2,
+    def line(self, xs: Iterable[float], ys: Iterable[float], fill, width: int = 2,
              marker: bool = False) -> None:
-        pts = [(self.px(x), self.py(y)) for x, y in zip(xs, ys)
+        pts = [(self.px(x), self.py(y)) for x, y in zip(xs, ys, strict=True)
                if not (math.isnan(x) or math.isnan(y))]
         if len(pts) > 1:
             self.d.line(pts, fill=fill, width=width)

@@ -189,9 +189,9 @@ def cascading_randomisation(model: Any, batch: np.ndarray, layer: str | None = N
             reinitialise(item)
         maps = _maps_for(copy, batch, labels, method)
         norm, _ = normalize_heatmaps(maps)
-        rho = [spearman(np.abs(a), np.abs(b)) for a, b in zip(ref_maps, maps)]
+        rho = [spearman(np.abs(a), np.abs(b)) for a, b in zip(ref_maps, maps, strict=True)]
         sim = [ssim(upsample_heatmap(a, (h, w)), upsample_heatmap(b, (h, w)))
-               for a, b in zip(ref_norm, norm)]
+               for a, b in zip(ref_norm, norm, strict=True)]
         result.steps.append(SanityStep(name, float(np.mean(rho)), float(np.mean(sim))))
         if progress:
             progress(name)

@@ -10,8 +10,16 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from gradcam_viewer.session.results import ExplainResult
+    from gradcam_viewer.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -40,34 +48,19 @@ def run_gui(args: Any) -> int:
     # on each other's import locks, and the window came 0.6 s later with no earlier heatmap.
     preload.start()
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("gradcam-viewer")
     app.setOrganizationName("gradcam-viewer")
     if icon_path().is_file():
         app.setWindowIcon(QIcon(str(icon_path())))
     errors: list[str] = []
-
-    def hook(kind, value, tb) -> None:  # exceptions inside Qt callbacks land here
-        text = "".join(traceback.format_exception(kind, value, tb))
-        log.error("uncaught exception in the GUI:\n%s", text)
-        errors.append(f"{kind.__name__}: {value}")
-        if not getattr(args, "self_test", False):
-            win = getattr(app, "_main_window", None)
-            if win is not None:
-                win._error(f"Something went wrong ({kind.__name__}). The details are in the log "
-                           "file; the window keeps working.")
-
-    sys.excepthook = hook
+    shown: list[MainWindow] = []  # the window, once there is one
+    sys.excepthook = _hook(errors, shown, tell_user=not getattr(args, "self_test", False))
     win = MainWindow()
-    app._main_window = win
+    shown.append(win)
     win.show()
-    kind, model_path = "demo", ""
-    if args.chexnet_weights:
-        kind, model_path = "chexnet", str(args.chexnet_weights)
-        win.worker.reference_images = str(args.reference_images or "")
-    elif args.model:
-        kind, model_path = "keras", str(args.model)
-    win.load_model(kind, model_path)
+    win.load_model(*_model_to_load(args))
     files = [Path(f) for f in args.files]
     if args.self_test:
         return _self_test(app, win, errors)
@@ -80,7 +73,55 @@ def run_gui(args: Any) -> int:
     return code
 
 
-def open_start_sample(win: Any) -> None:
+def _hook(errors: list[str], shown: list[MainWindow],
+          tell_user: bool) -> Callable[[type[BaseException], BaseException, TracebackType | None],
+                                       None]:
+    """Where exceptions raised inside Qt callbacks land: the log, `errors`, and (unless
+    `tell_user` is false) a message in the window, which keeps working."""
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        log.error("uncaught exception in the GUI:\n%s", text)
+        errors.append(f"{kind.__name__}: {value}")
+        if tell_user and shown:
+            shown[0].messages.error(f"Something went wrong ({kind.__name__}). The details are in "
+                                    "the log file; the window keeps working.")
+
+    return hook
+
+
+def _model_to_load(args: Any) -> tuple[str, str, str]:
+    """(kind, path, CheXNet reference folder) from the command line: the demo by default."""
+    if args.chexnet_weights:
+        reference = getattr(args, "reference_images", None) or ""
+        return "chexnet", str(args.chexnet_weights), str(reference)
+    if args.model:
+        return "keras", str(args.model), ""
+    return "demo", "", ""
+
+
+def _result_problems(app: QApplication, win: MainWindow, result: ExplainResult) -> list[str]:
+    """What is wrong with the explanation shown: values out of range, empty heatmaps, or an
+    overlay that changes no pixel on screen."""
+    import numpy as np
+
+    problems = []
+    probs = result.probabilities
+    if not (np.all(np.isfinite(probs)) and np.all((probs >= 0) & (probs <= 1))):
+        problems.append(f"probabilities out of range: {probs}")
+    if not np.isfinite(result.heatmaps).all() or not result.has_evidence.any():
+        problems.append("heatmaps are empty or not finite")
+    win.controls.opacity.setValue(60)
+    app.processEvents()
+    shown = win.image_area.view.render_scene()
+    display = win.image_area.display
+    if display is None or np.array_equal(shown[..., 0], display if display.ndim == 2
+                                          else display[..., 0]):
+        problems.append("the overlay did not change the displayed pixels")
+    return problems
+
+
+def open_start_sample(win: MainWindow) -> None:
     """No files given: the bundled samples, in the Studies panel and Page Up/Down, showing
     the default sample DICOM."""
     from gradcam_viewer.resources import samples_dir
@@ -90,7 +131,7 @@ def open_start_sample(win: Any) -> None:
         win.open_paths([samples_dir()], first=sample)
 
 
-def _self_test(app: Any, win: Any, errors: list[str]) -> int:
+def _self_test(app: QApplication, win: MainWindow, errors: list[str]) -> int:
     """Open the DICOM sample, wait for the heatmaps, check them, return 0 or 1."""
     import numpy as np
     from PySide6.QtCore import QEventLoop, QTimer
@@ -99,42 +140,33 @@ def _self_test(app: Any, win: Any, errors: list[str]) -> int:
     if sample is None:
         print("self-test: FAIL: no bundled sample found", file=sys.stderr)
         return 1
+    session, messages = win.session, win.messages
     win.open_file(sample)
     deadline = time.monotonic() + 240
     loop = QEventLoop()
     timer = QTimer()
-    timer.timeout.connect(lambda: loop.quit() if ((win.result is not None and win.drawn())
+    timer.timeout.connect(lambda: loop.quit() if ((session.result is not None and win.drawn())
                                                   or errors
-                                                  or win.last_error
+                                                  or messages.last_error
                                                   or time.monotonic() > deadline) else None)
     timer.start(50)
     loop.exec()
     timer.stop()
     problems = list(errors)
-    if win.last_error:
-        problems.append(win.last_error)
-    result = win.result
-    if result is None and not problems:
+    if messages.last_error:
+        problems.append(messages.last_error)
+    result, model = session.result, session.model
+    if (result is None or model is None) and not problems:
         problems.append("no explanation within the time limit")
     if result is not None:
-        probs = result.probabilities
-        if not (np.all(np.isfinite(probs)) and np.all((probs >= 0) & (probs <= 1))):
-            problems.append(f"probabilities out of range: {probs}")
-        if not np.isfinite(result.heatmaps).all() or not result.has_evidence.any():
-            problems.append("heatmaps are empty or not finite")
-        win.opacity.setValue(60)
-        app.processEvents()
-        shown = win.view.render_scene()
-        if np.array_equal(shown[..., 0], win.display if win.display.ndim == 2
-                          else win.display[..., 0]):
-            problems.append("the overlay did not change the displayed pixels")
+        problems += _result_problems(app, win, result)
     win.shutdown()
-    if problems:
+    if problems or result is None or model is None:
         for p in problems:
             print(f"self-test: FAIL: {p}", file=sys.stderr)
         return 1
     top = int(np.argmax(result.probabilities))
-    print(f"self-test: OK: {sample.name}: {win.model.labels[top]} "
-          f"p={result.probabilities[top]:.3f}, {len(win.model.labels)} heatmaps in "
+    print(f"self-test: OK: {sample.name}: {model.labels[top]} "
+          f"p={result.probabilities[top]:.3f}, {len(model.labels)} heatmaps in "
           f"{result.seconds * 1000:.0f} ms")
     return 0

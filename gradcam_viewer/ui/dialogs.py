@@ -8,10 +8,15 @@ import json
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
+
+from gradcam_viewer.session.results import ModelInfo
+
+ABOUT = ("<p>Offline viewer for chest radiographs with Grad-CAM heatmaps. Makes no network "
+         "connections unless you send to a PACS node you configured. Not a medical device.</p>")
 
 
-def message(parent, title: str, text: str, icon: QMessageBox.Icon) -> QMessageBox:
+def message(parent: QWidget, title: str, text: str, icon: QMessageBox.Icon) -> QMessageBox:
     box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.setModal(False)
@@ -19,7 +24,7 @@ def message(parent, title: str, text: str, icon: QMessageBox.Icon) -> QMessageBo
     return box
 
 
-def text_dialog(parent, title: str, html_text: str) -> QDialog:
+def text_dialog(parent: QWidget, title: str, html_text: str) -> QDialog:
     dialog = QDialog(parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.setWindowTitle(title)
@@ -34,6 +39,18 @@ def text_dialog(parent, title: str, html_text: str) -> QDialog:
     dialog.setModal(False)
     dialog.show()
     return dialog
+
+
+def about(parent: QWidget) -> QDialog:
+    from gradcam_viewer import __version__
+
+    return text_dialog(parent, "About", f"<h3>Grad-CAM Viewer {__version__}</h3>{ABOUT}")
+
+
+def model_card(parent: QWidget, model: ModelInfo | None) -> QDialog:
+    text = model_card_html(model.manifest if model is not None else None,
+                           model.loader if model is not None else None)
+    return text_dialog(parent, "Model card", text)
 
 
 def model_card_html(manifest: dict[str, Any] | None, loader: str | None = None) -> str:

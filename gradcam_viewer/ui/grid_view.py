@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from gradcam_viewer.cam.heatmap import upsample_heatmap
 from gradcam_viewer.render.overlay import OverlayStyle, composite
@@ -30,9 +30,9 @@ def thumbnail(display: np.ndarray, side: int = TILE) -> np.ndarray:
 
 
 class GridView(QListWidget):
-    labelChosen = Signal(int)  # model index of the label
+    label_chosen = Signal(int)  # model index of the label
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setResizeMode(QListView.ResizeMode.Adjust)
@@ -44,7 +44,7 @@ class GridView(QListWidget):
         self.setUniformItemSizes(True)
         self.setStyleSheet("QListWidget{background:#111;color:#eee;}")
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # letter shortcuts stay with the window
-        self.itemClicked.connect(lambda item: self.labelChosen.emit(int(item.data(INDEX_ROLE))))
+        self.itemClicked.connect(lambda item: self.label_chosen.emit(int(item.data(INDEX_ROLE))))
 
     def set_content(self, display: np.ndarray | None, result: ExplainResult | None,
                     names: list[str], style: OverlayStyle, order: list[int]) -> None:

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 
 def qimage_from_array(arr: np.ndarray) -> QImage:
@@ -35,10 +44,10 @@ def array_from_qimage(img: QImage) -> np.ndarray:
 
 
 class ImageView(QGraphicsView):
-    windowDragged = Signal(float, float)  # d(width), d(level) in display units
-    zoomChanged = Signal(float)
+    window_dragged = Signal(float, float)  # d(width), d(level) in display units
+    zoom_changed = Signal(float)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.base = QGraphicsPixmapItem()
@@ -106,35 +115,35 @@ class ImageView(QGraphicsView):
         if not self.base.pixmap().isNull():
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self._fit = True
-            self.zoomChanged.emit(self.zoom())
+            self.zoom_changed.emit(self.zoom())
 
     def actual_size(self) -> None:
         self.resetTransform()
         self._fit = False
-        self.zoomChanged.emit(1.0)
+        self.zoom_changed.emit(1.0)
 
     def zoom_by(self, factor: float) -> None:
         z = self.zoom() * factor
         if 0.02 < z < 40:
             self.scale(factor, factor)
             self._fit = False
-            self.zoomChanged.emit(self.zoom())
+            self.zoom_changed.emit(self.zoom())
 
     def zoom(self) -> float:
         return float(self.transform().m11())
 
-    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
         steps = event.angleDelta().y() / 120.0
         if steps:
             self.zoom_by(1.25 ** steps)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self._fit:
             self.fit()
 
     # --- right-drag window/level --------------------------------------------------------------
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.RightButton:
             self._wl_origin = event.position()
             self.setCursor(Qt.CursorShape.SizeAllCursor)
@@ -142,16 +151,16 @@ class ImageView(QGraphicsView):
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._wl_origin is not None:
             delta = event.position() - self._wl_origin
             self._wl_origin = event.position()
-            self.windowDragged.emit(float(delta.x()), float(delta.y()))
+            self.window_dragged.emit(float(delta.x()), float(delta.y()))
             event.accept()
             return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.RightButton and self._wl_origin is not None:
             self._wl_origin = None
             self.unsetCursor()
@@ -159,5 +168,5 @@ class ImageView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802 - right button is window/level
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - right button is window/level
         event.accept()

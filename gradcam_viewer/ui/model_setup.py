@@ -14,49 +14,90 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QSpinBox, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from gradcam_viewer.models.authoring import (SetupError, build_manifest, labels_from_file,
-                                             manifest_path_beside, split_labels, write_beside)
+from gradcam_viewer.models.authoring import (
+    SetupError,
+    build_manifest,
+    labels_from_file,
+    manifest_path_beside,
+    split_labels,
+    write_beside,
+)
 from gradcam_viewer.models.outputs import SCORES_TITLE
 from gradcam_viewer.models.preprocessing import PRESET_TITLES
 from gradcam_viewer.models.suggest import Suggestions
+from gradcam_viewer.session.controller import SessionController
+from gradcam_viewer.ui.worker import Worker
 
 log = logging.getLogger(__name__)
 PREVIEW_DELAY_MS = 200
 
 
-def open_setup(win: Any, found: Suggestions) -> "ModelSetupDialog":
-    """Show the dialog for the model the worker just loaded (non-modal: the window keeps
-    working, and the model is already usable with default labels until saved)."""
-    old = getattr(win, "_model_setup", None)
-    if old is not None:
-        old.close()
-    dialog = ModelSetupDialog(win, found)
-    win._model_setup = dialog
-    dialog.show()
-    return dialog
+class ModelSetup(QObject):
+    """Opens the dialog for the model the worker just loaded (non-modal: the window keeps
+    working, and the model is already usable with default labels until saved); `dialog` is
+    the one open, if any. `saved` carries the model's path once its manifest is written: the
+    window reopens it, and it needs no set-up from then on."""
+
+    saved = Signal(str)
+
+    def __init__(self, parent: QWidget, worker: Worker, session: SessionController) -> None:
+        super().__init__(parent)
+        self._parent, self._worker, self._session = parent, worker, session
+        self.dialog: ModelSetupDialog | None = None
+
+    def open(self, found: Suggestions) -> ModelSetupDialog:
+        if self.dialog is not None:
+            self.dialog.close()
+        dialog = ModelSetupDialog(self._parent, found, self._worker, self._session)
+        dialog.finished.connect(lambda _result: self._closed(dialog))
+        dialog.saved.connect(self.saved)
+        self.dialog = dialog
+        dialog.show()
+        return dialog
+
+    def _closed(self, dialog: ModelSetupDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
 
 
 class ModelSetupDialog(QDialog):
-    requestPreview = Signal(int, object, object)  # id, draft manifest, image
+    request_preview = Signal(int, object, object)  # id, draft manifest, image
+    saved = Signal(str)  # the model's path, once its manifest is written
 
-    def __init__(self, win: Any, found: Suggestions):
-        super().__init__(win)
-        self.win, self.found = win, found
+    def __init__(self, parent: QWidget, found: Suggestions, worker: Worker,
+                 session: SessionController) -> None:
+        super().__init__(parent)
+        self.found, self._worker, self._session = found, worker, session
         self.setWindowTitle(f"Set up {Path(found.path).name}")
         self.setModal(False)
         self.resize(640, 720)
         self.preview_id = 0
-        self.preview_values: Any = None  # the newest preview's answer
+        self.preview_values: np.ndarray | None = None  # the newest preview's answer
         self.saved_path: Path | None = None
         self._build()
-        self.requestPreview.connect(win.worker.preview)
-        win.worker.previewed.connect(self._previewed)
+        self.request_preview.connect(worker.preview)
+        worker.previewed.connect(self._previewed)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(PREVIEW_DELAY_MS)
@@ -65,8 +106,30 @@ class ModelSetupDialog(QDialog):
 
     # ------------------------------------------------------------------ construction ----
     def _build(self) -> None:
-        f = self.found
         form = QFormLayout()
+        form.addRow("Labels", self._labels_box())
+        self._preprocessing_rows(form)
+        self._colour_rows(form)
+        form.addRow("Input size", self._size_row())
+        self._output_rows(form)
+        self._preview_area()
+        outer = QVBoxLayout(self)
+        outer.addWidget(self._intro())
+        outer.addLayout(form)
+        outer.addWidget(QLabel("<b>Preview</b> (the image on screen)"))
+        outer.addWidget(self.preview_status)
+        outer.addWidget(self.preview, 1)
+        outer.addWidget(self.problem)
+        outer.addWidget(self._buttons())
+        for sig in (self.labels_edit.textChanged, self.preset.currentIndexChanged,
+                    self.colour.currentIndexChanged, self.height_box.valueChanged,
+                    self.width_box.valueChanged, self.output.currentIndexChanged,
+                    self.layer.currentIndexChanged, self.mean.valueChanged,
+                    self.std.valueChanged):
+            sig.connect(self._changed)
+
+    def _intro(self) -> QLabel:
+        f = self.found
         intro = QLabel(f"<b>{Path(f.path).name}</b> has no manifest. It has {f.n_outputs} "
                        f"output(s); its last layer applies <i>{f.final_activation}</i>. Say what "
                        "it is once: the answers are saved beside the model. Until then it runs with "
@@ -74,11 +137,13 @@ class ModelSetupDialog(QDialog):
                        "ends in a sigmoid/softmax) its outputs shown as scores, not "
                        "probabilities.")
         intro.setWordWrap(True)
+        return intro
 
+    def _labels_box(self) -> QWidget:
         self.labels_edit = QPlainTextEdit()
         self.labels_edit.setPlaceholderText("one label per line (or comma-separated), in the "
                                             "model's output order")
-        self.labels_edit.setPlainText("\n".join(f"class {i}" for i in range(f.n_outputs)))
+        self.labels_edit.setPlainText("\n".join(f"class {i}" for i in range(self.found.n_outputs)))
         self.labels_edit.setMaximumHeight(130)
         load = QPushButton("Load from file...")
         load.clicked.connect(self._load_labels)
@@ -91,8 +156,10 @@ class ModelSetupDialog(QDialog):
         row.addWidget(self.labels_count, 1)
         row.addWidget(load)
         lay.addLayout(row)
-        form.addRow("Labels", box)
+        return box
 
+    def _preprocessing_rows(self, form: QFormLayout) -> None:
+        f = self.found
         self.preset = QComboBox()
         for key, title in PRESET_TITLES.items():
             self.preset.addItem(title, key)
@@ -106,23 +173,19 @@ class ModelSetupDialog(QDialog):
             box.setDecimals(3)
             box.setRange(low, 65535.0)
             box.setValue(value)
-        self.fixed_row = QWidget()
-        fr = QHBoxLayout(self.fixed_row)
-        fr.setContentsMargins(0, 0, 0, 0)
-        fr.addWidget(QLabel("mean"))
-        fr.addWidget(self.mean)
-        fr.addWidget(QLabel("std"))
-        fr.addWidget(self.std)
+        self.fixed_row = _row(QLabel("mean"), self.mean, QLabel("std"), self.std)
         form.addRow("", self.fixed_row)
 
+    def _colour_rows(self, form: QFormLayout) -> None:
         self.colour = QComboBox()
         self.colour.addItem("grey (colour images are turned into grey first)", "grey")
         self.colour.addItem("RGB (colour images keep their channels)", "rgb")
         form.addRow("Colour", self.colour)
-        grey_note = QLabel("Grey images are repeated into all three channels of an RGB model."
-                           if f.channels == 3 else "The model takes one grey channel.")
-        form.addRow("", grey_note)
+        form.addRow("", QLabel("Grey images are repeated into all three channels of an RGB model."
+                               if self.found.channels == 3 else "The model takes one grey channel."))
 
+    def _size_row(self) -> QWidget:
+        f = self.found
         self.height_box, self.width_box = QSpinBox(), QSpinBox()
         for box, value in ((self.height_box, f.height), (self.width_box, f.width)):
             box.setRange(8, 4096)
@@ -130,16 +193,12 @@ class ModelSetupDialog(QDialog):
         variable = f.height is None or f.width is None
         self.height_box.setEnabled(variable)
         self.width_box.setEnabled(variable)
-        size = QWidget()
-        sl = QHBoxLayout(size)
-        sl.setContentsMargins(0, 0, 0, 0)
-        sl.addWidget(self.height_box)
-        sl.addWidget(QLabel("\u00d7"))
-        sl.addWidget(self.width_box)
-        sl.addWidget(QLabel("(the model accepts any size: give its training size)"
-                            if variable else "(fixed by the model)"), 1)
-        form.addRow("Input size", size)
+        note = QLabel("(the model accepts any size: give its training size)"
+                      if variable else "(fixed by the model)")
+        return _row(self.height_box, QLabel("\u00d7"), self.width_box, note, stretch_last=True)
 
+    def _output_rows(self, form: QFormLayout) -> None:
+        f = self.found
         self.output = QComboBox()
         if f.final_activation in ("sigmoid", "softmax"):
             self.output.addItem(f"probabilities (the model ends in a {f.final_activation})",
@@ -150,13 +209,11 @@ class ModelSetupDialog(QDialog):
             self.output.addItem(f"unknown: show {SCORES_TITLE}", "scores")
             self.output.setCurrentIndex(self.output.findData(f"logits:{f.activation}"))
         form.addRow("Outputs", self.output)
-
         self.layer = QComboBox()
         for name in f.layers:
             self.layer.addItem(name + ("  (default)" if name == f.default_layer else ""), name)
         self.layer.setCurrentIndex(max(0, self.layer.findData(f.default_layer)))
         form.addRow("Target layer", self.layer)
-
         self.name = QLineEdit(f.name)
         form.addRow("Name", self.name)
         self.intended_use = QLineEdit()
@@ -164,6 +221,7 @@ class ModelSetupDialog(QDialog):
                                              "diagnosis")
         form.addRow("Intended use", self.intended_use)
 
+    def _preview_area(self) -> None:
         self.preview = QTreeWidget()
         self.preview.setColumnCount(2)
         self.preview.setHeaderLabels(["Finding", "Value"])
@@ -174,27 +232,13 @@ class ModelSetupDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #b00")
 
+    def _buttons(self) -> QDialogButtonBox:
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
-
-        outer = QVBoxLayout(self)
-        outer.addWidget(intro)
-        outer.addLayout(form)
-        outer.addWidget(QLabel("<b>Preview</b> (the image on screen)"))
-        outer.addWidget(self.preview_status)
-        outer.addWidget(self.preview, 1)
-        outer.addWidget(self.problem)
-        outer.addWidget(self.buttons)
-
-        for sig in (self.labels_edit.textChanged, self.preset.currentIndexChanged,
-                    self.colour.currentIndexChanged, self.height_box.valueChanged,
-                    self.width_box.valueChanged, self.output.currentIndexChanged,
-                    self.layer.currentIndexChanged, self.mean.valueChanged,
-                    self.std.valueChanged):
-            sig.connect(self._changed)
+        return self.buttons
 
     # ------------------------------------------------------------------ state ----
     def labels(self) -> list[str]:
@@ -218,7 +262,7 @@ class ModelSetupDialog(QDialog):
             colour=self.colour.currentData(), intended_use=self.intended_use.text().strip(),
             mean=self.mean.value(), std=self.std.value())
 
-    def _changed(self, *_args: Any) -> None:
+    def _changed(self, *_args: object) -> None:
         self.fixed_row.setVisible(self.preset.currentData() == "fixed")
         n = len(self.labels())
         self.labels_count.setText(f"{n} of {self.found.n_outputs} labels")
@@ -246,7 +290,7 @@ class ModelSetupDialog(QDialog):
 
     # ------------------------------------------------------------------ preview ----
     def _send_preview(self) -> None:
-        image = getattr(self.win, "image", None)
+        image = self._session.image
         if image is None:
             self.preview_status.setText("Open an image to see the model's outputs here.")
             return
@@ -257,9 +301,9 @@ class ModelSetupDialog(QDialog):
         self.preview_id += 1
         draft["_path"] = self.found.path
         self.preview_status.setText(f"Computing for {Path(image.path).name}...")
-        self.requestPreview.emit(self.preview_id, draft, image)
+        self.request_preview.emit(self.preview_id, draft, image)
 
-    def _previewed(self, preview_id: int, answer: dict) -> None:
+    def _previewed(self, preview_id: int, answer: dict[str, Any]) -> None:
         if preview_id != self.preview_id:
             return  # an older draft's answer
         self.preview.clear()
@@ -270,11 +314,11 @@ class ModelSetupDialog(QDialog):
         self.preview_values = answer["values"]
         title = SCORES_TITLE if answer["kind"] == "scores" else "probability"
         self.preview.setHeaderLabels(["Finding", title])
-        image = getattr(self.win, "image", None)
+        image = self._session.image
         self.preview_status.setText(
             f"{Path(image.path).name if image is not None else 'image'}: "
             f"{'raw scores' if answer['kind'] == 'scores' else 'probabilities'}")
-        for label, value in sorted(zip(answer["labels"], answer["values"]),
+        for label, value in sorted(zip(answer["labels"], answer["values"], strict=False),
                                    key=lambda lv: -float(lv[1])):
             item = QTreeWidgetItem([label, f"{float(value):.4f}"])
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
@@ -301,13 +345,21 @@ class ModelSetupDialog(QDialog):
             return
         log.info("manifest written beside %s", Path(self.found.path).name)
         self.accept()
-        self.win.load_model("keras", self.found.path)  # opens in one step from now on
+        self.saved.emit(self.found.path)
 
-    def done(self, result: int) -> None:  # noqa: D401 - Qt override: disconnect, forget
+    def done(self, result: int) -> None:
+        """Closed, however: the worker's previews stop coming here."""
         try:
-            self.win.worker.previewed.disconnect(self._previewed)
+            self._worker.previewed.disconnect(self._previewed)
         except (RuntimeError, TypeError):
             pass
-        if getattr(self.win, "_model_setup", None) is self:
-            self.win._model_setup = None
         super().done(result)
+
+
+def _row(*widgets: QWidget, stretch_last: bool = False) -> QWidget:
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    for i, w in enumerate(widgets):
+        lay.addWidget(w, 1 if stretch_last and i == len(widgets) - 1 else 0)
+    return row

@@ -1,26 +1,42 @@
-"""File > Export as DICOM, File > Send to PACS and Settings > PACS nodes.
+"""File > Export as DICOM and File > Send to PACS.
 
 The objects come from gradcam_viewer.dicom_out and travel with gradcam_viewer.pacs; this module
-only asks and tells. Building the objects and network calls run on a Python thread and report back through a Qt signal,
-so the window never freezes on a big image or a slow PACS. `install(win, file_menu)` is the only hook into the
-main window."""
+only asks and tells. Building the objects and network calls run on a Python thread and report
+back through a Qt signal (`ui/network_jobs.py`), so the window never freezes on a big image or a
+slow PACS. `Pacs` is handed what is shown (a `Snapshot`) and where to tell the user things.
+"""
 
 from __future__ import annotations
 
 import html
 import logging
 import tempfile
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
+from gradcam_viewer.session.snapshot import Snapshot
+from gradcam_viewer.ui.network_jobs import NetworkJobs
+from gradcam_viewer.ui.pacs_nodes import NodesDialog
+from gradcam_viewer.ui.status import Messages
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from gradcam_viewer.pacs import PacsNode, SendReport
 
 log = logging.getLogger(__name__)
 
@@ -31,33 +47,11 @@ NOT_DICOM = ("The source is not a DICOM image, so it has no patient or study: on
              "Capture is made, in a new study, with the patient fields empty.")
 
 
-def install(win: Any, file_menu: Any) -> None:
-    """Adds the actions to the File menu (before Quit) and a Settings menu before Help."""
-    win.act_export_dicom = QAction("Export as &DICOM...", win)
-    win.act_export_dicom.triggered.connect(lambda: export_dicom_dialog(win))
-    win.act_send_pacs = QAction("Send to &PACS...", win)
-    win.act_send_pacs.triggered.connect(lambda: send_dialog(win))
-    quit_action = getattr(win, "act_quit", None)
-    for act in (win.act_export_dicom, win.act_send_pacs):
-        file_menu.insertAction(quit_action, act) if quit_action else file_menu.addAction(act)
-    if quit_action:
-        file_menu.insertSeparator(quit_action)
-    win.act_pacs_nodes = QAction("&PACS nodes...", win)
-    win.act_pacs_nodes.triggered.connect(lambda: NodesDialog(win).show())
-    bar = win.menuBar()
-    settings = bar.addMenu("&Settings")
-    menus = [a for a in bar.actions() if a.menu() is not None]
-    help_menu = next((a for a in menus if a.text().replace("&", "") == "Help"), None)
-    if help_menu is not None:
-        bar.insertMenu(help_menu, settings)
-    settings.addAction(win.act_pacs_nodes)
-
-
 # --- what is exported -------------------------------------------------------------------------
 
 @dataclass
 class Prepared:
-    objects: list  # (name, pydicom Dataset)
+    objects: list[tuple[str, Dataset]]
     stem: str
     is_dicom: bool
 
@@ -81,20 +75,19 @@ class Prepared:
                 f"<p>{len(self.objects)} object(s):</p><ul>{items}</ul>")
 
 
-def _kind(ds: Any) -> str:
+def _kind(ds: Dataset) -> str:
     from pydicom.uid import UID
 
-    return UID(str(ds.SOPClassUID)).name
+    return str(UID(str(ds.SOPClassUID)).name)
 
 
-def snapshot(win: Any) -> Callable[[], Prepared]:
-    """What is shown now, read on the GUI thread (cheap; DicomExportError when there is nothing
-    to export); returns the build of the objects, which takes seconds on a full-size radiograph
-    and so runs on a worker thread (`prepare_then`)."""
+def objects_of(shown: Snapshot) -> Callable[[], Prepared]:
+    """The build of the objects for what is shown (cheap to call: DicomExportError when there
+    is nothing to export); the build itself takes seconds on a full-size radiograph and so
+    runs on another thread (`Pacs._prepare_then`)."""
     from gradcam_viewer.dicom_out import DicomExportError
 
-    image, result, model, style = win.image, win.result, win.model, win.style
-    label = win.labels.current_label()
+    image, result, model, label = shown.image, shown.result, shown.model, shown.label
     if image is None or result is None or model is None or label is None:
         raise DicomExportError("there is no explained image to export yet")
 
@@ -106,7 +99,7 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
 
         heatmaps = {model.labels[label]: upsample_heatmap(result.normalized[label], image.size)}
         ex = explained_image(image, to_display(image), model, result.probabilities, heatmaps,
-                             result.method, result.layer, style, result.ood)
+                             result.method, result.layer, shown.style, result.ood)
         notes: list[str] = []
         objects = build_objects(ex, notes)
         for text in notes:
@@ -117,38 +110,11 @@ def snapshot(win: Any) -> Callable[[], Prepared]:
     return build
 
 
-def prepare_then(win: Any, build: Callable[[], Prepared], show: Callable[[Prepared], None],
-                 failure: str) -> None:
-    """`build` off the GUI thread, then `show` on it; a second press while one is being built
-    is ignored (it would open a second confirmation of the same objects)."""
-    if getattr(win, "_pacs_preparing", False):
-        return
-    win._pacs_preparing = True
-    win.status_worker.setText("Preparing the DICOM objects...")
-
-    def work() -> Any:
-        try:
-            return build()
-        except Exception as exc:  # noqa: BLE001 - DicomExportError and the unforeseen alike
-            return exc
-
-    def then(out: Any) -> None:
-        win._pacs_preparing = False
-        if isinstance(out, Exception):
-            win._error(f"{failure}: {out}.")
-        else:
-            show(out)
-
-    run_in_thread(win, work, then)
-
-
-# --- export -----------------------------------------------------------------------------------
-
 class ConfirmDialog(QDialog):
-    """What goes where, before anything is written or sent; `done_with(True)` on OK."""
+    """What goes where, before anything is written or sent; `on_ok` runs on OK."""
 
     def __init__(self, parent: QWidget, title: str, prepared: Prepared, destination: str,
-                 on_ok: Callable[[], None], nodes: list | None = None):
+                 on_ok: Callable[[], None], nodes: list[PacsNode] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.resize(560, 460)
@@ -175,275 +141,153 @@ class ConfirmDialog(QDialog):
         # closed, it goes (with the objects it holds: the Secondary Capture alone is tens of MB)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
-    def chosen_node(self) -> Any:
+    def chosen_node(self) -> PacsNode | None:
         return self.nodes[self.node_box.currentIndex()] if self.nodes else None
 
 
-def export_dicom_dialog(win: Any, folder: Path | None = None) -> None:
-    """Asks for a folder (unless given), shows what is written (in `win._pacs_dialog`, once the
-    objects are built), writes on OK."""
-    from gradcam_viewer.dicom_out import DicomExportError
+class Pacs:
+    """File > Export as DICOM, File > Send to PACS and Settings > PACS nodes. The newest
+    confirmation is `dialog` (once its objects are built); `last_send_report` what the node
+    answered last."""
 
-    try:
-        build = snapshot(win)
-    except DicomExportError as exc:
-        win._error(f"No DICOM export: {exc}.")
-        return
-    if folder is None:
-        name = QFileDialog.getExistingDirectory(win, "Export as DICOM into", win._last_dir())
-        if not name:
+    def __init__(self, parent: QWidget, shown: Callable[[], Snapshot], messages: Messages,
+                 last_dir: Callable[[], str]) -> None:
+        self._parent, self._shown, self._messages, self._last_dir = (parent, shown, messages,
+                                                                     last_dir)
+        self.network = NetworkJobs(parent, messages)
+        self.preparing = False  # objects are being built for a confirmation
+        self.dialog: ConfirmDialog | None = None
+        self.nodes_dialog: NodesDialog | None = None
+        self.last_send_report: SendReport | None = None
+
+    def show_nodes(self) -> None:
+        self.nodes_dialog = NodesDialog(self._parent, self.network, self._messages)
+        self.nodes_dialog.show()
+
+    def export_dicom(self, folder: Path | None = None) -> None:
+        """Asks for a folder (unless given), shows what is written, writes on OK."""
+        from gradcam_viewer.dicom_out import DicomExportError
+
+        try:
+            build = objects_of(self._shown())
+        except DicomExportError as exc:
+            self._messages.error(f"No DICOM export: {exc}.")
             return
-        folder = Path(name)
-
-    def show(prepared: Prepared) -> None:
-        def write() -> None:
-            from gradcam_viewer.dicom_out import write_objects
-
-            try:
-                paths = write_objects(prepared.objects, folder, prepared.stem, overwrite=True)
-            except OSError as exc:
-                win._error(f"The DICOM export failed: {exc.strerror or exc}.")
+        if folder is None:
+            name = QFileDialog.getExistingDirectory(self._parent, "Export as DICOM into",
+                                                    self._last_dir())
+            if not name:
                 return
-            win.status_worker.setText(
-                f"Exported {len(paths)} DICOM object(s) into {folder.name}")
+            folder = Path(name)
+        into = folder
 
-        dialog = ConfirmDialog(win, "Export as DICOM", prepared, str(folder), write)
-        dialog.show()
-        win._pacs_dialog = dialog
+        def show(prepared: Prepared) -> None:
+            def write() -> None:
+                from gradcam_viewer.dicom_out import write_objects
 
-    prepare_then(win, build, show, "No DICOM export")
+                try:
+                    paths = write_objects(prepared.objects, into, prepared.stem, overwrite=True)
+                except OSError as exc:
+                    self._messages.error(f"The DICOM export failed: {exc.strerror or exc}.")
+                    return
+                self._messages.status(f"Exported {len(paths)} DICOM object(s) into {into.name}")
 
+            self._confirm(ConfirmDialog(self._parent, "Export as DICOM", prepared, str(into),
+                                        write))
 
-# --- send -------------------------------------------------------------------------------------
+        self._prepare_then(build, show, "No DICOM export")
 
-class _Relay(QObject):
-    """Carries a result from a network thread to the GUI thread."""
-
-    done = Signal(object)
-
-
-def run_in_thread(win: Any, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
-    """`work` on a network thread, `then(result)` on the GUI thread; a failure becomes a message
-    (without this the window would wait on "Sending..." forever)."""
-    relay = _Relay(win)
-    relays = getattr(win, "_pacs_relays", None)
-    if relays is None:
-        relays = win._pacs_relays = set()
-    relays.add(relay)  # kept alive until it has delivered, then let go
-
-    def deliver(outcome: tuple[bool, Any]) -> None:
-        relays.discard(relay)
-        relay.deleteLater()
-        ok, value = outcome
-        if ok:
-            then(value)
-        else:
-            win._error(f"The PACS operation failed: {value}.")
-
-    def run() -> None:
-        try:
-            outcome = (True, work())
-        except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
-            log.warning("PACS operation failed: %s", type(exc).__name__)
-            outcome = (False, str(exc) or type(exc).__name__)
-        relay.done.emit(outcome)
-
-    relay.done.connect(deliver)
-    threading.Thread(target=run, daemon=True, name="gradcam-pacs").start()
-
-
-def send_dialog(win: Any) -> None:
-    """Confirm (patient, study, objects, node; in `win._pacs_dialog` once the objects are
-    built), then queue in the outbox and C-STORE."""
-    from gradcam_viewer.dicom_out import DicomExportError
-    from gradcam_viewer.pacs import NodeError, load_nodes
-
-    try:
-        nodes = load_nodes()
-    except NodeError as exc:
-        win._error(str(exc))
-        return None
-    if not nodes:
-        win._error("No PACS node is configured. Add one in Settings > PACS nodes.")
-        return None
-    try:
-        build = snapshot(win)
-    except DicomExportError as exc:
-        win._error(f"Nothing to send: {exc}.")
-        return
-
-    def show(prepared: Prepared) -> None:
-        dialog: ConfirmDialog
-
-        def send() -> None:
-            send_prepared(win, prepared, dialog.chosen_node())
-
-        dialog = ConfirmDialog(win, "Send to PACS", prepared, "the PACS node chosen above",
-                               send, nodes)
-        dialog.show()
-        win._pacs_dialog = dialog
-
-    prepare_then(win, build, show, "Nothing to send")
-
-
-def send_prepared(win: Any, prepared: Prepared, node: Any) -> None:
-    """Writes the objects into the outbox and C-STOREs what is pending there, all off the GUI
-    thread (the Secondary Capture of a full-size radiograph alone is tens of MB)."""
-    from gradcam_viewer.dicom_out import write_objects
-    from gradcam_viewer.pacs import Outbox
-
-    outbox = Outbox()
-    win.status_worker.setText(f"Sending {len(prepared.objects)} object(s) to {node.label}...")
-
-    def work() -> Any:
-        try:
-            with tempfile.TemporaryDirectory(prefix="gradcam-dicom-") as tmp:
-                files = write_objects(prepared.objects, Path(tmp), prepared.stem)
-                return outbox.send(node, files, lambda queued, _earlier: log.info(
-                    "queued %d object(s) for a PACS node", len(queued)))
-        except OSError as exc:
-            return (f"The objects could not be put in the outbox: {exc.strerror or exc}. "
-                    "Nothing was sent.")
-
-    def then(report: Any) -> None:
-        if isinstance(report, str):
-            win._error(report)
-            return
-        win.last_send_report = report
-        text = report.summary(node)
-        if report.ok:
-            win._notice(text + ".")
-        else:
-            win._error(f"{text}.\n\nThe objects not accepted stay in {outbox.node_folder(node)} "
-                       "and are sent again with the next Send to PACS to this node.")
-
-    run_in_thread(win, work, then)
-
-
-# --- settings ---------------------------------------------------------------------------------
-
-class NodesDialog(QDialog):
-    """Settings > PACS nodes: the list, one node's fields, Test connection (C-ECHO), Save."""
-
-    def __init__(self, parent: Any):
+    def send(self) -> None:
+        """Confirm (patient, study, objects, node), then queue in the outbox and C-STORE."""
+        from gradcam_viewer.dicom_out import DicomExportError
         from gradcam_viewer.pacs import NodeError, load_nodes
 
-        super().__init__(parent)
-        self.win = parent
-        self.setWindowTitle("PACS nodes")
-        self.resize(520, 380)
         try:
-            self.nodes = load_nodes()
+            nodes = load_nodes()
         except NodeError as exc:
-            self.nodes = []
-            parent._error(f"{exc}; starting from an empty list.")
-        self.list = QListWidget()
-        self.name, self.aet, self.host = QLineEdit(), QLineEdit(), QLineEdit()
-        self.port = QSpinBox()
-        self.port.setRange(1, 65535)
-        self.port.setValue(104)
-        self.calling = QLineEdit("GRADCAM_VIEWER")
-        for field, limit in ((self.aet, 16), (self.calling, 16)):
-            field.setMaxLength(limit)
-        form = QFormLayout()
-        form.addRow("Name", self.name)
-        form.addRow("PACS AE title", self.aet)
-        form.addRow("Host", self.host)
-        form.addRow("Port", self.port)
-        form.addRow("Our AE title", self.calling)
-        self.status = QLabel("Nothing is sent until you choose File > Send to PACS.")
-        self.status.setWordWrap(True)
-        self.btn_add = QPushButton("Add / update")
-        self.btn_remove = QPushButton("Remove")
-        self.btn_test = QPushButton("Test connection")
-        row = QHBoxLayout()
-        for b in (self.btn_add, self.btn_remove, self.btn_test):
-            row.addWidget(b)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                   | QDialogButtonBox.StandardButton.Cancel, parent=self)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.list)
-        lay.addLayout(form)
-        lay.addLayout(row)
-        lay.addWidget(self.status)
-        lay.addWidget(buttons)
-        self.btn_add.clicked.connect(self.add_current)
-        self.btn_remove.clicked.connect(self.remove_current)
-        self.btn_test.clicked.connect(self.test_connection)
-        self.list.currentRowChanged.connect(self._show)
-        self._refill()
-        self.setModal(False)
-        parent._pacs_nodes_dialog = self
-
-    def _refill(self) -> None:
-        self.list.clear()
-        self.list.addItems([f"{n.name}  ({n.label})" if n.name else n.label for n in self.nodes])
-
-    def _show(self, row: int) -> None:
-        if 0 <= row < len(self.nodes):
-            n = self.nodes[row]
-            self.name.setText(n.name)
-            self.aet.setText(n.ae_title)
-            self.host.setText(n.host)
-            self.port.setValue(n.port)
-            self.calling.setText(n.calling_ae_title)
-
-    def current_node(self) -> Any:
-        """The node in the fields, or None with the reason shown."""
-        from gradcam_viewer.pacs import NodeError, PacsNode
-
+            self._messages.error(str(exc))
+            return
+        if not nodes:
+            self._messages.error("No PACS node is configured. Add one in Settings > PACS nodes.")
+            return
         try:
-            return PacsNode(self.aet.text().strip(), self.host.text().strip(),
-                            self.port.value(), self.calling.text().strip(),
-                            self.name.text().strip())
-        except NodeError as exc:
-            self.status.setText(f"Cannot use this node: {exc}.")
-            return None
-
-    def add_current(self) -> None:
-        node = self.current_node()
-        if node is None:
+            build = objects_of(self._shown())
+        except DicomExportError as exc:
+            self._messages.error(f"Nothing to send: {exc}.")
             return
-        same = [i for i, n in enumerate(self.nodes) if n.label == node.label]
-        if same:
-            self.nodes[same[0]] = node
-        else:
-            self.nodes.append(node)
-        self._refill()
-        self.status.setText(f"{node.label} is in the list; Save keeps it.")
 
-    def remove_current(self) -> None:
-        row = self.list.currentRow()
-        if 0 <= row < len(self.nodes):
-            del self.nodes[row]
-            self._refill()
+        def show(prepared: Prepared) -> None:
+            dialog: ConfirmDialog
 
-    def test_connection(self) -> None:
-        from gradcam_viewer.pacs import echo
+            def send() -> None:
+                node = dialog.chosen_node()
+                if node is not None:
+                    self.send_prepared(prepared, node)
 
-        node = self.current_node()
-        if node is None:
+            dialog = ConfirmDialog(self._parent, "Send to PACS", prepared,
+                                   "the PACS node chosen above", send, nodes)
+            self._confirm(dialog)
+
+        self._prepare_then(build, show, "Nothing to send")
+
+    def send_prepared(self, prepared: Prepared, node: PacsNode) -> None:
+        """Writes the objects into the outbox and C-STOREs what is pending there, all off the
+        GUI thread (the Secondary Capture of a full-size radiograph alone is tens of MB)."""
+        from gradcam_viewer.dicom_out import write_objects
+        from gradcam_viewer.pacs import Outbox
+
+        outbox = Outbox()
+        self._messages.status(f"Sending {len(prepared.objects)} object(s) to {node.label}...")
+
+        def work() -> SendReport | str:
+            try:
+                with tempfile.TemporaryDirectory(prefix="gradcam-dicom-") as tmp:
+                    files = write_objects(prepared.objects, Path(tmp), prepared.stem)
+                    return outbox.send(node, files, lambda queued, _earlier: log.info(
+                        "queued %d object(s) for a PACS node", len(queued)))
+            except OSError as exc:
+                return (f"The objects could not be put in the outbox: {exc.strerror or exc}. "
+                        "Nothing was sent.")
+
+        def then(report: SendReport | str) -> None:
+            if isinstance(report, str):
+                self._messages.error(report)
+                return
+            self.last_send_report = report
+            text = report.summary(node)
+            if report.ok:
+                self._messages.notice(text + ".")
+            else:
+                self._messages.error(f"{text}.\n\nThe objects not accepted stay in "
+                                     f"{outbox.node_folder(node)} and are sent again with the "
+                                     "next Send to PACS to this node.")
+
+        self.network.run(work, then)
+
+    def _confirm(self, dialog: ConfirmDialog) -> None:
+        dialog.show()
+        self.dialog = dialog
+
+    def _prepare_then(self, build: Callable[[], Prepared], show: Callable[[Prepared], None],
+                      failure: str) -> None:
+        """`build` off the GUI thread, then `show` on it; a second press while one is being
+        built is ignored (it would open a second confirmation of the same objects)."""
+        if self.preparing:
             return
-        self.btn_test.setEnabled(False)
-        self.status.setText(f"Asking {node.label} for an echo...")
+        self.preparing = True
+        self._messages.status("Preparing the DICOM objects...")
 
-        def then(result) -> None:
-            self.last_echo = result
-            self.btn_test.setEnabled(True)
-            self.status.setText(("Connection works: " if result.ok else "Connection failed: ")
-                                + result.message + ".")
+        def work() -> Prepared | Exception:
+            try:
+                return build()
+            except Exception as exc:  # noqa: BLE001 - DicomExportError and the unforeseen alike
+                return exc
 
-        run_in_thread(self.win, lambda: echo(node, timeout=10), then)
+        def then(out: Prepared | Exception) -> None:
+            self.preparing = False
+            if isinstance(out, Exception):
+                self._messages.error(f"{failure}: {out}.")
+            else:
+                show(out)
 
-    def save(self) -> None:
-        from gradcam_viewer.pacs import save_nodes
-
-        try:
-            path = save_nodes(self.nodes)
-        except OSError as exc:
-            QMessageBox.warning(self, "PACS nodes", f"Cannot save: {exc.strerror or exc}")
-            return
-        self.status.setText(f"Saved in {path}")
-        self.accept()
+        self.network.run(work, then)

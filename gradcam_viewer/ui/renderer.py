@@ -38,10 +38,10 @@ class Tokens:
 
 
 class Renderer(QObject):
-    baseReady = Signal(int, object, object)  # token, display pixels (uint8), QImage
-    overlayReady = Signal(int, object)  # token, QImage (RGBA)
+    base_ready = Signal(int, object, object)  # token, display pixels (uint8), QImage
+    overlay_ready = Signal(int, object)  # token, QImage (RGBA)
 
-    def __init__(self, tokens: Tokens):
+    def __init__(self, tokens: Tokens) -> None:
         super().__init__()
         self.tokens = tokens
 
@@ -54,7 +54,7 @@ class Renderer(QObject):
         qimage = qimage_from_array(display)
         # the format a pixmap uses on screen: wrapping it on the GUI thread needs no conversion
         qimage = qimage.convertToFormat(QImage.Format.Format_RGB32)
-        self.baseReady.emit(token, display, qimage)
+        self.base_ready.emit(token, display, qimage)
 
     @Slot(int, object, object)
     def render_overlay(self, token: int, heat: np.ndarray, style: OverlayStyle) -> None:
@@ -62,4 +62,4 @@ class Renderer(QObject):
             return
         qimage = qimage_from_array(heat_rgba(heat, style))
         qimage = qimage.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
-        self.overlayReady.emit(token, qimage)
+        self.overlay_ready.emit(token, qimage)

@@ -3,9 +3,9 @@ frame slider for multi-frame images.
 
 Folders and media are scanned, and thumbnails made, by `StudiesReader` in its own thread (not
 the model's worker), so the GUI thread only builds tree items. The panel emits
-`catalogueReady(catalogue, rejected)` when a scan is done (`catalogue.paths()` is the Page Up /
+`catalogue_ready(catalogue, rejected)` when a scan is done (`catalogue.paths()` is the Page Up /
 Page Down order; `rejected` are files named explicitly that are not images) and
-`imageChosen(path, frame)` when the user picks an image or a frame. An image the window
+`image_chosen(path, frame)` when the user picks an image or a frame. An image the window
 shows that no scan listed (opened on its own) is scanned and added, as DICOM viewers list every
 open image, whatever the order of scans and opened images (`ShownImages`). Patient names and
 IDs are shown only when `set_show_identifying(True)`; nothing here logs them.
@@ -20,8 +20,16 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QSlider, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSlider,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.imaging.studies import Catalogue, ImageRef, Patient, Series
@@ -74,10 +82,10 @@ def thumbnail_of(image: LoadedImage, size: int = THUMB) -> tuple[np.ndarray, str
 class StudiesReader(QObject):
     """Scans in the background; a newer request makes an older one stop early."""
 
-    catalogueRead = Signal(int, object, object)  # request id, Catalogue, rejected paths
-    imageAdded = Signal(int, object)  # request id, Catalogue of the one image
+    catalogue_read = Signal(int, object, object)  # request id, Catalogue, rejected paths
+    image_added = Signal(int, object)  # request id, Catalogue of the one image
     # request, the series' first image path (its key), RGB, description
-    thumbnailRead = Signal(int, str, object, str)
+    thumbnail_read = Signal(int, str, object, str)
 
     def __init__(self, latest: _Latest):
         super().__init__()
@@ -99,7 +107,7 @@ class StudiesReader(QObject):
             catalogue = Catalogue(warnings=[reason])
         if self.latest.is_stale(request):
             return
-        self.catalogueRead.emit(request, catalogue, rejected)
+        self.catalogue_read.emit(request, catalogue, rejected)
 
     @Slot(int, object, str)
     def thumbnails(self, request: int, catalogue: Catalogue, opened: str) -> None:
@@ -110,7 +118,7 @@ class StudiesReader(QObject):
     @Slot(int, object)
     def thumbnail_of(self, request: int, image: LoadedImage) -> None:
         if not self.latest.is_stale(request):
-            self.thumbnailRead.emit(request, str(image.path), *thumbnail_of(image))
+            self.thumbnail_read.emit(request, str(image.path), *thumbnail_of(image))
 
     @Slot(int, object)
     def add(self, request: int, path: Path) -> None:
@@ -124,7 +132,7 @@ class StudiesReader(QObject):
             log.exception("scan of an opened image failed")
             return
         if not self.latest.is_stale(request):
-            self.imageAdded.emit(request, catalogue)
+            self.image_added.emit(request, catalogue)
             self._thumbnails(request, catalogue, skip=str(path))
 
     def _thumbnails(self, request: int, catalogue: Catalogue, skip: str = "") -> None:
@@ -135,49 +143,25 @@ class StudiesReader(QObject):
             if str(first) == skip:
                 continue
             try:
-                self.thumbnailRead.emit(request, str(first), *thumbnail(first))
+                self.thumbnail_read.emit(request, str(first), *thumbnail(first))
             except Exception:  # a damaged first image: the series just has no thumbnail
                 log.debug("no thumbnail for series %d", index, exc_info=True)
 
 
 class StudiesPanel(QWidget):
-    imageChosen = Signal(object, int)  # Path, frame (0-based)
+    image_chosen = Signal(object, int)  # Path, frame (0-based)
     # Catalogue, and the files named explicitly that are not images (for the loader's reason)
-    catalogueReady = Signal(object, object)
-    _requestRead = Signal(int, object)
-    _requestAdd = Signal(int, object)
-    _requestThumbnails = Signal(int, object, str)  # request, catalogue, the image opened
-    _requestThumbnailOf = Signal(int, object)  # request, LoadedImage
+    catalogue_ready = Signal(object, object)
+    _request_read = Signal(int, object)
+    _request_add = Signal(int, object)
+    _request_thumbnails = Signal(int, object, str)  # request, catalogue, the image opened
+    _request_thumbnail_of = Signal(int, object)  # request, LoadedImage
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.tree = QTreeWidget()
-        self.tree.setColumnCount(4)
-        self.tree.setHeaderLabels(["Patient / study / series", "Date", "Modality", "Images"])
-        self.tree.setUniformRowHeights(False)
-        self.tree.setIconSize(QSize(THUMB, THUMB))
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.setMinimumWidth(340)
-        # Page Up / Page Down and single-letter shortcuts belong to the window
-        self.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.tree.itemClicked.connect(self._clicked)
-        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
-        self.frame_slider.setMinimum(1)
-        self.frame_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.frame_slider.valueChanged.connect(self._frame_moved)
-        self.frame_label = QLabel()
-        frames = QWidget()
-        row = QHBoxLayout(frames)
-        row.setContentsMargins(4, 0, 4, 0)
-        row.addWidget(QLabel("Frame"))
-        row.addWidget(self.frame_slider, 1)
-        row.addWidget(self.frame_label)
-        self.frames_row = frames
-        self.frames_row.setVisible(False)
+        self.tree = self._build_tree()
+        self.frames_row = self._build_frames_row()
         self.status = QLabel("")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -196,30 +180,64 @@ class StudiesPanel(QWidget):
         self._shown = ShownImages()  # images shown on their own, to add to the list
         self._patient_items: list[tuple[QTreeWidgetItem, Patient]] = []
         self._setting_frame = False
+        self._start_reader()
 
+    def _build_tree(self) -> QTreeWidget:
+        tree = QTreeWidget()
+        tree.setColumnCount(4)
+        tree.setHeaderLabels(["Patient / study / series", "Date", "Modality", "Images"])
+        tree.setUniformRowHeights(False)
+        tree.setIconSize(QSize(THUMB, THUMB))
+        header = tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Page Up / Page Down and single-letter shortcuts belong to the window
+        tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        tree.itemClicked.connect(self._clicked)
+        return tree
+
+    def _build_frames_row(self) -> QWidget:
+        """The frame slider of a multi-frame image (hidden otherwise)."""
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
+        self.frame_slider.setMinimum(1)
+        self.frame_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.frame_slider.valueChanged.connect(self._frame_moved)
+        self.frame_label = QLabel()
+        frames = QWidget()
+        row = QHBoxLayout(frames)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(QLabel("Frame"))
+        row.addWidget(self.frame_slider, 1)
+        row.addWidget(self.frame_label)
+        frames.setVisible(False)
+        return frames
+
+    def _start_reader(self) -> None:
         self.latest = _Latest()
         self._request = 0
         self.thread_ = QThread(self)
         self.thread_.setObjectName("studies-reader")
         self.reader = StudiesReader(self.latest)
         self.reader.moveToThread(self.thread_)
-        self._requestRead.connect(self.reader.read)
-        self._requestAdd.connect(self.reader.add)
-        self._requestThumbnails.connect(self.reader.thumbnails)
-        self._requestThumbnailOf.connect(self.reader.thumbnail_of)
-        self.reader.catalogueRead.connect(self._catalogue_read)
-        self.reader.imageAdded.connect(self._image_added)
-        self.reader.thumbnailRead.connect(self._thumbnail_read)
+        self._request_read.connect(self.reader.read)
+        self._request_add.connect(self.reader.add)
+        self._request_thumbnails.connect(self.reader.thumbnails)
+        self._request_thumbnail_of.connect(self.reader.thumbnail_of)
+        self.reader.catalogue_read.connect(self._catalogue_read)
+        self.reader.image_added.connect(self._image_added)
+        self.reader.thumbnail_read.connect(self._thumbnail_read)
         self.thread_.start()
 
     # ---------------------------------------------------------------- API ----
     def open(self, paths: list[Path]) -> None:
-        """Scan files, folders or DICOMDIRs in the background; `catalogueReady` follows."""
+        """Scan files, folders or DICOMDIRs in the background; `catalogue_ready` follows."""
         self._request = self.latest.next()
         self._shown.scan_started()
         self._icons = {}
         self.status.setText("Reading folders and headers...")
-        self._requestRead.emit(self._request, [Path(p) for p in paths])
+        self._request_read.emit(self._request, [Path(p) for p in paths])
 
     @property
     def scanning(self) -> bool:
@@ -241,10 +259,10 @@ class StudiesPanel(QWidget):
         self._select_current()
         added = self._shown.shown(self._current, str(path) in self._image_items)
         for new in added:
-            self._requestAdd.emit(self._request, new)
+            self._request_add.emit(self._request, new)
         if image is not None and frame == 0 and str(path) not in self._icons and (
                 str(path) in self._series_by_first or self._current in added):
-            self._requestThumbnailOf.emit(self._request, image)  # decoded once, by the window
+            self._request_thumbnail_of.emit(self._request, image)  # decoded once, by the window
         self._setting_frame = True
         self.frame_slider.setMaximum(max(1, n_frames))
         self.frame_slider.setValue(frame + 1)
@@ -279,9 +297,9 @@ class StudiesPanel(QWidget):
         self._fill(catalogue)
         self._show_counts(catalogue)
         for new in self._shown.scan_finished(catalogue.paths()):
-            self._requestAdd.emit(self._request, new)
-        self.catalogueReady.emit(catalogue, rejected)  # the window opens an image at once
-        self._requestThumbnails.emit(self._request, catalogue, self._opening)
+            self._request_add.emit(self._request, new)
+        self.catalogue_ready.emit(catalogue, rejected)  # the window opens an image at once
+        self._request_thumbnails.emit(self._request, catalogue, self._opening)
 
     def _show_counts(self, catalogue: Catalogue) -> None:
         n = len(catalogue.images())
@@ -371,15 +389,16 @@ class StudiesPanel(QWidget):
         return item
 
     def _clicked(self, item: QTreeWidgetItem, _column: int) -> None:
-        while item is not None and item.data(0, KIND_ROLE) != "image":
-            item = item.child(0) if item.childCount() else None
-        if item is not None:
-            self.imageChosen.emit(Path(item.data(0, PATH_ROLE)), 0)
+        found: QTreeWidgetItem | None = item  # a series or study opens its first image
+        while found is not None and found.data(0, KIND_ROLE) != "image":
+            found = found.child(0) if found.childCount() else None
+        if found is not None:
+            self.image_chosen.emit(Path(found.data(0, PATH_ROLE)), 0)
 
     def _frame_moved(self, value: int) -> None:
         self.frame_label.setText(f"{value} / {self.frame_slider.maximum()}")
         if not self._setting_frame and self._current is not None:
-            self.imageChosen.emit(self._current, value - 1)
+            self.image_chosen.emit(self._current, value - 1)
 
 
 def _series_title(series: Series) -> str:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QHeaderView, QLabel, QStyle, QStyledItemDelegate,
-                               QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHeaderView,
+    QLabel,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from gradcam_viewer.imaging.image import MetaField
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.ui.image_view import qimage_from_array
 
@@ -19,7 +31,8 @@ INDEX_ROLE = Qt.ItemDataRole.UserRole + 2
 class ProbabilityDelegate(QStyledItemDelegate):
     """Draws the probability as a bar behind its number."""
 
-    def paint(self, painter: QPainter, option, index) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         value = index.data(PROB_ROLE)
         if value is None:
             return super().paint(painter, option, index)
@@ -37,16 +50,17 @@ class ProbabilityDelegate(QStyledItemDelegate):
                          f"{value:.3f}")
         painter.restore()
 
-    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802 - Qt override
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(120, 22)
 
 
 class LabelList(QTreeWidget):
     """Every label with its probability; sorted by probability or in the model's order."""
 
-    labelChosen = Signal(int)  # model index of the label
+    label_chosen = Signal(int)  # model index of the label
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setColumnCount(2)
         self.setHeaderLabels(["Finding", "Probability"])
@@ -60,6 +74,7 @@ class LabelList(QTreeWidget):
         self.currentItemChanged.connect(self._changed)
         self._labels: list[str] = []
         self._probs: np.ndarray | None = None
+        self._no_evidence: np.ndarray | None = None
 
     def set_labels(self, labels: list[str]) -> None:
         self._labels = list(labels)
@@ -99,9 +114,13 @@ class LabelList(QTreeWidget):
         item = self.currentItem()
         return None if item is None else int(item.data(0, INDEX_ROLE))
 
+    def items(self) -> list[QTreeWidgetItem]:
+        """The rows, top to bottom."""
+        rows = (self.topLevelItem(r) for r in range(self.topLevelItemCount()))
+        return [item for item in rows if item is not None]
+
     def select_label(self, index: int) -> None:
-        for row in range(self.topLevelItemCount()):
-            item = self.topLevelItem(row)
+        for item in self.items():
             if int(item.data(0, INDEX_ROLE)) == index:
                 self.setCurrentItem(item)
                 return
@@ -111,13 +130,11 @@ class LabelList(QTreeWidget):
 
     def order(self) -> list[int]:
         """Model indices of the labels in the order shown."""
-        return [int(self.topLevelItem(r).data(0, INDEX_ROLE))
-                for r in range(self.topLevelItemCount())]
+        return [int(item.data(0, INDEX_ROLE)) for item in self.items()]
 
     def shown_probabilities(self) -> dict[str, float]:
         out = {}
-        for row in range(self.topLevelItemCount()):
-            item = self.topLevelItem(row)
+        for item in self.items():
             value = item.data(1, PROB_ROLE)
             if value is not None:
                 out[item.text(0)] = float(value)
@@ -127,32 +144,33 @@ class LabelList(QTreeWidget):
         self.blockSignals(True)
         self.clear()
         order = list(range(len(self._labels)))
-        if self.by_probability and self._probs is not None:
-            order.sort(key=lambda i: -self._probs[i])
+        probs, note = self._probs, self._no_evidence
+        if self.by_probability and probs is not None:
+            order.sort(key=lambda i: -probs[i])
         for i in order:
             item = QTreeWidgetItem([self._labels[i], ""])
             item.setData(0, INDEX_ROLE, i)
-            if self._probs is not None:
-                item.setData(1, PROB_ROLE, float(self._probs[i]))
-                note = getattr(self, "_no_evidence", None)
+            if probs is not None:
+                item.setData(1, PROB_ROLE, float(probs[i]))
                 if note is not None and note[i]:
                     item.setToolTip(0, "No positive evidence at the target layer: no heatmap.")
             self.addTopLevelItem(item)
         self.blockSignals(False)
+        first = self.topLevelItem(0)
         if keep is not None:
             self.select_label(keep)
-        elif self.topLevelItemCount():
-            self.setCurrentItem(self.topLevelItem(0))
+        elif first is not None:
+            self.setCurrentItem(first)
 
-    def _changed(self, current, _previous) -> None:
+    def _changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         if current is not None:
-            self.labelChosen.emit(int(current.data(0, INDEX_ROLE)))
+            self.label_chosen.emit(int(current.data(0, INDEX_ROLE)))
 
 
 class ColorBar(QWidget):
     """Vertical colour bar with 0 and 1 ends."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._colormap = "inferno"
         self.setMinimumWidth(44)
@@ -162,7 +180,7 @@ class ColorBar(QWidget):
         self._colormap = name
         self.update()
 
-    def paintEvent(self, _event) -> None:  # noqa: N802
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)
         h = max(10, self.height() - 30)
         bar = QPixmap.fromImage(qimage_from_array(colorbar(h, 14, self._colormap)))
@@ -176,7 +194,7 @@ class ColorBar(QWidget):
 class MetadataPanel(QWidget):
     """DICOM header; identifying fields hidden until the box is ticked."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.show_identifying = QCheckBox("Show patient-identifying fields")
         self.table = QTableWidget(0, 2)
@@ -190,16 +208,17 @@ class MetadataPanel(QWidget):
         layout.addWidget(self.show_identifying)
         layout.addWidget(self.table)
         layout.addWidget(self.empty)
-        self._fields: dict = {}
+        self._fields: dict[str, MetaField] = {}
         self.show_identifying.toggled.connect(lambda _on: self._fill())
         self._fill()
 
-    def set_metadata(self, fields: dict) -> None:
+    def set_metadata(self, fields: dict[str, MetaField]) -> None:
         self._fields = fields
         self._fill()
 
     def shown_values(self) -> list[str]:
-        return [self.table.item(r, 1).text() for r in range(self.table.rowCount())]
+        cells = (self.table.item(r, 1) for r in range(self.table.rowCount()))
+        return [cell.text() for cell in cells if cell is not None]
 
     def _fill(self) -> None:
         show_all = self.show_identifying.isChecked()

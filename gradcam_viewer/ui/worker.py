@@ -30,8 +30,13 @@ from gradcam_viewer.session.results import ExplainResult, ModelInfo
 from gradcam_viewer.ui import preload
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gradcam_viewer.cam import Explainer
+    from gradcam_viewer.cam.explainer import Explanation
     from gradcam_viewer.models.bundle import ModelBundle
+    from gradcam_viewer.models.suggest import Suggestions
+    from gradcam_viewer.trust.ood import OodCheck
 
 __all__ = ["RequestTracker", "Worker", "WorkerThread"]
 
@@ -57,29 +62,31 @@ class _Candidate:
 
     kind: str
     path: str
-    bundle: Any
-    explainer: Any
-    ood: Any
+    bundle: ModelBundle
+    explainer: Explainer
+    ood: OodCheck
 
 
 class Worker(QObject):
+    """Configured only by what its requests carry (queued slot calls from the GUI thread)."""
+
     status = Signal(str)
     busy = Signal(bool)
-    modelLoaded = Signal(object)  # ModelInfo
-    modelFailed = Signal(str)
-    imageLoaded = Signal(int, object)  # request id, LoadedImage
+    model_loaded = Signal(object)  # ModelInfo
+    model_failed = Signal(str)
+    image_loaded = Signal(int, object)  # request id, LoadedImage
     explained = Signal(int, object)  # request id, ExplainResult
     failed = Signal(int, str)  # request id, message for the user
-    setupNeeded = Signal(object)  # Suggestions: the model just loaded has no manifest
+    setup_needed = Signal(object)  # Suggestions: the model just loaded has no manifest
     previewed = Signal(int, object)  # preview id, {"values", "kind", "labels"} or {"error"}
 
-    def __init__(self, tracker: RequestTracker):
+    def __init__(self, tracker: RequestTracker) -> None:
         super().__init__()
         self.tracker = tracker
         self.bundle: ModelBundle | None = None
         self.explainer: Explainer | None = None
+        self.ood: OodCheck | None = None
         self.model_id = 0
-        self.reference_images = ""  # set by the GUI before it asks for CheXNet weights
         self._candidate: _Candidate | None = None  # loaded, waiting for its warm-up
         self._unannounced: _Candidate | None = None  # installed, modelLoaded not yet sent
         self.tracer = BackgroundTracer(lambda explainer: explainer is self.explainer)
@@ -89,9 +96,10 @@ class Worker(QObject):
         self.tracer.stop()
 
     # --- model ---------------------------------------------------------------------------
-    @Slot(str, str)
-    def load_model(self, kind: str, path: str) -> None:
-        """kind: 'demo', 'keras' or 'chexnet'. On any failure the previous model stays."""
+    @Slot(str, str, str)
+    def load_model(self, kind: str, path: str, reference_images: str = "") -> None:
+        """kind: 'demo', 'keras' or 'chexnet'; `reference_images`: CheXNet's folder whose
+        mean/std normalise ("": per-image z-score). On any failure the previous model stays."""
         self.busy.emit(True)
         try:
             self._settle_candidate()  # a model still waiting for its warm-up comes first
@@ -104,17 +112,16 @@ class Worker(QObject):
 
             try:
                 if kind == "chexnet":
-                    folder, self.reference_images = self.reference_images, ""
-                    bundle = load_chexnet_weights(path, folder or None)
+                    bundle = load_chexnet_weights(path, reference_images or None)
                 else:
                     bundle = load_model_bundle(None if kind == "demo" else path)
-                from gradcam_viewer.trust.ood import check_for, feature_layer_of  # issue 13
+                from gradcam_viewer.trust.ood import check_for, feature_layer_of
 
                 explainer = Explainer(bundle.model, layer=bundle.target_layer, output=bundle.output,
                                       feature_layer=feature_layer_of(bundle.manifest))
-                ood = check_for(bundle, explainer)  # issue 13
+                ood = check_for(bundle, explainer)
             except (ModelLoadError, CamError) as exc:
-                self.modelFailed.emit(str(exc))
+                self.model_failed.emit(str(exc))
                 self.status.emit("Model not changed")
                 return
             # Warmed up by the next request's image, or on zeros by this queued call (it runs
@@ -141,11 +148,12 @@ class Worker(QObject):
 
     def _model_failed(self, path: str, exc: BaseException) -> None:
         where = f"'{Path(path).name}' " if path else ""
-        self.modelFailed.emit(f"The model {where}could not be loaded "
+        self.model_failed.emit(f"The model {where}could not be loaded "
                               f"({type(exc).__name__}: {exc}).")
         self.status.emit("Model not changed")
 
-    def _settle_candidate(self, x: Any = None, method: str = "gradcam") -> Any:
+    def _settle_candidate(self, x: np.ndarray | None = None,
+                          method: str = "gradcam") -> Explanation | None:
         """Warm the waiting model up, eagerly, on `x` (a request's first image) or else on
         zeros, and install it if that ran (announced by `_announce_model`, after the
         explanation of `x` has gone out). Returns that explanation, or None."""
@@ -178,7 +186,7 @@ class Worker(QObject):
             candidate.explainer.explain(np.zeros((1, h, w, c), np.float32), eager=True)
             return True
         except CamError as exc:
-            self.modelFailed.emit(str(exc))
+            self.model_failed.emit(str(exc))
             self.status.emit("Model not changed")
         except Exception as exc:  # noqa: BLE001
             log.exception("model warm-up failed")
@@ -193,15 +201,15 @@ class Worker(QObject):
         setup = (self._setup_suggestions(bundle, candidate.path)
                  if candidate.kind == "keras" and not bundle.has_manifest else None)
         # the set-up dialog says what the no-manifest notices would (one window, not three)
-        self.modelLoaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
+        self.model_loaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
                                         dict(bundle.manifest), bundle.is_demo,
                                         [] if setup else list(bundle.notices),
                                         loader=bundle.loader))
         self.status.emit("Ready")
         if setup is not None:
-            self.setupNeeded.emit(setup)
+            self.setup_needed.emit(setup)
 
-    def _setup_suggestions(self, bundle: Any, path: str) -> Any:
+    def _setup_suggestions(self, bundle: ModelBundle, path: str) -> Suggestions | None:
         """What the set-up dialog pre-fills, computed here (it needs the Keras model)."""
         from gradcam_viewer.models.loaders import model_location
         from gradcam_viewer.models.manifest import sha256_of
@@ -217,13 +225,14 @@ class Worker(QObject):
         return found
 
     @Slot(int, object, object)
-    def preview(self, preview_id: int, draft: Any, image: Any) -> None:
+    def preview(self, preview_id: int, draft: dict[str, Any], image: LoadedImage) -> None:
         """The current image's outputs under a draft manifest (for the set-up dialog)."""
         try:
             from gradcam_viewer.models import ModelLoadError
             from gradcam_viewer.models.bundle import bundle_for
 
-            if self.bundle is None or str(self.bundle.path) != str(draft.get("_path")):
+            if (self.bundle is None or self.explainer is None
+                    or str(self.bundle.path) != str(draft.get("_path"))):
                 self.previewed.emit(preview_id, {"error": "The model changed."})
                 return
             manifest = {k: v for k, v in draft.items() if not k.startswith("_")}
@@ -260,7 +269,7 @@ class Worker(QObject):
             if self.tracker.open_is_stale(request_id):
                 return
             _ = image.value_range, image.indexed_pixels  # cached on the image: not on the GUI thread
-            self.imageLoaded.emit(request_id, image)
+            self.image_loaded.emit(request_id, image)
             self._explain(request_id, image, method)
         except BaseException as exc:  # noqa: BLE001
             log.exception("open failed for %s", Path(path).name)
@@ -300,7 +309,7 @@ class Worker(QObject):
             except Exception:  # noqa: BLE001 - reported below by the model that runs
                 x = None
             result = self._settle_candidate(x, method)
-        if self.explainer is None:
+        if self.explainer is None or self.bundle is None or self.ood is None:
             return  # no model yet (the GUI asks again when it arrives)
         self.status.emit(f"Computing {method} for {Path(image.path).name}...")
         eager = not self.explainer.is_traced(method)
@@ -319,6 +328,6 @@ class Worker(QObject):
             key=key, probabilities=self.bundle.values(result.probabilities[0]),
             heatmaps=result.heatmaps[0],
             layer=result.layer_name, method=result.method, score=result.score, seconds=seconds,
-            ood=self.ood.record(result.features[0])))  # issue 13
+            ood=self.ood.record(None if result.features is None else result.features[0])))
         if eager:  # traced in the background from now on; eager until it is ready
             self.tracer.request(self.explainer, method)

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 assert keras.__version__ == "3.3.3", keras.__version__
 HERE = Path(__file__).parent
