@@ -2,7 +2,7 @@
 
 Prints the bundle size and the newest glibc symbol version the bundle needs. Run by a Windows
 Python (under Wine: `make package-windows`, packaging/windows/build_windows.py) it freezes, trims
-and writes the licence list only, into build/windows/dist; NSIS makes the installer from that.
+and writes the licence list only, into $GRADCAM_WINDOWS_WORK/dist; NSIS makes the installer.
 The macOS (.app/.dmg) recipe is in packaging/macos.
 """
 
@@ -20,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gradcam-viewer"
 WINDOWS = sys.platform == "win32"
-DIST = ROOT / "build" / "windows" / "dist" if WINDOWS else ROOT / "dist"
+# Windows: outside the checkout (packaging/windows/wine.py says why)
+WINDOWS_WORK = Path(os.environ.get("GRADCAM_WINDOWS_WORK", ROOT / "build" / "windows"))
+DIST = WINDOWS_WORK / "dist" if WINDOWS else ROOT / "dist"
 BUNDLE = DIST / NAME
-WORKPATH = ROOT / "build" / ("pyinstaller-windows" if WINDOWS else "pyinstaller")
+WORKPATH = WINDOWS_WORK / "pyinstaller" if WINDOWS else ROOT / "build" / "pyinstaller"
 
 # Qt parts the viewer does not use (Essentials ships them; nothing we load links them).
 QT_DROP_DIRS = ["translations", "qml", "resources/qtwebengine_devtools_resources.pak"]

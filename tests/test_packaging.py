@@ -73,8 +73,13 @@ def test_nsis_script_compiles(tmp_path, defines):
     """makensis accepts the script (a fake one-file bundle), with and without the link handler."""
     if shutil.which("makensis") is None:  # CI does not install it (a plain skip, not a failure)
         pytest.skip("makensis is absent: install the Debian package nsis")
-    out = _compile_nsis(tmp_path, *defines)
-    assert out.read_bytes()[:2] == b"MZ"  # a Windows program
+    out = _compile_nsis(tmp_path, "-DFAST_COMPRESSION", *defines)
+    head = out.read_bytes()[:4096]
+    assert head[:2] == b"MZ"  # a Windows program...
+    pe = int.from_bytes(head[0x3C:0x40], "little")
+    assert head[pe:pe + 4] == b"PE\0\0"
+    # ...for x64: a 32-bit installer needs wine32 under Wine, and sees the 32-bit registry view
+    assert int.from_bytes(head[pe + 4:pe + 6], "little") == 0x8664
 
 
 def _run_spec(monkeypatch, site: Path, found_binaries=(), pure=(), platform="win32"):

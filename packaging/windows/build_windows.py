@@ -10,8 +10,9 @@ Steps (each timed):
   freeze       PyInstaller under Wine with packaging/gradcam-viewer.spec (packaging/build.py)
   installer    makensis packaging/windows/gradcam-viewer.nsi
 
-Downloads are cached in $GRADCAM_WINDOWS_CACHE (default ~/.cache/gradcam-viewer-windows).
-`--from STEP` re-runs from a step on, keeping the earlier steps' results in build/windows.
+Downloads are cached in $GRADCAM_WINDOWS_CACHE (default ~/.cache/gradcam-viewer-windows), the
+build's work in $GRADCAM_WINDOWS_WORK (default: a folder per checkout under the cache's work/).
+`--from STEP` re-runs from a step on, keeping the earlier steps' results.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wine import (CACHE, DIST, NAME, PREFIX, PYDIR, ROOT, WORK, fail, need,  # noqa: E402
+from wine import (BUNDLE, CACHE, DIST, NAME, PREFIX, PYDIR, ROOT, WORK, fail, need,  # noqa: E402
                   print_times, python_exe, step, version, wine, wine_env, winpath,
                   wineserver_wait)
 
@@ -166,18 +167,20 @@ def freeze() -> None:
     """PyInstaller and the trimming/licence steps of packaging/build.py, run by Windows Python.
     The app is imported from the source tree (PYTHONPATH), as the spec's pathex does."""
     wine(python_exe(), winpath(ROOT / "packaging" / "build.py"),
-         env=wine_env(PYTHONPATH=winpath(ROOT), TF_CPP_MIN_LOG_LEVEL="2"))
+         env=wine_env(PYTHONPATH=winpath(ROOT), TF_CPP_MIN_LOG_LEVEL="2",
+                      GRADCAM_WINDOWS_WORK=winpath(WORK)))
     wineserver_wait()
 
 
-def installer() -> Path:
+def installer(fast: bool = False) -> Path:
     ver = version()
     out = DIST / f"{NAME}-{ver}-windows-x64-setup.exe"
     DIST.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     subprocess.run(["makensis", "-V2", "-INPUTCHARSET", "UTF8", f"-DVERSION={ver}",
-                    f"-DBUNDLE={WORK / 'dist' / NAME}", f"-DOUTFILE={out}", f"-DROOT={ROOT}",
-                    str(HERE / "gradcam-viewer.nsi")], check=True)
+                    f"-DBUNDLE={BUNDLE}", f"-DOUTFILE={out}", f"-DROOT={ROOT}",
+                    *(["-DFAST_COMPRESSION"] if fast else []), str(HERE / "gradcam-viewer.nsi")],
+                   check=True)
     return out
 
 
@@ -185,6 +188,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="start", choices=STEPS, default=STEPS[0])
     parser.add_argument("--to", dest="stop", choices=STEPS, default=STEPS[-1])
+    parser.add_argument("--fast-compression", action="store_true",
+                        help="zlib instead of LZMA: a larger installer in a few minutes")
     args = parser.parse_args()
     todo = STEPS[STEPS.index(args.start):STEPS.index(args.stop) + 1]
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -216,7 +221,7 @@ def main() -> int:
     setup = None
     if "installer" in todo:
         with step("installer", times):
-            setup = installer()
+            setup = installer(fast=args.fast_compression)
     print_times(times)
     if setup is not None:
         print(f"installer: {setup.relative_to(ROOT)} {setup.stat().st_size / 2**20:.1f} MiB")

@@ -1,16 +1,24 @@
 ; NSIS 3 installer around the PyInstaller one-folder bundle. Built on Linux by
 ; `make package-windows` (packaging/windows/build_windows.py), which passes:
 ;   -DVERSION=0.1.0 -DBUNDLE=<the bundle folder> -DOUTFILE=<setup.exe> -DROOT=<repository>
-; Optional: -DURI_HANDLER registers gradcam-viewer:// links (see the section below).
+; Optional: -DURI_HANDLER registers gradcam-viewer:// links (see the section below);
+;           -DFAST_COMPRESSION (zlib: minutes instead of LZMA's quarter hour, ~40 % larger) to
+;           try out the installer's own logic.
 ;
 ; Command line: /S silent; /AllUsers (default for administrators) or /CurrentUser;
 ; /D=<folder> (last, unquoted) to choose the folder. Uninstaller: /S silent;
 ; /REMOVEUSERDATA also deletes the user's settings, logs and unsent DICOM outbox.
 
-Unicode true
+; A 64-bit installer: a 32-bit one would need Wine's 32-bit half (wine32) to run at all here,
+; and would see the 32-bit Program Files and registry on Windows.
+Target amd64-unicode
 ManifestDPIAware true
-SetCompressor /SOLID lzma
-SetCompressorDictSize 64
+!ifdef FAST_COMPRESSION
+  SetCompressor zlib
+!else
+  SetCompressor /SOLID lzma
+  SetCompressorDictSize 64
+!endif
 
 !ifndef VERSION | BUNDLE | OUTFILE | ROOT
   !error "build with packaging/windows/build_windows.py (it passes VERSION, BUNDLE, OUTFILE, ROOT)"

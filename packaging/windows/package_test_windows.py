@@ -253,7 +253,7 @@ def main() -> int:
         fail(f"{setup} or its Wine prefix is missing: run make package-windows")
     print(f"installer: {setup.name} {setup.stat().st_size / 2**20:.1f} MiB")
     work = Path(tempfile.mkdtemp(prefix="gradcam-windows-test-"))
-    shots = ROOT / "build" / "windows"
+    shots = ROOT / "build"
     try:
         files = inputs(work)
         with step("silent install (/S)", times):
@@ -266,6 +266,7 @@ def main() -> int:
             compare(files, ref, out)
             dciodvfy(work / "windows-dicom")
         with step("screenshot under Xvfb", times):
+            shots.mkdir(exist_ok=True)
             screenshot(shots / "windows-screenshot.png")
         user_data = next(PREFIX.glob("drive_c/users/*/AppData/Local")) / "gradcam-viewer"
         with step("silent uninstall", times):

@@ -2,11 +2,15 @@
 
 Shared by build_windows.py (the installer) and package_test_windows.py (its test under Wine).
 Everything fetched (the interpreter, the wheels, Debian trixie's Wine 10 package) is kept in
-CACHE, outside the repository, so that a second build downloads nothing again.
+CACHE, outside the repository, so that a second build downloads nothing again. The build's own
+work (Wine prefix, Windows Python, PyInstaller's folders, the bundle) lives in WORK, also outside
+the repository: the prefix's drive Z: links to `/`, and tools that walk the checkout following
+links (setuptools' egg_info in `pip install -e .`) would walk the whole file system.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -20,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 NAME = "gradcam-viewer"
 CACHE = Path(os.environ.get("GRADCAM_WINDOWS_CACHE",
                             Path.home() / ".cache" / "gradcam-viewer-windows"))
-WORK = ROOT / "build" / "windows"
+WORK = Path(os.environ.get("GRADCAM_WINDOWS_WORK", CACHE / "work" / (
+    f"{ROOT.name}-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}")))  # one per checkout
 PREFIX = WORK / "prefix"  # a fresh Wine prefix per build; the Wine fixes live only here
 PYDIR = WORK / "python"  # the Windows CPython the bundle is frozen with
-DIST = ROOT / "dist"
+BUNDLE = WORK / "dist" / NAME  # packaging/build.py writes it there (GRADCAM_WINDOWS_WORK)
+DIST = ROOT / "dist"  # the installer
 
 # mscms=n: the stub mscms.dll in the prefix instead of Wine 8's builtin one (see shims/mscms.c).
 # mscoree/mshtml off: wineboot would otherwise offer to download Mono and Gecko.
