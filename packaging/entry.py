@@ -9,11 +9,11 @@ import sys
 # headless commands' messages would raise AttributeError. They go nowhere instead; the log file
 # keeps the details, and gradcam-viewer-cli.exe is the console program for the commands.
 if sys.stdout is None:
-    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")
 if sys.stderr is None:
-    sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    sys.stderr = open(os.devnull, "w", encoding="utf-8")
 
-from gradcam_viewer.cli import main  # noqa: E402 - after the streams exist
+from gradcam_viewer.cli import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()

@@ -112,7 +112,7 @@ def _run_spec(monkeypatch, site: Path, found_binaries=(), pure=(), platform="win
     namespace = {"SPECPATH": str(PKG), "__name__": "__main__", "Analysis": Analysis,
                  "PYZ": lambda *a, **k: None, "EXE": exe, "COLLECT": collect,
                  "BUNDLE": lambda *a, **k: None}
-    exec(compile(spec.read_text(), str(spec), "exec"), namespace)  # noqa: S102 - our spec
+    exec(compile(spec.read_text(), str(spec), "exec"), namespace)
     monkeypatch.undo()
     return {dest.replace("\\", "/") for dest, *_ in collected["toc"]}, collected["exes"]
 

@@ -28,9 +28,26 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wine import (BUNDLE, CACHE, DIST, NAME, PREFIX, PYDIR, ROOT, WORK, fail, need,  # noqa: E402
-                  print_times, python_exe, step, version, wine, wine_env, winpath,
-                  wineserver_wait)
+from wine import (
+    BUNDLE,
+    CACHE,
+    DIST,
+    NAME,
+    PREFIX,
+    PYDIR,
+    ROOT,
+    WORK,
+    fail,
+    need,
+    print_times,
+    python_exe,
+    step,
+    version,
+    wine,
+    wine_env,
+    wineserver_wait,
+    winpath,
+)
 
 HERE = Path(__file__).resolve().parent
 CONSTRAINTS = HERE / "constraints.txt"

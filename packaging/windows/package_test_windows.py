@@ -22,8 +22,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wine import (DIST, NAME, PREFIX, ROOT, fail, print_times, step, version, wine,  # noqa: E402
-                  wine_env, winpath, wineserver_wait)
+from wine import (
+    DIST,
+    NAME,
+    PREFIX,
+    ROOT,
+    fail,
+    print_times,
+    step,
+    version,
+    wine,
+    wine_env,
+    wineserver_wait,
+    winpath,
+)
 
 APPNAME = "Grad-CAM Viewer"
 PROGRAM_FILES = PREFIX / "drive_c" / "Program Files"
@@ -92,8 +104,9 @@ def install(setup: Path) -> None:
 
 def self_test() -> None:
     run = wine(installed_exe(), "--self-test", capture=True, timeout=900)
-    print("   " + run.stdout.strip().splitlines()[-1])
-    if "self-test: OK" not in run.stdout:
+    said = [line for line in run.stdout.splitlines() if line.startswith("self-test:")]
+    print("   " + (said[-1] if said else run.stdout[-2000:]))
+    if not said or not said[-1].startswith("self-test: OK"):
         fail("self-test did not report OK")
 
 

@@ -16,9 +16,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "gradcam-viewer"
@@ -104,8 +104,8 @@ def step(name: str, times: dict[str, float]) -> Iterator[None]:
 def print_times(times: dict[str, float]) -> None:
     print("step times:")
     for name, seconds in times.items():
-        print(f"  {name:<28} {seconds:7.0f} s")
-    print(f"  {'total':<28} {sum(times.values()):7.0f} s", flush=True)
+        print(f"  {name:<40} {seconds:6.0f} s")
+    print(f"  {'total':<40} {sum(times.values()):6.0f} s", flush=True)
 
 
 def need(*tools: str) -> list[str]:
