@@ -52,7 +52,7 @@ def compute_bound(files: list[Path], model_args: list[str], batch: int) -> dict[
     import numpy as np
 
     from gradcam_viewer.batch.job import ExplainJob, JobSettings
-    from gradcam_viewer.output_layout import Planned
+    from gradcam_viewer.outputs.layout import Planned
 
     chexnet = bool(model_args) and model_args[0] == "--chexnet-weights"
     settings = JobSettings(model=None if chexnet else Path(model_args[1]) if model_args else None,

@@ -23,7 +23,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gradcam_viewer.export import encode_png_fast
+from gradcam_viewer.outputs.export import encode_png_fast
 from gradcam_viewer.render import OverlayStyle, composite
 from gradcam_viewer.render.overlay import as_rgb, effective_opacity, heat_rgba
 from timing import interleaved

@@ -18,10 +18,10 @@ if [ -z "${SKIP_BUILD:-}" ]; then  # SKIP_BUILD=1: test the bundle already in di
 fi
 
 echo "== source-tree reference"
-timeout $T $PY -m gradcam_viewer explain "$DCM" "$PNG" --out "$WORK/ref" --labels Nodule
+timeout $T $PY -m gradcam_viewer explain "$DCM" "$PNG" --out "$WORK/ref" --overlays Nodule
 
 check_explain() {  # $1 = command, $2 = output folder
-  timeout $T "$1" explain "$DCM" "$PNG" --out "$2" --labels Nodule
+  timeout $T "$1" explain "$DCM" "$PNG" --out "$2" --overlays Nodule
   $PY - "$WORK/ref" "$2" <<'PYEOF'
 import json, sys
 from pathlib import Path
@@ -46,6 +46,12 @@ run_bundle() {  # $1 = path of the gradcam-viewer executable
   env -u QT_QPA_PLATFORM timeout $T xvfb-run -a -s "-screen 0 1600x1000x24" "$exe" --self-test
   echo "== $tag: explain"
   check_explain "$exe" "$WORK/$tag"
+  echo "== $tag: every command is in the bundle; sanity writes its report (matplotlib)"
+  for command in explain manifest calibrate sanity evaluate; do
+    timeout $T "$exe" $command --help >/dev/null
+  done
+  timeout $T "$exe" sanity "$PNG" --steps 1 --out "$WORK/$tag-sanity"
+  test -s "$WORK/$tag-sanity/sanity.png" && test -s "$WORK/$tag-sanity/sanity.pdf"
 }
 
 run_bundle dist/gradcam-viewer/gradcam-viewer bundle

@@ -16,7 +16,7 @@ from PIL import Image
 
 from gradcam_viewer.batch.pipeline import run_pipeline
 from gradcam_viewer.cli import main
-from gradcam_viewer.output_layout import common_root, plan_outputs
+from gradcam_viewer.outputs.layout import common_root, plan_outputs
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 LABELS = ["Nodule", "Effusion"]
@@ -203,7 +203,7 @@ def test_fast_png_reads_back_as_written_in_pillow(seed, h, w, rgb, text):
     """Pillow, an independent PNG reader, gets the same pixels and text chunks back."""
     import io
 
-    from gradcam_viewer.export import encode_png_fast
+    from gradcam_viewer.outputs.export import encode_png_fast
 
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 256, (h, w, 3) if rgb else (h, w), dtype=np.uint8)
@@ -223,7 +223,7 @@ def test_fast_png_of_a_full_size_overlay_reads_back_as_written():
     import struct
     import zlib
 
-    from gradcam_viewer.export import encode_png_fast
+    from gradcam_viewer.outputs.export import encode_png_fast
 
     rng = np.random.default_rng(15)
     yy, xx = np.mgrid[0:1024, 0:1000]

@@ -19,7 +19,7 @@ PNG = samples_dir() / "phantom_03_nodule.png"
 def test_explain_writes_overlays_json_and_csv(tmp_path, reference, capsys):
     bundle, run = reference
     out = tmp_path / "out"
-    code = main(["explain", str(DCM), str(PNG), "--out", str(out), "--labels",
+    code = main(["explain", str(DCM), str(PNG), "--out", str(out), "--overlays",
                  "Cardiomegaly,Nodule"])
     assert code == 0, capsys.readouterr().err
     for path in (DCM, PNG):
@@ -48,7 +48,7 @@ def test_overlay_is_drawn_where_the_heatmap_is(tmp_path, reference):
 
     bundle, run = reference
     out = tmp_path / "o"
-    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Nodule",
+    assert main(["explain", str(PNG), "--out", str(out), "--overlays", "Nodule",
                  "--opacity", "0.6"]) == 0
     result = run(PNG)
     heat = result.display_heatmap(0, bundle.labels.index("Nodule"), (768, 768))
@@ -61,7 +61,7 @@ def test_overlay_is_drawn_where_the_heatmap_is(tmp_path, reference):
 def test_bad_input_among_good(tmp_path, capsys):
     bad = tmp_path / "broken.png"
     bad.write_bytes(PNG.read_bytes()[:500])
-    code = main(["explain", str(bad), str(PNG), "--out", str(tmp_path / "o"), "--labels", "Mass"])
+    code = main(["explain", str(bad), str(PNG), "--out", str(tmp_path / "o"), "--overlays", "Mass"])
     err = capsys.readouterr().err
     assert code == 1
     lines = [line for line in err.splitlines() if line.startswith("error:")]
@@ -72,16 +72,16 @@ def test_bad_input_among_good(tmp_path, capsys):
 
 def test_no_overwrite_without_force(tmp_path, capsys):
     out = tmp_path / "o"
-    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Mass"]) == 0
+    assert main(["explain", str(PNG), "--out", str(out), "--overlays", "Mass"]) == 0
     before = (out / f"{PNG.stem}.json").read_bytes()
-    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Mass"]) == 1
+    assert main(["explain", str(PNG), "--out", str(out), "--overlays", "Mass"]) == 1
     assert "--force" in capsys.readouterr().err
     assert (out / f"{PNG.stem}.json").read_bytes() == before
-    assert main(["explain", str(PNG), "--out", str(out), "--labels", "Mass", "--force"]) == 0
+    assert main(["explain", str(PNG), "--out", str(out), "--overlays", "Mass", "--force"]) == 0
 
 
 def test_bad_arguments(tmp_path, capsys):
-    assert main(["explain", str(PNG), "--out", str(tmp_path), "--labels", "Unicorn"]) == 2
+    assert main(["explain", str(PNG), "--out", str(tmp_path), "--overlays", "Unicorn"]) == 2
     assert "unknown label" in capsys.readouterr().err
     broken = tmp_path / "m.keras"
     broken.write_bytes(b"not a model")
@@ -110,7 +110,7 @@ def test_other_methods(tmp_path, reference):
     _, run = reference
     out = tmp_path / "pp"
     assert main(["explain", str(PNG), "--out", str(out), "--method", "gradcam++",
-                 "--labels", "Nodule"]) == 0
+                 "--overlays", "Nodule"]) == 0
     record = json.loads((out / f"{PNG.stem}.json").read_text())
     assert record["method"] == "gradcam++"
 
@@ -178,7 +178,7 @@ def test_folder_with_csv_and_text_counts_only_images(tmp_path, reference, capsys
     (tmp_path / "labels.csv").write_text("image,finding\nIM000001,none\n")
     (tmp_path / "notes.txt").write_text("read by Dr X\n")
     out = tmp_path / "o"
-    code = main(["explain", str(tmp_path), "--out", str(out), "--labels", "Nodule"])
+    code = main(["explain", str(tmp_path), "--out", str(out), "--overlays", "Nodule"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert "2 images explained, 2 other files skipped" in err
@@ -208,7 +208,7 @@ def test_explain_reads_a_dicomdir_medium_in_study_order(tmp_path, capsys):
     dicomdir, order = write_fileset(tmp_path / "CD")
     medium = lower_case_copy(dicomdir.parent, tmp_path / "cdrom")  # as some systems mount it
     out = tmp_path / "o"
-    code = main(["explain", str(medium / "dicomdir"), "--out", str(out), "--labels", "Nodule"])
+    code = main(["explain", str(medium / "dicomdir"), "--out", str(out), "--overlays", "Nodule"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert f"{len(order)} images explained, 0 other files skipped" in err

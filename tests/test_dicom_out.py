@@ -30,7 +30,7 @@ def run(tmp_path_factory):
     for name in ("phantom_03_nodule.dcm", "phantom_01_normal.png"):
         shutil.copy(samples_dir() / name, inputs / name)
     shutil.copy(get_testdata_file("CT_small.dcm"), inputs / "ct_small.dcm")
-    code = main(["explain", str(inputs), "--out", str(root / "out"), "--labels", ",".join(LABELS),
+    code = main(["explain", str(inputs), "--out", str(root / "out"), "--overlays", ",".join(LABELS),
                  "--dicom-out", str(root / "dicom")])
     assert code == 0
     return inputs, root / "out", root / "dicom"
@@ -174,7 +174,7 @@ def test_sample_dicoms_keep_the_pngs_pixels():
 def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
     """Text drawn as pixels cannot be searched for in the file: the strings handed to the
     burn-in renderer are checked instead."""
-    from gradcam_viewer.dicom_out import objects
+    from gradcam_viewer.outputs.dicom import objects
 
     pix = (np.random.default_rng(1).random((128, 128)) * 4000).astype(np.uint16)
     src = write(tmp_path / "p.dcm", make_dataset(
@@ -189,7 +189,7 @@ def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
         return real(rgb, lines)
 
     monkeypatch.setattr(objects, "burn_in", spy)
-    assert main(["explain", str(src), "--out", str(tmp_path / "o"), "--labels", "Nodule",
+    assert main(["explain", str(src), "--out", str(tmp_path / "o"), "--overlays", "Nodule",
                  "--dicom-out", str(tmp_path / "d")]) == 0
     assert len(drawn) == 1
     text = "\n".join(drawn[0])
@@ -201,7 +201,7 @@ def test_burned_in_text_has_no_patient_field(tmp_path, monkeypatch):
 
 
 def test_dicom_out_uses_no_network(tmp_path, no_network):
-    assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--labels", "Mass",
+    assert main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--overlays", "Mass",
                  "--out", str(tmp_path / "o"), "--dicom-out", str(tmp_path / "d")]) == 0
     assert len(list((tmp_path / "d").glob("*.dcm"))) == 3 and no_network == []
 
@@ -211,7 +211,7 @@ def test_resume_completes_missing_dicom_objects(tmp_path, capsys):
     interrupted before the file written last), without new CSV rows; complete images are
     left alone."""
     dcm, png = samples_dir() / "phantom_03_nodule.dcm", samples_dir() / "phantom_01_normal.png"
-    args = ["explain", str(dcm), str(png), "--labels", "Mass", "--out", str(tmp_path / "o")]
+    args = ["explain", str(dcm), str(png), "--overlays", "Mass", "--out", str(tmp_path / "o")]
     assert main(args) == 0
     table = (tmp_path / "o" / "predictions.csv").read_bytes()
     capsys.readouterr()
@@ -239,7 +239,7 @@ def test_resume_completes_missing_dicom_objects(tmp_path, capsys):
 
 def _refuse_report_for(monkeypatch, name: str) -> None:
     """highdicom refusing the report of one source (as it does for some real files)."""
-    from gradcam_viewer.dicom_out import objects
+    from gradcam_viewer.outputs.dicom import objects
 
     made = objects.structured_report
 
@@ -354,7 +354,7 @@ def test_real_dicoms_give_valid_objects(shared_data, tmp_path):
     files = [f for f in files if f.exists()]
     if not files:
         pytest.skip("the shared real DICOMs are absent")
-    assert main(["explain", *map(str, files), "--out", str(tmp_path / "o"), "--labels", "Nodule",
+    assert main(["explain", *map(str, files), "--out", str(tmp_path / "o"), "--overlays", "Nodule",
                  "--dicom-out", str(tmp_path / "d")]) == 0
     made = sorted((tmp_path / "d").glob("*.dcm"))
     assert len(made) == 3 * len(files)
@@ -363,27 +363,32 @@ def test_real_dicoms_give_valid_objects(shared_data, tmp_path):
         assert errors == [], (f.name, errors)
 
 
-def _explained(src: Path, **kw):
+def _explained(src: Path, frame: int = 0, out_of_distribution: bool | None = None):
     """An explanation made without a model: a Gaussian heatmap (the objects do not care)."""
-    from gradcam_viewer.dicom_out import Explained
+    from gradcam_viewer.cam.result import ExplainResult
     from gradcam_viewer.imaging import load_image, to_display
+    from gradcam_viewer.models.identity import ModelIdentity
+    from gradcam_viewer.outputs.dicom import DicomExport
 
-    image = load_image(src, frame=kw.pop("frame", 0))
+    image = load_image(src, frame=frame)
     h, w = image.size
     yy, xx = np.mgrid[0:h, 0:w]
     heat = np.exp(-((yy - h / 2) ** 2 + (xx - w / 3) ** 2) / (2 * (h / 6) ** 2))
-    args = dict(source=src, display=to_display(image), labels=["A", "B"],
-                values=np.array([0.8, 0.1]), kind="probabilities",
-                heatmaps={"A": heat.astype(np.float32)}, method="gradcam", layer="conv",
-                model={"name": "m", "version": "2", "sha256": "ab" * 32, "synthetic_demo": False},
-                is_dicom=True, frame=int(image.frame))
-    args.update(kw)
-    return Explained(**args)
+    ood = None if out_of_distribution is None else {"flagged": out_of_distribution,
+                                                    "calibrated": True}
+    result = ExplainResult(key=(str(src), int(image.frame), "gradcam", 0),
+                           probabilities=np.array([0.8, 0.1]),
+                           heatmaps=np.stack([heat, np.zeros_like(heat)]).astype(np.float32),
+                           layer="conv", method="gradcam", score="logit", ood=ood)
+    model = ModelIdentity(name="m", labels=("A", "B"), version="2", sha256="ab" * 32,
+                          output_kind="probabilities", output_activation="sigmoid",
+                          disclaimer="", synthetic_demo=False)
+    return DicomExport(image, to_display(image), result, model, ("A",))
 
 
 @pytest.mark.parametrize("flag", [True, False])
 def test_report_carries_the_out_of_distribution_flag(tmp_path, flag):
-    from gradcam_viewer.dicom_out import build_objects, write_objects
+    from gradcam_viewer.outputs.dicom import build_objects, write_objects
 
     ex = _explained(samples_dir() / "phantom_01_normal.dcm", out_of_distribution=flag)
     objs = dict(build_objects(ex))
@@ -399,7 +404,7 @@ def test_report_carries_the_out_of_distribution_flag(tmp_path, flag):
 
 
 def test_multiframe_source_names_the_explained_frame(tmp_path):
-    from gradcam_viewer.dicom_out import build_objects, write_objects
+    from gradcam_viewer.outputs.dicom import build_objects, write_objects
 
     frames = (np.random.default_rng(3).random((3, 64, 64)) * 4000).astype(np.uint16)
     ds = make_dataset(frames, bits_stored=12, StudyInstanceUID=pydicom.uid.generate_uid(),
@@ -425,7 +430,7 @@ def test_multiframe_source_names_the_explained_frame(tmp_path):
     ("logits", False, "probability 0.250", "Research model - not for diagnostic use"),
 ])
 def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
-    from gradcam_viewer.dicom_out import burn_in, burn_in_lines
+    from gradcam_viewer.outputs.dicom import burn_in, burn_in_lines
 
     lines = burn_in_lines("Mass", 0.25, kind, "gradcam++", "CheXNet", "1.2", demo)
     assert lines == ["Mass", word, "gradcam++ heatmap", "Model: CheXNet 1.2", notice]
@@ -436,7 +441,7 @@ def test_burn_in_lines_say_what_the_number_is(kind, demo, word, notice):
 
 def test_a_model_without_manifest_gives_names_without_spaces(tmp_path, capsys):
     """Its labels are 'class 0'...: every output name (overlay PNG and DICOM) carries them as
-    'class_0', the one naming rule of output_layout."""
+    'class_0', the one naming rule of outputs.layout."""
     import models_zoo as zoo
 
     model_path = tmp_path / "m.keras"
@@ -454,7 +459,7 @@ def test_a_model_without_manifest_gives_names_without_spaces(tmp_path, capsys):
 
 def test_the_first_object_is_written_last(tmp_path):
     """Its file is the sign --resume reads that all of an image's objects were written."""
-    from gradcam_viewer.dicom_out import first_object_name, write_objects
+    from gradcam_viewer.outputs.dicom import first_object_name, write_objects
 
     class Obj:
         def __init__(self, fails=False):

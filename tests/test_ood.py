@@ -168,7 +168,7 @@ def test_explain_json_and_csv_carry_the_flag(demo, tmp_path, shared_data, capsys
     real = shared_data / "cxr-png" / "00013553_000.png"
     sample = samples_dir() / "phantom_01_normal.png"
     out = tmp_path / "o"
-    assert main(["explain", str(real), str(sample), "--out", str(out), "--labels", "Mass"]) == 0
+    assert main(["explain", str(real), str(sample), "--out", str(out), "--overlays", "Mass"]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines()
                 if line.startswith("warning:")]
     assert len(warnings) == 1 and real.name in warnings[0]  # the flagged image only

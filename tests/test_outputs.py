@@ -19,7 +19,7 @@ from PIL import Image
 from dicom_factory import make_dataset, write
 from gradcam_viewer.cli import main
 from gradcam_viewer.demo.phantoms import make_phantoms
-from gradcam_viewer.output_layout import MAX_NAME_BYTES, common_root, plan_outputs, safe_component
+from gradcam_viewer.outputs.layout import MAX_NAME_BYTES, common_root, plan_outputs, safe_component
 
 UIDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
 LABEL = "Nodule"
@@ -66,7 +66,7 @@ def _uids(path: Path) -> dict[str, str]:
 
 def _explain(tree: Path, out: Path, *extra: str) -> int:
     return main(["explain", *(str(tree / s) for s in SERIES), "--out", str(out),
-                 "--labels", LABEL, *extra])
+                 "--overlays", LABEL, *extra])
 
 
 def _table(out: Path) -> tuple[list[str], list[list[str]]]:
@@ -90,7 +90,7 @@ def explained(tree, tmp_path_factory):
 
 
 def test_every_row_is_one_input_and_every_input_one_row(tree, explained, reference):
-    from gradcam_viewer.explain_cmd import expand_inputs
+    from gradcam_viewer.cli.common import expand_inputs
 
     bundle, run = reference
     root, files = tree
@@ -160,7 +160,7 @@ def test_frame_is_recorded(tree, tmp_path, reference):
     root, files = tree
     multi = files["SERIES2/IM000002"]
     out = tmp_path / "o"
-    assert main(["explain", str(multi), "--frame", "3", "--out", str(out), "--labels",
+    assert main(["explain", str(multi), "--frame", "3", "--out", str(out), "--overlays",
                  LABEL]) == 0
     _, rows = _table(out)
     assert [r[:2] for r in rows] == [["IM000002", "3"]]
@@ -358,7 +358,7 @@ def test_an_error_names_the_input_by_its_path(tmp_path, capsys):
     data = (samples_dir() / "phantom_03_nodule.png").read_bytes()
     good.write_bytes(data)
     bad.write_bytes(data[:400])
-    assert main(["explain", str(good), str(bad), "--out", str(tmp_path / "o"), "--labels",
+    assert main(["explain", str(good), str(bad), "--out", str(tmp_path / "o"), "--overlays",
                  LABEL]) == 1
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "'B/IM000001'" in errors[0]
@@ -367,7 +367,7 @@ def test_an_error_names_the_input_by_its_path(tmp_path, capsys):
 
 
 def test_a_path_through_a_symbolic_link_is_still_relative(tmp_path):
-    from gradcam_viewer.output_layout import relative_posix
+    from gradcam_viewer.outputs.layout import relative_posix
 
     (tmp_path / "real" / "S1").mkdir(parents=True)
     (tmp_path / "real" / "S1" / "IM000001").write_bytes(b"x")
@@ -383,7 +383,7 @@ def test_real_dicoms_one_row_or_one_error_each(shared_data, tmp_path, capsys):
     inputs = {p.relative_to(folders[0]).as_posix(): p for f in folders for p in f.iterdir()
               if p.is_file()}
     out = tmp_path / "o"
-    main(["explain", *map(str, folders), "--out", str(out), "--labels", LABEL])
+    main(["explain", *map(str, folders), "--out", str(out), "--overlays", LABEL])
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     _, rows = _table(out)
     for rel, path in inputs.items():
@@ -396,7 +396,7 @@ def test_real_dicoms_one_row_or_one_error_each(shared_data, tmp_path, capsys):
 
     shared = tmp_path / "shared"
     small = sorted(folders[0].glob("SIIM_*.dcm")) + [folders[0] / "highdicom_dx_image.dcm"]
-    assert main(["explain", *map(str, small), "--out", str(shared), "--labels", LABEL,
+    assert main(["explain", *map(str, small), "--out", str(shared), "--overlays", LABEL,
                  "--no-ids"]) == 0
     assert "look like they hold DICOM UIDs" in capsys.readouterr().err  # SIIM_<SOP UID>.dcm
     blob = b"".join(p.read_bytes() for p in shared.rglob("*") if p.is_file())

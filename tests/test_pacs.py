@@ -35,7 +35,7 @@ def objects(tmp_path_factory):
     """The objects of one sample DICOM (SC, PM, SR) and one PNG (SC only)."""
     out = tmp_path_factory.mktemp("objects")
     inputs = [samples_dir() / "phantom_03_nodule.dcm", samples_dir() / "phantom_05_pneumothorax.png"]
-    assert main(["explain", *map(str, inputs), "--out", str(out / "o"), "--labels", "Nodule",
+    assert main(["explain", *map(str, inputs), "--out", str(out / "o"), "--overlays", "Nodule",
                  "--dicom-out", str(out / "d")]) == 0
     files = sorted((out / "d").glob("*.dcm"))
     assert len(files) == 4
@@ -85,7 +85,7 @@ def test_cli_send_arrives_in_orthanc(orthanc, outbox, tmp_path, capsys):
     inputs = [samples_dir() / "phantom_02_cardiomegaly_effusion.dcm",
               samples_dir() / "phantom_01_normal.png"]
     code = main(["explain", *map(str, inputs), "--out", str(tmp_path / "o"),
-                 "--labels", "Cardiomegaly,Effusion", "--dicom-out", str(tmp_path / "d"),
+                 "--overlays", "Cardiomegaly,Effusion", "--dicom-out", str(tmp_path / "d"),
                  "--send", f"{AET}@127.0.0.1:{orthanc.dicom_port}"])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -108,7 +108,7 @@ def test_cli_send_arrives_in_orthanc(orthanc, outbox, tmp_path, capsys):
 
 def test_send_without_dicom_out_leaves_no_files(orthanc, outbox, tmp_path, capsys):
     code = main(["explain", str(samples_dir() / "phantom_04_mass_consolidation.dcm"),
-                 "--out", str(tmp_path / "o"), "--labels", "Mass",
+                 "--out", str(tmp_path / "o"), "--overlays", "Mass",
                  "--send", f"{AET}@127.0.0.1:{orthanc.dicom_port}"])
     err = capsys.readouterr().err
     assert code == 0 and "3 of 3 object(s) sent" in err, err
@@ -240,7 +240,7 @@ def test_timeout_is_named_and_nothing_is_lost(fake_pacs, outbox, objects):
 def test_cli_send_to_a_closed_port_fails_clearly_and_keeps_the_objects(outbox, tmp_path, capsys):
     node = f"NOBODY@127.0.0.1:{free_port()}"
     code = main(["explain", str(samples_dir() / "phantom_03_nodule.dcm"), "--out",
-                 str(tmp_path / "o"), "--labels", "Nodule", "--send", node])
+                 str(tmp_path / "o"), "--overlays", "Nodule", "--send", node])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "0 of 3 object(s) sent" in err and "no answer from 127.0.0.1" in err

@@ -150,7 +150,7 @@ def test_objects_are_built_off_the_gui_thread_once_per_press_in_flight(win, tmp_
                                                                       monkeypatch):
     import threading
 
-    import gradcam_viewer.dicom_out as dicom_out
+    import gradcam_viewer.outputs.dicom as dicom_out
 
     real, threads = dicom_out.build_objects, []
 

@@ -5,8 +5,7 @@ inversions, resets, opens and late replies."""
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from gradcam_viewer.imaging.image import LoadedImage, Window

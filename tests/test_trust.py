@@ -35,7 +35,7 @@ def test_cli_bad_files_each_named_and_good_files_done(tmp_path, capsys):
     bad = make_bad_files(tmp_path / "in")
     good = tmp_path / "in" / "good.png"
     code = main(["explain", *map(str, bad.values()), str(good), "--out", str(tmp_path / "o"),
-                 "--labels", "Nodule"])
+                 "--overlays", "Nodule"])
     err = capsys.readouterr().err
     assert code == 1
     for name in bad:
@@ -47,12 +47,12 @@ def test_cli_bad_files_each_named_and_good_files_done(tmp_path, capsys):
 def test_cli_odd_images_open(tmp_path, capsys):
     odd = make_odd_but_valid(tmp_path / "odd")
     assert main(["explain", *map(str, odd.values()), "--out", str(tmp_path / "o"),
-                 "--labels", "Mass"]) == 0, capsys.readouterr().err
+                 "--overlays", "Mass"]) == 0, capsys.readouterr().err
 
 
 def test_cli_damaged_jpeg_opens_or_is_named(tmp_path, capsys):
     path = make_damaged_maybe_decodable(tmp_path / "d")["bitflipped.jpg"]
-    code = main(["explain", str(path), "--out", str(tmp_path / "o"), "--labels", "Mass"])
+    code = main(["explain", str(path), "--out", str(tmp_path / "o"), "--overlays", "Mass"])
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert (code == 0 and (tmp_path / "o" / "bitflipped.json").exists()) or (
@@ -82,7 +82,7 @@ def test_offline_private_and_read_only(tmp_path, patient_dicom, no_network, monk
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     from PIL import Image
 
-    from gradcam_viewer.safe_write import write_atomic
+    from gradcam_viewer.outputs.safe_write import write_atomic
 
     def explode(self, fp, *args, **kwargs):
         Path(fp).write_bytes(b"half a png")
@@ -183,7 +183,7 @@ def test_gui_exports_are_private_and_inputs_unchanged(win, qtbot, tmp_path, pati
     burn-in for the Secondary Capture). CSV and JSON are text: their bytes are searched."""
     from PySide6.QtGui import QPainter
 
-    from gradcam_viewer.dicom_out import objects
+    from gradcam_viewer.outputs.dicom import objects
     from gradcam_viewer.ui import exporting
 
     drawn: list[str] = []

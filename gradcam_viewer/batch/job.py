@@ -1,7 +1,8 @@
 """The stages of explaining one image for `explain`, shared by the local pipeline and the Ray
 actors: decode (file -> image, display pixels, model input), explain (a batch through the
-model), write (overlays and JSON; returns the CSV row). The records, names and CSV rows come
-from records.py, export.py and output_layout.py, as for every other output of the program.
+model, split into one `ExplainResult` per image), write (overlays and JSON; returns the CSV
+row). The records, names and CSV rows come from gradcam_viewer.outputs, as for every other
+output of the program.
 """
 
 from __future__ import annotations
@@ -10,11 +11,19 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcam_viewer.output_layout import Planned
+from gradcam_viewer.cam.result import ExplainResult
+from gradcam_viewer.outputs.layout import Planned
+
+if TYPE_CHECKING:
+    from gradcam_viewer.cam.explainer import Explainer
+    from gradcam_viewer.imaging.image import LoadedImage
+    from gradcam_viewer.models.bundle import ModelBundle
+    from gradcam_viewer.outputs.dicom.run import DicomRun
+    from gradcam_viewer.trust.ood import OodCheck
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +45,7 @@ class JobSettings:
     overwrite: bool = False
 
 
-def load_bundle(settings: JobSettings) -> Any:
+def load_bundle(settings: JobSettings) -> ModelBundle:
     """The model bundle the settings name. Raises ModelLoadError."""
     from gradcam_viewer.models import load_model_bundle
     from gradcam_viewer.models.chexnet import load_chexnet_weights
@@ -46,7 +55,7 @@ def load_bundle(settings: JobSettings) -> Any:
     return load_model_bundle(settings.model)
 
 
-def explainer_for(bundle: Any, settings: JobSettings) -> Any:
+def explainer_for(bundle: ModelBundle, settings: JobSettings) -> Explainer:
     """The bundle's Explainer with the settings' layer and method. Raises CamError."""
     from gradcam_viewer.cam import Explainer
     from gradcam_viewer.trust.ood import feature_layer_of
@@ -58,33 +67,9 @@ def explainer_for(bundle: Any, settings: JobSettings) -> Any:
 
 @dataclass
 class Decoded:
-    image: Any  # LoadedImage
+    image: LoadedImage
     display: np.ndarray  # 8-bit display pixels (the overlay's background)
     batch: np.ndarray  # [1, h, w, c] model input
-
-
-@dataclass
-class Explained:
-    values: np.ndarray  # [L] probabilities or scores, as shown
-    maps: np.ndarray  # [L, h, w] normalised heatmaps
-    has: np.ndarray  # [L] which maps had positive evidence
-    layer: str
-    method: str
-    score: str
-    features: np.ndarray | None = None  # [C] pooled features: the out-of-distribution check
-
-    @property
-    def layer_name(self) -> str:
-        return self.layer
-
-    def display_heatmap(self, index: int, label: int, size: tuple[int, int]) -> np.ndarray:
-        """As `Explanation.display_heatmap` of a batch of one (index 0), so that the DICOM
-        objects (dicom_cmd.after_image) are built exactly as for one image alone."""
-        from gradcam_viewer.cam.heatmap import upsample_heatmap
-
-        if index != 0:
-            raise IndexError("an Explained holds one image")
-        return upsample_heatmap(self.maps[label], size)
 
 
 @dataclass
@@ -95,10 +80,10 @@ class Written:
 
 class ExplainJob:
     """One model and one set of output settings; the stages are safe to call from threads.
-    `dicom`: a dicom_cmd.DicomRun that also writes each image's DICOM objects (local runs)."""
+    `dicom`: a DicomRun that also writes each image's DICOM objects (local runs)."""
 
-    def __init__(self, bundle: Any, explainer: Any, settings: JobSettings,
-                 ood_check: Any = None, dicom: Any = None):
+    def __init__(self, bundle: ModelBundle, explainer: Explainer, settings: JobSettings,
+                 ood_check: OodCheck | None = None, dicom: DicomRun | None = None):
         from gradcam_viewer.batch.memory import keep_freed_memory
         from gradcam_viewer.trust.ood import check_for
 
@@ -121,58 +106,58 @@ class ExplainJob:
         # the model sees the default display pixels (imaging.model_pixels): computed once
         return Decoded(image, display, self.bundle.prepare(display))
 
-    def explain(self, decoded: list[Decoded]) -> list[Explained]:
-        result = self.explainer.explain(np.concatenate([d.batch for d in decoded]))
-        maps, has = result.normalized()
-        features = result.features
-        return [Explained(self.bundle.values(result.probabilities[i]), maps[i], has[i],
-                          result.layer_name, result.method, result.score,
-                          None if features is None else features[i])
-                for i in range(len(decoded))]
+    def explain(self, decoded: list[Decoded]) -> list[ExplainResult]:
+        batch = self.explainer.explain(np.concatenate([d.batch for d in decoded]))
+        results = []
+        for i, d in enumerate(decoded):
+            key = (str(d.image.path), int(d.image.frame), batch.method, 0)
+            features = None if batch.features is None else batch.features[i]
+            results.append(batch.result(i, key, self.bundle.values(batch.probabilities[i]),
+                                        ood=self.ood_check.record(features)))
+        return results
 
-    def write(self, item: Planned, decoded: Decoded, explained: Explained) -> Written:
+    def write(self, item: Planned, decoded: Decoded, result: ExplainResult) -> Written:
         """Overlays, JSON (and DICOM objects) of one image; returns its CSV row."""
-        from gradcam_viewer.cam.heatmap import upsample_heatmap
-        from gradcam_viewer.export import prediction_record, write_json, write_png_fast
-        from gradcam_viewer.records import csv_row, source_id
+        from gradcam_viewer.outputs.dicom.objects import DicomExport
+        from gradcam_viewer.outputs.export import write_json, write_png_fast
+        from gradcam_viewer.outputs.records import csv_row, prediction_record, source_id
         from gradcam_viewer.render import OverlayStyle, composite
         from gradcam_viewer.trust.ood import csv_flag
 
         started = time.perf_counter()
-        s, bundle, image = self.settings, self.bundle, decoded.image
-        values = explained.values
+        s, image, model = self.settings, decoded.image, self.bundle.identity
+        values, ood = result.probabilities, result.ood
         source = source_id(image, item.rel, s.include_ids)
-        ood = self.ood_check.record(explained.features)
-        record = prediction_record(source, image, bundle, values, explained.layer,
-                                   explained.method, explained.score, explained.has, ood=ood)
+        record = prediction_record(source, image, model, result)
         item.folder.mkdir(parents=True, exist_ok=True)
         style = OverlayStyle(opacity=s.opacity, colormap=s.colormap)
-        value_key = "Score" if bundle.output_kind == "scores" else "Probability"
+        value_key = "Score" if model.output_kind == "scores" else "Probability"
         for k in self.wanted:
-            heat = upsample_heatmap(explained.maps[k], image.size)
+            heat = result.display_heatmap(k, image.size)
             rgb = composite(decoded.display, heat, style)
-            write_png_fast(item.overlay_path(bundle.labels[k]), rgb,
-                      {"Label": bundle.labels[k],
-                       value_key: f"{values[k]:.4f}",
-                       "Source": item.rel, "Frame": str(source.frame),
-                       "Model": bundle.name, "Method": explained.method,
-                       "OutOfDistribution": csv_flag(ood),
-                       "Notice": bundle.manifest.get("disclaimer", "")},
-                      s.overwrite)
+            write_png_fast(item.overlay_path(model.labels[k]), rgb,
+                           {"Label": model.labels[k],
+                            value_key: f"{values[k]:.4f}",
+                            "Source": item.rel, "Frame": str(source.frame),
+                            "Model": model.name, "Method": result.method,
+                            "OutOfDistribution": csv_flag(ood),
+                            "Notice": model.disclaimer},
+                           s.overwrite)
         write_json(item.json_path, record, s.overwrite)
         if self.dicom is not None:
-            self.dicom.after_image(item, image, decoded.display, explained, values, bundle,
-                                   self.wanted, style, s.overwrite, ood)
+            self.dicom.after_image(item, DicomExport(image, decoded.display, result, model,
+                                                     s.overlays, style), s.overwrite)
         log.info("wrote %s in %.2f s", item.source.name, time.perf_counter() - started)
         warning = (f"warning: {item.rel}: unlike the images this model was checked on "
-                   f"(distance percentile {ood['percentile']:.1f})" if ood["flagged"] else None)
-        return Written(csv_row(source, values, s.include_ids, bundle.output_kind, ood), warning)
+                   f"(distance percentile {ood['percentile']:.1f})"
+                   if ood and ood.get("flagged") else None)
+        return Written(csv_row(source, values, s.include_ids, model.output_kind, ood), warning)
 
 
 def failure_message(item: Planned, exc: BaseException) -> str:
     """What the user reads when one image fails (no traceback, no patient data)."""
     from gradcam_viewer.imaging import ImageLoadError
-    from gradcam_viewer.safe_write import OutputExistsError
+    from gradcam_viewer.outputs.safe_write import OutputExistsError
 
     if isinstance(exc, ImageLoadError):
         return f"error: cannot open '{item.rel}': {exc.reason}"

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 
 from gradcam_viewer.batch.job import ExplainJob, JobSettings, failure_message
-from gradcam_viewer.output_layout import Planned
+from gradcam_viewer.outputs.layout import Planned
 
 log = logging.getLogger(__name__)
 RETRIES = 3  # restarts of a failed actor, and retries of its task
 BATCHES_PER_TASK = 4  # model batches in one Ray task: fewer round trips, decode/write overlap
 
 
-class RayUnavailable(RuntimeError):  # noqa: N818 - explain_cmd (moving on another branch) imports this name
+class RayUnavailableError(RuntimeError):
     pass
 
 
@@ -68,14 +68,14 @@ def explain_on_ray(todo: list[tuple[int, Planned]], settings: JobSettings, addre
         import ray
         import ray.data
     except ImportError as exc:
-        raise RayUnavailable("--ray needs Ray: pip install 'gradcam-viewer[cluster]'") from exc
+        raise RayUnavailableError("--ray needs Ray: pip install 'gradcam-viewer[cluster]'") from exc
     started_here = not ray.is_initialized()
     if started_here:
         try:
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                      runtime_env=_runtime_env(address))
         except Exception as exc:  # unreachable head, version mismatch...
-            raise RayUnavailable(f"cannot connect to the Ray cluster "
+            raise RayUnavailableError(f"cannot connect to the Ray cluster "
                                  f"'{address or 'local'}' ({type(exc).__name__}: {exc})") from exc
     try:
         context = ray.data.DataContext.get_current()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -22,35 +21,12 @@ import tensorflow as tf
 
 from gradcam_viewer.cam import graph
 from gradcam_viewer.cam.errors import CamError
-from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
 from gradcam_viewer.cam.methods import METHODS, CamMethod
+from gradcam_viewer.cam.result import Explanation
 
 # What `_compute` returns: the outputs [N, L], the maps after ReLU [N, L, h, w], the pooled
 # out-of-distribution features [N, C].
 Computed = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Scores and raw heatmaps (after ReLU, at the target layer's resolution)."""
-
-    probabilities: np.ndarray  # [N, L] the model's outputs
-    heatmaps: np.ndarray  # [N, L, h, w]
-    layer_name: str
-    method: str
-    score: str  # "logit" (pre-activation) or "output" (nothing to peel off)
-    # The feature layer's activations (default: the target layer's) averaged over height and
-    # width, [N, C], from the same pass: the out-of-distribution features (trust/ood.py).
-    features: np.ndarray | None = None
-
-    def normalized(self) -> tuple[np.ndarray, np.ndarray]:
-        """Maps divided by their maximum, and which maps had any positive evidence."""
-        return normalize_heatmaps(self.heatmaps)
-
-    def display_heatmap(self, index: int, label: int, size: tuple[int, int]) -> np.ndarray:
-        """One normalised map upsampled to `size` = (height, width) of the original image."""
-        maps, _ = self.normalized()
-        return upsample_heatmap(maps[index, label], size)
 
 
 class Explainer:
@@ -85,6 +61,14 @@ class Explainer:
     @property
     def closed_form(self) -> bool:
         return self.head is not None
+
+    @property
+    def feature_channels(self) -> int | None:
+        """How many features `Explanation.features` has per image (None: not known before a
+        run), which a stored out-of-distribution reference must match."""
+        op = self._feature_op if self._feature_op is not None else self.path[-1]
+        shape = graph.output_shape(op)
+        return int(shape[-1]) if shape and shape[-1] is not None else None
 
     def explain(self, batch: np.ndarray, method: str | None = None,
                 eager: bool = False) -> Explanation:

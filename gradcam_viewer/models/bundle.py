@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gradcam_viewer.models.errors import ModelLoadError
+from gradcam_viewer.models.identity import ModelIdentity
 from gradcam_viewer.models.loaders import (
     MODEL_SUFFIXES,
     is_saved_model,
@@ -71,9 +72,14 @@ class ModelBundle:
         return int(spec["height"]), int(spec["width"]), int(spec["channels"])
 
     @property
+    def identity(self) -> ModelIdentity:
+        """What the outputs record about this model."""
+        return ModelIdentity.of(self.name, self.labels, self.manifest)
+
+    @property
     def output_kind(self) -> str:
         """probabilities, logits (the viewer applies output_activation) or scores."""
-        return str(self.manifest.get("output_kind", "scores"))
+        return self.identity.output_kind
 
     @property
     def values_name(self) -> str:
@@ -83,7 +89,8 @@ class ModelBundle:
     def values(self, raw: np.ndarray) -> np.ndarray:
         """The model's outputs as shown: probabilities (logits through the activation), or
         the raw scores when nothing says what they are."""
-        return to_values(raw, self.output_kind, str(self.manifest.get("output_activation")))
+        identity = self.identity
+        return to_values(raw, identity.output_kind, identity.output_activation)
 
     def prepare(self, image: LoadedImage | np.ndarray) -> np.ndarray:
         """A loaded image (its default display pixels) or 8-bit display pixels -> a batch."""

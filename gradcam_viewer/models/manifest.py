@@ -151,7 +151,7 @@ def read_manifest(path: Path) -> Manifest:
 
 def write_manifest(path: Path, manifest: Manifest, overwrite: bool = True) -> Path:
     """Atomically (a temporary file renamed into place); the manifest is validated first."""
-    from gradcam_viewer.safe_write import write_bytes_atomic
+    from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 
     validate_manifest(manifest, path.name)
     text = json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

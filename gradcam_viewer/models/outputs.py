@@ -11,6 +11,7 @@ Grad-CAM targets the logit in every case (the engine peels a final sigmoid/softm
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,6 +61,11 @@ def resolve_output(final_activation: str, manifest: Manifest,
     return "scores", "none" if final_activation == "linear" else "unknown"
 
 
+def output_kind_of(manifest: Mapping[str, object]) -> str:
+    """A resolved manifest's output kind; "scores" when it does not say (nothing is known)."""
+    return str(manifest.get("output_kind", "scores"))
+
+
 def to_values(raw: np.ndarray, kind: str, activation: str) -> np.ndarray:
     """The model's outputs ([..., L]) as the numbers to show: probabilities, or raw scores."""
     raw = np.asarray(raw, np.float32)
@@ -86,7 +92,7 @@ def values_title(kind: str) -> str:
 
 def describe_output(manifest: Manifest) -> str:
     """One line for the model card."""
-    kind = manifest.get("output_kind", "scores")
+    kind = output_kind_of(manifest)
     act = manifest.get("output_activation", "unknown")
     if kind == "probabilities":
         return f"probabilities (the model ends in a {act})"

@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gradcam_viewer.safe_write import write_bytes_atomic
+from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 
 DEFAULT_CALLING_AET = "GRADCAM_VIEWER"
 _AET = re.compile(r"^[\x20-\x7e]{1,16}$")  # PS3.5: up to 16 characters of the default set

@@ -1,23 +1,25 @@
-"""Explanations as plain data, and the cache that keeps them within a byte budget."""
+"""The model the window shows, and the cache that keeps explanations within a byte budget.
+An explanation is `cam.result.ExplainResult`, the type every part of the program shares."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import TypeAlias
+from dataclasses import dataclass
 
 import numpy as np
 
-from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
+from gradcam_viewer.cam.heatmap import upsample_heatmap
+from gradcam_viewer.cam.result import ExplainResult, JsonValue, ResultKey
+from gradcam_viewer.models.identity import ModelIdentity
 
 DEFAULT_BUDGET_MB = 512
 OVERLAY_MAX_SIDE = 1024  # heatmaps are drawn at most this large, then scaled by the view
 DEMO_BANNER = "SYNTHETIC DEMO MODEL \u2014 NOT FOR DIAGNOSTIC USE"
 
-ResultKey = tuple[str, int, str, int]  # (path, frame, method, model_id)
 MapKey = tuple[ResultKey, int, tuple[int, int]]  # (result, label, (height, width))
-# a manifest or an out-of-distribution record, as JSON reads it
-JsonValue: TypeAlias = "str | int | float | bool | None | list[JsonValue] | dict[str, JsonValue]"
+
+__all__ = ["DEFAULT_BUDGET_MB", "DEMO_BANNER", "ExplainResult", "JsonValue", "MapKey",
+           "ModelInfo", "ResultCache", "ResultKey", "overlay_size"]
 
 
 @dataclass(frozen=True)
@@ -32,29 +34,10 @@ class ModelInfo:
     notices: list[str]
     loader: str = ""  # how the model file was opened (the engine branch's ModelBundle.loader)
 
-
-@dataclass
-class ExplainResult:
-    """All labels' maps for one image from one engine call, at the engine's small size."""
-
-    key: ResultKey
-    probabilities: np.ndarray  # [L]
-    heatmaps: np.ndarray  # [L, h, w] raw, after ReLU
-    layer: str
-    method: str
-    score: str
-    seconds: float
-    ood: dict[str, JsonValue] | None = None  # the out-of-distribution record (trust.ood), when computed
-    normalized: np.ndarray = field(init=False)
-    has_evidence: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.normalized, self.has_evidence = normalize_heatmaps(self.heatmaps)
-
     @property
-    def nbytes(self) -> int:
-        return int(self.probabilities.nbytes + self.heatmaps.nbytes + self.normalized.nbytes
-                   + self.has_evidence.nbytes)
+    def identity(self) -> ModelIdentity:
+        """What the outputs record about this model (as `ModelBundle.identity`)."""
+        return ModelIdentity.of(self.name, self.labels, self.manifest)
 
 
 def overlay_size(image_size: tuple[int, int], limit: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
@@ -104,7 +87,7 @@ class ResultCache:
     def display_map(self, result: ExplainResult, label: int, size: tuple[int, int]) -> np.ndarray:
         """The normalised map of `label` upsampled to `size` = (height, width), kept while the
         budget allows."""
-        key = (result.key, label, (int(size[0]), int(size[1])))
+        key: MapKey = (result.key, label, (int(size[0]), int(size[1])))
         found = self._maps.get(key)
         if found is None:
             found = upsample_heatmap(result.normalized[label], size)

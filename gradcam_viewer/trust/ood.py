@@ -14,6 +14,7 @@ only: no TensorFlow, no Qt.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -188,7 +189,7 @@ def store_calibration(model_path: Path, reference: OodReference, layer: str, ima
     import json
 
     from gradcam_viewer.models.manifest import manifest_path_for, write_manifest
-    from gradcam_viewer.safe_write import write_bytes_atomic
+    from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 
     manifest_file = manifest_path_for(Path(model_path))
     if manifest_file is None:
@@ -204,7 +205,7 @@ def store_calibration(model_path: Path, reference: OodReference, layer: str, ima
     return sidecar
 
 
-def feature_layer_of(manifest: dict[str, Any]) -> str | None:
+def feature_layer_of(manifest: Mapping[str, object]) -> str | None:
     """The layer the calibration pooled (None: the target layer, or no calibration)."""
     entry = manifest.get("ood")
     return str(entry["layer"]) if isinstance(entry, dict) and entry.get("layer") else None
@@ -232,12 +233,8 @@ class OodCheck:
 
 def check_for(bundle: Any, explainer: Any) -> OodCheck:
     """The calibration of `bundle` for the features `explainer` pools, or why there is none."""
-    from gradcam_viewer.cam.graph import output_shape
-
     reference, status = reference_for(bundle.manifest, bundle.path, explainer.feature_layer)
-    op = explainer._feature_op if explainer._feature_op is not None else explainer.path[-1]
-    shape = output_shape(op)
-    channels = int(shape[-1]) if shape and shape[-1] is not None else None
+    channels = explainer.feature_channels
     if reference is not None and channels not in (None, reference.dimension):
         return OodCheck(None, f"{NOT_CALIBRATED} (the calibration has {reference.dimension} "
                               f"features, layer '{explainer.feature_layer}' has {channels})")

@@ -204,22 +204,3 @@ def table_rows(result: SanityResult) -> list[list[str]]:
     for i, step in enumerate(result.steps, start=1):
         rows.append([str(i), step.name, f"{step.spearman:.4f}", f"{step.ssim:.4f}"])
     return rows
-
-
-def plot_image(result: SanityResult, title: str):
-    """Spearman and SSIM per cumulative step, the flag line at 0.5."""
-    from gradcam_viewer.trust import plots
-
-    n = max(len(result.steps), 1)
-    img, d = plots.page(1100, 700)
-    plots.text_lines(d, 40, 20, [title, result.verdict()], size=16, step=22)
-    ax = plots.Axes(d, (110, 110, 1060, 560), (0.5, n + 0.5), (-0.2, 1.0),
-                    "Cascading randomisation (top down)", "randomised up to", "similarity",
-                    xticks=list(range(1, n + 1)), yticks=(0, 0.25, 0.5, 0.75, 1),
-                    xticklabels=[s.name[:14] for s in result.steps])
-    ax.line((0.5, n + 0.5), (FLAG_CORRELATION, FLAG_CORRELATION), fill=(200, 0, 0), width=1)
-    xs = list(range(1, len(result.steps) + 1))
-    ax.line(xs, [s.spearman for s in result.steps], fill=plots.colour(0), marker=True)
-    ax.line(xs, [s.ssim for s in result.steps], fill=plots.colour(1), marker=True)
-    plots.legend(d, 110, 620, ["Spearman (absolute maps)", "SSIM", ])
-    return img

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QMessageBox,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gradcam_viewer.session.results import ModelInfo
+
+if TYPE_CHECKING:
+    from gradcam_viewer.models.manifest import Manifest
 
 ABOUT = ("<p>Offline viewer for chest radiographs with Grad-CAM heatmaps. Makes no network "
          "connections unless you send to a PACS node you configured. Not a medical device.</p>")
@@ -73,7 +83,7 @@ def model_card_html(manifest: dict[str, Any] | None, loader: str | None = None) 
                  f"{e(spec.get('channels'))} ({e(spec.get('colour', 'rgb'))}); target layer "
                  f"{e(manifest.get('target_layer'))}</p>")
     parts.append(f"<p><b>Preprocessing:</b> {e(describe(manifest.get('preprocessing', {})))}</p>")
-    parts.append(f"<p><b>Outputs:</b> {e(describe_output(manifest))}</p>")
+    parts.append(f"<p><b>Outputs:</b> {e(describe_output(cast('Manifest', manifest)))}</p>")
     if manifest.get("output"):
         parts.append(f"<p><b>Scores from output:</b> {e(manifest['output'])}</p>")
     if loader:

@@ -15,12 +15,12 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QImageWriter, QPainter
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from gradcam_viewer.export import prediction_record, write_csv, write_json
 from gradcam_viewer.models.outputs import value_word
-from gradcam_viewer.output_layout import common_root, relative_posix
-from gradcam_viewer.records import csv_header, csv_row, source_id
+from gradcam_viewer.outputs.export import write_csv, write_json
+from gradcam_viewer.outputs.layout import common_root, relative_posix
+from gradcam_viewer.outputs.records import csv_header, csv_row, prediction_record, source_id
+from gradcam_viewer.outputs.safe_write import write_atomic
 from gradcam_viewer.render import colorbar
-from gradcam_viewer.safe_write import write_atomic
 from gradcam_viewer.session.results import DEMO_BANNER
 from gradcam_viewer.session.snapshot import Snapshot
 from gradcam_viewer.trust.ood import banner_text
@@ -84,7 +84,7 @@ def panel_lines(shown: Snapshot, include_identifying: bool = False) -> list[tupl
         lines.append(("Research model - not for diagnostic use", True))
     if result is not None and model is not None and label is not None:
         lines.append((f"{model.labels[label]}", True))
-        word = value_word(str(model.manifest.get("output_kind", "scores")))
+        word = value_word(model.identity.output_kind)
         lines.append((f"{word} {result.probabilities[label]:.3f}", False))
         lines.append((f"{result.method} at {result.layer}", False))
         if result.ood is not None and result.ood.get("flagged"):
@@ -105,12 +105,9 @@ def export_predictions(shown: Snapshot, path: Path, kind: str, overwrite: bool =
                        include_ids: bool = True, include_identifying: bool = False) -> Path:
     """The record `gradcam-viewer explain` writes for the same image: its path is relative to
     the common folder of the files opened together, as the command's is to its inputs."""
-    from gradcam_viewer.models.bundle import ModelBundle
-
     model, result, image = shown.model, shown.result, shown.image
     if model is None or result is None or image is None:
         raise ValueError("there are no predictions to export")
-    shim = ModelBundle(model=None, labels=model.labels, manifest=model.manifest)
     opened = list(shown.files)
     if Path(image.path) not in opened:
         opened = [Path(image.path)]
@@ -118,11 +115,9 @@ def export_predictions(shown: Snapshot, path: Path, kind: str, overwrite: bool =
     if kind == "csv":
         return write_csv(path, csv_header(model.labels, include_ids),
                          [csv_row(source, result.probabilities, include_ids,
-                                  str(model.manifest.get("output_kind", "scores")),
-                                  result.ood)], overwrite)
-    record = prediction_record(source, image, shim, result.probabilities, result.layer,
-                               result.method, result.score, result.has_evidence,
-                               include_identifying=include_identifying, ood=result.ood)
+                                  model.identity.output_kind, result.ood)], overwrite)
+    record = prediction_record(source, image, model.identity, result,
+                               include_identifying=include_identifying)
     return write_json(path, record, overwrite)
 
 

@@ -46,7 +46,7 @@ class FindingsPanel(QWidget):
         if self.labels.labels() != info.labels:
             self.labels.set_labels(info.labels)
             self._listed = None
-        self.labels.set_value_kind(str(info.manifest.get("output_kind", "scores")))
+        self.labels.set_value_kind(info.identity.output_kind)
 
     def show_result(self, result: ExplainResult) -> None:
         listed = (result.key[0], result.key[1], result.key[3])

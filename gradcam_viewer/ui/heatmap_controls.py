@@ -8,7 +8,15 @@ item's opacity and redraws nothing else.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+)
 
 from gradcam_viewer.cam.methods import METHOD_TITLES
 from gradcam_viewer.render import COLORMAPS, DEFAULT_COLORMAP, OverlayStyle

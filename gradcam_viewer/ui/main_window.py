@@ -25,9 +25,15 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
-from gradcam_viewer.imaging.scanner import Catalogue
+from gradcam_viewer.imaging.studies import Catalogue
 from gradcam_viewer.render.overlay import OverlayStyle, effective_opacity
-from gradcam_viewer.session.controller import Effects, ModelRequest, OpenRequest, Redraw, SessionController
+from gradcam_viewer.session.controller import (
+    Effects,
+    ModelRequest,
+    OpenRequest,
+    Redraw,
+    SessionController,
+)
 from gradcam_viewer.session.results import DEFAULT_BUDGET_MB, ExplainResult, ResultCache
 from gradcam_viewer.session.snapshot import Snapshot
 from gradcam_viewer.ui import dialogs, file_dialogs, preload

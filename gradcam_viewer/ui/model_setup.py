@@ -43,6 +43,7 @@ from gradcam_viewer.models.authoring import (
     split_labels,
     write_beside,
 )
+from gradcam_viewer.models.manifest import Manifest
 from gradcam_viewer.models.outputs import SCORES_TITLE
 from gradcam_viewer.models.preprocessing import PRESET_TITLES
 from gradcam_viewer.models.suggest import Suggestions
@@ -82,7 +83,7 @@ class ModelSetup(QObject):
 
 
 class ModelSetupDialog(QDialog):
-    request_preview = Signal(int, object, object)  # id, draft manifest, image
+    request_preview = Signal(int, str, object, object)  # id, model path, draft manifest, image
     saved = Signal(str)  # the model's path, once its manifest is written
 
     def __init__(self, parent: QWidget, found: Suggestions, worker: Worker,
@@ -246,7 +247,7 @@ class ModelSetupDialog(QDialog):
         lines = [x.strip() for x in text.splitlines() if x.strip()]
         return split_labels(lines[0]) if len(lines) == 1 else lines
 
-    def draft(self) -> dict[str, Any]:
+    def draft(self) -> Manifest:
         """The manifest these choices make; SetupError when they cannot work."""
         f = self.found
         out = self.output.currentData() or "scores"
@@ -299,9 +300,8 @@ class ModelSetupDialog(QDialog):
         except SetupError:
             return
         self.preview_id += 1
-        draft["_path"] = self.found.path
         self.preview_status.setText(f"Computing for {Path(image.path).name}...")
-        self.request_preview.emit(self.preview_id, draft, image)
+        self.request_preview.emit(self.preview_id, self.found.path, draft, image)
 
     def _previewed(self, preview_id: int, answer: dict[str, Any]) -> None:
         if preview_id != self.preview_id:
@@ -326,7 +326,7 @@ class ModelSetupDialog(QDialog):
 
     # ------------------------------------------------------------------ saving ----
     def save(self) -> None:
-        from gradcam_viewer.safe_write import OutputExistsError
+        from gradcam_viewer.outputs.safe_write import OutputExistsError
 
         target = manifest_path_beside(Path(self.found.path))
         try:

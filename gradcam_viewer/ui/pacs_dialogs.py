@@ -1,6 +1,6 @@
 """File > Export as DICOM and File > Send to PACS.
 
-The objects come from gradcam_viewer.dicom_out and travel with gradcam_viewer.pacs; this module
+The objects come from gradcam_viewer.outputs.dicom and travel with gradcam_viewer.pacs; this module
 only asks and tells. Building the objects and network calls run on a Python thread and report
 back through a Qt signal (`ui/network_jobs.py`), so the window never freezes on a big image or a
 slow PACS. `Pacs` is handed what is shown (a `Snapshot`) and where to tell the user things.
@@ -85,21 +85,19 @@ def objects_of(shown: Snapshot) -> Callable[[], Prepared]:
     """The build of the objects for what is shown (cheap to call: DicomExportError when there
     is nothing to export); the build itself takes seconds on a full-size radiograph and so
     runs on another thread (`Pacs._prepare_then`)."""
-    from gradcam_viewer.dicom_out import DicomExportError
+    from gradcam_viewer.outputs.dicom import DicomExportError
 
     image, result, model, label = shown.image, shown.result, shown.model, shown.label
     if image is None or result is None or model is None or label is None:
         raise DicomExportError("there is no explained image to export yet")
 
     def build() -> Prepared:
-        from gradcam_viewer.cam.heatmap import upsample_heatmap
-        from gradcam_viewer.dicom_out import build_objects, explained_image
         from gradcam_viewer.imaging import to_display
-        from gradcam_viewer.output_layout import output_stem
+        from gradcam_viewer.outputs.dicom import DicomExport, build_objects
+        from gradcam_viewer.outputs.layout import output_stem
 
-        heatmaps = {model.labels[label]: upsample_heatmap(result.normalized[label], image.size)}
-        ex = explained_image(image, to_display(image), model, result.probabilities, heatmaps,
-                             result.method, result.layer, shown.style, result.ood)
+        ex = DicomExport(image, to_display(image), result, model.identity,
+                         (model.labels[label],), shown.style)
         notes: list[str] = []
         objects = build_objects(ex, notes)
         for text in notes:
@@ -166,7 +164,7 @@ class Pacs:
 
     def export_dicom(self, folder: Path | None = None) -> None:
         """Asks for a folder (unless given), shows what is written, writes on OK."""
-        from gradcam_viewer.dicom_out import DicomExportError
+        from gradcam_viewer.outputs.dicom import DicomExportError
 
         try:
             build = objects_of(self._shown())
@@ -183,7 +181,7 @@ class Pacs:
 
         def show(prepared: Prepared) -> None:
             def write() -> None:
-                from gradcam_viewer.dicom_out import write_objects
+                from gradcam_viewer.outputs.dicom import write_objects
 
                 try:
                     paths = write_objects(prepared.objects, into, prepared.stem, overwrite=True)
@@ -199,7 +197,7 @@ class Pacs:
 
     def send(self) -> None:
         """Confirm (patient, study, objects, node), then queue in the outbox and C-STORE."""
-        from gradcam_viewer.dicom_out import DicomExportError
+        from gradcam_viewer.outputs.dicom import DicomExportError
         from gradcam_viewer.pacs import NodeError, load_nodes
 
         try:
@@ -233,7 +231,7 @@ class Pacs:
     def send_prepared(self, prepared: Prepared, node: PacsNode) -> None:
         """Writes the objects into the outbox and C-STOREs what is pending there, all off the
         GUI thread (the Secondary Capture of a full-size radiograph alone is tens of MB)."""
-        from gradcam_viewer.dicom_out import write_objects
+        from gradcam_viewer.outputs.dicom import write_objects
         from gradcam_viewer.pacs import Outbox
 
         outbox = Outbox()

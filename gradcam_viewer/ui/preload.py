@@ -42,10 +42,10 @@ def wait() -> None:
 def _import() -> None:
     timings["started"] = time.perf_counter()
     try:
-        import gradcam_viewer.cam.explainer  # noqa: F401 - TensorFlow, Keras, the engine
-        import gradcam_viewer.models  # noqa: F401
-        import gradcam_viewer.models.chexnet  # noqa: F401
+        import gradcam_viewer.cam.explainer
+        import gradcam_viewer.models
+        import gradcam_viewer.models.chexnet
         import gradcam_viewer.trust.ood  # noqa: F401
-    except BaseException:  # noqa: BLE001 - the worker imports again and says why
+    except BaseException:
         log.warning("background import failed", exc_info=True)
     timings["finished"] = time.perf_counter()

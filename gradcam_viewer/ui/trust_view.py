@@ -73,7 +73,8 @@ class SanityJob(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from gradcam_viewer.trust.sanity import cascading_randomisation, plot_image
+            from gradcam_viewer.outputs.reports import figure_image, sanity_figure
+            from gradcam_viewer.trust.sanity import cascading_randomisation
 
             bundle = self.bundle
             assert bundle is not None, "a job runs once"
@@ -87,9 +88,9 @@ class SanityJob(QObject):
                                         for p in sorted(samples_dir().glob("*.png"))])
             result = cascading_randomisation(bundle.model, batch, bundle.target_layer,
                                              max_steps=8, output=bundle.output)
-            self.done.emit(result, plot_image(result, f"{bundle.name}: {result.method} "
-                                                      f"at {result.layer}"))
-        except BaseException as exc:  # noqa: BLE001 - the thread reports whatever happened
+            self.done.emit(result, figure_image(sanity_figure(
+                result, f"{bundle.name}: {result.method} at {result.layer}")))
+        except BaseException as exc:
             log.exception("sanity check failed")
             self.done.emit(None, f"The check failed ({type(exc).__name__}).")
         finally:  # the job outlives the check (the check keeps it): not so the model

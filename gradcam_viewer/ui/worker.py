@@ -19,22 +19,23 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
 from gradcam_viewer.cam.tracing import BackgroundTracer
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import RequestTracker
-from gradcam_viewer.session.results import ExplainResult, ModelInfo
+from gradcam_viewer.session.results import ModelInfo
 from gradcam_viewer.ui import preload
 
 if TYPE_CHECKING:
     import numpy as np
 
     from gradcam_viewer.cam import Explainer
-    from gradcam_viewer.cam.explainer import Explanation
+    from gradcam_viewer.cam.result import Explanation, JsonValue
     from gradcam_viewer.models.bundle import ModelBundle
+    from gradcam_viewer.models.manifest import Manifest
     from gradcam_viewer.models.suggest import Suggestions
     from gradcam_viewer.trust.ood import OodCheck
 
@@ -52,7 +53,7 @@ class WorkerThread(QThread):
     the thread's whole life.
     """
 
-    def run(self) -> None:  # noqa: D401 - Qt override
+    def run(self) -> None:
         self.exec()
 
 
@@ -128,7 +129,7 @@ class Worker(QObject):
             # after the requests already waiting)
             self._candidate = _Candidate(kind, path, bundle, explainer, ood)
             QMetaObject.invokeMethod(self, "settle_model", Qt.ConnectionType.QueuedConnection)
-        except BaseException as exc:  # noqa: BLE001 - the thread must survive anything
+        except BaseException as exc:
             log.exception("model load failed")
             self._model_failed(path, exc)
         finally:
@@ -165,7 +166,7 @@ class Worker(QObject):
         if x is not None:
             try:
                 result = candidate.explainer.explain(x, method=method, eager=True)
-            except Exception:  # noqa: BLE001 - the image or the model: zeros will tell
+            except Exception:
                 log.warning("first explanation with the new model failed", exc_info=True)
         if result is None and not self._warm_up(candidate):
             return None
@@ -188,7 +189,7 @@ class Worker(QObject):
         except CamError as exc:
             self.model_failed.emit(str(exc))
             self.status.emit("Model not changed")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.exception("model warm-up failed")
             self._model_failed(candidate.path, exc)
         return False
@@ -202,7 +203,8 @@ class Worker(QObject):
                  if candidate.kind == "keras" and not bundle.has_manifest else None)
         # the set-up dialog says what the no-manifest notices would (one window, not three)
         self.model_loaded.emit(ModelInfo(self.model_id, bundle.name, list(bundle.labels),
-                                        dict(bundle.manifest), bundle.is_demo,
+                                        cast("dict[str, JsonValue]", dict(bundle.manifest)),
+                                        bundle.is_demo,
                                         [] if setup else list(bundle.notices),
                                         loader=bundle.loader))
         self.status.emit("Ready")
@@ -219,25 +221,24 @@ class Worker(QObject):
             where = model_location(Path(path))  # a SavedModel's saved_model.pb: its folder
             found = suggest(bundle.model, where.stem)
             found.path, found.sha256 = str(where), sha256_of(where)
-        except Exception:  # noqa: BLE001 - no dialog, the model stays usable with defaults
+        except Exception:
             log.exception("no set-up suggestions")
             return None
         return found
 
-    @Slot(int, object, object)
-    def preview(self, preview_id: int, draft: dict[str, Any], image: LoadedImage) -> None:
+    @Slot(int, str, object, object)
+    def preview(self, preview_id: int, path: str, draft: Manifest, image: LoadedImage) -> None:
         """The current image's outputs under a draft manifest (for the set-up dialog)."""
         try:
             from gradcam_viewer.models import ModelLoadError
             from gradcam_viewer.models.bundle import bundle_for
 
             if (self.bundle is None or self.explainer is None
-                    or str(self.bundle.path) != str(draft.get("_path"))):
+                    or str(self.bundle.path) != path):
                 self.previewed.emit(preview_id, {"error": "The model changed."})
                 return
-            manifest = {k: v for k, v in draft.items() if not k.startswith("_")}
             try:
-                trial = bundle_for(self.bundle.model, manifest, self.bundle.path)
+                trial = bundle_for(self.bundle.model, draft, self.bundle.path)
             except ModelLoadError as exc:
                 self.previewed.emit(preview_id, {"error": str(exc)})
                 return
@@ -245,7 +246,7 @@ class Worker(QObject):
             self.previewed.emit(preview_id, {"values": trial.values(raw[0]),
                                              "kind": trial.output_kind,
                                              "labels": list(trial.labels)})
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             log.exception("preview failed")
             self.previewed.emit(preview_id, {"error": f"The preview failed "
                                                       f"({type(exc).__name__})."})
@@ -271,7 +272,7 @@ class Worker(QObject):
             _ = image.value_range, image.indexed_pixels  # cached on the image: not on the GUI thread
             self.image_loaded.emit(request_id, image)
             self._explain(request_id, image, method)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             log.exception("open failed for %s", Path(path).name)
             self.failed.emit(request_id, f"'{Path(path).name}' could not be processed "
                                          f"({type(exc).__name__}).")
@@ -285,7 +286,7 @@ class Worker(QObject):
         self.busy.emit(True)
         try:
             self._explain(request_id, image, method)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             log.exception("explain failed")
             self.failed.emit(request_id, f"The explanation failed ({type(exc).__name__}).")
         finally:
@@ -324,10 +325,9 @@ class Worker(QObject):
                 return
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
-        self.explained.emit(request_id, ExplainResult(
-            key=key, probabilities=self.bundle.values(result.probabilities[0]),
-            heatmaps=result.heatmaps[0],
-            layer=result.layer_name, method=result.method, score=result.score, seconds=seconds,
-            ood=self.ood.record(None if result.features is None else result.features[0])))
+        self.explained.emit(request_id, result.result(
+            0, key, self.bundle.values(result.probabilities[0]),
+            ood=self.ood.record(None if result.features is None else result.features[0]),
+            seconds=seconds))
         if eager:  # traced in the background from now on; eager until it is ready
             self.tracer.request(self.explainer, method)

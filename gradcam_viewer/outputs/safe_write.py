@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class OutputExistsError(FileExistsError):
     pass
 
 
-def write_atomic(path: Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:
-    """Call `write(tmp)` on a temporary file in the same folder, then rename it into place."""
+def write_atomic(path: Path, write: Callable[[Path], object], overwrite: bool = False) -> Path:
+    """Call `write(tmp)` on a temporary file in the same folder, then rename it into place
+    (what `write` returns is not used)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"'{path.name}' already exists")

@@ -3,19 +3,26 @@ warning, from images like those the model was validated on (see trust/ood.py).""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from gradcam_viewer.cli.common import Command, CommandError, ExitCode, Progress, expand_inputs
+
+if TYPE_CHECKING:
+    from gradcam_viewer.cam.explainer import Explainer
+    from gradcam_viewer.models.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 BATCH = 16
 
 
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="a .keras or .h5 model with a manifest")
     parser.add_argument("folders", nargs="+", type=Path,
                         help="folders (or files) of images like those the model was checked on")
@@ -27,7 +34,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
 
 
-def image_features(bundle: Any, explainer: Any, paths: list[Path],
+def image_features(bundle: ModelBundle, explainer: Explainer, paths: list[Path],
                    step: Callable[[str], None] | None = None,
                    say: Callable[[str], None] | None = None) -> np.ndarray:
     """Pooled features of every image that opens (in batches); the others are reported."""
@@ -38,7 +45,9 @@ def image_features(bundle: Any, explainer: Any, paths: list[Path],
 
     def flush() -> None:
         if batch:
-            feats.append(explainer.explain(np.concatenate(batch)).features)
+            pooled = explainer.explain(np.concatenate(batch)).features
+            assert pooled is not None, "the engine pools features on every run"
+            feats.append(pooled)
             batch.clear()
 
     for path in paths:
@@ -55,9 +64,8 @@ def image_features(bundle: Any, explainer: Any, paths: list[Path],
     return np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from gradcam_viewer.cam import CamError, Explainer
-    from gradcam_viewer.explain_cmd import Progress, expand_inputs
     from gradcam_viewer.models import ModelLoadError, load_model_bundle
     from gradcam_viewer.trust.ood import (
         CalibrationError,
@@ -67,37 +75,37 @@ def run(args: Any) -> int:
 
     err = sys.stderr
     if not 0.0 < args.holdout < 1.0:
-        err.write(f"error: --holdout must be between 0 and 1 (got {args.holdout})\n")
-        return 2
+        raise CommandError(f"--holdout must be between 0 and 1 (got {args.holdout})")
     try:
         bundle = load_model_bundle(args.model)
         explainer = Explainer(bundle.model, layer=bundle.target_layer,
                               feature_layer=args.layer, output=bundle.output)
     except (ModelLoadError, CamError) as exc:
-        err.write(f"error: {exc}\n")
-        return 2
+        raise CommandError(str(exc)) from exc
     if not bundle.has_manifest:
-        err.write(f"error: '{args.model.name}' has no manifest; write one first "
-                  "(gradcam-viewer manifest MODEL ...)\n")
-        return 2
+        raise CommandError(f"'{args.model.name}' has no manifest; write one first "
+                           "(gradcam-viewer manifest MODEL ...)")
     paths, problems, notes, _ = expand_inputs(args.folders)
     for line in problems + notes:
         err.write(line + "\n")
-    progress = Progress(len(paths), err)
-    features = image_features(bundle, explainer, paths, progress.step, progress.say)
+    with Progress(len(paths), err) as progress:
+        features = image_features(bundle, explainer, paths, progress.step, progress.say)
     try:
         reference = calibrate_features(features, holdout=args.holdout, seed=args.seed)
         sidecar = store_calibration(args.model, reference, explainer.feature_layer,
                                     len(features), args.holdout)
     except CalibrationError as exc:
-        err.write(f"error: {exc}\n")
-        return 1
+        raise CommandError(str(exc), ExitCode.INPUTS_FAILED) from exc
     except OSError as exc:
-        err.write(f"error: cannot write the calibration beside the model ({exc.strerror})\n")
-        return 1
+        raise CommandError(f"cannot write the calibration beside the model ({exc.strerror})",
+                           ExitCode.INPUTS_FAILED) from exc
     err.write(f"calibrated on {len(features)} images at layer '{explainer.feature_layer}': "
               f"k = {reference.k}, threshold {reference.threshold:.4f} (95th percentile of "
               f"{len(reference.holdout_scores)} held-out images); {sidecar.name} "
               f"({sidecar.stat().st_size // 1024} KB) is named in the manifest\n")
     # as for explain: an input named but missing, or an image that did not open, is a failure
-    return 1 if problems or len(features) < len(paths) else 0
+    return ExitCode.INPUTS_FAILED if problems or len(features) < len(paths) else ExitCode.OK
+
+
+COMMAND = Command("calibrate", "Store the out-of-distribution reference of a model.",
+                  add_arguments, run)

@@ -17,18 +17,24 @@ import copy
 import datetime
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from gradcam_viewer.dicom_out.burnin import burn_in, burn_in_lines
 from gradcam_viewer.models.outputs import value_word
+from gradcam_viewer.outputs.dicom.burnin import burn_in, burn_in_lines
 from gradcam_viewer.render import OverlayStyle, composite
+
+if TYPE_CHECKING:
+    from gradcam_viewer.cam.result import ExplainResult
+    from gradcam_viewer.imaging.image import LoadedImage
+    from gradcam_viewer.models.identity import ModelIdentity
 
 log = logging.getLogger(__name__)
 MANUFACTURER = "gradcam-viewer"
@@ -40,48 +46,52 @@ class DicomExportError(Exception):
     """Why the DICOM objects could not be made, in words for the user."""
 
 
-@dataclass
-class Explained:
-    """What the objects are made of: the source, the shown values and the heatmaps."""
+@dataclass(frozen=True, eq=False)
+class DicomExport:
+    """What one image's objects are made of: the image, what the viewer shows of it, its
+    explanation and model, and the labels whose overlay and map are exported."""
 
-    source: Path
+    image: LoadedImage
     display: np.ndarray  # uint8 [H, W] or [H, W, 3], what the viewer shows
-    labels: list[str]
-    values: np.ndarray  # per label, as shown (probabilities or scores)
-    kind: str  # the model's output kind ("probabilities", "scores", ...)
-    heatmaps: dict[str, np.ndarray]  # exported label -> float [H, W] in [0, 1]
-    method: str
-    layer: str
-    model: dict[str, Any]  # export.model_identity(bundle)
-    is_dicom: bool
-    frame: int = 0  # 0-based
+    result: ExplainResult
+    model: ModelIdentity
+    exported: tuple[str, ...]  # labels that get a Secondary Capture and a Parametric Map
     style: OverlayStyle = field(default_factory=OverlayStyle)
-    out_of_distribution: bool | None = None  # when the engine says so
+    heatmaps: dict[str, np.ndarray] = field(init=False, repr=False)  # label -> [H, W] in [0, 1]
+
+    def __post_init__(self) -> None:
+        size = (int(self.display.shape[0]), int(self.display.shape[1]))
+        maps = {label: self.result.display_heatmap(self.model.labels.index(label), size)
+                for label in self.exported}
+        object.__setattr__(self, "heatmaps", maps)
+
+    @property
+    def source(self) -> Path:
+        return Path(self.image.path)
+
+    @property
+    def is_dicom(self) -> bool:
+        return str(self.image.source_format).startswith("DICOM")
+
+    @property
+    def frame(self) -> int:
+        """0-based."""
+        return int(self.image.frame)
+
+    @property
+    def out_of_distribution(self) -> bool | None:
+        """The flag the report carries; None when the model is not calibrated."""
+        from gradcam_viewer.trust.ood import report_flag
+
+        return report_flag(self.result.ood)
 
     @property
     def model_name(self) -> str:
-        return str(self.model.get("name") or "model")
+        return self.model.name or "model"
 
     @property
     def model_version(self) -> str:
-        return str(self.model.get("version") or "")
-
-
-def explained_image(image: Any, display: np.ndarray, model: Any, values: np.ndarray,
-                    heatmaps: dict[str, np.ndarray], method: str, layer: str,
-                    style: OverlayStyle, ood: dict | None) -> Explained:
-    """The one description of an explained image, from the command and the window alike.
-    `image`: the LoadedImage; `model`: a ModelBundle or the window's ModelInfo (name, labels,
-    manifest, is_demo); `ood`: the out-of-distribution record (its flag goes into the report
-    when the model is calibrated)."""
-    from gradcam_viewer.export import model_identity
-    from gradcam_viewer.trust.ood import report_flag
-
-    return Explained(source=Path(image.path), display=display, labels=list(model.labels),
-                     values=values, kind=str(model.manifest.get("output_kind", "scores")),
-                     heatmaps=heatmaps, method=method, layer=layer, model=model_identity(model),
-                     is_dicom=str(image.source_format).startswith("DICOM"),
-                     frame=int(image.frame), style=style, out_of_distribution=report_flag(ood))
+        return self.model.version
 
 
 def source_dataset(path: Path) -> Dataset:
@@ -92,7 +102,7 @@ def source_dataset(path: Path) -> Dataset:
         raise DicomExportError(f"cannot read the DICOM header of '{path.name}' again") from exc
 
 
-def build_objects(ex: Explained, notes: list[str] | None = None) -> list[tuple[str, Dataset]]:
+def build_objects(ex: DicomExport, notes: list[str] | None = None) -> list[tuple[str, Dataset]]:
     """(name, object): Secondary Captures "SC_<label>", and for a DICOM source Parametric Maps
     "PM_<label>" and the report "SR", in that order. A map or report that highdicom cannot
     derive from this source (an old SOP class, an enhanced multi-frame header) is left out with
@@ -113,8 +123,9 @@ def build_objects(ex: Explained, notes: list[str] | None = None) -> list[tuple[s
                                                  ex, label, ref, sc_series, n, study)))
         if ref is None:
             return objects
-        steps = [(f"PM_{label}", "a Parametric Map", parametric_map,
-                  (ex, label, ref, pm_series, n)) for n, label in enumerate(ex.heatmaps, 1)]
+        steps: list[tuple[str, str, Callable[..., Dataset], tuple[Any, ...]]] = [
+            (f"PM_{label}", "a Parametric Map", parametric_map,
+             (ex, label, ref, pm_series, n)) for n, label in enumerate(ex.heatmaps, 1)]
         steps.append(("SR", "a structured report", structured_report, (ex, ref)))
         for name, what, make, args in steps:
             try:
@@ -132,7 +143,7 @@ def first_object_name(labels: list[str], is_dicom: bool) -> str | None:
     return f"SC_{labels[0]}" if labels else ("SR" if is_dicom else None)
 
 
-def _made(what: str, ex: Explained, make: Any, *args: Any) -> Dataset:
+def _made(what: str, ex: DicomExport, make: Any, *args: Any) -> Dataset:
     try:
         return make(*args)
     except Exception as exc:  # highdicom checks the source and refuses what it cannot derive
@@ -177,7 +188,7 @@ def _fill_type2(ref: Dataset) -> None:
             setattr(ref, keyword, None)
 
 
-def _stamp(ds: Dataset, ex: Explained, description: str) -> Dataset:
+def _stamp(ds: Dataset, ex: DicomExport, description: str) -> Dataset:
     now = datetime.datetime.now()
     ds.SeriesDescription = f"{description} {ex.model_name}"[:64]
     ds.ContentDate, ds.ContentTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
@@ -192,16 +203,17 @@ def _software_version() -> str:
     return str(__version__)
 
 
-def secondary_capture(ex: Explained, label: str, ref: Dataset | None, series: str,
+def secondary_capture(ex: DicomExport, label: str, ref: Dataset | None, series: str,
                       number: int, new_study: str) -> Dataset:
     import highdicom as hd
 
-    k = ex.labels.index(label)
+    k = ex.model.labels.index(label)
     rgb = composite(ex.display, ex.heatmaps[label], ex.style)
-    lines = burn_in_lines(label, float(ex.values[k]), ex.kind, ex.method, ex.model_name,
-                          ex.model_version, bool(ex.model.get("synthetic_demo")))
+    lines = burn_in_lines(label, float(ex.result.probabilities[k]), ex.model.output_kind,
+                          ex.result.method, ex.model_name, ex.model_version,
+                          ex.model.synthetic_demo)
     pixels = burn_in(np.ascontiguousarray(rgb), lines)
-    common = dict(pixel_array=pixels, photometric_interpretation="RGB", bits_allocated=8,
+    common: dict[str, Any] = dict(pixel_array=pixels, photometric_interpretation="RGB", bits_allocated=8,
                   coordinate_system="PATIENT", series_instance_uid=series,
                   series_number=SERIES_SC, sop_instance_uid=generate_uid(),
                   instance_number=number, manufacturer=MANUFACTURER,
@@ -214,7 +226,7 @@ def secondary_capture(ex: Explained, label: str, ref: Dataset | None, series: st
     sc.BurnedInAnnotation = "YES"
     sc.ConversionType = "WSD"  # workstation
     sc.Laterality = ""  # Type 2C; the burned-in overlay is of the whole image
-    sc.DerivationDescription = f"{ex.method} heatmap of {label} over the source image"[:1024]
+    sc.DerivationDescription = f"{ex.result.method} heatmap of {label} over the source image"[:1024]
     if ref is not None:
         sc.SourceImageSequence = [_image_reference(ref, ex.frame)]
     return _stamp(sc, ex, "Grad-CAM")
@@ -236,7 +248,7 @@ def _image_reference(ref: Dataset, frame: int) -> Dataset:
     return item
 
 
-def parametric_map(ex: Explained, label: str, ref: Dataset, series: str, number: int) -> Dataset:
+def parametric_map(ex: DicomExport, label: str, ref: Dataset, series: str, number: int) -> Dataset:
     import highdicom as hd
 
     heat = np.ascontiguousarray(ex.heatmaps[label], dtype=np.float32)
@@ -252,7 +264,7 @@ def parametric_map(ex: Explained, label: str, ref: Dataset, series: str, number:
         software_versions=_software_version(), device_serial_number="0",
         contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
         voi_lut_transformations=[hd.VOILUTTransformation(window_center=0.5, window_width=1.0)],
-        content_label="GRADCAM", content_description=f"{ex.method} {label}"[:64],
+        content_label="GRADCAM", content_description=f"{ex.result.method} {label}"[:64],
         pixel_measures=_pixel_measures(spatial),
         plane_orientation=hd.PlaneOrientationSequence(
             "PATIENT", [float(v) for v in spatial.ImageOrientationPatient]),
@@ -278,7 +290,7 @@ def _nominal_frame(ref: Dataset) -> Dataset:
             entropy_srcs=["gradcam-viewer nominal frame", str(ref.SOPInstanceUID)])
     if "ImageOrientationPatient" not in spatial:
         row, col = (_DIRECTION.get(c[:1], d) for c, d in
-                    zip(_orientation(ref), ((1, 0, 0), (0, 0, -1))))
+                    zip(_orientation(ref), ((1, 0, 0), (0, 0, -1)), strict=True))
         if row == col or row == tuple(-x for x in col):
             row, col = (1, 0, 0), (0, 0, -1)
         spatial.ImageOrientationPatient = [*row, *col]
@@ -309,25 +321,25 @@ def _pixel_measures(ref: Dataset) -> Any:
                                     slice_thickness=None)
 
 
-def structured_report(ex: Explained, ref: Dataset) -> Dataset:
+def structured_report(ex: DicomExport, ref: Dataset) -> Dataset:
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     algorithm = hd.sr.AlgorithmIdentification(
         name=ex.model_name[:64], version=ex.model_version or "unknown",
         family=codes.cid7162.ArtificialIntelligence,
-        # highdicom writes each key of `parameters` as one TEXT item (and drops the values)
-        parameters={f"{k}={v}": v for k, v in (
-            ("method", ex.method), ("layer", ex.layer),
-            ("weights SHA-256", str(ex.model.get("sha256") or "unknown")),
-            ("output kind", ex.kind))})
-    word = value_word(ex.kind)
+        # each parameter is one TEXT item: "name=value"
+        parameters=[f"{k}={v}" for k, v in (
+            ("method", ex.result.method), ("layer", ex.result.layer),
+            ("weights SHA-256", str(ex.model.sha256 or "unknown")),
+            ("output kind", ex.model.output_kind))])
+    word = value_word(ex.model.output_kind)
     measurements = [
         hd.sr.Measurement(
             name=hd.sr.CodedConcept(f"L{i}", CODES, f"{label} {word}"[:64]),
-            value=round(float(ex.values[i]), 6),
+            value=round(float(ex.result.probabilities[i]), 6),
             unit=hd.sr.CodedConcept("1", "UCUM", "no units"), algorithm_id=algorithm)
-        for i, label in enumerate(ex.labels)]
+        for i, label in enumerate(ex.model.labels)]
     evaluations = []
     if ex.out_of_distribution is not None:
         evaluations.append(hd.sr.QualitativeEvaluation(
@@ -335,9 +347,9 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
             value=codes.SCT.Yes if ex.out_of_distribution else codes.SCT.No))
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(),
-                                                     identifier=f"{ex.method} findings"),
+                                                     identifier=f"{ex.result.method} findings"),
         algorithm_id=algorithm,
-        method=hd.sr.CodedConcept(ex.method.upper()[:16], CODES, ex.method),
+        method=hd.sr.CodedConcept(ex.result.method.upper()[:16], CODES, ex.result.method),
         measurements=measurements, qualitative_evaluations=evaluations or None,
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ref)])
     observer = hd.sr.ObserverContext(
@@ -345,7 +357,7 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=generate_uid(entropy_srcs=[ex.model_name, ex.model_version]),
             name=ex.model_name[:64], manufacturer_name=MANUFACTURER))
-    parts = dict(
+    parts: dict[str, Any] = dict(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=hd.sr.CodedConcept("363679005", "SCT", "Imaging procedure"),
         imaging_measurements=[group])
@@ -362,12 +374,12 @@ def structured_report(ex: Explained, ref: Dataset) -> Dataset:
 
 def write_objects(objects: list[tuple[str, Dataset]], folder: Path, stem: str,
                   overwrite: bool = False) -> list[Path]:
-    """Each object as `<stem>_<name>.dcm` in `folder` (output_layout.dicom_file_name),
+    """Each object as `<stem>_<name>.dcm` in `folder` (layout.dicom_file_name),
     written atomically, the first one last: its file says that all were written (an
     interrupted run leaves it out, and --resume makes the image's objects again). The paths
     are returned in the objects' order."""
-    from gradcam_viewer.output_layout import dicom_file_name
-    from gradcam_viewer.safe_write import write_atomic
+    from gradcam_viewer.outputs.layout import dicom_file_name
+    from gradcam_viewer.outputs.safe_write import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = [folder / dicom_file_name(stem, name) for name, _ in objects]

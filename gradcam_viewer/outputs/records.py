@@ -1,20 +1,28 @@
-"""Which image a prediction belongs to, in the same words in every output (JSON, CSV, GUI export).
+"""The records of one explained image, in the same words in every output (JSON, CSV, GUI export):
+which image it is, which model made it and what its numbers are.
 
 An image is named by its path relative to the common root of the inputs and, for DICOM, by its
 Study, Series and SOP Instance UIDs and the frame, so that results can be joined back to the
 archive. UIDs are identifiers under DICOM PS3.15: `include_ids=False` leaves them out, and they
-are never logged.
+are never logged. No patient-identifying field is written unless the caller asks for it
+(`include_identifying=True`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcam_viewer.models.outputs import values_title
+from gradcam_viewer.models.outputs import values_name, values_title
+
+if TYPE_CHECKING:
+    from gradcam_viewer.cam.result import ExplainResult
+    from gradcam_viewer.imaging.image import LoadedImage
+    from gradcam_viewer.models.identity import ModelIdentity
 
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 # An OID-like run of at least five numbers ("1.2.840.113619.2.55"), as in files some PACS
@@ -41,7 +49,7 @@ class SourceId:
         return {"path": self.path, "frame": self.frame, **self.uids}
 
 
-def source_id(image: Any, rel: str, include_ids: bool = True) -> SourceId:
+def source_id(image: LoadedImage, rel: str, include_ids: bool = True) -> SourceId:
     """The identity of a loaded image, read from its own header."""
     uids: dict[str, str] = {}
     if include_ids and str(image.source_format).startswith("DICOM"):
@@ -68,7 +76,7 @@ def csv_header(labels: list[str], include_ids: bool = True) -> list[str]:
             "ood_flagged"]
 
 
-def csv_row(source: SourceId, values: np.ndarray, include_ids: bool = True,
+def csv_row(source: SourceId, values: np.ndarray | Sequence[float], include_ids: bool = True,
             kind: str = "probabilities", ood: dict[str, Any] | None = None) -> list[str]:
     """One image's row; `ood` is its "ood" record (None: not calibrated)."""
     from gradcam_viewer.trust.ood import csv_flag
@@ -76,3 +84,32 @@ def csv_row(source: SourceId, values: np.ndarray, include_ids: bool = True,
     ids = [source.uids.get(k, "") for k in UID_KEYWORDS] if include_ids else []
     return [source.path, str(source.frame), *ids, *(f"{float(p):.6f}" for p in values),
             values_title(kind), csv_flag(ood)]
+
+
+def prediction_record(source: SourceId, image: LoadedImage, model: ModelIdentity,
+                      result: ExplainResult, include_identifying: bool = False) -> dict[str, Any]:
+    """The JSON of one image: the same from the command and from the window. The values are
+    stored under "scores" instead of "probabilities" when the model's outputs are not known to
+    be probabilities; the out-of-distribution record ({"score", "percentile", "flagged",
+    "calibrated"}, trust/ood.py) under "ood" when the result has one."""
+    kind = model.output_kind
+    evidence = zip(model.labels, result.has_evidence, strict=True)
+    record = {
+        **source.as_json(),
+        "format": image.source_format,
+        values_name(kind): {lab: round(float(p), 6)
+                            for lab, p in zip(model.labels, result.probabilities, strict=True)},
+        "output_kind": kind,
+        "output_activation": model.output_activation,
+        "layer": result.layer,
+        "method": result.method,
+        "score": result.score,
+        "model": model.as_record(),
+        "disclaimer": model.disclaimer,
+        "no_positive_evidence": [lab for lab, has in evidence if not has],
+    }
+    if result.ood is not None:
+        record["ood"] = result.ood
+    if include_identifying:
+        record["metadata"] = image.visible_metadata(include_identifying=True)
+    return record

@@ -1,5 +1,5 @@
-"""Predictions and overlays written to disk (CLI and GUI share it). No patient-identifying
-field is written unless the caller passes `include_identifying=True`."""
+"""The files of predictions and overlays: JSON, CSV and fast PNG, each written atomically (the
+command and the window share them; the records themselves come from outputs/records.py)."""
 
 from __future__ import annotations
 
@@ -7,54 +7,17 @@ import csv
 import io
 import json
 import struct
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from isal import isal_zlib
 
-from gradcam_viewer.models.outputs import values_name
-from gradcam_viewer.records import SourceId
-from gradcam_viewer.safe_write import write_bytes_atomic
+from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 
 
-def model_identity(bundle: Any) -> dict[str, Any]:
-    return {"name": bundle.name, "version": str(bundle.manifest.get("version", "")),
-            "sha256": bundle.manifest.get("weights_sha256"),
-            "synthetic_demo": bundle.is_demo}
-
-
-def prediction_record(source: SourceId, image: Any, bundle: Any, values: np.ndarray,
-                      layer: str, method: str, score: str, has_evidence: np.ndarray,
-                      include_identifying: bool = False,
-                      ood: dict[str, Any] | None = None) -> dict:
-    """The JSON of one image: the same from the command and from the window. `values` are
-    the shown numbers (`bundle.values(raw)`), stored under "scores" instead of
-    "probabilities" when the model's outputs are not known to be probabilities. `ood` is the
-    out-of-distribution record ({"score", "percentile", "flagged", "calibrated"}, trust/ood.py),
-    written under "ood" when given."""
-    kind = str(bundle.manifest.get("output_kind", "scores"))
-    record = {
-        **source.as_json(),
-        "format": image.source_format,
-        values_name(kind): {lab: round(float(p), 6) for lab, p in zip(bundle.labels, values)},
-        "output_kind": kind,
-        "output_activation": bundle.manifest.get("output_activation", "unknown"),
-        "layer": layer,
-        "method": method,
-        "score": score,
-        "model": model_identity(bundle),
-        "disclaimer": bundle.manifest.get("disclaimer", ""),
-        "no_positive_evidence": [lab for lab, has in zip(bundle.labels, has_evidence) if not has],
-    }
-    if ood is not None:
-        record["ood"] = ood
-    if include_identifying:
-        record["metadata"] = image.visible_metadata(include_identifying=True)
-    return record
-
-
-def write_json(path: Path, record: dict, overwrite: bool = False) -> Path:
+def write_json(path: Path, record: dict[str, Any], overwrite: bool = False) -> Path:
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"), overwrite)
 

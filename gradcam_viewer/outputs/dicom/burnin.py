@@ -28,7 +28,7 @@ def burn_in(rgb: np.ndarray, lines: list[str]) -> np.ndarray:
     draw = ImageDraw.Draw(image)
     size = max(12, round(min(image.size) / 40))
     font = ImageFont.load_default(size=size)
-    x = y = max(4, size // 2)
+    x = y = float(max(4, size // 2))
     for line in lines:
         box = draw.textbbox((x, y), line, font=font)
         draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gradcam_viewer.export import read_csv
-from gradcam_viewer.output_layout import Planned
-from gradcam_viewer.records import SourceId, csv_row, source_from_record
+from gradcam_viewer.outputs.export import read_csv
+from gradcam_viewer.outputs.layout import Planned
+from gradcam_viewer.outputs.records import SourceId, csv_row, source_from_record
+
+if TYPE_CHECKING:
+    from gradcam_viewer.models.identity import ModelIdentity
 
 
 def rows_already_written(csv_path: Path, header: list[str], force: bool,
@@ -33,9 +36,10 @@ def rows_already_written(csv_path: Path, header: list[str], force: bool,
     return {(row[0], int(row[1])) for row in rows if len(row) > 1 and row[1].isdigit()}
 
 
-def finished(item: Planned, labels: list[str], frame: int, method: str, bundle: Any,
-             include_ids: bool) -> tuple[SourceId, dict] | None:
-    """The source and JSON of an image an earlier run finished the same way, else None."""
+def finished(item: Planned, labels: list[str], frame: int, method: str, model: ModelIdentity,
+             include_ids: bool) -> tuple[SourceId, dict[str, Any]] | None:
+    """The source and JSON of an image an earlier run finished the same way (same input and
+    frame, method, model name and weights), else None."""
     if not item.json_path.is_file() or not all(item.overlay_path(lab).is_file()
                                                for lab in labels):
         return None
@@ -44,16 +48,15 @@ def finished(item: Planned, labels: list[str], frame: int, method: str, bundle: 
         source = source_from_record(record)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    model = record.get("model") or {}
+    made_by = record.get("model") or {}
     same = (source.key == (item.rel, frame) and record.get("method") == method
-            and model.get("name") == bundle.name
-            and model.get("sha256") == bundle.manifest.get("weights_sha256"))
+            and made_by.get("name") == model.name and made_by.get("sha256") == model.sha256)
     if str(record.get("format", "")).startswith("DICOM"):
         same = same and ("SOPInstanceUID" in record) == include_ids
     return (source, record) if same else None
 
 
-def row_from_record(source: SourceId, record: dict, labels: list[str],
+def row_from_record(source: SourceId, record: dict[str, Any], labels: list[str],
                     include_ids: bool) -> list[str]:
     """The CSV row the earlier run would have written for this image."""
     values = record.get("probabilities") or record.get("scores") or {}

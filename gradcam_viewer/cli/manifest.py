@@ -3,14 +3,15 @@ so the viewer and `explain` open it with the right labels, preprocessing and out
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
+from gradcam_viewer.cli.common import Command, CommandError, ExitCode
 from gradcam_viewer.models.authoring import PRESETS
 
 
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="the .keras or .h5 model")
     parser.add_argument("--labels", default=None,
                         help="label names in the model's output order, comma-separated")
@@ -40,19 +41,24 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing manifest")
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from gradcam_viewer.cam import CamError
     from gradcam_viewer.models import ModelLoadError
-    from gradcam_viewer.models.authoring import (SetupError, build_manifest, labels_from_file,
-                                                 manifest_path_beside, parse_size, split_labels,
-                                                 write_beside)
+    from gradcam_viewer.models.authoring import (
+        SetupError,
+        build_manifest,
+        labels_from_file,
+        manifest_path_beside,
+        parse_size,
+        split_labels,
+        write_beside,
+    )
     from gradcam_viewer.models.bundle import bundle_for, check_model_path
     from gradcam_viewer.models.loaders import load_keras_model, model_location
     from gradcam_viewer.models.manifest import sha256_of
     from gradcam_viewer.models.suggest import final_activation
-    from gradcam_viewer.safe_write import OutputExistsError
+    from gradcam_viewer.outputs.safe_write import OutputExistsError
 
-    err = sys.stderr
     path: Path = model_location(args.model)  # a SavedModel's saved_model.pb: its folder
     target = manifest_path_beside(path)
     try:
@@ -85,19 +91,21 @@ def run(args: Any) -> int:
         bundle = bundle_for(model, manifest, path)  # the checks a later load will make
         written = write_beside(path, manifest, overwrite=args.force)
     except (SetupError, ModelLoadError, CamError) as exc:
-        err.write(f"error: {exc}\n")
-        return 2
-    except OutputExistsError:
-        err.write(f"error: '{target.name}' already exists beside the model; use --force.\n")
-        return 2
+        raise CommandError(str(exc)) from exc
+    except OutputExistsError as exc:
+        raise CommandError(f"'{target.name}' already exists beside the model; use --force.") \
+            from exc
     except OSError as exc:
-        err.write(f"error: cannot write '{target.name}': {exc.strerror or exc}\n")
-        return 2
+        raise CommandError(f"cannot write '{target.name}': {exc.strerror or exc}") from exc
     for notice in bundle.notices:
-        err.write(f"note: {notice}\n")
+        sys.stderr.write(f"note: {notice}\n")
     print(f"wrote {written}")
     print(f"{len(labels)} labels, preprocessing {args.preprocessing}, outputs: "
           f"{bundle.output_kind}"
           + (f" ({bundle.manifest['output_activation']} of logits)"
              if bundle.output_kind == "logits" else ""))
-    return 0
+    return ExitCode.OK
+
+
+COMMAND = Command("manifest", "Write a manifest beside a model that has none.", add_arguments,
+                  run)
