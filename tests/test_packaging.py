@@ -212,7 +212,7 @@ def test_entry_runs_a_command_without_standard_streams(tmp_path):
         "import os, runpy, sys\n"
         "sys.stdout = sys.stderr = None\n"
         f"sys.argv = ['gradcam-viewer', 'explain', {str(SAMPLE_PNG)!r}, '--out', "
-        f"{str(tmp_path / 'out')!r}, '--labels', 'none']\n"
+        f"{str(tmp_path / 'out')!r}, '--overlays', 'none']\n"
         "try:\n"
         f"    runpy.run_path({str(PKG / 'entry.py')!r}, run_name='__main__')\n"
         "except SystemExit as e:\n"

@@ -114,7 +114,7 @@ def explain(files: list[Path], work: Path) -> tuple[Path, Path]:
     """The same files through the installed program and through the Linux source tree; each
     writes its outputs into <folder>/ and its DICOM objects into <folder>-dicom/."""
     ref, out, dicom_out = work / "linux", work / "windows", work / "windows-dicom"
-    common = ["explain", "--labels", "Effusion,Nodule"]
+    common = ["explain", "--overlays", "Effusion,Nodule"]
     subprocess.run([str(LINUX_PY), "-m", "gradcam_viewer", *common, "--out", str(ref),
                     "--dicom-out", str(work / "linux-dicom"), *map(str, files)],
                    check=True, cwd=ROOT, timeout=1800,
