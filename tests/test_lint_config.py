@@ -1,6 +1,6 @@
 """The lint configuration in pyproject.toml does what `make lint` promises: ruff fails on an
 unused import and on `typing.Any` in the packages that must not use it; mypy fails on a type
-error, is strict exactly on cam/, session/, imaging/ and models/ and not elsewhere.
+error, is strict exactly on cam/, session/, imaging/, models/ and marks/ and not elsewhere.
 
 Probe modules are written to a temporary folder laid out like the package (so that mypy gives
 them the module names the per-package settings match) and checked with the project's own
@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "pyproject.toml"
-STRICT = ("cam", "session", "imaging", "models")
+STRICT = ("cam", "session", "imaging", "models", "marks")
 DEFAULT = ("trust", "batch", "render")
 
 UNTYPED = "def double(x):\n    return x * 2\n"

@@ -8,7 +8,16 @@ from __future__ import annotations
 import logging
 import sys
 
-from gradcam_viewer.cli import calibrate, evaluate, explain, gui, manifest, sanity
+from gradcam_viewer.cli import (
+    calibrate,
+    evaluate,
+    explain,
+    gui,
+    manifest,
+    query,
+    retrieve,
+    sanity,
+)
 from gradcam_viewer.cli.common import (
     Command,
     CommandError,
@@ -21,7 +30,8 @@ from gradcam_viewer.cli.common import (
 log = logging.getLogger("gradcam_viewer.cli")
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    explain.COMMAND, manifest.COMMAND, calibrate.COMMAND, sanity.COMMAND, evaluate.COMMAND)}
+    explain.COMMAND, manifest.COMMAND, calibrate.COMMAND, sanity.COMMAND, evaluate.COMMAND,
+    query.COMMAND, retrieve.COMMAND)}
 
 
 def run_command(name: str, argv: list[str]) -> int:

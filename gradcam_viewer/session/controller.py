@@ -142,6 +142,7 @@ class SessionController:
         self.explaining: _Expected | None = None  # the explanation awaited for `image`
         self.models_loading = 0
         self.asked: tuple[list[Path], Path | None] = ([], None)  # see `ask`
+        self.listing_complete = True  # False while `listing` gets a list still growing
 
     # ------------------------------------------------------------------ queries ----
     def wanted_key(self) -> ResultKey | None:
@@ -168,6 +169,7 @@ class SessionController:
     def ask(self, paths: Sequence[Path], first: Path | None = None) -> None:
         """Files, folders or media asked for, to be scanned (the Studies panel does that);
         `listed` opens what the scan found: `first` if it is among them."""
+        self.listing_complete = True
         self.asked = ([Path(p) for p in paths], Path(first) if first is not None else None)
 
     def listed(self, files: list[Path], rejected: list[Path], notes: list[str]) -> Effects:
@@ -183,6 +185,19 @@ class SessionController:
         effects = self.open_files(files, files.index(first) if first in files else 0)
         effects.notices[:0] = ["\n".join(notes[:20])] if notes else []
         return effects
+
+    def listing(self, paths: Sequence[Path], complete: bool) -> Effects:
+        """The reading list as far as it is known (a study still being retrieved:
+        `complete=False`), in reading order. The file shown stays shown and keeps its place;
+        when none of the list is shown yet, its first file opens. Page Up / Page Down move
+        within what is known meanwhile."""
+        paths = [Path(p) for p in paths]
+        self.listing_complete = complete
+        current = self.files.current
+        if current is not None and current in paths:
+            self.files.set(paths, paths.index(current))
+            return Effects(redraw=Redraw.STATUS)
+        return self.open_files(paths) if paths else Effects(redraw=Redraw.STATUS)
 
     def open_files(self, paths: list[Path], index: int = 0) -> Effects:
         self.files.set(paths, index)
