@@ -378,3 +378,31 @@ def test_the_started_viewer_retrieves_what_a_worklist_asks(tmp_path, qr_pacs):
         _stop(viewer)
         for path in Path(os.environ.get("TMPDIR", "/tmp")).glob(f"gradcam-viewer-{env['USER']}-*"):
             path.unlink(missing_ok=True)
+
+
+def test_a_lock_left_under_this_process_id_is_taken_over(user, tmp_path):
+    """Process ids are reused (a container started again; Wine's small Windows ids, where this
+    was seen): a killed viewer's lock may name the id of the process starting now, and QLockFile
+    then takes its owner for running. Such a lock is taken over, not waited on for 2 s and then
+    left (which would start a viewer without its socket)."""
+    from PySide6.QtCore import QLockFile
+
+    from gradcam_viewer.ui.single_instance import Alone, lock_path
+
+    elsewhere = QLockFile(str(tmp_path / "model.lock"))
+    assert elsewhere.tryLock(0)
+    left = (tmp_path / "model.lock").read_bytes()  # this process's id, name, host and boot
+    elsewhere.unlock()
+    path = lock_path(instance_name())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(left)
+    claimed = claim(Handover((), str(tmp_path)))
+    assert isinstance(claimed, Claimed), claimed
+    server = InstanceServer(claimed)
+    try:
+        # held by this process now: a second claim (no one listening) must not take it
+        again = claim(Handover((), str(tmp_path)))
+        assert isinstance(again, Alone) and "did not answer within 2 s" in again.reason
+        assert claimed.lock.isLocked()
+    finally:
+        server.close()

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QSysInfo, QTimer, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from gradcam_viewer.config import config_dir
@@ -122,7 +122,7 @@ def _claim(name: str, handover: Handover) -> Reply | Claimed | Alone:
         return Alone(f"the configuration folder cannot be written ({exc.strerror})")
     lock = QLockFile(str(path))
     lock.setStaleLockTime(0)  # held for the viewer's life; stale only when its process is gone
-    if lock.tryLock(0):
+    if lock.tryLock(0) or (_left_by_this_process_id(lock) and lock.tryLock(0)):
         return Claimed(name, lock)
     if lock.error() != QLockFile.LockError.LockFailedError:
         return Alone(f"the lock file {path} cannot be written ({lock.error().name})")
@@ -134,6 +134,23 @@ def _claim(name: str, handover: Handover) -> Reply | Claimed | Alone:
             return reply
     return Alone(f"the running viewer holds {path} but did not answer within "
                  f"{RETRY_SECONDS:.0f} s")
+
+
+def _left_by_this_process_id(lock: QLockFile) -> bool:
+    """Whether the lock names this process, which did not take it: a killed viewer had the
+    same process id (ids are reused: a container started again, Wine's small Windows ids), so
+    QLockFile sees its owner running. Such a lock is removed. (One this process holds is not:
+    the holder's open file keeps it, flock on Unix and the share mode on Windows.)"""
+    info = lock.getLockInfo()
+    if not isinstance(info, tuple) or len(info) != 3:
+        return False
+    pid, host, _app = info
+    # QLockFile writes COMPUTERNAME on Windows ("VM" where QSysInfo says "vm")
+    here = {QSysInfo.machineHostName().lower(), os.environ.get("COMPUTERNAME", "").lower()}
+    if pid != os.getpid() or str(host).lower() not in here - {""}:
+        return False
+    log.info("removing a lock left by an earlier process with this process's id")
+    return lock.removeStaleLockFile()
 
 
 class NoAnswerError(Exception):
