@@ -4,7 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint venv demo-model demo-calibration bench soak package package-test clean
+.PHONY: run test lint venv demo-model demo-calibration bench soak package package-test clean \
+        package-windows package-test-windows
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,16 @@ package: $(STAMP)
 package-test: $(STAMP)
 	$(PY) -m pip install --quiet "pyinstaller>=6.10" "pip-licenses>=5"
 	bash packaging/package_test.sh
+
+# Windows installer, built on this Linux machine under Debian's Wine with NSIS (installs wine,
+# nsis, xvfb and mingw with apt-get when run as root). Downloads (Windows Python, wheels, a Wine
+# 10 package) are cached in ~/.cache/gradcam-viewer-windows. See packaging/windows/.
+package-windows:
+	$(PYTHON) packaging/windows/build_windows.py
+
+# Builds, then installs and runs the installer under Wine and Xvfb (~20 min on 2 cores).
+package-test-windows: $(STAMP)
+	$(PY) packaging/windows/package_test_windows.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

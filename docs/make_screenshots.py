@@ -1,5 +1,7 @@
 """docs/screenshot.png and docs/grid_view.png: the window as `make run` opens it (demo model, the
-bundled samples in the Studies panel, the sample DICOM shown), then the grid of all findings (G).
+bundled samples in the Studies panel, the sample DICOM shown), then the grid of all findings (G);
+docs/marks.png: a sample with marks over its heatmap and their live score (the marks go to a
+temporary store, not the user's).
 
 Run under a real X server (Qt's xcb plugin also needs libxcb-cursor0, libxcb-icccm4,
 libxcb-keysyms1):
@@ -9,6 +11,7 @@ libxcb-keysyms1):
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -25,7 +28,43 @@ def wait(app: QApplication, done, seconds: float) -> None:
         time.sleep(0.01)
 
 
+def show_marks(app: QApplication, win) -> None:
+    """The nodule sample with a rectangle and a polygon of the user's and an ellipse read from
+    another tool (dashed, read-only), the Nodule finding picked."""
+    from gradcam_viewer.marks import Kind, Mark
+    from gradcam_viewer.resources import samples_dir
+
+    path = samples_dir() / "phantom_04_mass_consolidation.png"
+    win.open_file(path)
+    wait(app, lambda: (win.session.result is not None and win.drawn() and not win.session.busy
+                       and win.session.image.path == path), 240)
+    import numpy as np
+
+    labels = win.session.model.labels
+    result = win.session.result
+
+    def peak(label: str) -> tuple[float, float]:
+        heat = result.display_heatmap(labels.index(label), win.session.image.size)
+        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        return float(x), float(y)
+
+    win.findings.labels.select_label(labels.index("Mass"))
+    editor = win.marking.editor
+    mx, my = peak("Mass")
+    editor.put(Mark.rectangle(mx - 70, my - 50, mx + 40, my + 60, "Mass"))
+    cx, cy = peak("Consolidation")
+    editor.put(Mark.polygon([(cx - 70, cy - 40), (cx + 50, cy - 60), (cx + 80, cy + 30),
+                             (cx + 10, cy + 90), (cx - 80, cy + 50)], "Consolidation"))
+    win.marking.add_read_only([Mark(Kind.ELLIPSE, ((mx - 50, my + 10), (mx + 60, my - 10),
+                                                   (mx + 2, my - 40), (mx + 8, my + 40)),
+                                    "Mass", source="SR, another observer")])
+    editor.selected = editor.marks.marks[0].id
+    win.marking._changed()
+    wait(app, lambda: False, 1)
+
+
 def main() -> int:
+    os.environ["GRADCAM_VIEWER_MARKS"] = tempfile.mkdtemp(prefix="marks-")
     app = QApplication(sys.argv[:1])
     from gradcam_viewer.ui.app import open_start_sample
     from gradcam_viewer.ui.main_window import MainWindow
@@ -45,8 +84,11 @@ def main() -> int:
         win.image_area.toggle_grid()
         wait(app, lambda: False, 1)
         win.grab().save(str(out / "grid_view.png"))
+        win.image_area.toggle_grid()
+        show_marks(app, win)
+        win.grab().save(str(out / "marks.png"))
         win.shutdown()
-    print(out / "screenshot.png", out / "grid_view.png")
+    print(out / "screenshot.png", out / "grid_view.png", out / "marks.png")
     return 0
 
 

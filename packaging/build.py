@@ -1,7 +1,9 @@
 """`make package`: PyInstaller one-folder bundle, trimmed and checked, then a .tar.gz and a .deb.
 
-Prints the bundle size and the newest glibc symbol version the bundle needs. Linux only; the
-Windows (Inno Setup) and macOS (.app/.dmg) recipes are beside this file.
+Prints the bundle size and the newest glibc symbol version the bundle needs. Run by a Windows
+Python (under Wine: `make package-windows`, packaging/windows/build_windows.py) it freezes, trims
+and writes the licence list only, into $GRADCAM_WINDOWS_WORK/dist; NSIS makes the installer.
+The macOS (.app/.dmg) recipe is in packaging/macos.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gradcam-viewer"
-DIST = ROOT / "dist"
+WINDOWS = sys.platform == "win32"
+# Windows: outside the checkout (packaging/windows/wine.py says why)
+WINDOWS_WORK = Path(os.environ.get("GRADCAM_WINDOWS_WORK", ROOT / "build" / "windows"))
+DIST = WINDOWS_WORK / "dist" if WINDOWS else ROOT / "dist"
 BUNDLE = DIST / NAME
+WORKPATH = WINDOWS_WORK / "pyinstaller" if WINDOWS else ROOT / "build" / "pyinstaller"
 
 # Qt parts the viewer does not use (Essentials ships them; nothing we load links them).
 QT_DROP_DIRS = ["translations", "qml", "resources/qtwebengine_devtools_resources.pak"]
@@ -49,7 +55,7 @@ def du(path: Path) -> int:
 def run_pyinstaller() -> None:
     shutil.rmtree(BUNDLE, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-                    "--distpath", str(DIST), "--workpath", str(ROOT / "build" / "pyinstaller"),
+                    "--distpath", str(DIST), "--workpath", str(WORKPATH),
                     str(ROOT / "packaging" / "gradcam-viewer.spec")], check=True, cwd=ROOT)
 
 
@@ -60,7 +66,9 @@ def internal() -> Path:
 
 def trim() -> int:
     before = du(BUNDLE)
-    qt = internal() / "PySide6" / "Qt"
+    qt = internal() / "PySide6" / "Qt"  # Linux and macOS wheels; Windows ones have no Qt/
+    if not qt.is_dir():
+        qt = internal() / "PySide6"
     for rel in QT_DROP_DIRS:
         target = qt / rel
         if target.is_dir():
@@ -114,9 +122,10 @@ def licences() -> tuple[Path, list[str]]:
     from importlib.metadata import packages_distributions
 
     top = {p.name.split(".")[0] for p in internal().iterdir()}
-    top |= {p.stem.split(".")[0] for p in internal().glob("*.so*")}
+    for pattern in ("*.so*", "*.pyd", "*.dll"):
+        top |= {p.stem.split(".")[0] for p in internal().glob(pattern)}
     # pure-Python modules live inside the PYZ archive, listed in PyInstaller's TOC
-    toc = ROOT / "build" / "pyinstaller" / NAME / "PYZ-00.toc"
+    toc = WORKPATH / NAME / "PYZ-00.toc"
     if toc.is_file():
         top |= set(re.findall(r"\('([A-Za-z_][\w]*)[.']", toc.read_text()))
     mapping = packages_distributions()
@@ -177,12 +186,19 @@ def main() -> int:
         run_pyinstaller()
     untrimmed = du(BUNDLE)
     trimmed = trim()
-    stripped = strip_tensorflow()
+    stripped = 0 if WINDOWS else strip_tensorflow()
     lic, gpl = licences()
     if gpl:
         print("GPL-licensed packages in the bundle:\n  " + "\n  ".join(gpl), file=sys.stderr)
         return 1
+    if WINDOWS:  # CPython itself (python311.dll, the standard library) is no pip distribution
+        shutil.copy(Path(sys.base_prefix) / "LICENSE.txt", internal() / "PYTHON_LICENSE.txt")
     size = du(BUNDLE)
+    if WINDOWS:
+        print(f"bundle: {BUNDLE}\n  untrimmed {untrimmed / 2**20:.0f} MiB, trimmed "
+              f"{trimmed / 2**20:.0f} MiB -> {size / 2**20:.0f} MiB\n"
+              f"  licence list: {lic.relative_to(BUNDLE)} (no GPL-only package)")
+        return 0
     tar = make_tar(ver)
     deb = make_deb(ver)
     print(f"bundle: {BUNDLE}")

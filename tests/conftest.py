@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def marks_folder(tmp_path_factory, monkeypatch) -> Path:
+    """The viewer's marks go to a folder of the test's own, never the user's data folder."""
+    folder = tmp_path_factory.mktemp("marks")
+    monkeypatch.setenv("GRADCAM_VIEWER_MARKS", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():
@@ -60,6 +68,18 @@ def orthanc(tmp_path_factory):
     server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
     yield server
     stop_orthanc(server)
+
+
+@pytest.fixture(scope="session")
+def qr_pacs(tmp_path_factory):
+    """An Orthanc set up for query/retrieve as a hospital would (tests/pacs_studies.py): the
+    viewer's AE title registered, seeded studies; with the DICOMweb plugin when installed."""
+    from orthanc_server import stop_orthanc
+    from pacs_studies import start_qr_pacs
+
+    pacs = start_qr_pacs(tmp_path_factory.mktemp("qr"))
+    yield pacs
+    stop_orthanc(pacs.server)
 
 
 @pytest.fixture

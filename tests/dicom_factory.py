@@ -43,6 +43,16 @@ def make_dataset(pixels: np.ndarray, bits_stored: int = 16, signed: bool = False
     return ds
 
 
+def write_multiframe(path: Path, frames: int = 3, size: int = 64) -> tuple[Path, Dataset]:
+    """A multi-frame grey Secondary Capture (12 bits of noise per frame) with a study."""
+    pixels = (np.random.default_rng(3).random((frames, size, size)) * 4000).astype(np.uint16)
+    ds = make_dataset(pixels, bits_stored=12, StudyInstanceUID=generate_uid(),
+                      SeriesInstanceUID=generate_uid())
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = \
+        pydicom.uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    return write(path, ds), ds
+
+
 def write(path: Path, ds: Dataset, **kwargs) -> Path:
     ds.save_as(path, enforce_file_format=kwargs.pop("enforce", True), **kwargs)
     return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -26,6 +27,13 @@ def tool(name: str, package: str) -> str:
     if exe is None:
         _missing(f"{name} is absent: install the Debian package {package}")
     return exe
+
+
+def file(path: Path, package: str) -> Path:
+    """A file a Debian package installs (a plugin, a data file)."""
+    if not path.exists():
+        _missing(f"{path} is absent: install the Debian package {package}")
+    return path
 
 
 def module(name: str, install: str) -> ModuleType:

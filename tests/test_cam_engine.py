@@ -60,6 +60,9 @@ def densenet():
 
 @pytest.mark.parametrize("name,build,layer", FLAT_CASES, ids=[c[0] for c in FLAT_CASES])
 def test_every_label_equals_single_label_tape(name, build, layer):
+    # The same weights whatever ran before: over 15 random draws the worst map error of these
+    # float32 models spread from 1e-6 to 1.3e-4 (a map with a tiny peak magnifies round-off).
+    keras.utils.set_random_seed(0)
     model = build()
     x = _batch(model)
     exp = Explainer(model)

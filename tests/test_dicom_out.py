@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from dicom_checks import content_items, dciodvfy
-from dicom_factory import make_dataset, write
+from dicom_factory import make_dataset, write, write_multiframe
 from gradcam_viewer.cli import main
 from gradcam_viewer.resources import samples_dir
 
@@ -406,12 +406,7 @@ def test_report_carries_the_out_of_distribution_flag(tmp_path, flag):
 def test_multiframe_source_names_the_explained_frame(tmp_path):
     from gradcam_viewer.outputs.dicom import build_objects, write_objects
 
-    frames = (np.random.default_rng(3).random((3, 64, 64)) * 4000).astype(np.uint16)
-    ds = make_dataset(frames, bits_stored=12, StudyInstanceUID=pydicom.uid.generate_uid(),
-                      SeriesInstanceUID=pydicom.uid.generate_uid())
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = \
-        pydicom.uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage
-    src = write(tmp_path / "mf.dcm", ds)
+    src, _ = write_multiframe(tmp_path / "mf.dcm")
     notes: list[str] = []
     objs = dict(build_objects(_explained(src, frame=2), notes))
     # highdicom 0.28 derives maps only from single-frame or enhanced multi-frame images

@@ -155,7 +155,8 @@ def test_annotations_that_do_not_fit_get_clear_messages(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert "'Hernia', which is not a label of the model" in err
-    assert f"have no row in 'labels.csv' and were left out (e.g. {other.name})" in err
+    assert (f"have no row in 'labels.csv' and no marks or boxes and were left out "
+            f"(e.g. {other.name})") in err
     assert "has no column for Cardiomegaly" in err
     (tmp_path / "bad.csv").write_text(f"Image,Nodule\n{png.name},maybe\n")
     assert main(["evaluate", "--labels", str(tmp_path / "bad.csv"), str(png)]) == 2

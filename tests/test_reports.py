@@ -28,8 +28,8 @@ def evaluation(with_boxes: bool, seed: int = 0) -> Evaluation:
     if with_boxes:
         for label in LABELS[:2]:
             for _ in range(5):
-                ev.add_box(label, {"hit": float(rng.random() < 0.7), "iou": rng.random(),
-                                   "iobb": rng.random()})
+                ev.add_case(label, {"hit": float(rng.random() < 0.7), "iou": rng.random(),
+                                   "iobb": rng.random(), "energy": rng.random()})
     return ev
 
 
@@ -78,8 +78,13 @@ def test_table_says_the_csv_figures_and_every_text_fits_its_cell():
             assert got == pytest.approx([float(line[k]) for k in
                                          ("auroc", "auroc_ci_low", "auroc_ci_high")], abs=6e-4)
         iou = cells[i, n_cols - 1].get_text().get_text()
-        assert iou == "–" if line["mean_iou"] == "" else \
-            float(iou) == pytest.approx(float(line["mean_iou"]), abs=6e-4)
+        if line["mean_iou"] == "":
+            assert iou == "–"
+        else:  # the mean and its interval
+            got = [float(x) for x in re.findall(r"\d\.\d+", iou)]
+            assert got == pytest.approx([float(line[k]) for k in
+                                         ("mean_iou", "mean_iou_ci_low", "mean_iou_ci_high")],
+                                        abs=6e-3)
     renderer = fig.canvas.get_renderer()
     fig.canvas.draw()
     page = fig.bbox
@@ -123,3 +128,43 @@ def test_reports_are_a_png_of_the_page_and_a_one_page_pdf(tmp_path):
     assert picture.mode == "RGB" and picture.size == (1100, 700)
     assert not list(tmp_path.glob("*.part"))
 
+
+
+def test_operating_points_join_the_table_and_fit():
+    """Fourteen labels with NIH's longest names, localisation and operating points: the
+    table says the points' figures, and every text still fits its cell."""
+    from gradcam_viewer.cli.evaluate import add_points
+    from gradcam_viewer.models.operating_points import OperatingPoint, OperatingPoints
+
+    names = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion",
+             "Emphysema", "Fibrosis", "Hernia", "Infiltration", "Mass", "Nodule",
+             "Pleural_Thickening", "Pneumonia", "Pneumothorax"]
+    rng = np.random.default_rng(5)
+    ev = Evaluation(names)
+    for _ in range(60):
+        truth = (rng.random(len(names)) < 0.4).astype(int)
+        ev.add(np.clip(truth * 0.5 + rng.random(len(names)) * 0.6, 0, 1), truth)
+    for label in names:
+        for _ in range(4):
+            ev.add_case(label, {"hit": 1.0, "iou": rng.random(), "iobb": rng.random(),
+                                "energy": rng.random()}, 2)
+    rows = ev.table(100)
+    points = OperatingPoints("sensitivity=0.9", 60, "2026-01-01", "a" * 64, tuple(
+        OperatingPoint(label, 0.4321, 0.9, 0.55, 20, 40, (0.3012, 0.5567))
+        for label in names[:-1]))
+    add_points(rows, points)
+    fig = reports.evaluation_figure(rows, ev.curves(), ["t", "m", "n"])
+    cells = fig.axes[2].tables[0].get_celld()
+    titles = [cells[0, c].get_text().get_text() for c in range(len(reports.table_columns(rows)))]
+    assert titles[-2:] == ["threshold [CI]", "sens. / spec."] and "marked" in titles
+    assert cells[1, len(titles) - 2].get_text().get_text() == "0.432 [0.30, 0.56]"
+    assert cells[1, len(titles) - 1].get_text().get_text() == "0.90 / 0.55"
+    assert cells[len(names), len(titles) - 2].get_text().get_text() == "–"  # no point
+    assert cells[1, titles.index("marked")].get_text().get_text() == "4"
+    assert cells[1, titles.index("shapes")].get_text().get_text() == "8"
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    for (r, c), cell in cells.items():
+        box = cell.get_window_extent(renderer)
+        assert cell.get_text().get_window_extent(renderer).width <= box.width - 2, (r, c)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, (r, c)

@@ -120,7 +120,7 @@ class ExplainJob:
         """Overlays, JSON (and DICOM objects) of one image; returns its CSV row."""
         from gradcam_viewer.outputs.dicom.objects import DicomExport
         from gradcam_viewer.outputs.export import write_json, write_png_fast
-        from gradcam_viewer.outputs.records import csv_row, prediction_record, source_id
+        from gradcam_viewer.outputs.records import calls_of, csv_row, prediction_record, source_id
         from gradcam_viewer.render import OverlayStyle, composite
         from gradcam_viewer.trust.ood import csv_flag
 
@@ -151,7 +151,8 @@ class ExplainJob:
         warning = (f"warning: {item.rel}: unlike the images this model was checked on "
                    f"(distance percentile {ood['percentile']:.1f})"
                    if ood and ood.get("flagged") else None)
-        return Written(csv_row(source, values, s.include_ids, model.output_kind, ood), warning)
+        return Written(csv_row(source, values, s.include_ids, model.output_kind, ood,
+                               calls_of(model, values)), warning)
 
 
 def failure_message(item: Planned, exc: BaseException) -> str:

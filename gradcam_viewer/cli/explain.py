@@ -200,7 +200,8 @@ def plan(args: argparse.Namespace, bundle: ModelBundle, settings: JobSettings,
     overlays = list(settings.overlays)
     items = plan_outputs(inputs.paths, common_root(args.images), args.out, overlays)
     csv_path = args.out / "predictions.csv"
-    header = csv_header(bundle.labels, settings.include_ids)
+    header = csv_header(bundle.labels, settings.include_ids,
+                        calls=bundle.identity.operating_points is not None)
     try:
         listed = rows_already_written(csv_path, header, args.force, args.resume)
     except ValueError as exc:

@@ -7,8 +7,10 @@ most once, so symlink loops end. A DICOMDIR is read with pydicom's `FileSet`; it
 are matched case-insensitively (media mounted with lower-case names), references that leave
 the medium's folder are refused, and missing files are reported as warnings. Warnings are
 what could not be read (`explain` fails on them); notices are told only (the depth limit, an
-unusable DICOMDIR whose folder is searched instead). Non-images (reports, CSVs, DICOM SR) are
-counted as skipped, silently. Headers are read with
+unusable DICOMDIR whose folder is searched instead). Structured reports (DICOM SR of a class
+that can hold image regions) are listed apart (`Catalogue.reports`): they may hold marks made
+on the images (marks/sr_read.py reads them). Other non-images (CSVs, text reports, DICOMDIRs
+under other names) are counted as skipped, silently. Headers are read with
 `stop_before_pixels` and only for DICOM files, to sort them (see `studies.py` for the order).
 """
 
@@ -29,7 +31,14 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.fileset import FileInstance
 from pydicom.tag import BaseTag
-from pydicom.uid import UID, MediaStorageDirectoryStorage
+from pydicom.uid import (
+    UID,
+    Comprehensive3DSRStorage,
+    ComprehensiveSRStorage,
+    EnhancedSRStorage,
+    ExtensibleSRStorage,
+    MediaStorageDirectoryStorage,
+)
 
 from gradcam_viewer.imaging.raster import sniff_raster
 from gradcam_viewer.imaging.studies import Catalogue, DicomInfo, ImageRef, natural_key
@@ -41,6 +50,9 @@ HEADER_DEFER = 1024  # bytes: longer header values (private blobs, icons) are no
 PROGRESS_S = 0.5  # a long scan reports the images found so far this often
 # a bare (preamble-less) dataset starts with a tag of one of these groups
 _BARE_GROUPS = {0x0000, 0x0002, 0x0004, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028}
+# SR classes whose content may hold spatial coordinates (SCOORD): marks on images
+REPORT_CLASSES = frozenset({EnhancedSRStorage, ComprehensiveSRStorage, Comprehensive3DSRStorage,
+                            ExtensibleSRStorage})
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
         b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST",
         b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV"}
@@ -120,9 +132,11 @@ def scan_media(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
             break
     catalogue = Catalogue.build(state.entries)
     catalogue.skipped = state.skipped
+    catalogue.reports = state.reports
     catalogue.warnings, catalogue.notices = state.warnings, state.notices
-    log.info("scan: %d image(s), %d other file(s) skipped, %d warning(s), %d notice(s)",
-             len(state.entries), state.skipped, len(state.warnings), len(state.notices))
+    log.info("scan: %d image(s), %d report(s), %d other file(s) skipped, %d warning(s), "
+             "%d notice(s)", len(state.entries), len(state.reports), state.skipped,
+             len(state.warnings), len(state.notices))
     return ScanResult(catalogue, state.rejected)
 
 
@@ -133,6 +147,7 @@ class _Scan:
         self.progress = progress
         self.reported = time.monotonic()  # the first report comes after PROGRESS_S
         self.entries: list[tuple[ImageRef, DicomInfo | None]] = []
+        self.reports: list[Path] = []  # structured reports that may hold marks
         self.warnings: list[str] = []
         self.notices: list[str] = []
         self.skipped = 0
@@ -227,17 +242,19 @@ class _Scan:
             self.image_files.add(key)
             self.add(ImageRef(path, rank=self.rank), None)
             return
-        info, is_image = header
-        if is_image:
+        info, what = header
+        if what == IMAGE:
             self.image_files.add(key)
             self.add(ImageRef(path, rank=self.rank), info)
         else:
-            self._not_an_image(path, explicit)
+            if what == REPORT:
+                self.reports.append(path)
+            self._not_an_image(path, explicit, counted=what != REPORT)
 
-    def _not_an_image(self, path: Path, explicit: bool) -> None:
+    def _not_an_image(self, path: Path, explicit: bool, counted: bool = True) -> None:
         if explicit:
             self.rejected.append(path)
-        else:
+        elif counted:
             self.skipped += 1
 
     # ---------------------------------------------------------------- DICOMDIR ----
@@ -311,7 +328,10 @@ class _Scan:
                 continue  # listed already (named explicitly, or by another DICOMDIR)
             self.seen_files.add((st.st_dev, st.st_ino))  # so the folder walk skips it
             if instance.node.record_type != "IMAGE":
-                self.skipped += 1
+                if instance.node.record_type == "SR DOCUMENT":
+                    self.reports.append(real)
+                else:
+                    self.skipped += 1
                 continue
             records = _Records(instance)
             parent = id(instance.node.parent)
@@ -382,9 +402,13 @@ def _file_id(record: Dataset | FileInstance) -> list[str]:
     return [str(v).strip() for v in value]
 
 
-def _header(path: Path, f: BinaryIO, bare: bool) -> tuple[DicomInfo | None, bool]:
-    """Header fields for sorting, and whether the file holds an image (has Rows/Columns).
-    `f` is `path` opened by the caller."""
+IMAGE, REPORT, OTHER = "image", "report", "other"  # what a DICOM file holds, for the scan
+
+
+def _header(path: Path, f: BinaryIO, bare: bool) -> tuple[DicomInfo | None, str]:
+    """Header fields for sorting, and what the file holds: IMAGE (it has Rows/Columns),
+    REPORT (a structured report of a class that can hold regions) or OTHER. `f` is `path`
+    opened by the caller."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -394,12 +418,12 @@ def _header(path: Path, f: BinaryIO, bare: bool) -> tuple[DicomInfo | None, bool
                                      defer_size=HEADER_DEFER)
             is_image = "Rows" in ds and "Columns" in ds
             if not is_image:  # no Rows/Columns: a report, an SR, a DICOMDIR under another name
-                return None, False
-            return _info(ds), True
+                return None, REPORT if _text(ds, "SOPClassUID") in REPORT_CLASSES else OTHER
+            return _info(ds), IMAGE
     except Exception:
         # a DICM file whose header is damaged is still listed: opening it explains the damage
         log.debug("header unreadable: %s", path.name, exc_info=True)
-        return None, not bare
+        return None, OTHER if bare else IMAGE
 
 
 _LAST_TAG = 0x00280011  # Columns: every element the scan needs comes before it

@@ -110,7 +110,9 @@ class Catalogue:
     warnings: list[str] = field(default_factory=list)
     # told, not failed: the depth limit reached, a DICOMDIR replaced by a search of its folder
     notices: list[str] = field(default_factory=list)
-    skipped: int = 0  # files that are not images (reports, CSVs, DICOM SR, ...)
+    skipped: int = 0  # files that are not images (CSVs, text, ...) nor structured reports
+    # structured reports found beside the images: they may hold marks (marks/sr_read.py)
+    reports: list[Path] = field(default_factory=list)
 
     @classmethod
     def build(cls, entries: list[tuple[ImageRef, DicomInfo | None]]) -> Catalogue:
@@ -174,6 +176,7 @@ class Catalogue:
         merged.warnings = self.warnings + other.warnings
         merged.notices = self.notices + other.notices
         merged.skipped = self.skipped + other.skipped
+        merged.reports = self.reports + [p for p in other.reports if p not in self.reports]
         return merged
 
     def all_series(self) -> list[Series]:

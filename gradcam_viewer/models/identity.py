@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gradcam_viewer.models.operating_points import OperatingPoints
 from gradcam_viewer.models.outputs import output_kind_of
 
 
@@ -20,6 +21,7 @@ class ModelIdentity:
     output_activation: str
     disclaimer: str
     synthetic_demo: bool
+    operating_points: OperatingPoints | None = None  # thresholds set on local cases
 
     @classmethod
     def of(cls, name: str, labels: list[str] | tuple[str, ...],
@@ -31,7 +33,8 @@ class ModelIdentity:
                    output_kind=output_kind_of(manifest),
                    output_activation=str(manifest.get("output_activation", "unknown")),
                    disclaimer=str(manifest.get("disclaimer", "")),
-                   synthetic_demo=bool(manifest.get("synthetic_demo")))
+                   synthetic_demo=bool(manifest.get("synthetic_demo")),
+                   operating_points=OperatingPoints.of(manifest))
 
     def as_record(self) -> dict[str, str | bool | None]:
         """The "model" entry of a JSON record."""

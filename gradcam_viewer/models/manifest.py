@@ -42,6 +42,27 @@ class OodCalibration(TypedDict):
     method: NotRequired[str]
 
 
+class OperatingPointEntry(TypedDict):
+    threshold: float
+    sensitivity: float
+    specificity: float
+    positives: int
+    negatives: int
+    threshold_ci: NotRequired[list[float]]
+
+
+class OperatingPointsEntry(TypedDict):
+    """The thresholds `evaluate --operating-points --write-manifest` set (see
+    models/operating_points.py)."""
+
+    rule: str
+    cases: int
+    date: str
+    weights_sha256: str
+    labels: dict[str, OperatingPointEntry]
+    source: NotRequired[str]
+
+
 class Manifest(TypedDict):
     """The manifest as manifest.schema.json describes it (the schema is the authority: a file
     is read only after it validates, so these types hold for every manifest read)."""
@@ -65,6 +86,7 @@ class Manifest(TypedDict):
     training: NotRequired[dict[str, object]]
     weights_file: NotRequired[str]
     ood: NotRequired[OodCalibration]
+    operating_points: NotRequired[OperatingPointsEntry]
 
 
 def sha256_of(path: Path) -> str:

@@ -11,7 +11,7 @@ are never logged. No patient-identifying field is written unless the caller asks
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,25 +65,41 @@ def source_from_record(record: dict[str, Any]) -> SourceId:
     return SourceId(str(record["path"]), int(record["frame"]), uids)
 
 
-def csv_header(labels: list[str], include_ids: bool = True) -> list[str]:
+def csv_header(labels: list[str], include_ids: bool = True,
+               calls: bool = False) -> list[str]:
     """`path`, `frame`, the three UIDs (left out with include_ids=False), one column per label,
     `values`: what the numbers are ("probabilities" or "scores (not probabilities)"), and
-    `ood_flagged`: true, false or "not calibrated" (the out-of-distribution warning, issue 13).
+    `ood_flagged`: true, false or "not calibrated" (the out-of-distribution warning), then,
+    for a model with operating points (`calls`), `<label> call` per label: positive, negative,
+    or empty where the label has no point.
 
     The columns are the same for every image so that files from several runs or from the
     window can be concatenated; the UID cells of a non-DICOM image are empty."""
     return ["path", "frame", *(UID_KEYWORDS if include_ids else ()), *labels, "values",
-            "ood_flagged"]
+            "ood_flagged", *((f"{lab} call" for lab in labels) if calls else ())]
+
+
+def calls_of(model: ModelIdentity, values: np.ndarray | Sequence[float]
+             ) -> dict[str, bool | None] | None:
+    """Each label's call at the model's operating points (None: the model has none)."""
+    points = model.operating_points
+    if points is None:
+        return None
+    return points.calls(model.labels, [float(v) for v in values])
 
 
 def csv_row(source: SourceId, values: np.ndarray | Sequence[float], include_ids: bool = True,
-            kind: str = "probabilities", ood: dict[str, Any] | None = None) -> list[str]:
-    """One image's row; `ood` is its "ood" record (None: not calibrated)."""
+            kind: str = "probabilities", ood: dict[str, Any] | None = None,
+            calls: Mapping[str, bool | None] | None = None) -> list[str]:
+    """One image's row; `ood` is its "ood" record (None: not calibrated), `calls` its calls
+    (`calls_of`) when the model has operating points."""
     from gradcam_viewer.trust.ood import csv_flag
 
     ids = [source.uids.get(k, "") for k in UID_KEYWORDS] if include_ids else []
+    words = {True: "positive", False: "negative", None: ""}
     return [source.path, str(source.frame), *ids, *(f"{float(p):.6f}" for p in values),
-            values_title(kind), csv_flag(ood)]
+            values_title(kind), csv_flag(ood),
+            *(words[c] for c in (calls or {}).values())]
 
 
 def prediction_record(source: SourceId, image: LoadedImage, model: ModelIdentity,
@@ -91,7 +107,9 @@ def prediction_record(source: SourceId, image: LoadedImage, model: ModelIdentity
     """The JSON of one image: the same from the command and from the window. The values are
     stored under "scores" instead of "probabilities" when the model's outputs are not known to
     be probabilities; the out-of-distribution record ({"score", "percentile", "flagged",
-    "calibrated"}, trust/ood.py) under "ood" when the result has one."""
+    "calibrated"}, trust/ood.py) under "ood" when the result has one; for a model with
+    operating points, each label's call under "calls" (true: positive, false: negative, null:
+    no point for the label) and what the points are under "operating_points"."""
     kind = model.output_kind
     evidence = zip(model.labels, result.has_evidence, strict=True)
     record = {
@@ -110,6 +128,10 @@ def prediction_record(source: SourceId, image: LoadedImage, model: ModelIdentity
     }
     if result.ood is not None:
         record["ood"] = result.ood
+    calls = calls_of(model, result.probabilities)
+    if calls is not None and model.operating_points is not None:
+        record["calls"] = calls
+        record["operating_points"] = model.operating_points.summary()
     if include_identifying:
         record["metadata"] = image.visible_metadata(include_identifying=True)
     return record

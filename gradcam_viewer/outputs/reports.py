@@ -30,14 +30,20 @@ DPI = 100
 EVALUATION_SIZE = (14.0, 15.0)  # inches: 1400 x 1500 pixels at DPI
 SANITY_SIZE = (11.0, 7.0)
 TABLE_FONT = 10  # points
+MIN_TABLE_FONT = 9  # a wide table (many columns, long labels) may go down to this
+TABLE_WIDTH = 0.92  # of the page
 TABLE_ROW = 0.022  # a table row's height, as a share of the page's height
 BARS = (("AUROC", "auroc"), ("pointing game", "pointing_game"),
         ("IoBB accuracy, T = 0.5", "iobb_acc_0.5"), ("mean IoU", "mean_iou"))
+# the page's table: per label, the images and positives, the AUROC, the marked cases (and
+# their boxes or shapes) and the localisation figures, each with its 95% interval (the IoBB
+# accuracy at T = 0.5, which the bars draw; the CSV has every T); with operating points, the
+# threshold with its interval and its sensitivity and specificity on the cases
 TABLE_COLUMNS = (("label", "label"), ("images", "images"), ("positives", "positives"),
-                 ("AUROC [95% CI]", "auroc"), ("boxes", "boxes"),
-                 ("pointing", "pointing_game"), ("IoBB@.1", "iobb_acc_0.1"),
-                 ("@.25", "iobb_acc_0.25"), ("@.5", "iobb_acc_0.5"), ("@.75", "iobb_acc_0.75"),
-                 ("@.9", "iobb_acc_0.9"), ("IoU", "mean_iou"))
+                 ("AUROC [95% CI]", "auroc"), ("marked", "marked"), ("shapes", "boxes"),
+                 ("pointing [CI]", "pointing_game"), ("energy [CI]", "energy_pointing_game"),
+                 ("IoBB@.5 [CI]", "iobb_acc_0.5"), ("IoU [CI]", "mean_iou"))
+POINT_COLUMNS = (("threshold [CI]", "op_threshold"), ("sens. / spec.", "op_sensitivity"))
 
 
 def _page(size: tuple[float, float]) -> Figure:
@@ -141,31 +147,50 @@ def _bar_axes(ax: Axes, rows: Sequence[dict[str, Any]]) -> None:
                   fontsize=9, frameon=False)
 
 
+def table_columns(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """The table's columns: the operating point's only when the rows have one."""
+    return TABLE_COLUMNS + (POINT_COLUMNS if rows and "op_threshold" in rows[0] else ())
+
+
+def _interval(r: dict[str, Any], key: str, decimals: int = 3) -> str:
+    lo, hi = r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
+    if not _known(r[key]) or lo is None or not _known(lo) or hi is None or not _known(hi):
+        return _cell(r[key])
+    return f"{r[key]:.3f} [{lo:.{decimals}f}, {hi:.{decimals}f}]"
+
+
 def table_cells(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
     """The report's table in words: one row per label, a dash where a figure is unknown."""
     cells = []
     for r in rows:
         line = []
-        for _, key in TABLE_COLUMNS:
-            line.append(f"{_cell(r['auroc'])} [{_cell(r['auroc_ci_low'])}, "
-                        f"{_cell(r['auroc_ci_high'])}]" if key == "auroc" else _cell(r[key]))
+        for _, key in table_columns(rows):
+            if key == "auroc":
+                line.append(f"{_cell(r['auroc'])} [{_cell(r['auroc_ci_low'])}, "
+                            f"{_cell(r['auroc_ci_high'])}]")
+            elif key == "op_sensitivity":
+                line.append(f"{r['op_sensitivity']:.2f} / {r['op_specificity']:.2f}"
+                            if _known(r["op_sensitivity"]) else "–")
+            elif key in ("pointing_game", "energy_pointing_game", "iobb_acc_0.5", "mean_iou",
+                         "op_threshold"):
+                line.append(_interval(r, key, 2))
+            else:
+                line.append(_cell(r[key]))
         cells.append(line)
     return cells
 
 
 def _table(figure: Figure, rows: Sequence[dict[str, Any]], top: float) -> None:
     cells = table_cells(rows)
-    titles = [title for title, _ in TABLE_COLUMNS]
-    chars = [max(len(t), *(len(line[i]) for line in cells)) if cells else len(t)
-             for i, t in enumerate(titles)]
+    titles = [title for title, _ in table_columns(rows)]
+    size, widths = _column_widths(figure, titles, cells)
     height = min(top - 0.02, TABLE_ROW * (len(cells) + 1))
-    ax = figure.add_axes((0.04, top - height, 0.92, height))
+    ax = figure.add_axes((0.04, top - height, TABLE_WIDTH, height))
     ax.axis("off")
     table = ax.table(cellText=cells or None, colLabels=titles, cellLoc="center",
-                     colWidths=[c / sum(chars) for c in chars],
-                     bbox=Bbox.from_bounds(0, 0, 1, 1))
+                     colWidths=widths, bbox=Bbox.from_bounds(0, 0, 1, 1))
     table.auto_set_font_size(False)
-    table.set_fontsize(TABLE_FONT)
+    table.set_fontsize(size)
     for (row, col), cell in table.get_celld().items():
         if row == 0:
             cell.set_text_props(fontweight="bold")
@@ -173,6 +198,28 @@ def _table(figure: Figure, rows: Sequence[dict[str, Any]], top: float) -> None:
         if col == 0 and row > 0:
             cell.set_text_props(ha="left")
             cell.PAD = 0.04
+
+
+def _column_widths(figure: Figure, titles: list[str],
+                   cells: list[list[str]]) -> tuple[float, list[float]]:
+    """The font size (TABLE_FONT, smaller down to MIN_TABLE_FONT when the columns need it)
+    and each column's share of the table's width: its widest text as drawn (the titles
+    bold) and a margin, measured with the page's renderer."""
+    from matplotlib.font_manager import FontProperties
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    available = TABLE_WIDTH * figure.bbox.width
+    size = float(TABLE_FONT)
+    while True:
+        def width(text: str, bold: bool, points: float = size) -> float:
+            font = FontProperties(size=points, weight="bold" if bold else "normal")
+            return float(renderer.get_text_width_height_descent(text, font, ismath=False)[0])
+
+        need = [max([width(t, True), *(width(line[i], False) for line in cells)])
+                + 2.5 * size for i, t in enumerate(titles)]
+        if sum(need) <= available or size <= MIN_TABLE_FONT:
+            return size, [n / sum(need) for n in need]
+        size = max(MIN_TABLE_FONT, size - 0.5)
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -60,5 +60,7 @@ def row_from_record(source: SourceId, record: dict[str, Any], labels: list[str],
                     include_ids: bool) -> list[str]:
     """The CSV row the earlier run would have written for this image."""
     values = record.get("probabilities") or record.get("scores") or {}
+    calls = record.get("calls")
     return csv_row(source, [values[lab] for lab in labels], include_ids,
-                   str(record.get("output_kind", "probabilities")), record.get("ood"))
+                   str(record.get("output_kind", "probabilities")), record.get("ood"),
+                   {lab: calls.get(lab) for lab in labels} if isinstance(calls, dict) else None)

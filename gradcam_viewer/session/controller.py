@@ -236,6 +236,18 @@ class SessionController:
         effects.notices[:0] = ["\n".join(notes[:20])] if notes else []
         return effects
 
+    def listing(self, paths: Sequence[Path], complete: bool, first: bool = False) -> Effects:
+        """A study being retrieved: the files on disk so far, in reading order (`first`: the
+        first listing of this retrieve, `complete`: nothing more will arrive). Like a scan,
+        it starts a growing list whose first file opens as soon as it is known; keys pressed
+        meanwhile are kept (see FileList)."""
+        if first:
+            self.scan_started()
+        paths = [Path(p) for p in paths]
+        if complete:
+            return self._follow(self.files.finish(paths))
+        return self.scan_progress(paths)
+
     def open_files(self, paths: list[Path], index: int = 0) -> Effects:
         self.files.set(paths, index)
         current = self.files.current

@@ -1,16 +1,23 @@
-"""Localisation and discrimination measured on the user's own annotations (issue 13, part 3).
+"""Localisation and discrimination measured on the user's own annotations.
 
 - labels.csv: one row per image (first column, or `Image` / `Image Index`: the file name), one
   0/1 column per label (the AI for Medicine course's train-small.csv layout); other columns
   (PatientId, ...) are ignored.
 - boxes.csv: the NIH BBox_List_2017.csv layout: Image Index, Finding Label, x, y, w, h in the
   image's pixel coordinates.
+- marks: the shapes of a radiologist's marks (marks/shapes.py), from DICOM SR reports or the
+  viewer's store (trust/marks_truth.py); an NIH box is a rectangle mark.
 
 Per label: AUROC (trapezoidal ROC, equal to the Mann-Whitney statistic) with a 95% percentile
-bootstrap interval over images; with boxes, the pointing game (the map's maximum inside the
-box), IoBB accuracy at T(IoBB) = 0.1 ... 0.9 as in Wang et al. 2017 (the map binarised at half
-its maximum, a bounding box around each connected region, a box counts as found when one of
-them has |B ∩ GT| / |B| >= T), and the mean IoU of the binarised map with the box.
+bootstrap interval over images; with marks or boxes, per marked case (an image with marks of
+that finding, the union of its shapes, as the viewer's live score takes them and as the
+pointing game of Zhang et al. counts a hit in any instance): the pointing game (the map's
+maximum inside the marks), the energy-based pointing game (the share of the map inside them),
+IoBB accuracy at T(IoBB) = 0.1 ... 0.9 as in Wang et al. 2017 (the map binarised at half its
+maximum, a bounding box around each connected region, a case counts as found when one of them
+has |B ∩ GT| / |B| >= T), and the mean IoU of the binarised map with the marks:
+marks/scores.py, the functions the viewer's live score uses. Each localisation figure has a
+95% percentile bootstrap interval over the marked cases.
 numpy only (Pillow for the map upsampling); no TensorFlow, no Qt.
 """
 
@@ -19,18 +26,26 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradcam_viewer.cam.heatmap import normalize_heatmaps, upsample_heatmap
+from gradcam_viewer.cam.heatmap import normalize_heatmaps
+from gradcam_viewer.marks.scores import (
+    BINARY_THRESHOLD,
+    connected_regions as connected_regions,
+    localise as localise_mask,
+)
+from gradcam_viewer.marks.shapes import Mark
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 IOBB_THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)
-BINARY_THRESHOLD = 0.5
 BOOTSTRAP = 1000
 NAME_COLUMNS = ("Image", "Image Index", "image", "path", "filename")
 # NIH names a finding differently in its label and box files
 ALIASES = {"Infiltrate": "Infiltration"}
-MAX_GRID = 256  # connected regions are found on a grid of at most this many pixels a side
 
 
 class AnnotationError(ValueError):
@@ -196,6 +211,18 @@ def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
 
 
+def mean_ci(values: Sequence[float], n: int = BOOTSTRAP, seed: int = 0,
+            level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean over `n` resamples of the cases (nan when none)."""
+    x = np.asarray(values, np.float64)
+    if not len(x):
+        return float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
+    means = x[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, n: int = BOOTSTRAP, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of the AUROC over `n` resamples of the images (resamples with one
@@ -219,66 +246,33 @@ def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, n: int = BOOTSTRAP, seed
 
 # --- localisation --------------------------------------------------------------------------
 
-def connected_regions(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Bounding boxes (x0, y0, x1, y1; exclusive ends) of the 4-connected regions of `mask`."""
-    mask = np.asarray(mask, bool)
-    h, w = mask.shape
-    labels = np.where(mask, np.arange(h * w).reshape(h, w) + 1, 0)
-    big = h * w + 1
-    while True:  # every pixel takes the smallest label among itself and its neighbours
-        cur = np.where(mask, labels, big)
-        m = cur.copy()
-        m[1:] = np.minimum(m[1:], cur[:-1])
-        m[:-1] = np.minimum(m[:-1], cur[1:])
-        m[:, 1:] = np.minimum(m[:, 1:], cur[:, :-1])
-        m[:, :-1] = np.minimum(m[:, :-1], cur[:, 1:])
-        new = np.where(mask, m, 0)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    boxes = []
-    for value in np.unique(labels[mask]):
-        ys, xs = np.nonzero(labels == value)
-        boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-    return boxes
-
-
-def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Pixels whose centres lie in the box."""
-    h, w = shape
-    ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
-    iy = (ys >= box.y) & (ys < box.y + box.h)
-    ix = (xs >= box.x) & (xs < box.x + box.w)
-    return iy[:, None] & ix[None, :]
-
-
 def localise(raw_map: np.ndarray, box: Box, shape: tuple[int, int]) -> dict[str, float]:
-    """Pointing-game hit, IoU of the binarised map, best IoBB of the map's regions."""
-    if box.x < -1 or box.y < -1 or box.x + box.w > shape[1] + 1 or box.y + box.h > shape[0] + 1:
-        raise AnnotationError(f"the '{box.label}' box (x {box.x:g}, y {box.y:g}, w {box.w:g}, "
-                              f"h {box.h:g}) lies outside the {shape[1]}x{shape[0]} image: "
-                              "boxes must be in this image's pixels (NIH's are for the "
-                              "1024x1024 originals)")
-    maps, has = normalize_heatmaps(np.asarray(raw_map)[None])
-    if not has[0]:
-        return {"hit": 0.0, "iou": 0.0, "iobb": 0.0}
-    up = upsample_heatmap(maps[0], shape)
-    truth = box_mask(box, shape)
-    peak = np.unravel_index(int(np.argmax(up)), up.shape)
-    hot = up >= BINARY_THRESHOLD
-    union = np.logical_or(hot, truth).sum()
-    iou = float(np.logical_and(hot, truth).sum() / union) if union else 0.0
-    scale = max(1.0, max(shape) / MAX_GRID)  # regions on a coarser grid, boxes scaled back
-    grid = (max(1, round(shape[0] / scale)), max(1, round(shape[1] / scale)))
-    coarse = upsample_heatmap(maps[0], grid) >= BINARY_THRESHOLD
-    sy, sx = shape[0] / grid[0], shape[1] / grid[1]
-    best = 0.0
-    for x0, y0, x1, y1 in connected_regions(coarse):
-        bx0, by0, bx1, by1 = x0 * sx, y0 * sy, x1 * sx, y1 * sy
-        ix = max(0.0, min(bx1, box.x + box.w) - max(bx0, box.x))
-        iy = max(0.0, min(by1, box.y + box.h) - max(by0, box.y))
-        best = max(best, ix * iy / ((bx1 - bx0) * (by1 - by0)))
-    return {"hit": float(truth[peak]), "iou": iou, "iobb": best}
+    """Pointing game, energy-based pointing game, IoU and best IoBB of the map against one box,
+    by the functions the viewer's live score uses (marks/scores.py) at BINARY_THRESHOLD."""
+    return localise_marks(raw_map, [box_mark(box)], shape)
+
+
+def localise_marks(raw_map: np.ndarray, marks: Sequence[Mark],
+                   shape: tuple[int, int]) -> dict[str, float]:
+    """The four figures of the map against the union of one finding's marks on one image."""
+    for mark in marks:
+        x0, y0, x1, y1 = mark.bounds()
+        if x0 < -1 or y0 < -1 or x1 > shape[1] + 1 or y1 > shape[0] + 1:
+            raise AnnotationError(
+                f"the '{mark.finding}' {'box' if mark.kind == 'rectangle' else 'mark'} (x "
+                f"{x0:g}, y {y0:g}, w {x1 - x0:g}, h {y1 - y0:g}) lies outside the "
+                f"{shape[1]}x{shape[0]} image: boxes must be in this image's pixels (NIH's "
+                "are for the 1024x1024 originals)")
+    maps, _ = normalize_heatmaps(np.asarray(raw_map)[None])
+    truth = np.zeros(shape, bool)
+    for mark in marks:
+        truth |= mark.mask(shape)
+    return localise_mask(maps[0], truth, BINARY_THRESHOLD).as_dict()
+
+
+def box_mark(box: Box) -> Mark:
+    """An NIH box as the viewer's rectangle mark (the same pixels: centres inside it)."""
+    return Mark.rectangle(box.x, box.y, box.x + box.w, box.y + box.h, box.label)
 
 
 # --- the whole evaluation ------------------------------------------------------------------
@@ -288,14 +282,17 @@ class Evaluation:
     labels: list[str]
     scores: list[np.ndarray] = field(default_factory=list)  # per image, [L]
     truth: list[np.ndarray] = field(default_factory=list)  # per image, [L] 0/1/-1
-    found: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # label -> boxes
+    found: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # label -> cases
+    shapes: dict[str, int] = field(default_factory=dict)  # label -> boxes or shapes scored
 
     def add(self, values: np.ndarray, truth: np.ndarray) -> None:
         self.scores.append(np.asarray(values, np.float64))
         self.truth.append(np.asarray(truth))
 
-    def add_box(self, label: str, result: dict[str, float]) -> None:
+    def add_case(self, label: str, result: dict[str, float], shapes: int = 1) -> None:
+        """One marked case: an image's marks of `label` (`shapes` of them) against its map."""
         self.found.setdefault(label, []).append(result)
+        self.shapes[label] = self.shapes.get(label, 0) + shapes
 
     def table(self, n_boot: int = BOOTSTRAP, seed: int = 0) -> list[dict]:
         scores = np.array(self.scores) if self.scores else np.zeros((0, len(self.labels)))
@@ -309,13 +306,17 @@ class Evaluation:
             row = {"label": label, "images": int(known.sum()), "positives": int(t.sum()),
                    "auroc": auc, "auroc_ci_low": lo, "auroc_ci_high": hi}
             found = self.found.get(label, [])
-            row["boxes"] = len(found)
-            nan = float("nan")
-            row["pointing_game"] = float(np.mean([f["hit"] for f in found])) if found else nan
-            for thr in IOBB_THRESHOLDS:
-                row[f"iobb_acc_{thr:g}"] = (float(np.mean([f["iobb"] >= thr for f in found]))
-                                            if found else nan)
-            row["mean_iou"] = float(np.mean([f["iou"] for f in found])) if found else nan
+            row["marked"] = len(found)
+            row["boxes"] = self.shapes.get(label, 0)
+            per_case = {"pointing_game": [f["hit"] for f in found],
+                        "energy_pointing_game": [f["energy"] for f in found],
+                        **{f"iobb_acc_{thr:g}": [float(f["iobb"] >= thr) for f in found]
+                           for thr in IOBB_THRESHOLDS},
+                        "mean_iou": [f["iou"] for f in found]}
+            for key, values in per_case.items():
+                row[key] = float(np.mean(values)) if values else float("nan")
+                if key in WITH_INTERVAL:
+                    row[f"{key}_ci_low"], row[f"{key}_ci_high"] = mean_ci(values, n_boot, seed)
             rows.append(row)
         return rows
 
@@ -332,17 +333,29 @@ class Evaluation:
         return out
 
 
-COLUMNS = ("label", "images", "positives", "auroc", "auroc_ci_low", "auroc_ci_high", "boxes",
-           "pointing_game", *(f"iobb_acc_{t:g}" for t in IOBB_THRESHOLDS), "mean_iou")
+# the localisation figures given with their bootstrap interval (the IoBB accuracy at the
+# threshold the report draws; the others are in the CSV without one)
+WITH_INTERVAL = ("pointing_game", "energy_pointing_game", "iobb_acc_0.5", "mean_iou")
+COLUMNS = ("label", "images", "positives", "auroc", "auroc_ci_low", "auroc_ci_high", "marked",
+           "boxes", *(c for key in ("pointing_game", "energy_pointing_game",
+                                    *(f"iobb_acc_{t:g}" for t in IOBB_THRESHOLDS), "mean_iou")
+                      for c in ((key, f"{key}_ci_low", f"{key}_ci_high")
+                                if key in WITH_INTERVAL else (key,))))
+
+
+# with operating points (cli/evaluate.py adds them to the rows)
+POINT_COLUMNS = ("op_rule", "op_threshold", "op_threshold_ci_low", "op_threshold_ci_high",
+                 "op_sensitivity", "op_specificity")
 
 
 def table_csv(rows: list[dict]) -> str:
     import io
 
+    columns = COLUMNS + (POINT_COLUMNS if rows and "op_rule" in rows[0] else ())
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
         writer.writerow([row[c] if isinstance(row[c], (str, int)) else
-                         ("" if np.isnan(row[c]) else f"{row[c]:.4f}") for c in COLUMNS])
+                         ("" if np.isnan(row[c]) else f"{row[c]:.4f}") for c in columns])
     return buf.getvalue()

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MENUS = ("File", "View", "Settings", "Help")  # the menu bar, left to right
-MENU_TITLES = {"File": "&File", "View": "&View", "Settings": "&Settings", "Help": "&Help"}
+MENUS = ("File", "View", "Marks", "Settings", "Help")  # the menu bar, left to right
+MENU_TITLES = {"File": "&File", "View": "&View", "Marks": "&Marks", "Settings": "&Settings",
+               "Help": "&Help"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("open", "&Open...", "File", 0, "Ctrl+O", toolbar=11, keys_help="Open files"),
     A("open_folder", "Open &folder...", "File", 0, "Ctrl+Shift+O", toolbar=12),
     A("recent", "Open &recent", "File", 0, submenu=True),
+    A("open_pacs", "Open from PAC&S...", "File", 0),
     A("model", "Open &model...", "File", 1),
     A("chexnet", "Open &CheXNet weights...", "File", 1),
     A("demo", "Use the &demo model", "File", 1),
@@ -55,8 +57,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("include_phi", "Include patient-identifying fields in exports", "File", 2,
       checkable=True),
     A("no_ids", "Leave DICOM UIDs out of exports", "File", 2, checkable=True),
+    A("export_marks", "Export &marks as CSV and JSON...", "File", 2),
     A("export_dicom", "Export as &DICOM...", "File", 3),
     A("send_pacs", "Send to &PACS...", "File", 3),
+    A("export_marks_sr", "Export marks as DICOM S&R...", "File", 3),
+    A("send_marks", "Send marks to PAC&S...", "File", 3),
     # Ctrl+Q spelled out: StandardKey.Quit has no binding on Windows (nor offscreen)
     A("quit", "&Quit", "File", 4, "Ctrl+Q"),
     A("next", "Next file", "View", 0, "PgDown", toolbar=14,
@@ -80,7 +85,21 @@ ACTIONS: tuple[ActionSpec, ...] = (
       keys_help="Grid of all findings / single view"),
     A("label_up", "Previous finding", "", shortcut="Up"),  # keys only: no menu entry
     A("label_down", "Next finding", "", shortcut="Down"),
+    A("mark_rect", "&Rectangle", "Marks", 0, "B", toolbar=41,
+      keys_help="Draw a rectangle (B again: back to select/pan)"),
+    A("mark_ellipse", "&Ellipse", "Marks", 0, "E", toolbar=42,
+      keys_help="Draw an ellipse"),
+    A("mark_polygon", "&Polygon", "Marks", 0, "P", toolbar=43,
+      keys_help="Draw a polygon (click the corners; double-click or Enter closes, Esc drops)"),
+    A("mark_none", "&No finding on this image", "Marks", 1),
+    A("mark_copy", "Edit a &copy of the selected mark", "Marks", 1),
+    A("mark_delete", "&Delete the selected mark", "Marks", 2, "Del"),
+    A("mark_undo", "&Undo", "Marks", 2, "Ctrl+Z", keys_help="Undo a change to the marks"),
+    A("mark_redo", "Re&do", "Marks", 2, "Ctrl+Shift+Z", keys_help="Redo a change to the marks"),
+    A("marks_shown", "Show &marks", "Marks", 3, "A",
+      keys_help="Marks shown / hidden"),
     A("pacs_nodes", "&PACS nodes...", "Settings"),
+    A("operator", "&Operator name...", "Settings"),
     A("card", "&Model card...", "Help"),
     A("check", "&Check this model...", "Help"),
     A("keys", "&Keyboard shortcuts...", "Help"),
@@ -92,9 +111,10 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("left drag", "Pan"),
     ("right drag", "Window / level (horizontal = width, vertical = level)"),
     ("mouse wheel", "Zoom in / out"),
+    ("left drag on a mark", "Move it (on a handle: resize it)"),
 )
 
-_SPOKEN = {"PgDown": "Page Down", "PgUp": "Page Up"}
+_SPOKEN = {"PgDown": "Page Down", "PgUp": "Page Up", "Del": "Delete"}
 
 
 def spec(name: str) -> ActionSpec:

@@ -18,7 +18,13 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from gradcam_viewer.models.outputs import value_word
 from gradcam_viewer.outputs.export import write_csv, write_json
 from gradcam_viewer.outputs.layout import common_root, relative_posix
-from gradcam_viewer.outputs.records import csv_header, csv_row, prediction_record, source_id
+from gradcam_viewer.outputs.records import (
+    calls_of,
+    csv_header,
+    csv_row,
+    prediction_record,
+    source_id,
+)
 from gradcam_viewer.outputs.safe_write import write_atomic
 from gradcam_viewer.render import colorbar
 from gradcam_viewer.session.results import DEMO_BANNER
@@ -113,9 +119,12 @@ def export_predictions(shown: Snapshot, path: Path, kind: str, overwrite: bool =
         opened = [Path(image.path)]
     source = source_id(image, relative_posix(image.path, common_root(opened)), include_ids)
     if kind == "csv":
-        return write_csv(path, csv_header(model.labels, include_ids),
+        identity = model.identity
+        return write_csv(path, csv_header(model.labels, include_ids,
+                                          calls=identity.operating_points is not None),
                          [csv_row(source, result.probabilities, include_ids,
-                                  model.identity.output_kind, result.ood)], overwrite)
+                                  identity.output_kind, result.ood,
+                                  calls_of(identity, result.probabilities))], overwrite)
     record = prediction_record(source, image, model.identity, result,
                                include_identifying=include_identifying)
     return write_json(path, record, overwrite)

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gradcam_viewer.imaging.image import LoadedImage
+from gradcam_viewer.models.operating_points import OperatingPoints
 from gradcam_viewer.session.results import ExplainResult, ModelInfo
 from gradcam_viewer.ui.heatmap_controls import HeatmapControls
 from gradcam_viewer.ui.widgets import ColorBar, LabelList, MetadataPanel
@@ -40,20 +49,48 @@ class FindingsPanel(QWidget):
         row.addWidget(self.labels, 1)
         row.addWidget(self.colorbar)
         lay.addLayout(row, 1)
+        self.mark_score = QLabel("")  # the picked finding against the user's marks
+        self.mark_score.setWordWrap(True)
+        self.mark_score.setVisible(False)
+        lay.addWidget(self.mark_score)
+        self.call = QLabel("")  # the picked finding at the model's operating point
+        self.call.setWordWrap(True)
+        self.call.setVisible(False)
+        lay.addWidget(self.call)
+        self.points: OperatingPoints | None = None
+        self._values: np.ndarray | None = None
+        self.labels.label_chosen.connect(lambda _k: self._show_call())
         self._listed: Listed | None = None
+
+    def show_mark_scores(self, scores: dict[int, str], detail: str, tooltip: str) -> None:
+        """The live score (ui/marking.py): a short text per finding with marks, and the
+        picked finding's four numbers under the list."""
+        self.labels.set_mark_scores(scores, tooltip)
+        self.mark_score.setText(detail)
+        self.mark_score.setToolTip(tooltip)
+        self.mark_score.setVisible(bool(detail))
 
     def show_model(self, info: ModelInfo) -> None:
         if self.labels.labels() != info.labels:
             self.labels.set_labels(info.labels)
             self._listed = None
         self.labels.set_value_kind(info.identity.output_kind)
+        self.points = info.identity.operating_points
+        points = self.points
+        self.labels.set_operating_points(
+            {} if points is None else
+            {k: (p.threshold, points.describe(label)) for k, label in enumerate(info.labels)
+             if (p := points.point(label)) is not None})
+        self._show_call()
 
     def show_result(self, result: ExplainResult) -> None:
         listed = (result.key[0], result.key[1], result.key[3])
         keep = (self.labels.current_label() if listed == self._listed
                 else int(np.argmax(result.probabilities)))
         self._listed = listed
+        self._values = np.asarray(result.probabilities, float)
         self.labels.set_probabilities(result.probabilities, ~result.has_evidence, keep=keep)
+        self._show_call()
 
     def show_no_result(self, image: LoadedImage | None) -> None:
         """No explanation (yet): the values go once they belong to another image."""
@@ -61,9 +98,22 @@ class FindingsPanel(QWidget):
                 str(image.path), image.frame)):
             self.labels.set_probabilities(None, keep=self.labels.current_label())
             self._listed = None
+            self._values = None
+            self._show_call()
 
     def current_label(self) -> int | None:
         return self.labels.current_label()
+
+    def _show_call(self) -> None:
+        """'Effusion: positive at the operating point set on 212 local cases, ...'."""
+        k, values, points = self.labels.current_label(), self._values, self.points
+        labels = self.labels.labels()
+        text = ""
+        if points is not None and values is not None and k is not None and k < len(labels) \
+                and points.point(labels[k]) is not None:
+            text = f"{labels[k]}: {points.describe(labels[k], float(values[k]))}"
+        self.call.setText(text)
+        self.call.setVisible(bool(text))
 
     def order(self) -> list[int]:
         return self.labels.order()

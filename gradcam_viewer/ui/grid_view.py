@@ -7,13 +7,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon, QImage, QPainter, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from gradcam_viewer.cam.heatmap import upsample_heatmap
+from gradcam_viewer.marks.shapes import ImageMarks
 from gradcam_viewer.render.overlay import OverlayStyle, composite
 from gradcam_viewer.session.results import ExplainResult
 from gradcam_viewer.ui.image_view import qimage_from_array
+from gradcam_viewer.ui.marks_layer import READ_ONLY, colour_of, mark_path
 
 TILE = 180
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -45,6 +47,29 @@ class GridView(QListWidget):
         self.setStyleSheet("QListWidget{background:#111;color:#eee;}")
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # letter shortcuts stay with the window
         self.itemClicked.connect(lambda item: self.label_chosen.emit(int(item.data(INDEX_ROLE))))
+        self._marks: ImageMarks | None = None  # drawn on every tile (None: hidden)
+        self._scores: dict[int, str] = {}  # a finding's live score against them
+
+    def set_marks(self, marks: ImageMarks | None, scores: dict[int, str]) -> None:
+        """The user's marks and their live scores (ui/marking.py), used by `set_content`."""
+        self._marks, self._scores = marks, dict(scores)
+
+    def _with_marks(self, pixels: np.ndarray, size: tuple[int, int]) -> QImage:
+        """A tile with the marks' outlines, scaled from the image's `size` = (height, width)."""
+        image = qimage_from_array(pixels)
+        if self._marks is None or not self._marks.marks:
+            return image
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setTransform(QTransform.fromScale(image.width() / size[1],
+                                                  image.height() / size[0]))
+        for mark in self._marks.marks:
+            pen = QPen(READ_ONLY if mark.read_only else colour_of(mark.finding), 1.5)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawPath(mark_path(mark, size))
+        painter.end()
+        return image
 
     def set_content(self, display: np.ndarray | None, result: ExplainResult | None,
                     names: list[str], style: OverlayStyle, order: list[int]) -> None:
@@ -58,8 +83,11 @@ class GridView(QListWidget):
         for i in order:
             heat = upsample_heatmap(result.normalized[i], base.shape[:2])
             pixels = composite(base, heat, filled) if result.has_evidence[i] else base
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(qimage_from_array(pixels))),
-                                   f"{names[i]}\np = {result.probabilities[i]:.3f}")
+            text = f"{names[i]}\np = {result.probabilities[i]:.3f}"
+            if i in self._scores:
+                text += f"  [{self._scores[i]}]"
+            tile = self._with_marks(pixels, display.shape[:2])
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(tile)), text)
             item.setData(INDEX_ROLE, i)
             item.setToolTip(f"{names[i]}: p = {result.probabilities[i]:.3f}"
                             + ("" if result.has_evidence[i] else " (no positive evidence)"))

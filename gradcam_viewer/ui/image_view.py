@@ -7,11 +7,14 @@ right-drag changes window (horizontal = width) and level (vertical = centre).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QContextMenuEvent,
     QImage,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPixmap,
@@ -65,6 +68,14 @@ class ImageView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._wl_origin: QPointF | None = None
         self._fit = True
+        # the marks layer (ui/marks_layer.py) sees left-button and key events first
+        self.marks_hook: Callable[[QEvent], bool] | None = None
+
+    def _hooked(self, event: QEvent) -> bool:
+        if self.marks_hook is not None and self.marks_hook(event):
+            event.accept()
+            return True
+        return False
 
     # --- content -------------------------------------------------------------------------
     def set_base(self, pixels: np.ndarray | QImage) -> None:
@@ -149,6 +160,8 @@ class ImageView(QGraphicsView):
             self.setCursor(Qt.CursorShape.SizeAllCursor)
             event.accept()
             return
+        if self._hooked(event):
+            return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -158,6 +171,8 @@ class ImageView(QGraphicsView):
             self.window_dragged.emit(float(delta.x()), float(delta.y()))
             event.accept()
             return
+        if self._hooked(event):
+            return
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -166,7 +181,17 @@ class ImageView(QGraphicsView):
             self.unsetCursor()
             event.accept()
             return
+        if self._hooked(event):
+            return
         super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if not self._hooked(event):
+            super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if not self._hooked(event):
+            super().keyPressEvent(event)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - right button is window/level
         event.accept()

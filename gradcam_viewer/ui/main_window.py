@@ -11,6 +11,8 @@ or `Messages` to tell the user something.
     left dock   StudiesPanel                                                ui/studies_panel.py
     menus, toolbar, keys: the table in ui/actions.py, built by ui/menus.py
     File > exports: Exports (ui/exporting.py); DICOM and PACS: Pacs (ui/pacs_dialogs.py)
+    marks: Marking (ui/marking.py); their DICOM reports, read and written: MarksDicom
+    File > Open from PACS, `open_study`: OpenFromPacs (ui/pacs_open.py, ui/pacs_query.py)
     Help > Check this model: ModelCheck (ui/trust_view.py); set-up: ModelSetup (ui/model_setup.py)
 
 The GUI thread never runs the model; it windows no image and colours no heatmap either (the
@@ -26,6 +28,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from gradcam_viewer.imaging.studies import Catalogue
+from gradcam_viewer.pacs.qr import StudyRequest
 from gradcam_viewer.render.overlay import OverlayStyle, effective_opacity
 from gradcam_viewer.session.controller import (
     Effects,
@@ -35,14 +38,18 @@ from gradcam_viewer.session.controller import (
     SessionController,
 )
 from gradcam_viewer.session.results import DEFAULT_BUDGET_MB, ExplainResult, ResultCache
+from gradcam_viewer.session.retrieval import Listing
 from gradcam_viewer.session.snapshot import Snapshot
 from gradcam_viewer.ui import dialogs, file_dialogs, preload
 from gradcam_viewer.ui.exporting import Exports
 from gradcam_viewer.ui.findings import ExplanationTabs
 from gradcam_viewer.ui.image_area import ImageArea
+from gradcam_viewer.ui.marking import Marking
+from gradcam_viewer.ui.marks_dicom import MarksDicom
 from gradcam_viewer.ui.menus import Actions, Handler, shortcuts_html
 from gradcam_viewer.ui.model_setup import ModelSetup
 from gradcam_viewer.ui.pacs_dialogs import Pacs
+from gradcam_viewer.ui.pacs_open import OpenFromPacs
 from gradcam_viewer.ui.presets import WindowPresets
 from gradcam_viewer.ui.status import TITLE, Messages, StatusPanel
 from gradcam_viewer.ui.studies_panel import StudiesPanel
@@ -66,6 +73,7 @@ class MainWindow(QMainWindow):
         self._build_parts()
         self._build_docks()
         self.act = Actions(self, self._handlers())
+        self.marking.attach(self.act)
         self.recent = RecentFiles(self.settings, self.act.submenus["recent"])
         self.presets = WindowPresets(self.act.toolbar, self.act.submenus["presets"])
         self._connect()
@@ -89,6 +97,13 @@ class MainWindow(QMainWindow):
         self.exports = Exports(self, self.snapshot, self.image_area.view.render_scene,
                                self.messages, self._last_dir)
         self.pacs = Pacs(self, self.snapshot, self.messages, self._last_dir)
+        self.pacs_open = OpenFromPacs(self, self.settings, self.messages, self.statusBar(),
+                                      self._retrieved,
+                                      self.tabs.metadata.show_identifying.isChecked)
+        self.marking = Marking(self, self.image_area, self.findings, self.messages,
+                               self.session.cache, self.snapshot, self._last_dir)
+        self.marks_dicom = MarksDicom(self, self.marking, self.pacs, self.messages,
+                                      self.settings)
 
     def _build_docks(self) -> None:
         right = QDockWidget("Explanation", self)
@@ -108,6 +123,7 @@ class MainWindow(QMainWindow):
         view, ex, pacs, s = self.image_area.view, self.exports, self.pacs, self.session
         return {
             "open": self._ask_images, "open_folder": self._ask_folder, "model": self._ask_model,
+            "open_pacs": self.pacs_open.show_dialog,
             "chexnet": self._ask_chexnet, "demo": lambda: self.load_model("demo", ""),
             "export_png": ex.view_png_dialog, "export_csv": lambda: ex.predictions_dialog("csv"),
             "export_json": lambda: ex.predictions_dialog("json"),
@@ -120,10 +136,12 @@ class MainWindow(QMainWindow):
             "overlay": self.controls.overlay_box.toggle, "contours": self.controls.contours.toggle,
             "method": self.controls.cycle_method, "order": self.findings.toggle_order,
             "grid": self.image_area.toggle_grid, "label_up": lambda: self.findings.step(-1),
-            "label_down": lambda: self.findings.step(1), "pacs_nodes": pacs.show_nodes,
+            "label_down": lambda: self.findings.step(1),
+            "pacs_nodes": lambda: pacs.show_nodes(self.pacs_open.settings),
             "card": lambda: dialogs.model_card(self, s.model), "check": self.check.start,
             "keys": lambda: dialogs.text_dialog(self, "Keyboard shortcuts", shortcuts_html()),
             "about": lambda: dialogs.about(self),
+            **self.marking.handlers(), **self.marks_dicom.handlers(),
         }
 
     def _connect(self) -> None:
@@ -167,8 +185,20 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths: list[Path], first: Path | None = None) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
         `_catalogue_ready` opens `first` if it was found, else the first image."""
+        self.pacs_open.detach()  # a study still arriving no longer changes what is shown
         self._apply(self.session.ask(paths, first))  # keys pressed meanwhile are kept
         self.studies.open(self.session.asked[0])
+
+    def open_study(self, request: StudyRequest) -> None:
+        """Retrieve the study `request` names (a configured node's name, and the Study
+        Instance UID or the accession number with an optional patient ID) into the cache and
+        open it as it arrives; problems are shown to the user. For worklist launches."""
+        self.pacs_open.open_study(request)
+
+    def _retrieved(self, listing: Listing) -> None:
+        """A study arriving from a PACS: the Studies panel and the reading list follow it."""
+        self.studies.show_listing(listing.catalogue, listing.complete, listing.first)
+        self._apply(self.session.listing(listing.paths, listing.complete, listing.first))
 
     def open_file(self, path: Path, frame: int = 0) -> None:
         self._apply(self.session.open(Path(path), frame))
@@ -178,6 +208,7 @@ class MainWindow(QMainWindow):
 
     def _catalogue_ready(self, catalogue: Catalogue, rejected: list[Path]) -> None:
         notes = catalogue.warnings + catalogue.notices
+        self.marks_dicom.catalogue(catalogue)
         self._apply(self.session.listed(catalogue.paths(), rejected, notes))
 
     def _ask_images(self) -> None:
@@ -255,13 +286,16 @@ class MainWindow(QMainWindow):
     def _render_image(self) -> None:
         image = self.session.image
         self.presets.fill(image.presets if image is not None else [])
+        self.marking.show_image(image)
+        self.marks_dicom.show_image(image)
         if image is None:
             self.image_area.clear()
             self.tabs.metadata.set_metadata({})
             self.setWindowTitle(TITLE)
             return
         self.image_area.draw_base()
-        self.recent.remember(image.path)
+        if not self.pacs_open.is_cached(image.path):
+            self.recent.remember(image.path)
         self.tabs.metadata.set_metadata(image.metadata)
         self.studies.show_image(image.path, image.frame, image.n_frames, image)
         self.setWindowTitle(f"{image.path.name} \u2014 {TITLE}")
@@ -288,6 +322,7 @@ class MainWindow(QMainWindow):
 
     def _draw_overlay(self) -> None:
         note = self.image_area.draw_overlay()
+        self.marking.refresh_scores()
         if note:
             self.messages.status(note)
         self._update_info()
@@ -300,6 +335,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing, drops ----
     def shutdown(self) -> None:
+        self.pacs_open.shutdown()  # cancels a retrieve; empties the cache if not kept
         self.studies.shutdown()
         self.check.stop()  # a running Help > Check this model
         self.link.stop()

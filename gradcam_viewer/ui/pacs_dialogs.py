@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
     from gradcam_viewer.pacs import PacsNode, SendReport
+    from gradcam_viewer.ui.pacs_open import RetrieveSettings
 
 log = logging.getLogger(__name__)
 
@@ -158,16 +159,19 @@ class Pacs:
         self.nodes_dialog: NodesDialog | None = None
         self.last_send_report: SendReport | None = None
 
-    def show_nodes(self) -> None:
-        self.nodes_dialog = NodesDialog(self._parent, self.network, self._messages)
+    def show_nodes(self, cache: RetrieveSettings | None = None) -> None:
+        """Settings > PACS nodes (with the retrieved-studies cache's settings when given)."""
+        self.nodes_dialog = NodesDialog(self._parent, self.network, self._messages, cache)
         self.nodes_dialog.show()
 
-    def export_dicom(self, folder: Path | None = None) -> None:
-        """Asks for a folder (unless given), shows what is written, writes on OK."""
+    def export_dicom(self, folder: Path | None = None,
+                     objects: Callable[[], Callable[[], Prepared]] | None = None) -> None:
+        """Asks for a folder (unless given), shows what is written, writes on OK. `objects`
+        gives the build of other objects than the Grad-CAM ones (the marks' report)."""
         from gradcam_viewer.outputs.dicom import DicomExportError
 
         try:
-            build = objects_of(self._shown())
+            build = objects() if objects is not None else objects_of(self._shown())
         except DicomExportError as exc:
             self._messages.error(f"No DICOM export: {exc}.")
             return
@@ -195,21 +199,23 @@ class Pacs:
 
         self._prepare_then(build, show, "No DICOM export")
 
-    def send(self) -> None:
-        """Confirm (patient, study, objects, node), then queue in the outbox and C-STORE."""
+    def send(self, objects: Callable[[], Callable[[], Prepared]] | None = None) -> None:
+        """Confirm (patient, study, objects, node), then queue in the outbox and C-STORE
+        (`objects` as in `export_dicom`)."""
         from gradcam_viewer.outputs.dicom import DicomExportError
         from gradcam_viewer.pacs import NodeError, load_nodes
 
         try:
-            nodes = load_nodes()
+            nodes = [n for n in load_nodes() if n.send]
         except NodeError as exc:
             self._messages.error(str(exc))
             return
         if not nodes:
-            self._messages.error("No PACS node is configured. Add one in Settings > PACS nodes.")
+            self._messages.error("No PACS node is configured for sending. Add one in Settings > "
+                                 "PACS nodes.")
             return
         try:
-            build = objects_of(self._shown())
+            build = objects() if objects is not None else objects_of(self._shown())
         except DicomExportError as exc:
             self._messages.error(f"Nothing to send: {exc}.")
             return

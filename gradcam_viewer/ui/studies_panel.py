@@ -244,6 +244,24 @@ class StudiesPanel(QWidget):
         self.status.setText("Reading folders and headers...")
         self._request_read.emit(self._request, [Path(p) for p in paths])
 
+    def show_listing(self, catalogue: Catalogue, complete: bool, first: bool) -> None:
+        """A study arriving from a PACS, as far as it has arrived (`first`: the first time):
+        shown like a scanned folder, without scanning (the retrieve read each header as it
+        wrote the file). A scan in progress is dropped; thumbnails are made once the study is
+        complete."""
+        if first:
+            self._request = self.latest.next()
+            self._shown = ShownImages()
+            self._icons = {}
+        self.catalogue = catalogue
+        self._fill(catalogue)
+        self._show_counts(catalogue)
+        if not complete:
+            self.status.setText(f"{self.status.text()}, arriving...")
+        self._select_current()
+        if complete:
+            self._request_thumbnails.emit(self._request, catalogue, self._opening)
+
     @property
     def scanning(self) -> bool:
         return self._shown.scanning

@@ -26,10 +26,12 @@ from gradcam_viewer.ui.image_view import qimage_from_array
 
 PROB_ROLE = Qt.ItemDataRole.UserRole + 1
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 2
+THRESHOLD_ROLE = Qt.ItemDataRole.UserRole + 3  # the label's operating point, if it has one
 
 
 class ProbabilityDelegate(QStyledItemDelegate):
-    """Draws the probability as a bar behind its number."""
+    """Draws the probability as a bar behind its number; red from the label's operating point
+    on (a tick marks it), else from 0.5."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
@@ -39,10 +41,17 @@ class ProbabilityDelegate(QStyledItemDelegate):
         painter.save()
         if option.state & QStyle.StateFlag.State_Selected:
             painter.fillRect(option.rect, option.palette.highlight())
+        threshold = index.data(THRESHOLD_ROLE)
+        limit = 0.5 if threshold is None else float(threshold)
         if getattr(self.parent(), "values_are_probabilities", True):  # no bar for raw scores
             bar = QRect(option.rect.adjusted(2, 3, -2, -3))
-            bar.setWidth(int(bar.width() * max(0.0, min(1.0, float(value)))))
-            painter.fillRect(bar, QColor(214, 96, 77) if value >= 0.5 else QColor(90, 140, 190))
+            full = bar.width()
+            bar.setWidth(int(full * max(0.0, min(1.0, float(value)))))
+            painter.fillRect(bar, QColor(214, 96, 77) if value >= limit else QColor(90, 140, 190))
+            if threshold is not None and 0.0 <= limit <= 1.0:
+                x = bar.left() + int(full * limit)
+                painter.fillRect(QRect(x, option.rect.top() + 1, 2, option.rect.height() - 2),
+                                 QColor(30, 30, 30))
         painter.setPen(option.palette.text().color() if not option.state
                        & QStyle.StateFlag.State_Selected else option.palette.highlightedText().color())
         painter.drawText(option.rect.adjusted(6, 0, -4, 0),
@@ -62,8 +71,9 @@ class LabelList(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(2)
-        self.setHeaderLabels(["Finding", "Probability"])
+        self.setColumnCount(3)
+        self.setHeaderLabels(["Finding", "Probability", "Marks"])
+        self.setColumnHidden(2, True)  # shown while a finding has marks (`set_mark_scores`)
         self.setRootIsDecorated(False)
         self.setItemDelegateForColumn(1, ProbabilityDelegate(self))
         self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -75,6 +85,35 @@ class LabelList(QTreeWidget):
         self._labels: list[str] = []
         self._probs: np.ndarray | None = None
         self._no_evidence: np.ndarray | None = None
+        self._mark_scores: dict[int, str] = {}
+        self._points: dict[int, tuple[float, str]] = {}  # index -> threshold, its description
+
+    def set_operating_points(self, points: dict[int, tuple[float, str]]) -> None:
+        """The model's operating points (index -> threshold, and what the point is): a
+        finding at or above its threshold is called positive (bold, red bar from the tick)."""
+        self._points = dict(points)
+        self._rebuild(self.current_label())
+
+    def calls(self) -> dict[str, bool]:
+        """The calls shown: finding -> positive, for findings with an operating point."""
+        out = {}
+        for item in self.items():
+            value, threshold = item.data(1, PROB_ROLE), item.data(1, THRESHOLD_ROLE)
+            if value is not None and threshold is not None:
+                out[item.text(0)] = bool(value >= threshold)
+        return out
+
+    def set_mark_scores(self, scores: dict[int, str], tooltip: str = "") -> None:
+        """The live score of the findings that have marks (model index -> short text)."""
+        self._mark_scores = dict(scores)
+        self.setColumnHidden(2, not scores)
+        self.headerItem().setToolTip(2, tooltip)
+        for item in self.items():
+            item.setText(2, self._mark_scores.get(int(item.data(0, INDEX_ROLE)), ""))
+
+    def mark_score_texts(self) -> dict[str, str]:
+        """The Marks column as shown: finding -> text (findings with marks only)."""
+        return {item.text(0): item.text(2) for item in self.items() if item.text(2)}
 
     def set_labels(self, labels: list[str]) -> None:
         self._labels = list(labels)
@@ -94,7 +133,7 @@ class LabelList(QTreeWidget):
 
         self.values_are_probabilities = output_kind != "scores"
         title = "Probability" if self.values_are_probabilities else SCORES_TITLE
-        self.setHeaderLabels(["Finding", title])
+        self.setHeaderLabels(["Finding", title, "Marks"])
         self.header().resizeSection(1, 130 if self.values_are_probabilities else 175)
         self.headerItem().setToolTip(1, {
             "logits": "The model's logits turned into probabilities by its output activation.",
@@ -148,12 +187,22 @@ class LabelList(QTreeWidget):
         if self.by_probability and probs is not None:
             order.sort(key=lambda i: -probs[i])
         for i in order:
-            item = QTreeWidgetItem([self._labels[i], ""])
+            item = QTreeWidgetItem([self._labels[i], "", self._mark_scores.get(i, "")])
             item.setData(0, INDEX_ROLE, i)
             if probs is not None:
                 item.setData(1, PROB_ROLE, float(probs[i]))
                 if note is not None and note[i]:
                     item.setToolTip(0, "No positive evidence at the target layer: no heatmap.")
+            if i in self._points:
+                threshold, where = self._points[i]
+                item.setData(1, THRESHOLD_ROLE, threshold)
+                positive = probs is not None and float(probs[i]) >= threshold
+                verdict = "Positive at" if positive else "Below"
+                item.setToolTip(1, f"{verdict} {where}")
+                if positive:
+                    font = item.font(0)
+                    font.setBold(True)
+                    item.setFont(0, font)
             self.addTopLevelItem(item)
         self.blockSignals(False)
         first = self.topLevelItem(0)
