@@ -122,9 +122,11 @@ class MainWindow(QMainWindow):
         """What each row of the actions table does (ui/actions.py), by its name."""
         view, ex, pacs, s = self.image_area.view, self.exports, self.pacs, self.session
         return {
-            "open": self._ask_images, "open_folder": self._ask_folder, "model": self._ask_model,
-            "open_pacs": self.pacs_open.show_dialog,
-            "chexnet": self._ask_chexnet, "demo": lambda: self.load_model("demo", ""),
+            "open": lambda: self.open_paths(file_dialogs.images(self, self._last_dir())),
+            "open_folder": lambda: self.open_paths(file_dialogs.folder(self, self._last_dir())),
+            "model": lambda: self.load_model(*file_dialogs.model(self, self._last_dir())),
+            "chexnet": lambda: self.load_model(*file_dialogs.chexnet(self, self._last_dir())),
+            "open_pacs": self.pacs_open.show_dialog, "demo": lambda: self.load_model("demo", ""),
             "export_png": ex.view_png_dialog, "export_csv": lambda: ex.predictions_dialog("csv"),
             "export_json": lambda: ex.predictions_dialog("json"),
             "include_phi": ex.set_include_identifying, "no_ids": ex.set_leave_out_ids,
@@ -179,12 +181,17 @@ class MainWindow(QMainWindow):
         return self.image_area.drawn()
 
     # ------------------------------------------------------------------ user events ----
-    def load_model(self, kind: str, path: str, reference_images: str = "") -> None:
-        self._apply(self.session.load_model(kind, path, reference_images))
+    def load_model(self, kind: str = "", path: str = "", reference_images: str = "") -> None:
+        """Load a model (`kind` empty: a file dialog was cancelled, nothing to load)."""
+        if kind:
+            self._apply(self.session.load_model(kind, path, reference_images))
 
     def open_paths(self, paths: list[Path], first: Path | None = None) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
-        `_catalogue_ready` opens `first` if it was found, else the first image."""
+        `_catalogue_ready` opens `first` if it was found, else the first image (nothing when a
+        file dialog was cancelled)."""
+        if not paths:
+            return
         self.pacs_open.detach()  # a study still arriving no longer changes what is shown
         self._apply(self.session.ask(paths, first))  # keys pressed meanwhile are kept
         self.studies.open(self.session.asked[0])
@@ -210,26 +217,6 @@ class MainWindow(QMainWindow):
         notes = catalogue.warnings + catalogue.notices
         self.marks_dicom.catalogue(catalogue)
         self._apply(self.session.listed(catalogue.paths(), rejected, notes))
-
-    def _ask_images(self) -> None:
-        paths = file_dialogs.images(self, self._last_dir())
-        if paths:
-            self.open_paths(paths)
-
-    def _ask_folder(self) -> None:
-        folder = file_dialogs.folder(self, self._last_dir())
-        if folder is not None:
-            self.open_paths([folder])
-
-    def _ask_model(self) -> None:
-        name = file_dialogs.model(self, self._last_dir())
-        if name:
-            self.load_model("keras", name)
-
-    def _ask_chexnet(self) -> None:
-        chosen = file_dialogs.chexnet(self, self._last_dir())
-        if chosen is not None:
-            self.load_model("chexnet", *chosen)
 
     def _last_dir(self) -> str:
         return self.recent.last_dir()
