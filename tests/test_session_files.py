@@ -27,6 +27,26 @@ def test_keys_before_the_first_file_is_known_count_from_where_the_list_starts():
     assert files.finish(P[:3]) and files.current == P[2]
 
 
+def test_page_up_before_the_list_is_known_counts_from_the_file_asked_for():
+    """Opening three files with the third first (as the viewer starts on its samples): Page Up
+    pressed before the scan lists anything ends on the second; Up then Down on the third."""
+    files = FileList()
+    files.begin(first=P[2])
+    files.step(-1)
+    files.finish(P[:4])
+    assert files.current == P[1]
+    files.begin(first=P[2])
+    files.step(-1)
+    files.step(1)
+    files.update(P[:3])
+    assert files.current == P[2]
+    files.begin(first=P[0])
+    files.step(-1)  # nothing before the first file: Up does nothing, Down then moves on
+    files.step(1)
+    files.finish(P[:4])
+    assert files.current == P[1]
+
+
 def test_keys_past_the_last_known_file_are_taken_when_files_arrive():
     files = FileList()
     files.begin()
@@ -98,16 +118,23 @@ def test_keys_during_a_retrieve_lead_where_they_would_on_the_whole_list(total, f
     start = final.index(first_path) if first_path is not None else 0
     files = FileList()
     files.begin(first_path)
-    known, ahead, virtual = 0, 0, None  # the oracle: keys before the start, then the position
+    known, early, virtual = 0, [], None  # the oracle: keys before the start, then the position
+
+    def walk(keys: list[int]) -> int:  # the keys one by one on the whole list, from the start
+        position = start
+        for key in keys:
+            position = max(0, position + key)
+        return position
+
     for kind, value in events:
         if kind == "more":
             known = min(total, known + value)
             files.update(final[:known])
             if virtual is None and known > start:
-                virtual = start + ahead
+                virtual = walk(early)
         elif virtual is None:
             files.step(value)
-            ahead = max(0, ahead + value)
+            early.append(value)
         else:
             files.step(value)
             virtual = max(0, virtual + value)
@@ -116,7 +143,7 @@ def test_keys_during_a_retrieve_lead_where_they_would_on_the_whole_list(total, f
         else:
             assert files.index == min(virtual, known - 1)
     files.finish(final)
-    virtual = start + ahead if virtual is None else virtual
+    virtual = walk(early) if virtual is None else virtual
     assert files.current == final[min(virtual, total - 1)]
     for value in after:  # a complete list: steps within its ends, as ever
         before = files.index

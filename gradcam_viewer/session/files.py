@@ -25,6 +25,7 @@ class FileList:
         self.index = -1
         self.complete = True
         self.pending = 0  # steps past the last known file, kept while the list grows
+        self._early: list[int] = []  # steps before the list's first file is known, in order
         self._first: Path | None = None  # where a growing list starts, once it has that file
         self._before: tuple[list[Path], int] | None = None  # the list a growing one replaces
 
@@ -37,13 +38,14 @@ class FileList:
         self.paths = [Path(p) for p in paths]
         self.index = current if self.paths else -1
         self.complete, self.pending, self._first, self._before = True, 0, None, None
+        self._early = []
 
     def begin(self, first: Path | None = None) -> None:
         """A list that will grow (a scan or a retrieve starts); it starts at `first` once that
         file is known (None: at the first file known)."""
         self._before = (self.paths, self.index) if self.complete else self._before
         self.paths, self.index = [], -1
-        self.complete, self.pending = False, 0
+        self.complete, self.pending, self._early = False, 0, []
         self._first = Path(first) if first is not None else None
 
     def update(self, paths: Sequence[Path]) -> bool:
@@ -56,6 +58,7 @@ class FileList:
         if not paths and self._before is not None:
             self.paths, self.index = self._before
             self.complete, self.pending, self._first, self._before = True, 0, None, None
+            self._early = []
             return False
         return self._replace(paths, complete=True)
 
@@ -64,13 +67,13 @@ class FileList:
         path = Path(path)
         if path in self.paths:
             self.index = self.paths.index(path)
-            self.pending = 0
+            self.pending, self._early = 0, []
 
     def step(self, delta: int) -> Path | None:
         """Move by `delta`; the new current file, or None when it did not change."""
         if self.current is None:
             if not self.complete:
-                self.pending = max(0, self.pending + delta)  # counted from where it starts
+                self._early.append(delta)  # taken from where the list starts, once known
             return None
         wanted = max(0, self.index + self.pending + delta)
         if self.complete:
@@ -106,6 +109,11 @@ class FileList:
             self.index = min(self.index, len(self.paths) - 1)
         else:
             self.index = self._start()
+            if self.index >= 0 and self._early:  # the keys so far, one by one from the start
+                position = self.index
+                for delta in self._early:
+                    position = max(0, position + delta)
+                self.pending, self._early = position - self.index, []
         if self.index >= 0 and self.pending:
             wanted = self.index + self.pending
             self.index = min(wanted, len(self.paths) - 1)
