@@ -4,7 +4,11 @@ with decodes, worker stages and the delivery of replies as separate steps a test
 runs in any order.
 
 Every image and result carries a fingerprint of what it is (file; file, frame, method, model),
-so a test sees whether what is shown is what it claims to be."""
+so a test sees whether what is shown is what it claims to be. The fingerprint is not taken from
+the job's name for the file: the decode writes the file into the pixels, the model input stage
+stamps those pixels and the model in use into the model input, and the explanation is made
+from that input alone, as the real worker's is, so an explanation of a stale model input (or of
+another file's) shows as a wrong result."""
 
 from pathlib import Path
 
@@ -26,11 +30,25 @@ def fingerprint(key) -> float:
                  + model_id)
 
 
-def make_result(key) -> ExplainResult:
-    value = fingerprint(key)
+def make_result(key, value: float | None = None) -> ExplainResult:
+    """The explanation `key` claims to be, with the heatmaps of `value` (default: the key's
+    own fingerprint)."""
+    value = fingerprint(key) if value is None else value
     return ExplainResult(key=key, probabilities=np.full(2, value % 1 + 0.5),
                          heatmaps=np.full((2, 3, 3), value, np.float32), layer="conv",
                          method=key[2], score="logit", seconds=0.0)
+
+
+def model_input(image: LoadedImage, model_id: int) -> np.ndarray:
+    """What the model input stage makes of `image` with model `model_id`: the file index the
+    decode wrote into the pixels, the frame, the model."""
+    return np.array([image.pixels[0, 0], image.frame, model_id], np.float64)
+
+
+def explain(x: np.ndarray, method: str) -> float:
+    """The heatmap value an explanation of model input `x` has: whatever the job says."""
+    index, frame, model_id = (int(v) for v in x)
+    return fingerprint((str(FILES[index]), frame, method, model_id))
 
 
 def make_image(path: Path, frame: int = 0) -> LoadedImage:
@@ -48,9 +66,9 @@ class FakeWorker:
     end in any order (`end_decode`), the worker's thread runs one stage at a time (`stage`).
     Replies go to an outbox from which the test delivers them in any order."""
 
-    def __init__(self, tracker, keep_finished: int = 2):
+    def __init__(self, tracker, budget: int | None = None):
         self.tracker = tracker
-        self.agenda = Agenda(tracker, keep_finished)
+        self.agenda = Agenda(tracker, budget)
         self.queue: list = []  # sent, not yet received
         self.decoding: list = []  # in reading threads
         self.outbox: list[tuple] = []
@@ -77,7 +95,7 @@ class FakeWorker:
 
     def end_decode(self, index: int, give_up: bool = True) -> None:
         job = self.decoding.pop(index % len(self.decoding))
-        if give_up and self.agenda.decode_unwanted(job):
+        if give_up and self.agenda.image_unwanted(job):
             self.agenda.decode_given_up(job)  # the reading thread saw it was not wanted
         elif job.path.name == "bad.dcm":
             self._reply(self.agenda.decode_failed(job, f"'{job.path.name}' is not an image"))
@@ -90,12 +108,14 @@ class FakeWorker:
         if job is not None:
             self.stages.append((job.kind, job.stage.name))
             if job.stage is Stage.PREPARE:
-                self.agenda.prepared(job, np.zeros(1), self.model_id)
+                self.agenda.prepared(job, model_input(job.image, self.model_id), self.model_id)
             elif not self.model_id:
                 self._reply(self.agenda.explained(job, None))
-            else:
-                key = (str(job.path), job.frame, job.method, self.model_id)
-                self._reply(self.agenda.explained(job, make_result(key)))
+            else:  # as ui/worker.py: the input made at PREPARE, if it is the model's in use
+                x = self.agenda.model_input(job)
+                x = model_input(job.image, self.model_id) if x is None else x
+                key = (str(job.image.path), job.image.frame, job.method, self.model_id)
+                self._reply(self.agenda.explained(job, make_result(key, explain(x, job.method))))
         self._start_decodes()
 
     def _start_decodes(self) -> None:
@@ -110,11 +130,10 @@ class FakeWorker:
 
 
 class Harness:
-    def __init__(self, budget: int | None = None, read_ahead: bool = True,
-                 keep_finished: int = 2):
+    def __init__(self, budget: int | None = None, read_ahead: bool = True):
         cache = ResultCache() if budget is None else ResultCache(budget)
         self.c = SessionController(cache=cache, read_ahead=read_ahead)
-        self.w = FakeWorker(self.c.tracker, keep_finished)
+        self.w = FakeWorker(self.c.tracker, cache.budget)
         self.errors: list[str] = []
         self.errors_before = 0
         self.expected: Path | None = None  # the file the user's actions lead to

@@ -144,23 +144,53 @@ def test_a_decode_for_a_file_no_longer_wanted_is_given_up():
     while not h.w.decoding or h.w.decoding[0].path != LIST[2]:
         h.step_worker(rnd)
     job = h.w.decoding[0]
-    assert not h.w.agenda.decode_unwanted(job)
+    assert not h.w.agenda.image_unwanted(job)
     h.user(h.c.open_listed(LIST[3]), LIST[3])  # far from the file read ahead... 3 is its
-    assert not h.w.agenda.decode_unwanted(job)  # neighbour: still wanted
+    assert not h.w.agenda.image_unwanted(job)  # neighbour: still wanted
     h.user(h.c.open_files(LIST, 0), LIST[0])  # ...and now it is not (0's neighbour is 1)
-    assert h.w.agenda.decode_unwanted(job)
+    assert h.w.agenda.image_unwanted(job)
     h.drain(rnd)
     h.check_final()
 
 
+def _held_beyond_the_cache(h: Harness) -> list:
+    """Images the worker's agenda holds that the session's cache does not."""
+    held = [job.image for job in h.w.agenda.jobs if job.image is not None]
+    return [image.path for image in held if h.c.cache.image(image.path, image.frame) is not image]
+
+
 def test_a_budget_without_room_for_a_neighbour_reads_nothing_more_ahead():
-    """One image fits beside nothing else: what is read ahead cannot be kept, and the session
-    does not ask for it again and again."""
+    """One image fits beside nothing else: no neighbour is decoded or explained, on this file
+    or after Page Down, and the worker holds no image the cache has no room for."""
     h = _ready(budget=IMAGE_BYTES + 2 * RESULT_BYTES)
-    assert h.c.cache.image(LIST[1]) is not None
-    assert h.c.cache.image(LIST[0]) is None and h.c.cache.image(LIST[2]) is None
-    assert h.w.decodes.count(LIST[2]) == 1 and h.w.decodes.count(LIST[0]) == 1
+    for to in (2, 3):
+        h.user(h.c.step(1), LIST[to])
+        h.drain(random.Random(to))
+        h.check_final()
+    assert h.c.cache.image(LIST[3]) is not None
+    assert h.w.decodes == [LIST[1], LIST[2], LIST[3]]  # the user's files only
+    assert all(kind != "prefetch" for kind, _ in h.w.stages)
     assert h.c.cache.nbytes <= h.c.cache.budget
+    assert _held_beyond_the_cache(h) == []
+
+
+def test_the_worker_keeps_no_image_the_cache_did_not_accept():
+    """Room for one neighbour: once all is read, the images the worker still holds (for a
+    request to come back to) are all in the cache, within its budget."""
+    h = _ready(budget=2 * IMAGE_BYTES + 2 * RESULT_BYTES)
+    assert h.c.cache.nbytes <= h.c.cache.budget
+    assert _held_beyond_the_cache(h) == []
+
+
+def test_file_open_of_a_file_read_ahead_decodes_it_anew():
+    """File > Open (not from the cache) of a neighbour read ahead and explained: decoded
+    again, not answered with the worker's old image."""
+    h = _ready()
+    assert h.w.decodes.count(LIST[2]) == 1
+    h.user(h.c.open(LIST[2]), LIST[2])
+    h.drain(random.Random(9))
+    h.check_final()
+    assert h.w.decodes.count(LIST[2]) == 2
 
 
 def test_keys_pressed_while_a_folder_is_scanned_are_kept():
@@ -244,16 +274,16 @@ def run(h: Harness, actions, rnd) -> None:
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ACTIONS, st.randoms(use_true_random=False),
-       st.sampled_from([None, 2 * IMAGE_BYTES + 2 * RESULT_BYTES]), st.sampled_from([2, 6]),
+       st.sampled_from([None, 2 * IMAGE_BYTES + 2 * RESULT_BYTES, IMAGE_BYTES + RESULT_BYTES]),
        st.booleans())
 def test_reading_ahead_never_shows_a_wrong_result_and_stays_within_the_budget(
-        actions, rnd, budget, keep, model_first):
+        actions, rnd, budget, model_first):
     """User steps, scans, method and model changes, worker stages, decodes and replies in any
     interleaving: after every event what is shown is what it claims to be and the cache is
     within its budget; at rest the file the user's last action leads to is shown with its own
-    heatmaps, for the model and method of the moment. (`keep`: finished jobs the worker keeps
-    for a request to take over; `model_first`: a model is in before the first action.)"""
-    h = Harness(budget=budget, keep_finished=keep)
+    heatmaps, for the model and method of the moment, and the worker holds no image beyond
+    the cache. (`model_first`: a model is in before the first action.)"""
+    h = Harness(budget=budget)
     h.checks += [shown_is_consistent, within_budget]
     if model_first:
         h.apply(h.c.load_model("demo", ""))
@@ -262,6 +292,7 @@ def test_reading_ahead_never_shows_a_wrong_result_and_stays_within_the_budget(
     h.drain(rnd)
     h.check_final()
     assert not h.w.busy()
+    assert _held_beyond_the_cache(h) == []
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,10 +7,15 @@ Jobs come from the session's requests: opens and explanations are the user's, re
 - a user job's decode starts at once; its stages come before any read ahead's;
 - a read ahead runs only while no user job waits, one stage at a time, so a user request waits
   at most for the stage in hand; one read ahead decodes at a time;
-- a job is known by its image (path, frame): a request for an image that a job is already
-  decoding or has decoded (or explained, among the last few finished) takes that job over, so
-  Page Down onto a file being read ahead waits only for what is left of it;
-- a stale job is dropped between stages, and its decode is given up (`decode_unwanted`, read
+- a job is known by its image (path, frame): a request for an image that a job is decoding
+  or working on takes that job over, so Page Down onto a file being read ahead waits only for
+  what is left of it; an open (File > Open decodes anew) takes over only a decode, or a read
+  ahead decoded moments ago (its image still on its way to the cache when Page Down came);
+- a finished job is forgotten: the images and results kept are the session cache's, within its
+  byte budget, and a read ahead is decoded only if its image fits in that budget beside the
+  image on screen (the same size is assumed before it is decoded), else it is answered "no
+  room" at once;
+- a stale job is dropped between stages, and its decode is given up (`image_unwanted`, read
   by the reading thread); an open whose explanation went stale still shows its image.
 
 Replies are what the worker sends the session: ("image", id, LoadedImage), ("result", id,
@@ -19,7 +24,6 @@ ExplainResult), ("failed", id, message).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum, auto
 from pathlib import Path
@@ -36,7 +40,7 @@ from gradcam_viewer.session.controller import (
 from gradcam_viewer.session.read_ahead import PrefetchRequest
 
 OPEN, EXPLAIN, PREFETCH = "open", "explain", "prefetch"  # who a job answers
-KEEP_FINISHED = 2  # finished jobs kept for a request to take over (their images are cached too)
+NO_ROOM = "no room in the cache beside the image on screen"  # a read ahead's answer
 
 Reply = tuple[str, int, LoadedImage | ExplainResult | str]
 
@@ -61,8 +65,6 @@ class Job:
     image: LoadedImage | None = None
     model_input: np.ndarray | None = None
     input_model: int = -1  # the model id `model_input` was made for
-    result: ExplainResult | None = None
-    announced: int = 0  # the request whose "image" reply was sent
     keys: tuple[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,23 +80,23 @@ class Job:
 
 
 class Agenda:
-    def __init__(self, tracker: RequestTracker, keep_finished: int = KEEP_FINISHED) -> None:
+    def __init__(self, tracker: RequestTracker, budget: int | None = None) -> None:
+        """`budget`: the session cache's byte budget (None: reads ahead of any size)."""
         self.tracker = tracker
+        self.budget = budget
         self.jobs: list[Job] = []  # not finished, in the order they came
-        self.finished: deque[Job] = deque(maxlen=keep_finished)
         self.model_id = 0  # the worker's model (results are stamped with it)
+        self.shown_bytes = 0  # the size of the newest image a user request brought or got
 
     # ------------------------------------------------------------------ staleness ----
     def image_unwanted(self, job: Job) -> bool:
-        """Nobody waits for the job's image (read by reading threads: `decode_unwanted`)."""
+        """Nobody waits for the job's image (read by reading threads while they decode)."""
         kind, request_id = job.owner
         if kind == OPEN:
             return self.tracker.open_is_stale(request_id)
         if kind == PREFETCH:
             return self.tracker.prefetch_is_stale(request_id)
         return self.tracker.explain_is_stale(request_id)
-
-    decode_unwanted = image_unwanted
 
     def result_unwanted(self, job: Job) -> bool:
         kind, request_id = job.owner
@@ -112,22 +114,30 @@ class Agenda:
         else:
             owner = (OPEN if isinstance(request, OpenRequest) else PREFETCH, request.request_id)
             path, frame = request.path, request.frame
-        job = self._find((str(path), frame), for_user=owner[0] != PREFETCH)
-        if job is None:
-            job = Job(owner, Path(path), frame, request.method,
-                      Stage.DECODE if image is None else Stage.PREPARE, image)
-            self.jobs.append(job)
-            return []
-        return self._take_over(job, owner, request.method, image)
+        if image is not None and owner[0] == EXPLAIN:
+            self.shown_bytes = image.nbytes
+        job = self._find((str(path), frame), owner[0])
+        if job is not None:
+            return self._take_over(job, owner, request.method, image)
+        if owner[0] == PREFETCH and image is None and not self._room_for(self.shown_bytes):
+            return [("failed", owner[1], NO_ROOM)]  # neighbours are as large, as a rule
+        self.jobs.append(Job(owner, Path(path), frame, request.method,
+                             Stage.DECODE if image is None else Stage.PREPARE, image))
+        return []
 
-    def _find(self, key: tuple[str, int], for_user: bool) -> Job | None:
-        """A job for this image that a new request may take over: any job for a user request
-        (the user's newest request replaces what was asked before), a read ahead's only if
-        nobody waits for it (a user job still wanted is left alone)."""
-        for job in [*self.jobs, *reversed(self.finished)]:
+    def _find(self, key: tuple[str, int], kind: str) -> Job | None:
+        """A job for this image that a new request may take over: an open, a job still decoding
+        or a read ahead's (File > Open reads the file anew: never a user's image decoded before
+        it, nor a finished job's, which are forgotten); an explanation, any job (the user's
+        newest request replaces what was asked before); a read ahead, a job nobody waits for
+        (a user job still wanted is left alone)."""
+        for job in self.jobs:
             if job.keys != key:
                 continue
-            if for_user or job.kind == PREFETCH or self.result_unwanted(job):
+            if (kind == OPEN and job.kind != PREFETCH
+                    and job.stage not in (Stage.DECODE, Stage.DECODING)):
+                continue
+            if kind != PREFETCH or job.kind == PREFETCH or self.result_unwanted(job):
                 return job
         return None
 
@@ -138,24 +148,12 @@ class Agenda:
             job.image = image
             if job.stage in (Stage.DECODE, Stage.DECODING):
                 job.stage = Stage.PREPARE  # a decode in flight is left to finish, unused
-        replies: list[Reply] = []
-        if job.image is not None and job.stage not in (Stage.DECODE, Stage.DECODING):
-            if owner[0] != EXPLAIN:  # an explanation's asker has the image already
-                replies.append(("image", owner[1], job.image))
-            job.announced = owner[1]
-        if job.stage is Stage.DONE:
-            self.finished.remove(job)
-            result = job.result
-            if (result is not None and result.method == method
-                    and result.key[3] == self.model_id):
-                replies.append(("result", owner[1], result))
-                self.finished.append(job)
-                return replies
-            job.stage, job.result = Stage.PREPARE, None
-            self.jobs.append(job)
-        elif job not in self.jobs:
-            self.jobs.append(job)
-        return replies
+        if job.image is not None and owner[0] != PREFETCH:
+            self.shown_bytes = job.image.nbytes
+        if (job.image is not None and job.stage not in (Stage.DECODE, Stage.DECODING)
+                and owner[0] != EXPLAIN):  # an explanation's asker has the image already
+            return [("image", owner[1], job.image)]
+        return []
 
     # ------------------------------------------------------------------ decoding ----
     def to_decode(self) -> list[Job]:
@@ -175,11 +173,15 @@ class Agenda:
     def decoded(self, job: Job, image: LoadedImage) -> list[Reply]:
         if job.stage is not Stage.DECODING:  # taken over by an explanation meanwhile
             return []
-        job.image, job.stage = image, Stage.PREPARE
         if self.image_unwanted(job):
-            self._finish(job)  # kept a little, for a request that comes back to it
+            self._drop(job)
             return []
-        job.announced = job.request_id
+        if job.kind == PREFETCH and not self._room_for(image.nbytes):
+            self._drop(job)  # not sent: the cache would drop other images to try it
+            return [("failed", job.request_id, NO_ROOM)]
+        if job.kind != PREFETCH:
+            self.shown_bytes = image.nbytes
+        job.image, job.stage = image, Stage.PREPARE
         return [("image", job.request_id, image)]
 
     def decode_failed(self, job: Job, message: str) -> list[Reply]:
@@ -210,9 +212,13 @@ class Agenda:
     def prepared(self, job: Job, model_input: np.ndarray | None, model_id: int) -> None:
         job.model_input, job.input_model, job.stage = model_input, model_id, Stage.EXPLAIN
 
+    def model_input(self, job: Job) -> np.ndarray | None:
+        """The job's model input if it was made for the model in use (a model installed
+        between the two stages needs its own)."""
+        return job.model_input if job.input_model == self.model_id else None
+
     def explained(self, job: Job, result: ExplainResult | None) -> list[Reply]:
         """`result` None: there is no model yet (the session asks again when it comes)."""
-        job.result = result
         self._finish(job)
         if result is None or self.result_unwanted(job):
             return []
@@ -229,21 +235,22 @@ class Agenda:
                    and not (j.stage is Stage.DECODING and self.image_unwanted(j))
                    for j in self.jobs)
 
+    def _room_for(self, nbytes: int) -> bool:
+        """Whether an image of `nbytes` fits in the cache's budget beside the one on screen."""
+        return self.budget is None or self.shown_bytes + nbytes <= self.budget
+
     def _drop_stale(self) -> None:
         for job in list(self.jobs):
             if job.stage is Stage.DECODING:
                 continue  # the reading thread gives it up and says so
-            if job.stage is Stage.DECODE and self.image_unwanted(job):
-                self._drop(job)
-            elif job.stage in (Stage.PREPARE, Stage.EXPLAIN) and self.result_unwanted(job):
-                self._finish(job)  # its image stays at hand a little
+            if (job.stage is Stage.DECODE and self.image_unwanted(job)) or (
+                    job.stage in (Stage.PREPARE, Stage.EXPLAIN) and self.result_unwanted(job)):
+                self._finish(job)
 
     def _finish(self, job: Job) -> None:
-        job.stage = Stage.DONE
-        job.model_input = None
+        """Done with: its image and model input are let go (what is kept is the cache's)."""
+        job.stage, job.image, job.model_input = Stage.DONE, None, None
         self._drop(job)
-        if job.image is not None:
-            self.finished.append(job)
 
     def _drop(self, job: Job) -> None:
         if job in self.jobs:

@@ -99,7 +99,9 @@ class Worker(QObject):
     previewed = Signal(int, object)  # preview id, {"values", "kind", "labels"} or {"error"}
     _decoded = Signal(object, object)  # Job, LoadedImage | message | None: from reading threads
 
-    def __init__(self, tracker: RequestTracker) -> None:
+    def __init__(self, tracker: RequestTracker, budget: int | None = None) -> None:
+        """`budget`: the session cache's byte budget (reads ahead that do not fit beside the
+        image on screen are not decoded; None: no limit)."""
         super().__init__()
         self.tracker = tracker
         self.bundle: ModelBundle | None = None
@@ -109,7 +111,7 @@ class Worker(QObject):
         self._candidate: _Candidate | None = None  # loaded, waiting for its warm-up
         self._unannounced: _Candidate | None = None  # installed, modelLoaded not yet sent
         self.tracer = BackgroundTracer(lambda explainer: explainer is self.explainer)
-        self.agenda = Agenda(tracker)  # images to decode and explain, user requests first
+        self.agenda = Agenda(tracker, budget)  # images to decode and explain, user requests first
         self.decoders = DecodePool()  # large compressed frames, off the GIL
         self._reading = ThreadPoolExecutor(READING_THREADS, thread_name_prefix="gradcam-read")
         self._decoded.connect(self._on_decoded)  # from reading threads: queued to this one
@@ -117,11 +119,12 @@ class Worker(QObject):
         self._closing = False
 
     def stop(self) -> None:
-        """After the worker's thread has ended: decodes still running are given up, and a
-        trace in progress finishes."""
+        """After the worker's thread has ended: decodes still running are given up (the pool
+        is closed first, so their children are not replaced), and a trace in progress
+        finishes."""
         self._closing = True
-        self._reading.shutdown(wait=True, cancel_futures=True)
         self.decoders.close()
+        self._reading.shutdown(wait=True, cancel_futures=True)
         self.tracer.stop()
 
     # --- model ---------------------------------------------------------------------------
@@ -321,7 +324,7 @@ class Worker(QObject):
         from gradcam_viewer import imaging
 
         def unwanted() -> bool:
-            return self._closing or self.agenda.decode_unwanted(job)
+            return self._closing or self.agenda.image_unwanted(job)
 
         try:
             if unwanted():
@@ -419,7 +422,7 @@ class Worker(QObject):
         self.status.emit(f"{reading} {Path(image.path).name}...")
         eager = not self.explainer.is_traced(method)
         if result is None:
-            x = job.model_input if job.input_model == self.model_id else None
+            x = self.agenda.model_input(job)  # None: made for another model, or none
             try:
                 result = self.explainer.explain(self.bundle.prepare(image) if x is None else x,
                                                 method=method, eager=eager)
