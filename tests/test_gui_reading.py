@@ -150,3 +150,23 @@ def test_reading_ahead_off_asks_for_every_file(win, qtbot):
     _page_down(win)
     wait_shown(qtbot, win, second)
     assert len(sent) == 1 and Path(sent[0][1]) == second
+
+
+def test_reads_ahead_start_only_after_the_new_image_is_on_screen(win, qtbot):
+    """Effects that change the image and ask for a read ahead (as Page Down onto a file read
+    ahead does): the read ahead goes to the worker only once the screen has drawn the new
+    image (it was sent before the redraw, while the old image counted as drawn)."""
+    from gradcam_viewer.session.controller import Effects, Redraw
+    from gradcam_viewer.session.read_ahead import PrefetchRequest
+
+    win.open_paths([PNGS[0]])
+    wait_shown(qtbot, win, PNGS[0])
+    qtbot.waitUntil(win.drawn, timeout=60_000)
+    events = []
+    win.link.request_prefetch.connect(lambda request: events.append("ahead"))
+    win.image_area.view.set_base = _wrapped(win.image_area.view.set_base,
+                                            lambda _image: events.append("base"))
+    ahead = PrefetchRequest(win.session.tracker.new_prefetch(), PNGS[1], 0, "gradcam")
+    win._apply(Effects([ahead], Redraw.IMAGE))
+    qtbot.waitUntil(lambda: "ahead" in events, timeout=60_000)
+    assert events[0] == "base", events

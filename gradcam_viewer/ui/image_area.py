@@ -99,6 +99,7 @@ class ImageArea(QWidget):
         self._rendering.discard("base")
         self.display, self._held = None, None
         self.view.clear()
+        self._caught_up()
 
     def _base_ready(self, token: int, display: np.ndarray, qimage: QImage) -> None:
         if not self.tokens.is_latest("base", token) or self._shown().image is None:
@@ -130,6 +131,7 @@ class ImageArea(QWidget):
             self.view.set_overlay(None, 0)
             if self._held is not None:
                 self._put_base(self._held)
+            self._caught_up()
             return shown.no_evidence_note()
         # at screen resolution at most: a smooth map loses nothing, and a 14 MP image costs no
         # more than a small one; coloured in the render thread, scaled over the image by the view

@@ -239,13 +239,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ effects ----
     def _apply(self, effects: Effects) -> None:
-        """Send the controller's requests to the worker and redraw what it says changed."""
-        for request in effects.requests:
-            if isinstance(request, OpenRequest):
-                self.studies.opening(request.path)
-            elif isinstance(request, ModelRequest):
-                self.status.model_loading()
-            self.link.send(request)
+        """Redraw what the controller says changed and send its requests to the worker (after
+        the redraw: reads ahead wait until the screen has drawn it)."""
         redraw = effects.redraw
         if redraw & Redraw.MODEL:
             self._render_model()
@@ -258,6 +253,12 @@ class MainWindow(QMainWindow):
         if redraw & (Redraw.STATUS | Redraw.IMAGE | Redraw.OVERLAY | Redraw.WINDOW):
             self.status.busy.setVisible(self.session.busy)
             self._update_info()
+        for request in effects.requests:
+            if isinstance(request, OpenRequest):
+                self.studies.opening(request.path)
+            elif isinstance(request, ModelRequest):
+                self.status.model_loading()
+            self.link.send(request)
         for message in effects.notices:
             self.messages.notice(message)
         for message in effects.errors:
