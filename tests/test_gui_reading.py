@@ -3,6 +3,7 @@ scanned are not lost, Page Down onto a file read ahead needs no request and show
 heatmap together, an image not read ahead shows before its heatmap."""
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -52,20 +53,26 @@ def test_keys_during_a_long_scan_move_within_what_is_listed(win, qtbot, tmp_path
 
     folder = _folder(tmp_path, PNGS, "five")
     real_sniff = scanner.sniff
+    gate, sniffed = threading.Event(), []
 
-    def slow_sniff(head):
-        time.sleep(0.3)  # a slow medium: about 1.5 s for the five files
+    def slow_sniff(head):  # a slow medium: the third file is read once the test says so
+        sniffed.append(head)
+        if len(sniffed) > 2:
+            gate.wait(60)
         return real_sniff(head)
 
     monkeypatch.setattr(scanner, "sniff", slow_sniff)
     monkeypatch.setattr(scanner, "PROGRESS_S", 0.0)
-    win.open_paths([folder])
-    first = folder / PNGS[0].name
-    qtbot.waitUntil(lambda: shows(win, first), timeout=60_000)
-    assert not win.session.files.complete  # shown from a partial list
-    known = len(win.session.files.paths)
-    for _ in range(known + 1):  # one past the last file known
-        _page_down(win)
+    try:
+        win.open_paths([folder])
+        first = folder / PNGS[0].name
+        qtbot.waitUntil(lambda: shows(win, first), timeout=60_000)
+        assert not win.session.files.complete  # shown from a partial list
+        known = len(win.session.files.paths)
+        for _ in range(known + 1):  # one past the last file known
+            _page_down(win)
+    finally:
+        gate.set()
     qtbot.waitUntil(lambda: not win.studies.scanning and win.session.files.complete,
                     timeout=60_000)
     wanted = folder / PNGS[known + 1].name
