@@ -196,40 +196,16 @@ def _peak_rss_mb() -> float:
 
 # ---------------------------------------------------------------- the GIL ----
 def gil(path: Path) -> None:
-    """A thread spins a counter while a 14 MP frame decodes: in this process (pydicom's own
-    call), then in a child process (what the viewer does). The counter's rate during the decode
-    over its rate while idle: ~0 means the decode held the GIL."""
-    import threading
-
+    """bench_gil's spinning counter while a 14 MP frame decodes: in this process (pydicom's own
+    call), then in a child process (what the viewer does). ~0 means the decode held the GIL."""
+    from bench_gil import report
     from gradcam_viewer.imaging import load_image
     from gradcam_viewer.imaging.decode_processes import DecodePool, Offload
 
-    count, stop = [0], threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            count[0] += 1
-
-    def rate(call) -> tuple[float, float]:
-        before, t0 = count[0], time.perf_counter()
-        call()
-        seconds = time.perf_counter() - t0
-        return (count[0] - before) / seconds, seconds
-
     pool = DecodePool()
     load_image(path, offload=Offload(pool))  # the child is up
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
-    for name, call in (("in this process", lambda: load_image(path)),
-                       ("in a child process", lambda: load_image(path, offload=Offload(pool)))):
-        ratios = []
-        for _ in range(3):
-            busy, seconds = rate(call)
-            idle, _ = rate(lambda s=seconds: time.sleep(s))
-            ratios.append(busy / idle)
-        print(f"decode {name:20s} {seconds * 1000:6.0f} ms   counter rate / idle rate: "
-              + " ".join(f"{r:4.2f}" for r in ratios))
-    stop.set()
+    report("decode in this process", lambda: load_image(path))
+    report("decode in a child process", lambda: load_image(path, offload=Offload(pool)))
     pool.close()
 
 
