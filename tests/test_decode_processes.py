@@ -5,6 +5,7 @@ child that dies becomes a clear message and the next file still opens."""
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,115 @@ def test_damaged_jpeg2000_gives_the_same_message_here_and_in_a_child(pool, big_j
     assert here[0] == there[0]
     if here[0] == "error":
         assert here[1] == there[1]
+
+
+def test_the_spawn_start_method_gives_the_same_pixels(big_j2k):
+    """Children spawned (as on Windows and in the packaged program, where there is no fork
+    server), with a frame of pydicom's corpus and the large one."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    path, pixels = big_j2k
+    pool = DecodePool(keep=1, min_pixels=0, start_method="spawn")
+    try:
+        np.testing.assert_array_equal(load_image(path, offload=Offload(pool)).pixels, pixels)
+        small = Path(get_testdata_file("MR_small_jp2klossless.dcm"))
+        np.testing.assert_array_equal(pool.decode(small, None, "pylibjpeg"),
+                                      pydicom.dcmread(small).pixel_array)
+        (child,) = pool._idle
+        assert child.process._start_method == "spawn" and pool.starts == 1
+    finally:
+        pool.close()
+
+
+def _wait_for(condition, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_warm_called_many_times_starts_only_the_children_kept():
+    pool = DecodePool(keep=2, min_pixels=0)
+    try:
+        for _ in range(6):
+            pool.warm()
+        _wait_for(lambda: not pool._refilling)
+        time.sleep(0.2)  # a second refill, had one started, would be counted by now
+        assert pool.starts == 2 and len(pool._idle) == 2
+    finally:
+        pool.close()
+
+
+def test_a_worker_stopping_gives_its_decodes_up_without_replacing_their_children(
+        qapp, big_j2k):
+    """At exit a decode in flight is given up: its child is killed and no other started."""
+    from gradcam_viewer.session.agenda import Job, Stage
+    from gradcam_viewer.session.controller import RequestTracker
+    from gradcam_viewer.ui.worker import Worker
+
+    path, _ = big_j2k
+    worker = Worker(RequestTracker())
+    worker.decoders.close()
+    worker.decoders = pool = DecodePool(keep=2, min_pixels=0)
+    job = Job(("open", worker.tracker.new_open()), path, 0, "gradcam", Stage.DECODING)
+    worker._reading.submit(worker._read, job)
+    _wait_for(lambda: pool.starts == 1)
+    time.sleep(0.3)  # the child is decoding
+    worker.stop()
+    time.sleep(0.5)  # a replacement, had one been asked for, would be started by now
+    assert pool.given_up == 1 and pool.starts == 1 and not pool._idle
+
+
+def test_an_idle_child_keeps_nothing_of_the_last_frame(monkeypatch, tmp_path):
+    """The child's loop, run here on a thread: once a frame is sent, the dataset and the array
+    are let go (an idle child at 14 MP held about 40 MB)."""
+    import gc
+    import weakref
+    from multiprocessing import Pipe
+
+    import pydicom
+
+    import gradcam_viewer.imaging.decode_processes as processes
+
+    datasets, arrays = [], []
+    real_dcmread = pydicom.dcmread
+
+    def dcmread(*args, **kwargs):
+        ds = real_dcmread(*args, **kwargs)
+        datasets.append(weakref.ref(ds))
+        return ds
+
+    real_contiguous = np.ascontiguousarray
+
+    class Pixels(np.ndarray):  # an ndarray that can be watched with a weak reference
+        pass
+
+    def contiguous(a):
+        arr = real_contiguous(a).view(Pixels)
+        arrays.append(weakref.ref(arr))
+        return arr
+
+    monkeypatch.setattr(pydicom, "dcmread", dcmread)
+    monkeypatch.setattr(processes.np, "ascontiguousarray", contiguous)
+    monkeypatch.setattr(processes.os, "dup2", lambda *a: None)  # this process's stderr stays
+    rng = np.random.default_rng(2)
+    ds = make_dataset(rng.integers(0, 4096, (64, 64), dtype=np.uint16), bits_stored=12)
+    ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+    path = tmp_path / "small.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    here, there = Pipe()
+    child = threading.Thread(target=processes._serve, args=(there,), daemon=True)
+    child.start()
+    try:
+        here.send((processes.frame_here, (str(path), None, "pylibjpeg")))
+        status, dtype, shape = here.recv()
+        assert status == "ok" and shape == (64, 64)
+        here.recv_bytes()
+        time.sleep(0.2)  # the child is back waiting for the next request
+        gc.collect()
+        assert len(datasets) == 1 and arrays
+        assert datasets[0]() is None and all(ref() is None for ref in arrays)
+    finally:
+        here.close()
+        child.join(5)
