@@ -122,13 +122,19 @@ def test_a_user_request_goes_before_the_read_ahead_between_stages():
     assert kinds[:2] == ["open", "open"]  # model input and explanation of the user's file
 
 
-def test_page_down_onto_a_file_being_decoded_ahead_takes_that_decode_over():
+def _decoding_ahead(seed: int) -> tuple[Harness, random.Random]:
+    """The list open at its second file, the third being decoded ahead."""
     h = Harness()
     h.apply(h.c.load_model("demo", ""))
     h.user(h.c.open_files(LIST, 1), LIST[1])
-    rnd = random.Random(5)
+    rnd = random.Random(seed)
     while not h.w.decoding or h.w.decoding[0].path != LIST[2]:
         h.step_worker(rnd)
+    return h, rnd
+
+
+def test_page_down_onto_a_file_being_decoded_ahead_takes_that_decode_over():
+    h, rnd = _decoding_ahead(5)
     h.user(h.c.step(1), LIST[2])
     assert h.c.busy and h.c.opening is not None
     h.drain(rnd)
@@ -137,12 +143,7 @@ def test_page_down_onto_a_file_being_decoded_ahead_takes_that_decode_over():
 
 
 def test_a_decode_for_a_file_no_longer_wanted_is_given_up():
-    h = Harness()
-    h.apply(h.c.load_model("demo", ""))
-    h.user(h.c.open_files(LIST, 1), LIST[1])
-    rnd = random.Random(6)
-    while not h.w.decoding or h.w.decoding[0].path != LIST[2]:
-        h.step_worker(rnd)
+    h, rnd = _decoding_ahead(6)
     job = h.w.decoding[0]
     assert not h.w.agenda.image_unwanted(job)
     h.user(h.c.open_listed(LIST[3]), LIST[3])  # far from the file read ahead... 3 is its
