@@ -177,3 +177,9 @@ def test_reads_ahead_start_only_after_the_new_image_is_on_screen(win, qtbot):
     win._apply(Effects([ahead], Redraw.IMAGE))
     qtbot.waitUntil(lambda: "ahead" in events, timeout=60_000)
     assert events[0] == "base", events
+
+
+def test_the_worker_reads_ahead_within_the_window_s_cache_budget(win):
+    """The agenda decides what fits beside the image on screen by the session cache's budget
+    (memory/cache_mb): the window hands it over (no budget: reads ahead of any size)."""
+    assert win.worker.agenda.budget == win.session.cache.budget > 0

@@ -46,7 +46,7 @@ class WorkerLink(QObject):
         self.thread_.setObjectName("gradcam-worker")
         # Tracing a deep Keras graph recurses deeply; the platform default stack can be small
         self.thread_.setStackSize(64 * 1024 * 1024)
-        self.worker = w = Worker(session.tracker)
+        self.worker = w = Worker(session.tracker, session.cache.budget)
         w.moveToThread(self.thread_)
         self.request_model.connect(w.load_model)
         self.request_open.connect(w.open_image)
