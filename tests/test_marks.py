@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,6 +238,76 @@ def test_editor_saves_every_change_and_undoes_per_image(tmp_path):
     copy = editor.copy_selected()
     assert copy is not None and not copy.read_only and copy.id != other.id
     assert editor.selected == copy.id and len(editor.marks.marks) == 3
+
+
+def test_marks_read_from_a_report_are_not_an_edit_undo_takes_back(tmp_path):
+    editor = MarkEditor(MarkStore(tmp_path))
+    key = ImageKey("sop", "1.2.3.4")
+    editor.show(key, "IM1", (50, 50))
+    theirs = Mark(Kind.RECTANGLE, ((1, 1), (9, 9)), "Nodule", "sr-1", source="SR by Dr X")
+    editor.add_read_only([theirs])
+    assert not editor.undo() and editor.marks.marks == (theirs,)
+    mine = Mark.rectangle(20, 20, 30, 30, "Mass")
+    editor.put(mine)
+    newer = Mark(Kind.RECTANGLE, ((2, 2), (9, 9)), "Nodule", "sr-1", source="SR by Dr X")
+    editor.add_read_only([newer])  # a later report of the same mark replaces it
+    assert editor.undo() and editor.marks.marks == (newer,)  # your mark undone, theirs kept
+    assert not editor.undo()
+    assert editor.redo() and editor.marks.marks == (newer, mine)
+    assert MarkStore(tmp_path).load(key).marks == (newer, mine)
+    with pytest.raises(ValueError, match="read from elsewhere"):
+        editor.add_read_only([mine])
+
+
+EDITS = st.lists(st.one_of(st.sampled_from(["draw", "move", "delete", "undo", "redo"]),
+                           st.tuples(st.just("read"), st.integers(0, 2))), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(EDITS)
+def test_undo_and_redo_step_only_your_marks_in_any_order(edits):
+    """Random orders of your edits, undo, redo and reports read: your marks follow a plain undo
+    history in which the reports are no step, and the read-only marks are always the latest
+    read of each; the store holds what the editor shows."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = MarkStore(Path(folder))
+        editor = MarkEditor(store)
+        key = ImageKey("sop", "1.2.3.4")
+        editor.show(key, "IM1", (100, 100))
+        own: list[Mark] = []
+        undo: list[list[Mark]] = []
+        redo: list[list[Mark]] = []
+        theirs: dict[str, Mark] = {}
+        for n, edit in enumerate(edits):
+            if edit == "draw" or (edit in ("move", "delete") and own):
+                undo.append(list(own))
+                redo.clear()
+                if edit == "draw":
+                    own.append(Mark.rectangle(n, n, n + 5, n + 5, "Mass"))
+                    editor.put(own[-1])
+                elif edit == "move":
+                    own[-1] = own[-1].moved(1, 0)
+                    editor.put(own[-1])
+                else:
+                    assert editor.delete(own.pop(0).id)
+            elif edit in ("undo", "redo"):
+                stack, other = (undo, redo) if edit == "undo" else (redo, undo)
+                assert getattr(editor, edit)() == bool(stack)
+                if stack:
+                    other.append(own)
+                    own = stack.pop()
+            elif isinstance(edit, tuple):
+                i = edit[1]
+                mark = Mark(Kind.RECTANGLE, ((i * 10, 0), (i * 10 + 5, 5 + n)), "Nodule",
+                            f"sr-{i}", source="SR by Dr X")
+                theirs[mark.id] = mark
+                editor.add_read_only([mark])
+            shown = editor.marks.marks
+            assert [m for m in shown if not m.read_only] == own
+            assert {m.id: m for m in shown if m.read_only} == theirs
+            assert store.load(key).marks == shown
 
 
 # --- the scores -----------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import urllib.request
 import numpy as np
 import pydicom
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from dicom_checks import content_items as _items, dciodvfy
 from gradcam_viewer.marks.shapes import Kind, Mark
@@ -45,6 +47,9 @@ def test_reports_in_an_opened_folder_are_shown_read_only(win, tmp_path):
     assert [(m.kind, m.finding) for m in read] == [
         (Kind.RECTANGLE, "Effusion"), (Kind.ELLIPSE, "Nodule"), (Kind.POLYGON, "Mass")]
     assert all("John Doe" in m.source for m in read)
+    # reading them was not an edit of yours: Ctrl+Z has nothing to take back
+    QTest.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [m for m in win.marking.editor.marks.marks if m.read_only] == read
     # read-only: deleting does nothing; an editable copy can be made and changed
     win.marking.editor.selected = read[1].id
     assert not win.marking.editor.delete()

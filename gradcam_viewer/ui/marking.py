@@ -110,13 +110,10 @@ class Marking:
 
     def add_read_only(self, marks: list[Mark]) -> None:
         """Marks read from elsewhere (each with its `source`), shown with the image's own and
-        kept with them. Replaces earlier copies with the same id."""
-        current = self.editor.marks
-        if current is None:
-            return
-        for mark in marks:
-            current = current.with_mark(mark)
-        self.editor.change(current)
+        kept with them, not as an edit (Undo leaves them). Replaces earlier copies with the
+        same id."""
+        if self.editor.marks is not None:
+            self._edit(lambda: self.editor.add_read_only(marks))
 
     def finding(self) -> str:
         text = self.finding_box.currentText().strip()
