@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -362,6 +363,42 @@ def test_scores_equal_a_reference_from_the_map_and_the_mask(seed, threshold, sha
     # float32 (Pillow) against float64 (np.interp): a pixel within 1e-7 of the threshold may
     # fall either way, a few in 10^5 of the union
     assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(want, abs=5e-4)
+
+
+def test_live_score_scores_your_marks_and_read_only_marks_apart():
+    """Each reader's union of a finding's shapes against the map, equal to evaluate's figures
+    for those marks and to the reference; cached masks and maps change nothing."""
+    from gradcam_viewer.marks.live import LiveScorer, ScoreInput
+
+    rng = np.random.default_rng(11)
+    raw = rng.random((2, 9, 9)).astype(np.float32) ** 2
+    small = normalize_heatmaps(raw)[0]
+    shape = (210, 160)
+    yours = [Mark.rectangle(20.5, 30, 90, 120.5, "Mass"),
+             Mark.polygon([(60, 100), (150, 110), (120, 200)], "Mass"),
+             Mark.rectangle(150, 200, 161, 211, "Mass")]  # in a corner, to the last pixel
+    theirs = [Mark(Kind.ELLIPSE, ((10, 60), (110, 60), (60, 30), (60, 90)), "Mass", "sr-1",
+                   source="Doe, SR1"),
+              Mark(Kind.RECTANGLE, ((0, 0), (40, 40)), "Mass", "sr-2", source="Roe, SR2")]
+    marks = ImageMarks(ImageKey("sop", "1.2.3"), (*theirs, *yours), "IM1", shape)
+    request = ScoreInput(("IM1", 0, "gradcam", 1), small, ("Nodule", "Mass"), marks, shape, 0.35)
+    scorer = LiveScorer()
+    first = scorer.score(request)
+    assert set(first.yours) == set(first.theirs) == {1}
+    assert first.sources == {1: "Doe, SR1; Roe, SR2"}
+    for group, got in ((yours, first.yours[1]), (theirs, first.theirs[1])):
+        mask = np.zeros(shape, bool)
+        for m in group:
+            mask |= m.mask(shape)
+        assert got == localise(small[1], mask, 0.35)
+        assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(
+            _reference(small[1], mask, 0.35), abs=5e-4)
+        at_half = ev.localise_marks(raw[1], group, shape)  # evaluate, at its threshold
+        assert at_half == localise(small[1], mask, 0.5).as_dict()
+    # again from its caches, after a mark moved, at another threshold: as a fresh scorer
+    for changed in (request, replace(request, threshold=0.6),
+                    replace(request, marks=marks.with_mark(yours[0].moved(7, -3)))):
+        assert scorer.score(changed) == LiveScorer().score(changed)
 
 
 def test_evaluate_scores_a_box_as_the_viewer_scores_its_rectangle():

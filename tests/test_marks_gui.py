@@ -191,6 +191,7 @@ def test_live_score_equals_evaluate_and_a_reference(win, qtbot, tmp_path):
     win.marking.finding_box.setEditText("Nodule")
     QTest.keyClick(win, Qt.Key.Key_B)
     _drag(view, (px - 60.4, py - 40.6), (px + 30.2, py + 50.3))  # the peak, off-centre
+    qtbot.waitUntil(lambda: not win.marking.scoring)  # computed off the GUI thread
     live = win.marking.scores[k]
     mark = _marks(win)[0]
     assert live.hit == 1 and 0.05 < live.energy < 0.95 and 0.05 < live.iou < 0.95  # telling
@@ -224,9 +225,54 @@ def test_live_score_equals_evaluate_and_a_reference(win, qtbot, tmp_path):
         assert float(row[f"iobb_acc_{t:g}"]) == float(live.iobb >= t)
     # another threshold: the live IoU follows the Heatmap box
     win.controls.threshold.setValue(20)
+    qtbot.waitUntil(lambda: not win.marking.scoring)
     assert win.marking.scores[k].threshold == pytest.approx(0.2)
     assert win.marking.scores[k].iou == pytest.approx(_reference(result.normalized[k], mask,
                                                                  0.2)[2], abs=2e-5)
+
+
+def test_read_only_marks_are_scored_apart_and_said_so_off_the_gui_thread(win, qtbot,
+                                                                          marks_folder,
+                                                                          monkeypatch):
+    """A colleague's marks count in the live score, as theirs: their own numbers, labelled
+    read-only with their source; yours beside them. Computed on another thread than the GUI's."""
+    import threading
+
+    from gradcam_viewer.marks.live import LiveScorer
+    from test_marks import _reference
+
+    threads = []
+    score = LiveScorer.score
+    monkeypatch.setattr(LiveScorer, "score", lambda self, given: (
+        threads.append(threading.current_thread()), score(self, given))[1])
+    store = MarkStore(marks_folder)
+    theirs = Mark(Kind.ELLIPSE, ((300, 300), (420, 300), (360, 260), (360, 340)), "Nodule",
+                  source="SR by another tool")
+    store.save(store.load(image_key(PNG), PNG.name, (768, 768)).with_mark(theirs))
+    result = _open(qtbot, win, PNG)
+    k = win.session.model.labels.index("Nodule")
+    win.findings.labels.select_label(k)
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    assert threads and threading.main_thread() not in threads
+    assert k not in win.marking.scores and k in win.marking.score.theirs
+    threshold = win.marking.score.theirs[k].threshold
+    assert win.findings.labels.mark_score_texts()["Nodule"].endswith("(read-only)")
+    detail = win.findings.mark_score.text()
+    assert detail.startswith("Nodule vs read-only marks (SR by another tool): ")
+    got = win.marking.score.theirs[k]
+    assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(
+        _reference(result.normalized[k], theirs.mask((768, 768)), threshold), abs=2e-5)
+    mine = Mark.rectangle(100, 500, 260, 700, "Nodule")
+    win.marking._edit(lambda: win.marking.editor.put(mine))
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    assert not win.findings.labels.mark_score_texts()["Nodule"].endswith("(read-only)")
+    lines = win.findings.mark_score.text().split("\n")
+    assert [line.split(":")[0] for line in lines] == [
+        "Nodule vs your marks", "Nodule vs read-only marks (SR by another tool)"]
+    got = win.marking.scores[k]
+    assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(
+        _reference(result.normalized[k], mine.mask((768, 768)), threshold), abs=2e-5)
+    assert win.marking.score.theirs[k] == LiveScorer().score(win.marking._request).theirs[k]
 
 
 KILLED_VIEWER = textwrap.dedent("""
