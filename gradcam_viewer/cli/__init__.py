@@ -14,6 +14,7 @@ from gradcam_viewer.cli import (
     explain,
     gui,
     manifest,
+    marks,
     query,
     retrieve,
     sanity,
@@ -31,7 +32,7 @@ log = logging.getLogger("gradcam_viewer.cli")
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     explain.COMMAND, manifest.COMMAND, calibrate.COMMAND, sanity.COMMAND, evaluate.COMMAND,
-    query.COMMAND, retrieve.COMMAND)}
+    query.COMMAND, retrieve.COMMAND, marks.COMMAND)}
 
 
 def run_command(name: str, argv: list[str]) -> int:
