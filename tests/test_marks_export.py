@@ -35,13 +35,19 @@ def week(tmp_path):
         target = study / f"SE{n // 2 + 1}" / f"IM00000{n % 2 + 1}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(path, target)
+    bare = pydicom.dcmread(study / "SE2" / "IM000002")  # as some exports write: no preamble
+    del bare.file_meta
+    bare.preamble = None
+    pydicom.dcmwrite(study / "SE2" / "IM000002", bare, implicit_vr=True, little_endian=True,
+                     enforce_file_format=False)
     (study / "SE3").mkdir()
     mf, mf_ds = write_multiframe(study / "SE3" / "IM000001")
     shutil.copy(samples_dir() / "phantom_03_nodule.png", study / "chest.png")
     store = MarkStore(tmp_path / "store")
 
     def uid(rel):
-        return str(pydicom.dcmread(study / rel, stop_before_pixels=True).SOPInstanceUID)
+        header = pydicom.dcmread(study / rel, stop_before_pixels=True, force=True)
+        return str(header.SOPInstanceUID)
 
     def mark(rel, frame, *marks):
         key = ImageKey("sop", uid(rel), frame)
@@ -57,6 +63,8 @@ def week(tmp_path):
             Mark.ellipse_in(20, 10, 60, 50, "Effusion"), THEIRS)),
         "SE2/IM000001_MARKS.dcm": (uid("SE2/IM000001"), 0, mark("SE2/IM000001", 0,
                                                                  Mark.no_finding())),
+        "SE2/IM000002_MARKS.dcm": (uid("SE2/IM000002"), 0, mark(
+            "SE2/IM000002", 0, Mark.rectangle(0, 0, 64, 20, "Pneumothorax"))),
         "SE3/IM000001_MARKS_f2.dcm": (str(mf_ds.SOPInstanceUID), 1, mark(
             "SE3/IM000001", 1, Mark.polygon([(10, 10), (50, 12), (30, 55)], "Mass"))),
     }
@@ -71,7 +79,7 @@ def test_one_report_per_marked_image_frame_each_valid_and_read_back(week, tmp_pa
                  "--marks", str(store)])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "3 of 5 DICOM image(s) have marks of yours: 3 report(s) written into" in err
+    assert "4 of 5 DICOM image(s) have marks of yours: 4 report(s) written into" in err
     assert "note: 1 input(s) are not DICOM images" in err
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == sorted(want)
@@ -88,7 +96,7 @@ def test_one_report_per_marked_image_frame_each_valid_and_read_back(week, tmp_pa
             np.testing.assert_allclose(found.mark.points, mark.points, atol=1e-4)
         ds = pydicom.dcmread(path)
         assert ds.StudyInstanceUID == pydicom.dcmread(
-            study / rel.split("_MARKS")[0], stop_before_pixels=True).StudyInstanceUID
+            study / rel.split("_MARKS")[0], stop_before_pixels=True, force=True).StudyInstanceUID
     # again: nothing replaced without --force, then replaced with it
     assert main(["marks", "export", str(study), "--sr", str(out), "--marks", str(store)]) == 1
     assert "already exists (use --force to replace it)" in capsys.readouterr().err
@@ -107,12 +115,13 @@ def test_reports_sent_to_the_pacs_through_the_outbox(week, orthanc, tmp_path, mo
     code = main(["marks", "export", str(study), "--send", target, "--marks", str(store)])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "3 of 3 object(s) sent" in err
+    assert "4 of 4 object(s) sent" in err
     assert Outbox(tmp_path / "outbox").pending(parse_node(target)) == []
     # the PACS holds the reports in the images' studies, and they mark the images marked
     marked = set()
     studies = {str(pydicom.dcmread(study / rel.split("_MARKS")[0],
-                                   stop_before_pixels=True).StudyInstanceUID) for rel in want}
+                                   stop_before_pixels=True, force=True).StudyInstanceUID)
+               for rel in want}
     for study_uid in studies:
         (found,) = orthanc.lookup(study_uid)
         for instance in orthanc.rest("GET", f"/studies/{found['ID']}/instances"):

@@ -108,7 +108,7 @@ class Export:
         from gradcam_viewer.outputs.dicom import DicomExportError
 
         try:
-            header = pydicom.dcmread(item.source, stop_before_pixels=True,
+            header = pydicom.dcmread(item.source, stop_before_pixels=True, force=True,
                                      specific_tags=["SOPInstanceUID", "NumberOfFrames"])
             uid = str(header.get("SOPInstanceUID", "") or "").strip()
             frames = int(header.get("NumberOfFrames", 1) or 1)
