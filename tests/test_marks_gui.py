@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
@@ -273,6 +274,51 @@ def test_read_only_marks_are_scored_apart_and_said_so_off_the_gui_thread(win, qt
     assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(
         _reference(result.normalized[k], mine.mask((768, 768)), threshold), abs=2e-5)
     assert win.marking.score.theirs[k] == LiveScorer().score(win.marking._request).theirs[k]
+
+
+EVENTS = st.lists(st.one_of(st.tuples(st.just("threshold"), st.integers(5, 95)),
+                            st.tuples(st.just("pick"), st.integers(0, 5)),
+                            st.tuples(st.just("edit"), st.integers(-20, 20)),
+                            st.tuples(st.just("wait"), st.integers(0, 40))),
+                  min_size=1, max_size=12)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=EVENTS)
+def test_the_score_shown_is_the_one_of_what_is_on_screen_in_any_order(win, qtbot, events):
+    """Random orders of threshold moves, findings picked, marks moved and pauses, the answers
+    of the score thread arriving whenever they do: once it is quiet, the score shown is the
+    one computed afresh for the image, marks and threshold on screen."""
+    from gradcam_viewer.marks.live import LiveScorer, ScoreInput
+    from gradcam_viewer.ui.marking import short_scores
+
+    if win.session.image is None:
+        _open(qtbot, win, PNG)
+    editor = win.marking.editor
+    if not editor.marks.regions():
+        for mark in (Mark.rectangle(300, 300, 420, 400, "Nodule"),
+                     Mark.ellipse_in(100, 100, 300, 260, "Mass")):
+            win.marking._edit(lambda m=mark: editor.put(m))
+    for kind, value in events:
+        if kind == "threshold":
+            win.controls.threshold.setValue(value)
+        elif kind == "pick":
+            win.findings.labels.select_label(value)
+        elif kind == "edit":
+            first = editor.marks.regions()[0]
+            win.marking._edit(lambda m=first, d=value: editor.put(m.moved(d, 0)))
+        else:
+            QTest.qWait(value)
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    shown = win.snapshot()
+    want = LiveScorer().score(ScoreInput(shown.result.key, shown.result.normalized,
+                                         tuple(shown.names), editor.marks, shown.image.size,
+                                         shown.style.threshold))
+    assert win.marking.score == want
+    names = shown.names
+    assert win.findings.labels.mark_score_texts() == {names[k]: text for k, text
+                                                      in short_scores(want).items()}
 
 
 KILLED_VIEWER = textwrap.dedent("""
