@@ -240,6 +240,7 @@ def test_read_only_marks_are_scored_apart_and_said_so_off_the_gui_thread(win, qt
     import threading
 
     from gradcam_viewer.marks.live import LiveScorer
+    from gradcam_viewer.ui.marking import short_score
     from test_marks import _reference
 
     threads = []
@@ -257,7 +258,15 @@ def test_read_only_marks_are_scored_apart_and_said_so_off_the_gui_thread(win, qt
     assert threads and threading.main_thread() not in threads
     assert k not in win.marking.scores and k in win.marking.score.theirs
     threshold = win.marking.score.theirs[k].threshold
-    assert win.findings.labels.mark_score_texts()["Nodule"].endswith("(read-only)")
+    assert win.findings.labels.mark_score_texts()["Nodule"] == short_score(
+        win.marking.score.theirs[k])
+    assert win.findings.labels.read_only_scores() == {"Nodule"}  # grey italics, a tip
+    win.act["grid"].trigger()
+    grid = win.image_area.grid
+    tiles = [grid.item(r) for r in range(grid.count())]
+    assert [t.toolTip().endswith("against read-only marks (grey)") for t in tiles] == [
+        t.text().startswith("Nodule") for t in tiles]
+    win.act["grid"].trigger()
     detail = win.findings.mark_score.text()
     assert detail.startswith("Nodule vs read-only marks (SR by another tool): ")
     got = win.marking.score.theirs[k]
@@ -266,7 +275,7 @@ def test_read_only_marks_are_scored_apart_and_said_so_off_the_gui_thread(win, qt
     mine = Mark.rectangle(100, 500, 260, 700, "Nodule")
     win.marking._edit(lambda: win.marking.editor.put(mine))
     qtbot.waitUntil(lambda: not win.marking.scoring)
-    assert not win.findings.labels.mark_score_texts()["Nodule"].endswith("(read-only)")
+    assert win.findings.labels.read_only_scores() == set()
     lines = win.findings.mark_score.text().split("\n")
     assert [line.split(":")[0] for line in lines] == [
         "Nodule vs your marks", "Nodule vs read-only marks (SR by another tool)"]
@@ -317,8 +326,9 @@ def test_the_score_shown_is_the_one_of_what_is_on_screen_in_any_order(win, qtbot
                                          shown.style.threshold))
     assert win.marking.score == want
     names = shown.names
-    assert win.findings.labels.mark_score_texts() == {names[k]: text for k, text
-                                                      in short_scores(want).items()}
+    texts, theirs = short_scores(want)
+    assert win.findings.labels.mark_score_texts() == {names[k]: t for k, t in texts.items()}
+    assert win.findings.labels.read_only_scores() == {names[k] for k in theirs}
 
 
 KILLED_VIEWER = textwrap.dedent("""

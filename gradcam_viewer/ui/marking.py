@@ -41,7 +41,7 @@ SCORE_HELP = ("The heatmap against each finding's marks: yours, and apart from t
               "the marks), IoU and IoBB of the map above the Heatmap box's threshold. The same "
               "numbers as gradcam-viewer evaluate gives at its threshold, 0.5 (--marks for "
               "yours, --boxes on the reports' folder for theirs).")
-READ_ONLY = " (read-only)"  # a short score of read-only marks, where the finding has none of yours
+READ_ONLY_TIP = "Against read-only marks of another reader (under the list: whose)"
 
 
 def short_score(score: Localisation) -> str:
@@ -49,11 +49,12 @@ def short_score(score: Localisation) -> str:
     return f"{'hit' if score.hit else 'miss'} \u00b7 E {score.energy:.2f}"
 
 
-def short_scores(score: LiveScore) -> dict[int, str]:
-    """A finding's short score against your marks, else against the read-only ones (said)."""
-    out = {k: short_score(s) + READ_ONLY for k, s in score.theirs.items()}
+def short_scores(score: LiveScore) -> tuple[dict[int, str], set[int]]:
+    """A finding's short score against your marks, else against the read-only ones, and the
+    findings whose score is the read-only marks' (shown apart)."""
+    out = {k: short_score(s) for k, s in score.theirs.items()}
     out.update({k: short_score(s) for k, s in score.yours.items()})
-    return out
+    return out, set(score.theirs) - set(score.yours)
 
 
 def score_line(label: str, whose: str, score: Localisation) -> str:
@@ -266,13 +267,15 @@ class Marking:
             if picked in self.score.theirs:
                 whose = f"read-only marks ({self.score.sources[picked]})"
                 lines.append(score_line(names[picked], whose, self.score.theirs[picked]))
-        self.findings.show_mark_scores(short_scores(self.score), "\n".join(lines), SCORE_HELP)
+        texts, theirs = short_scores(self.score)
+        self.findings.show_mark_scores(texts, "\n".join(lines), SCORE_HELP, theirs,
+                                       READ_ONLY_TIP)
         self._refresh_grid()
 
     def _refresh_grid(self) -> None:
         grid = self.area.grid
-        grid.set_marks(self.editor.marks if self.layer.shown else None,
-                       short_scores(self.score))
+        texts, theirs = short_scores(self.score)
+        grid.set_marks(self.editor.marks if self.layer.shown else None, texts, theirs)
         if self.area.grid_shown():
             self.area.fill_grid()
 
