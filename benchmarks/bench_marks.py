@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from timing import timed
+
 H, W = 4664, 3064
 
 
@@ -210,25 +212,16 @@ def compute_part(repeats: int) -> None:
     cases = {"threshold move": replace(request, threshold=0.4),
              "mark edit": replace(request, marks=moved)}
 
-    def ms(fn) -> float:
-        out = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-        return statistics.median(out) * 1e3
-
     print(f"2. the computation without Qt (median of {repeats}; ms)")
-    before(request)
-    scorer.score(request)
     for name, changed in cases.items():
-        old = ms(lambda c=changed: before(c))
-        new = ms(lambda c=changed, r=request: (scorer.score(r), scorer.score(c)))  # each a change
+        old = timed(lambda c=changed: before(c), repeats)
+        new = timed(lambda c=changed, r=request: (scorer.score(r), scorer.score(c)),  # 2 changes
+                    repeats)
         print(f"   {name:16s} before {old:6.0f} (GUI thread)   after {new / 2:6.0f} "
               f"(score thread)")
     print("   finding change   before "
-          f"{ms(lambda: before(request)):6.0f} (GUI thread)   after      0 (the same request: "
-          "nothing computed)")
+          f"{timed(lambda: before(request), repeats):6.0f} (GUI thread)   after      0 (the same "
+          "request: nothing computed)")
 
 
 def hash_part(png: Path, tif: Path, repeats: int) -> None:
@@ -236,13 +229,7 @@ def hash_part(png: Path, tif: Path, repeats: int) -> None:
     from gradcam_viewer.marks.store import FileHashes
 
     def ms(fn) -> float:
-        fn()
-        out = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-        return statistics.median(out) * 1e3
+        return timed(fn, repeats)
 
     print(f"3. the marks key (SHA-256 of the file; median of {repeats}; page cache warm; ms)")
     for path in (png, tif):

@@ -17,3 +17,14 @@ def interleaved(fns, repeats: int) -> list[float]:
             fn()
             out.append(time.perf_counter() - start)
     return [statistics.median(s) for s in samples]
+
+
+def timed(fn, repeats: int = 7) -> float:
+    """Median milliseconds of `fn()` over `repeats` calls, after one warm-up call."""
+    fn()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return statistics.median(out) * 1e3

@@ -17,7 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gradcam_viewer.cli.common import Command, CommandError, ExitCode, Progress, expand_inputs
+from gradcam_viewer.cli.common import (
+    Command,
+    CommandError,
+    ExitCode,
+    Progress,
+    add_send_argument,
+    expand_inputs,
+)
 
 if TYPE_CHECKING:
     from gradcam_viewer.marks.shapes import ImageMarks
@@ -35,9 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sr", type=Path, default=None, metavar="DIR",
                         help="write one report per marked image into DIR (the inputs' folders "
                              "mirrored, <image>_MARKS.dcm)")
-    parser.add_argument("--send", default=None, metavar="AET@HOST:PORT",
-                        help="send the reports to a PACS node (C-STORE); objects not accepted "
-                             "stay in the outbox folder until a later send")
+    add_send_argument(parser, "the reports")
     parser.add_argument("--observer", default="", metavar="NAME",
                         help="the reports' observer, Family^Given (default: unknown)")
     parser.add_argument("--marks", type=Path, default=None, metavar="FOLDER",
