@@ -36,6 +36,26 @@ print(f"   explain outputs equal the source tree's (max |dp| < 1e-5): {out}")
 PYEOF
 }
 
+check_single_instance() {  # $1 = command, $2 = tag: a second start hands its file over
+  local exe=$1 dir="$WORK/$2-single" pid start
+  local log="$dir/log/gradcam-viewer.log"
+  local envs=(USER="gcv-package-$2" LOGNAME="gcv-package-$2" QT_QPA_PLATFORM=offscreen
+              GRADCAM_VIEWER_CONFIG_DIR="$dir/config" GRADCAM_VIEWER_LOG_DIR="$dir/log"
+              XDG_CONFIG_HOME="$dir/xdg")
+  env "${envs[@]}" "$exe" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do grep -qs "listening for other" "$log" && break; sleep 0.1; done
+  start=$(date +%s.%N)
+  env "${envs[@]}" timeout 60 "$exe" "$(realpath "$PNG")"
+  echo "   the second start exited 0 after $(echo "$(date +%s.%N) - $start" | bc) s"
+  for _ in $(seq 600); do grep -qs "opening phantom_03_nodule.png" "$log" && break; sleep 0.1; done
+  grep -q "opening phantom_03_nodule.png" "$log"
+  echo "   and the running viewer opened its file"
+  kill "$pid"
+  wait "$pid" || true
+  rm -f "${TMPDIR:-/tmp}/gradcam-viewer-gcv-package-$2-"*  # the socket SIGTERM left behind
+}
+
 run_bundle() {  # $1 = path of the gradcam-viewer executable
   local exe=$1 tag=$2
   echo "== $tag: self-test offscreen"
@@ -44,6 +64,8 @@ run_bundle() {  # $1 = path of the gradcam-viewer executable
   echo "   took $(echo "$(date +%s.%N) - $start" | bc) s"
   echo "== $tag: self-test under Xvfb (xcb)"
   env -u QT_QPA_PLATFORM timeout $T xvfb-run -a -s "-screen 0 1600x1000x24" "$exe" --self-test
+  echo "== $tag: one viewer per user (QtNetwork's local socket is in the bundle)"
+  check_single_instance "$exe" "$tag"
   echo "== $tag: explain"
   check_explain "$exe" "$WORK/$tag"
   echo "== $tag: every command is in the bundle; sanity writes its report (matplotlib)"

@@ -1,6 +1,7 @@
 """The lint configuration in pyproject.toml does what `make lint` promises: ruff fails on an
 unused import and on `typing.Any` in the packages that must not use it; mypy fails on a type
-error, is strict exactly on cam/, session/, imaging/, models/ and marks/ and not elsewhere.
+error, is strict exactly on cam/, session/, launch/, imaging/, models/ and marks/ and not
+elsewhere.
 
 Probe modules are written to a temporary folder laid out like the package (so that mypy gives
 them the module names the per-package settings match) and checked with the project's own
@@ -18,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "pyproject.toml"
-STRICT = ("cam", "session", "imaging", "models", "marks")
+STRICT = ("cam", "session", "launch", "imaging", "models", "marks")
 DEFAULT = ("trust", "batch", "render")
 
 UNTYPED = "def double(x):\n    return x * 2\n"
@@ -77,7 +78,7 @@ def test_ruff_fails_on_an_unused_import():
     assert unused.returncode == 1 and "F401" in unused.stdout, unused.stdout
 
 
-@pytest.mark.parametrize("package", ["cam", "imaging", "models"])
+@pytest.mark.parametrize("package", ["cam", "imaging", "models", "launch"])
 def test_ruff_bans_any_in_the_typed_packages(package):
     source = "from typing import Any\n\n\ndef ident(x: Any) -> Any:\n    return x\n"
     banned = _ruff(source, f"gradcam_viewer/{package}/probe.py")

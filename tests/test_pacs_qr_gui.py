@@ -9,8 +9,8 @@ import pydicom
 import pytest
 
 from gradcam_viewer.imaging import scan_media
+from gradcam_viewer.launch.requests import RequestError, StudyRequest
 from gradcam_viewer.pacs import save_nodes
-from gradcam_viewer.pacs.qr import StudyRequest
 from gui_helpers import wait_shown
 
 
@@ -78,8 +78,8 @@ def test_open_study_names_what_is_wrong(win, qr_pacs, pacs_config):
     win.messages.last_error = ""
     win.open_study(StudyRequest("No such node", study_uid="1.2.3"))
     assert "no PACS node is called 'No such node'" in win.messages.last_error
-    win.open_study(StudyRequest("Test PACS", study_uid="1.2.3", accession="X"))
-    assert "one of the two" in win.messages.last_error
+    with pytest.raises(RequestError, match="one of the two"):  # checked when made
+        StudyRequest("Test PACS", study_uid="1.2.3", accession="X")
 
 
 def test_cancel_in_the_status_bar_keeps_what_is_shown(win, qtbot, qr_pacs, pacs_config,

@@ -1,24 +1,17 @@
-"""Command line: `gradcam-viewer [FILES...]` opens the viewer; `gradcam-viewer COMMAND ...` runs
-one of the commands without a window (one module each, listed in COMMANDS). Every command
+"""Command line: `gradcam-viewer [FILES...]` opens the viewer (or hands the files to the one
+running); `gradcam-viewer COMMAND ...` runs one of the commands (one module each, listed in
+COMMANDS): without a window, except `open`, which hands a study to the viewer. Every command
 exits with a code from one table (common.ExitCode). No traceback reaches the user: details go
 to the log file."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from collections.abc import Iterator, Mapping
 
-from gradcam_viewer.cli import (
-    calibrate,
-    evaluate,
-    explain,
-    gui,
-    manifest,
-    marks,
-    query,
-    retrieve,
-    sanity,
-)
+from gradcam_viewer.cli import gui
 from gradcam_viewer.cli.common import (
     Command,
     CommandError,
@@ -30,9 +23,30 @@ from gradcam_viewer.cli.common import (
 
 log = logging.getLogger("gradcam_viewer.cli")
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    explain.COMMAND, manifest.COMMAND, calibrate.COMMAND, sanity.COMMAND, evaluate.COMMAND,
-    query.COMMAND, retrieve.COMMAND, marks.COMMAND)}
+# name -> the module of gradcam_viewer.cli that holds its COMMAND, in --help's order
+_MODULES = {"explain": "explain", "manifest": "manifest", "calibrate": "calibrate",
+            "sanity": "sanity", "evaluate": "evaluate", "query": "query", "retrieve": "retrieve",
+            "marks": "marks", "open": "open_study"}
+
+
+class _Commands(Mapping[str, Command]):
+    """The commands by name; a command's module (and what it imports: numpy, the models) loads
+    when that command is looked up. A second `gradcam-viewer FILE`, which only hands its file to
+    the running viewer, must not pay for every command (it exits in a fraction of a second)."""
+
+    def __getitem__(self, name: str) -> Command:
+        module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
+        command: Command = module.COMMAND
+        return command
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+COMMANDS: Mapping[str, Command] = _Commands()
 
 
 def run_command(name: str, argv: list[str]) -> int:
@@ -52,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             return run_command(argv[0], argv[1:])
-        return gui.run(argv, list(COMMANDS.values()))
+        return gui.run(argv, COMMANDS)
     except CommandError as exc:
         error(str(exc))
         return exc.code

@@ -19,8 +19,6 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import NamedTuple, TextIO
 
-from tqdm import tqdm  # type: ignore[import-untyped]
-
 
 class ExitCode(IntEnum):
     """The exit code of every command; each has one meaning (EXIT_CODES_HELP says it)."""
@@ -215,6 +213,10 @@ class Progress:
 
     def __init__(self, total: int, stream: TextIO | None = None, unit: str = "image"):
         self.stream = stream if stream is not None else sys.stderr
+        # imported here: the viewer's hand-over to a running viewer imports this module and
+        # must not pay for tqdm (about 25 ms, most of it importlib.metadata)
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
         live = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar = tqdm(total=total, file=self.stream, unit=unit, disable=not live,
                         dynamic_ncols=True, leave=True)
@@ -224,7 +226,7 @@ class Progress:
         self.bar.update(1)
 
     def say(self, line: str) -> None:
-        tqdm.write(line, file=self.stream)
+        self.bar.write(line, file=self.stream)
 
     def close(self) -> None:
         self.bar.close()

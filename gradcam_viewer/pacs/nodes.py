@@ -8,12 +8,12 @@ that holds it, read when it is used."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gradcam_viewer.config import config_dir
 from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 
 DEFAULT_CALLING_AET = "GRADCAM_VIEWER"
@@ -122,13 +122,18 @@ def find_node(name: str, nodes: list[PacsNode]) -> PacsNode:
     raise NodeError(f"no PACS node is called '{name}' ({known})")
 
 
-def nodes_file() -> Path:
-    env = os.environ.get("GRADCAM_VIEWER_CONFIG_DIR")
-    if env:
-        return Path(env) / "pacs_nodes.json"
-    from platformdirs import user_config_dir
+def retrieve_node(name: str, nodes: list[PacsNode]) -> PacsNode:
+    """The configured node called `name`, if it may be queried and retrieved from (File > Open
+    from PACS, a worklist's launch); NodeError in words otherwise."""
+    node = find_node(name, nodes)
+    if not node.query_retrieve:
+        raise NodeError(f"the PACS node '{node.title}' is not set up for query/retrieve "
+                        "(Settings > PACS nodes)")
+    return node
 
-    return Path(user_config_dir("gradcam-viewer", appauthor=False)) / "pacs_nodes.json"
+
+def nodes_file() -> Path:
+    return config_dir() / "pacs_nodes.json"
 
 
 _TYPES = {f.name: f.type for f in fields(PacsNode)}

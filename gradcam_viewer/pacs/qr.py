@@ -4,9 +4,9 @@ WADO-RS). The dialog, the window and the command line call these and never look 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
+from gradcam_viewer.launch.requests import StudyRequest
 from gradcam_viewer.pacs import dicomweb, dimse
 from gradcam_viewer.pacs.dimse import PacsError
 from gradcam_viewer.pacs.network import EchoResult, echo
@@ -59,33 +59,9 @@ def retrieval(node: PacsNode, store: StudyStore, method: str = "",
     return Retrieval(node, store, method, on_progress, on_stored)
 
 
-@dataclass(frozen=True)
-class StudyRequest:
-    """A study to open from a configured node: by its UID, or by accession number (with the
-    patient ID when accession numbers are not unique across patients). What a worklist's
-    launch (`gradcam-viewer open --node ...`, the gradcam-viewer:// URI) asks for."""
-
-    node: str  # the node's name in Settings > PACS nodes
-    study_uid: str = ""
-    accession: str = ""
-    patient_id: str = ""
-
-    def check(self) -> None:
-        from gradcam_viewer.pacs.query import is_uid
-
-        if bool(self.study_uid) == bool(self.accession):
-            raise QueryError("name the study by its Study Instance UID or by its accession "
-                             "number (one of the two)")
-        if self.study_uid and not is_uid(self.study_uid):
-            raise QueryError(f"'{self.study_uid}' is not a Study Instance UID")
-        if self.patient_id and not self.accession:
-            raise QueryError("a patient ID goes with an accession number")
-
-
 def resolve(node: PacsNode, request: StudyRequest) -> StudyMatch:
     """The one study `request` names, found on `node` (any modality); PacsError when the node
-    has none or several."""
-    request.check()
+    has none or several. (A StudyRequest is checked when it is made.)"""
     query = StudyQuery(patient_id=request.patient_id, accession=request.accession,
                        study_uid=request.study_uid, modalities=(), limit=2)
     found = find_studies(node, query).studies

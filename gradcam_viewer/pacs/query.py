@@ -14,23 +14,18 @@ from datetime import date, timedelta
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from gradcam_viewer.launch.requests import is_uid  # digits and dots, <= 64: also file names
+
 UTF8 = "ISO_IR 192"  # the Specific Character Set of every query we send
 DEFAULT_MODALITIES = ("CR", "DX")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 DATE_PRESETS = ("any", "today", "yesterday", "last 7 days", "last 30 days", "range")
 _DATE = re.compile(r"^\d{8}$")
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
 class QueryError(ValueError):
     """A query that cannot be sent, in words for the user."""
-
-
-def is_uid(text: str) -> bool:
-    """A UID as a file name may use it: digits and dots (no empty component), <= 64
-    characters. Leading zeros, which real archives have, are accepted."""
-    return len(text) <= 64 and bool(_UID.match(text))
 
 
 def date_range(preset: str, today: date, start: date | None = None,

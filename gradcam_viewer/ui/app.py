@@ -10,16 +10,21 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from gradcam_viewer.launch.handover import Handover
+from gradcam_viewer.launch.requests import LaunchRequest, OpenFiles
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
     from gradcam_viewer.session.results import ExplainResult
     from gradcam_viewer.ui.main_window import MainWindow
+    from gradcam_viewer.ui.single_instance import Claimed, InstanceServer
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +40,26 @@ def default_sample() -> Path | None:
     return found[0] if found else None
 
 
-def run_gui(args: Any) -> int:
+def run_gui(args: Any, requests: Sequence[LaunchRequest] | None = None,
+            claimed: Claimed | None = None) -> int:
+    """The window, on the model `args` names, carrying out `requests` (default: open
+    `args.files`; none: the bundled samples). `claimed`: this process is the user's viewer and
+    listens for later `gradcam-viewer` processes (ui/single_instance.py)."""
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName("gradcam-viewer")
+    app.setOrganizationName("gradcam-viewer")
+    # Listen at once (a second process retries for only 2 s); what arrives before the window is
+    # up waits in `early`.
+    early: list[Handover] = []
+    server = _listen(claimed, early)
+
     from gradcam_viewer.resources import icon_path
     from gradcam_viewer.ui import preload
+    from gradcam_viewer.ui.launcher import Launcher
     from gradcam_viewer.ui.main_window import MainWindow
 
     # TensorFlow's import (a thread of its own) overlaps building and showing the window. Not
@@ -48,10 +67,6 @@ def run_gui(args: Any) -> int:
     # on each other's import locks, and the window came 0.6 s later with no earlier heatmap.
     preload.start()
 
-    existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    app.setApplicationName("gradcam-viewer")
-    app.setOrganizationName("gradcam-viewer")
     if icon_path().is_file():
         app.setWindowIcon(QIcon(str(icon_path())))
     errors: list[str] = []
@@ -60,17 +75,40 @@ def run_gui(args: Any) -> int:
     win = MainWindow()
     shown.append(win)
     win.show()
-    win.load_model(*_model_to_load(args))
-    files = [Path(f) for f in args.files]
+    if requests is None:
+        requests = [OpenFiles(tuple(Path(f) for f in args.files))] if args.files else []
+    model, requests = _start_model(args, requests)
+    win.load_model(*model)
     if args.self_test:
         return _self_test(app, win, errors)
-    if files:
-        win.open_paths(files)
-    else:
+    launcher = Launcher(win, win.open_study)
+    if sys.platform == "darwin":  # files and links opened from the Finder or a browser
+        app.installEventFilter(launcher)
+    for request in requests:
+        launcher.submit(request)
+    if not requests:
         open_start_sample(win)
+    if server is not None:
+        server.received.disconnect(early.append)
+        server.received.connect(launcher.receive)
+        for handover in early:
+            launcher.receive(handover)
     code = app.exec()
+    if server is not None:
+        server.close()
     win.shutdown()
     return code
+
+
+def _listen(claimed: Claimed | None, early: list[Handover]) -> InstanceServer | None:
+    if claimed is None:
+        return None
+    from gradcam_viewer.ui.single_instance import InstanceServer
+
+    server = InstanceServer(claimed)
+    server.received.connect(early.append)
+    server.listen()
+    return server
 
 
 def _hook(errors: list[str], shown: list[MainWindow],
@@ -90,14 +128,21 @@ def _hook(errors: list[str], shown: list[MainWindow],
     return hook
 
 
-def _model_to_load(args: Any) -> tuple[str, str, str]:
-    """(kind, path, CheXNet reference folder) from the command line: the demo by default."""
-    if args.chexnet_weights:
+def _start_model(args: Any, requests: Sequence[LaunchRequest]
+                 ) -> tuple[tuple[str, str, str], list[LaunchRequest]]:
+    """The model to load first, (kind, path, CheXNet reference folder): the one a request
+    names (taken out of it, so it loads once), else the command line's, else the demo."""
+    for i, request in enumerate(requests):
+        if isinstance(request, OpenFiles) and request.model is not None:
+            model = request.model
+            rest = [*requests[:i], replace(request, model=None), *requests[i + 1:]]
+            return (model.kind, str(model.path), str(model.reference_images or "")), rest
+    if getattr(args, "chexnet_weights", None):
         reference = getattr(args, "reference_images", None) or ""
-        return "chexnet", str(args.chexnet_weights), str(reference)
-    if args.model:
-        return "keras", str(args.model), ""
-    return "demo", "", ""
+        return ("chexnet", str(args.chexnet_weights), str(reference)), list(requests)
+    if getattr(args, "model", None):
+        return ("keras", str(args.model), ""), list(requests)
+    return ("demo", "", ""), list(requests)
 
 
 def _result_problems(app: QApplication, win: MainWindow, result: ExplainResult) -> list[str]:

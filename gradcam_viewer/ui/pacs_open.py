@@ -158,18 +158,12 @@ class OpenFromPacs:
         """Retrieve the study `request` names from its node (by name in Settings > PACS
         nodes) and open it as it arrives. Problems are shown to the user."""
         from gradcam_viewer.pacs import NodeError, load_nodes
-        from gradcam_viewer.pacs.nodes import find_node
-        from gradcam_viewer.pacs.query import QueryError
+        from gradcam_viewer.pacs.nodes import retrieve_node
 
         try:
-            request.check()
-            node = find_node(request.node, load_nodes())
-        except (NodeError, QueryError) as exc:
+            node = retrieve_node(request.node, load_nodes())
+        except NodeError as exc:
             self._messages.error(f"The study cannot be opened: {exc}.")
-            return
-        if not node.query_retrieve:
-            self._messages.error(f"The PACS node '{node.title}' is not set up for query/retrieve "
-                                 "(Settings > PACS nodes).")
             return
         self.retrieve(node, request.study_uid, request=request)
 

@@ -1,8 +1,7 @@
 ; NSIS 3 installer around the PyInstaller one-folder bundle. Built on Linux by
 ; `make package-windows` (packaging/windows/build_windows.py), which passes:
 ;   -DVERSION=0.1.0 -DBUNDLE=<the bundle folder> -DOUTFILE=<setup.exe> -DROOT=<repository>
-; Optional: -DURI_HANDLER registers gradcam-viewer:// links (see the section below);
-;           -DFAST_COMPRESSION (zlib: minutes instead of LZMA's quarter hour, ~40 % larger) to
+; Optional: -DFAST_COMPRESSION (zlib: minutes instead of LZMA's quarter hour, ~40 % larger) to
 ;           try out the installer's own logic.
 ;
 ; Command line: /S silent; /AllUsers (default for administrators) or /CurrentUser;
@@ -122,17 +121,16 @@ Section "Offer ${APPNAME} in Open with for DICOM files (.dcm)" SecDcm
   System::Call 'shell32::SHChangeNotify(i 0x08000000, i 0, p 0, p 0)'  ; SHCNE_ASSOCCHANGED
 SectionEnd
 
-!ifdef URI_HANDLER
-; gradcam-viewer://... links (from a worklist or another program) start the viewer with the
-; whole link as its only argument: "<install>\gradcam-viewer.exe" "gradcam-viewer://...".
-; Built only with -DURI_HANDLER, once the program accepts such an argument.
-Section "Open ${URI_SCHEME}:// links" SecUri
+; gradcam-viewer://... links (from a web worklist or another program) start the viewer with the
+; whole link as its only argument: "<install>\gradcam-viewer.exe" "gradcam-viewer://...". The
+; program hands it to the viewer already running, which asks the user before it retrieves the
+; study the link names (a link can name nothing but a configured PACS node and one study).
+Section "Open ${URI_SCHEME}:// links from a worklist" SecUri
   WriteRegStr SHCTX "Software\Classes\${URI_SCHEME}" "" "URL:${APPNAME} link"
   WriteRegStr SHCTX "Software\Classes\${URI_SCHEME}" "URL Protocol" ""
   WriteRegStr SHCTX "Software\Classes\${URI_SCHEME}\DefaultIcon" "" "$INSTDIR\${APPEXE},0"
   WriteRegStr SHCTX "Software\Classes\${URI_SCHEME}\shell\open\command" "" '"$INSTDIR\${APPEXE}" "%1"'
 SectionEnd
-!endif
 
 Section /o "un.Also remove my settings, logs and unsent DICOM objects" SecUnUserData
   RMDir /r "${USERDATA}"

@@ -97,9 +97,13 @@ def install(setup: Path) -> None:
     default = reg_query(r"HKLM\Software\Classes\.dcm", "")  # the default program: left alone
     if default and "GradCamViewer" in default.split("OpenWithProgids")[0]:
         fail(".dcm's default program was taken over")
+    link = reg_query(r"HKLM\Software\Classes\gradcam-viewer\shell\open\command", "")
+    if not link or f'"{installed_exe()}" "%1"' not in link:
+        fail(f"gradcam-viewer:// links not registered to the installed program: {link}")
     size = sum(p.stat().st_size for p in INSTALLED.rglob("*") if p.is_file())
     print(f"   installed {size / 2**20:.0f} MiB in C:\\Program Files\\{APPNAME}, Start menu entry,"
-          " Add/Remove Programs entry, .dcm in Open with (default program untouched)")
+          " Add/Remove Programs entry, .dcm in Open with (default program untouched),"
+          " gradcam-viewer:// links")
 
 
 def self_test() -> None:
@@ -231,6 +235,8 @@ def uninstall_all_users(user_data: Path) -> None:
     progids = reg_query(r"HKLM\Software\Classes\.dcm\OpenWithProgids") or ""
     if "GradCamViewer" in progids or reg_query(r"HKLM\Software\Classes\GradCamViewer.dcm"):
         fail(".dcm association left")
+    if reg_query(r"HKLM\Software\Classes\gradcam-viewer") is not None:
+        fail("gradcam-viewer:// link handler left")
     if not marker.is_file():
         fail("the uninstaller deleted the user's data without being asked")
     print("   Program Files empty, registry clean, the user's data kept")
