@@ -401,6 +401,36 @@ def test_live_score_scores_your_marks_and_read_only_marks_apart():
         assert scorer.score(changed) == LiveScorer().score(changed)
 
 
+def test_live_score_caches_are_dropped_on_another_image_and_bounded_by_bytes():
+    """A scorer that scored image A and then image B keeps exactly what one that scored only B
+    keeps (A's full-size maps and masks are gone); under a byte bound smaller than two maps it
+    holds no more than the bound and still gives the same scores."""
+    from gradcam_viewer.marks.live import LiveScorer, ScoreInput
+
+    small = normalize_heatmaps(np.random.default_rng(5).random((2, 9, 9)).astype(np.float32))[0]
+    shape = (210, 160)
+
+    def request(uid, result):
+        marks = ImageMarks(ImageKey("sop", uid), (Mark.rectangle(20, 30, 90, 120, "Mass"),
+                                                  Mark.rectangle(5, 5, 50, 40, "Nodule")),
+                           "IM", shape)
+        return ScoreInput(result, small, ("Nodule", "Mass"), marks, shape, 0.4)
+
+    a, b = request("1.2.3", ("A", 0)), request("1.2.4", ("B", 0))
+    scorer = LiveScorer()
+    scorer.score(a)
+    assert scorer.cached_bytes >= 2 * 210 * 160 * 4  # both maps of A
+    only_b = LiveScorer()
+    only_b.score(b)
+    assert scorer.score(b) == only_b.score(b)
+    assert scorer.cached_bytes == only_b.cached_bytes
+    bound = 210 * 160 * 4 + 1000  # one map and a little
+    small_scorer = LiveScorer(max_bytes=bound)
+    for given in (a, b, replace(b, threshold=0.6), a):
+        assert small_scorer.score(given) == LiveScorer().score(given)
+        assert 0 < small_scorer.cached_bytes <= bound
+
+
 def test_evaluate_scores_a_box_as_the_viewer_scores_its_rectangle():
     """evaluate's per-box figures are the live score's functions on the rectangle's mask."""
     rng = np.random.default_rng(3)

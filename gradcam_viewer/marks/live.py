@@ -9,8 +9,11 @@ It works at the image's full size (a 14 MP radiograph: 14 MP masks and maps), wh
 few hundred milliseconds, so the window runs it on a thread of its own (ui/live_score.py);
 `LiveScorer` keeps what does not change between the calls a window makes as the user drags the
 threshold, picks a finding or edits a mark: the upsampled maps of the result on screen, the
-masks of the marks and their unions, all at full size and bounded (`max_maps`, `max_masks`).
-One thread at a time may use a scorer.
+masks of the marks and their unions, all at full size. They are bounded by bytes, not by count
+(a 14 MP float32 map alone is 56 MB): `MAX_BYTES`, 256 MB by default, for all three together,
+the least recently used going first; and they are dropped as a whole when another image is
+scored (its maps and masks are never asked for again while it is away; coming back costs one
+computation). One thread at a time may use a scorer.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 
 from gradcam_viewer.cam.heatmap import upsample_heatmap
 from gradcam_viewer.marks.scores import Localisation, localise
-from gradcam_viewer.marks.shapes import ImageMarks, Mark
+from gradcam_viewer.marks.shapes import ImageKey, ImageMarks, Mark
+
+MAX_BYTES = 256 << 20  # the caches' default bound: four 14 MP maps, or two and their masks
 
 
 @dataclass(frozen=True)
@@ -52,15 +56,23 @@ class LiveScore:
 
 
 class LiveScorer:
-    def __init__(self, max_maps: int = 2, max_masks: int = 32, max_unions: int = 2) -> None:
-        self.max_maps, self.max_masks, self.max_unions = max_maps, max_masks, max_unions
-        self._maps: OrderedDict[tuple[Hashable, int, tuple[int, int]], np.ndarray] = \
-            OrderedDict()
-        self._masks: OrderedDict[tuple[Mark, tuple[int, int]], _Piece] = OrderedDict()
-        self._unions: OrderedDict[tuple[tuple[Mark, ...], tuple[int, int]], np.ndarray] = \
-            OrderedDict()
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._cache: OrderedDict[Hashable, np.ndarray | _Piece] = OrderedDict()
+        self._bytes = 0
+        self._image: tuple[ImageKey, tuple[int, int]] | None = None
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the caches hold now, counted afresh."""
+        return sum(_nbytes(v) for v in self._cache.values())
 
     def score(self, given: ScoreInput) -> LiveScore:
+        image = (given.marks.key, given.shape)
+        if image != self._image:  # another image: nothing kept is of use
+            self._cache.clear()
+            self._bytes = 0
+            self._image = image
         out = LiveScore()
         for k, label in enumerate(given.labels):
             if k >= len(given.normalized):
@@ -80,31 +92,46 @@ class LiveScorer:
                         self._map(given, k))
 
     def _map(self, given: ScoreInput, k: int) -> np.ndarray:
-        key = (given.result, k, given.shape)
-        found = self._maps.get(key)
-        if found is None:
+        key = ("map", given.result, k, given.shape)
+        found = self._cache.get(key)
+        if not isinstance(found, np.ndarray):
             found = upsample_heatmap(given.normalized[k], given.shape)
-        _keep(self._maps, key, found, self.max_maps)
+        self._keep(key, found)
         return found
 
     def _mask(self, marks: tuple[Mark, ...], shape: tuple[int, int]) -> np.ndarray:
         """The union of the marks (as `ImageMarks.mask_of` makes it). Each mark's mask is kept
         cut to where it is (small beside the image), so that an edit of one mark redraws only
         that one."""
-        key = (marks, shape)
-        union = self._unions.get(key)
-        if union is None:
+        key = ("union", marks, shape)
+        union = self._cache.get(key)
+        if not isinstance(union, np.ndarray):
             union = np.zeros(shape, bool)
             for mark in marks:
-                piece = self._masks.get((mark, shape))
-                if piece is None:
+                piece = self._cache.get(("mask", mark, shape))
+                if not isinstance(piece, _Piece):
                     piece = _Piece.of(mark.mask(shape))
-                _keep(self._masks, (mark, shape), piece, self.max_masks)
+                self._keep(("mask", mark, shape), piece)
                 r, c = piece.origin
                 h, w = piece.mask.shape
                 union[r:r + h, c:c + w] |= piece.mask
-        _keep(self._unions, key, union, self.max_unions)
+        self._keep(key, union)
         return union
+
+    def _keep(self, key: Hashable, value: np.ndarray | _Piece) -> None:
+        """`value` as the newest entry; the oldest go while the whole is above `max_bytes`
+        (one larger than that is not kept at all)."""
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._bytes -= _nbytes(old)
+        size = _nbytes(value)
+        if size > self.max_bytes:
+            return
+        self._cache[key] = value
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, dropped = self._cache.popitem(last=False)
+            self._bytes -= _nbytes(dropped)
 
 
 @dataclass(frozen=True)
@@ -123,13 +150,5 @@ class _Piece:
         return cls((r0, c0), mask[r0:r1, c0:c1].copy())
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _keep(cache: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
-    """`value` as the newest entry; the oldest go beyond `limit`."""
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > limit:
-        cache.popitem(last=False)
+def _nbytes(value: np.ndarray | _Piece) -> int:
+    return int(value.mask.nbytes if isinstance(value, _Piece) else value.nbytes)
