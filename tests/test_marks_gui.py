@@ -386,3 +386,39 @@ def test_a_killed_viewer_loses_no_mark(win, qtbot, tmp_path):
     assert polygon.kind is Kind.POLYGON and polygon.finding == "Effusion"
     assert np.allclose(polygon.points, [(250, 250), (350, 260), (300, 340)], atol=1)
     assert [i for i in win.image_area.view.scene().items() if i.zValue() == 5]
+
+
+def test_export_writes_only_your_marks_and_closing_stops_the_score_thread(win, qtbot,
+                                                                          marks_folder,
+                                                                          tmp_path):
+    """File > Export marks as CSV and JSON leaves other readers' read-only marks out (an image
+    with only theirs is not in the files); closing the window ends the live score's thread."""
+    import json
+    import threading
+
+    store = MarkStore(marks_folder)
+    theirs = Mark(Kind.RECTANGLE, ((10, 10), (60, 60)), "Mass", "sr-1", source="Doe, SR1")
+    other_png = tmp_path / "other.png"
+    shutil.copy(samples_dir() / "phantom_05_pneumothorax.png", other_png)
+    store.save(store.load(image_key(other_png), other_png.name, (768, 768)).with_mark(theirs))
+    _open(qtbot, win, PNG)
+    win.marking.add_read_only([theirs])
+    win.marking.finding_box.setEditText("Nodule")
+    mine = Mark.ellipse_in(300, 300, 420, 380, "Nodule")
+    win.marking.editor.put(mine)
+    win.marking.refresh_scores()
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    csv_path, json_path = win.marking.export(tmp_path / "marks.csv")
+    rows = list(csv.reader(csv_path.open()))[1:]
+    x0, y0, x1, y1 = mine.bounds()
+    assert rows == [[PNG.name, "Nodule", *(f"{v:.10g}" for v in (x0, y0, x1 - x0, y1 - y0))]]
+    images = json.loads(json_path.read_text())["images"]
+    assert [[m["id"] for m in i["marks"]] for i in images] == [[mine.id]]
+    assert [m.id for m in _marks(win)] == [theirs.id, mine.id]  # theirs still shown
+
+    def scoring_threads():
+        return [t for t in threading.enumerate() if t.name == "gradcam-live-score"]
+
+    assert scoring_threads()  # the score above ran on it
+    win.close()
+    assert scoring_threads() == []

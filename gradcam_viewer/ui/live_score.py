@@ -1,6 +1,6 @@
 """The live score off the GUI thread: at a 14 MP image's full size it takes a few hundred
 milliseconds, which the window must not freeze for while the user drags the threshold or a
-mark (benchmarks/bench_live_score.py).
+mark (benchmarks/bench_marks.py).
 
 One Python thread of its own (numpy releases the GIL for the large array work) computes the
 newest request only: a request made while another is computed replaces the one waiting, so
@@ -54,8 +54,14 @@ class ScoreThread(QObject):
                                             daemon=True, name="gradcam-live-score")
             self._thread.start()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread: it ends after the score it is computing (a few hundred ms at
+        most); waited for up to `timeout` seconds, so that no thread outlives the window."""
         self._waiting.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the live score thread did not stop within %.0f s", timeout)
 
 
 def _run(waiting: _Waiting, ready: SignalInstance) -> None:

@@ -17,11 +17,11 @@ from pathlib import Path
 from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
 
 from gradcam_viewer.imaging.image import LoadedImage
-from gradcam_viewer.marks.export import nih_csv, shapes_json
+from gradcam_viewer.marks.export import nih_csv, own_marks, shapes_json
 from gradcam_viewer.marks.history import MarkEditor
 from gradcam_viewer.marks.live import LiveScore, ScoreInput
 from gradcam_viewer.marks.scores import Localisation
-from gradcam_viewer.marks.shapes import ImageMarks, Mark
+from gradcam_viewer.marks.shapes import Mark
 from gradcam_viewer.marks.store import MarkStore, image_key
 from gradcam_viewer.outputs.safe_write import write_bytes_atomic
 from gradcam_viewer.session.results import ResultCache
@@ -110,6 +110,10 @@ class Marking:
         for name in (*TOOLS, "marks_shown"):
             act[name].setCheckable(True)
         act["marks_shown"].setChecked(True)
+
+    def shutdown(self) -> None:
+        """The window closes: the score thread stops (and is waited for)."""
+        self._thread.close()
 
     # --- the image and its marks ----------------------------------------------------------
     def show_image(self, image: LoadedImage | None) -> None:
@@ -281,8 +285,9 @@ class Marking:
 
     # --- export ---------------------------------------------------------------------------
     def export(self, csv_path: Path) -> tuple[Path, Path]:
-        """Every marked image in the store: the NIH-layout CSV and the JSON beside it."""
-        images: list[ImageMarks] = [m for m in self.editor.store if m.marks]
+        """Your marks on every image in the store (not those read from other readers'
+        reports): the NIH-layout CSV and the JSON beside it."""
+        images = own_marks(self.editor.store)
         json_path = csv_path.with_suffix(".json")
         write_bytes_atomic(csv_path, nih_csv(images).encode("utf-8"), overwrite=True)
         write_bytes_atomic(json_path, shapes_json(images).encode("utf-8"), overwrite=True)
