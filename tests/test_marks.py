@@ -260,16 +260,43 @@ def test_marks_read_from_a_report_are_not_an_edit_undo_takes_back(tmp_path):
         editor.add_read_only([mine])
 
 
+def test_a_report_read_again_replaces_what_it_gave(tmp_path):
+    """Read-only marks are replaced per report: one read again with fewer or other marks leaves
+    exactly those, one read again with none for this image leaves none, and other reports'
+    marks and your own stay."""
+    editor = MarkEditor(MarkStore(tmp_path))
+    key = ImageKey("sop", "1.2.3.4")
+    editor.show(key, "IM1", (50, 50))
+
+    def theirs(source, n, x=1):
+        return Mark(Kind.RECTANGLE, ((x, n), (x + 5, n + 5)), "Nodule", f"sr-{source}-{n}",
+                    source=source)
+
+    mine = Mark.rectangle(20, 20, 30, 30, "Mass")
+    editor.put(mine)
+    editor.add_read_only([theirs("A", 1), theirs("A", 2), theirs("B", 1)])
+    editor.add_read_only([theirs("A", 3, x=9)])  # A corrected: one other mark
+    assert set(editor.marks.marks) == {mine, theirs("B", 1), theirs("A", 3, x=9)}
+    editor.add_read_only([], sources=["A", "C"])  # A now has nothing for this image
+    assert set(editor.marks.marks) == {mine, theirs("B", 1)}
+    moved = replace(theirs("B", 1), source="D")  # B's mark met in a newer report D
+    editor.add_read_only([moved])
+    assert editor.marks.marks == (moved, mine)
+    assert MarkStore(tmp_path).load(key).marks == (moved, mine)
+    assert editor.undo() and editor.marks.marks == (moved,)  # your mark undone; theirs kept
+
+
 EDITS = st.lists(st.one_of(st.sampled_from(["draw", "move", "delete", "undo", "redo"]),
-                           st.tuples(st.just("read"), st.integers(0, 2))), max_size=25)
+                           st.tuples(st.just("read"), st.integers(0, 2),
+                                     st.sets(st.integers(0, 3), max_size=3))), max_size=25)
 
 
 @settings(max_examples=60, deadline=None)
 @given(EDITS)
 def test_undo_and_redo_step_only_your_marks_in_any_order(edits):
     """Random orders of your edits, undo, redo and reports read: your marks follow a plain undo
-    history in which the reports are no step, and the read-only marks are always the latest
-    read of each; the store holds what the editor shows."""
+    history in which the reports are no step, and the read-only marks are always what the
+    latest read of each report gave, no more; the store holds what the editor shows."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -280,7 +307,7 @@ def test_undo_and_redo_step_only_your_marks_in_any_order(edits):
         own: list[Mark] = []
         undo: list[list[Mark]] = []
         redo: list[list[Mark]] = []
-        theirs: dict[str, Mark] = {}
+        theirs: dict[int, set[Mark]] = {}
         for n, edit in enumerate(edits):
             if edit == "draw" or (edit in ("move", "delete") and own):
                 undo.append(list(own))
@@ -299,15 +326,14 @@ def test_undo_and_redo_step_only_your_marks_in_any_order(edits):
                 if stack:
                     other.append(own)
                     own = stack.pop()
-            elif isinstance(edit, tuple):
-                i = edit[1]
-                mark = Mark(Kind.RECTANGLE, ((i * 10, 0), (i * 10 + 5, 5 + n)), "Nodule",
-                            f"sr-{i}", source="SR by Dr X")
-                theirs[mark.id] = mark
-                editor.add_read_only([mark])
+            elif isinstance(edit, tuple):  # report i read (again), with these marks
+                _, i, held = edit
+                theirs[i] = {Mark(Kind.RECTANGLE, ((i * 10, j), (i * 10 + 5, 5 + n)), "Nodule",
+                                  f"sr-{i}-{j}", source=f"SR {i} by Dr X") for j in held}
+                editor.add_read_only(theirs[i], sources=[f"SR {i} by Dr X"])
             shown = editor.marks.marks
             assert [m for m in shown if not m.read_only] == own
-            assert {m.id: m for m in shown if m.read_only} == theirs
+            assert {m for m in shown if m.read_only} == set().union(*theirs.values())
             assert store.load(key).marks == shown
 
 

@@ -7,7 +7,7 @@ window, and keeps the one place that writes to the store here. Each image keeps 
 for the session (undo after coming back to an image undoes that image's last change).
 
 Marks read from other readers' reports are not edits: `add_read_only` saves them without an
-undo step, and an undo or redo only steps the viewer's own marks, keeping the read-only marks
+undo step, each report's marks in place of what that report gave before, and an undo or redo only steps the viewer's own marks, keeping the read-only marks
 as they are now (theirs drawn below, yours on top).
 """
 
@@ -103,17 +103,22 @@ class MarkEditor:
             self.selected = None
         return True
 
-    def add_read_only(self, marks: Iterable[Mark]) -> None:
-        """Marks read from elsewhere (each with its `source`), saved with the image's own but
-        not as an edit: no undo step. One with the id of a read-only mark already there
-        replaces it."""
+    def add_read_only(self, marks: Iterable[Mark], sources: Iterable[str] = ()) -> None:
+        """Marks read from elsewhere, saved with the image's own but not as an edit: no undo
+        step. Each report read replaces what it gave before: the read-only marks of every
+        source in `sources` and in `marks` are dropped and `marks` put in their place (a
+        report read again with fewer marks, or none for this image, leaves only what it now
+        holds), as is an earlier copy of a mark with one of their ids (the same mark met in a
+        newer report). Other reports' marks and your own stay."""
+        marks = list(marks)
+        if any(not m.read_only for m in marks):
+            raise ValueError("only marks read from elsewhere are added this way")
+        read = {*sources, *(m.source for m in marks)}
+        ids = {m.id for m in marks}
         current = self._current()
-        theirs = {m.id: m for m in current.marks if m.read_only}
-        for mark in marks:
-            if not mark.read_only:
-                raise ValueError("only marks read from elsewhere are added this way")
-            theirs[mark.id] = mark
-        new = _with_read_only(current, theirs.values())
+        kept = [m for m in current.marks
+                if m.read_only and m.source not in read and m.id not in ids]
+        new = _with_read_only(current, [*kept, *marks])
         if new != current:
             self._write(new)
 

@@ -11,7 +11,7 @@ own (ui/live_score.py) and shown when it comes back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
@@ -131,12 +131,12 @@ class Marking:
                 self.editor.show(key, image.path.name, image.size)
         self._changed()
 
-    def add_read_only(self, marks: list[Mark]) -> None:
+    def add_read_only(self, marks: list[Mark], sources: Iterable[str] = ()) -> None:
         """Marks read from elsewhere (each with its `source`), shown with the image's own and
-        kept with them, not as an edit (Undo leaves them). Replaces earlier copies with the
-        same id."""
+        kept with them, not as an edit (Undo leaves them). They replace what their reports,
+        and the reports named in `sources`, gave before (`MarkEditor.add_read_only`)."""
         if self.editor.marks is not None:
-            self._edit(lambda: self.editor.add_read_only(marks))
+            self._edit(lambda: self.editor.add_read_only(marks, sources))
 
     def finding(self) -> str:
         text = self.finding_box.currentText().strip()

@@ -110,9 +110,8 @@ class MarksDicom:
         self.image = image
         marks = self.marking.editor.marks
         uid = image.metadata.get("SOPInstanceUID") if image is not None else None
-        if image is None or uid is None or marks is None or not len(self.index):
+        if image is None or uid is None or marks is None or not self.index.reports:
             return 0
         found = self.index.marks_for(str(uid.value), image.frame, marks.marks)
-        if found:
-            self.marking.add_read_only(found)
-        return len(found)
+        self.marking.add_read_only(found, self.index.sources())  # a report now without
+        return len(found)  # marks for this image takes back what it gave
