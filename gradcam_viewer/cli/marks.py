@@ -130,19 +130,17 @@ class Export:
                 continue
             marked = True
             try:
-                self._report(item, marks, frames > 1)
+                self._report(item, marks)
             except (DicomExportError, OSError) as exc:  # named for the user; the rest goes on
                 self.failed += 1
                 say(f"error: {item.rel}: {_why(exc)}")
         self.marked += marked
 
-    def _report(self, item: Planned, marks: ImageMarks, multiframe: bool) -> None:
+    def _report(self, item: Planned, marks: ImageMarks) -> None:
         from gradcam_viewer.outputs.dicom import write_objects
-        from gradcam_viewer.outputs.dicom.marks_sr import OBJECT_NAME, marks_objects
+        from gradcam_viewer.outputs.dicom.marks_sr import marks_objects
 
-        objects = marks_objects(item.source, marks, self.observer)
-        if multiframe:
-            objects = [(f"{OBJECT_NAME}_f{marks.key.frame + 1}", ds) for _, ds in objects]
+        objects = marks_objects(item.source, marks, self.observer)  # named per frame there
         self.files += write_objects(objects, item.folder, item.base, self.overwrite)
         for _, ds in objects:
             self.studies.add(str(ds.StudyInstanceUID))

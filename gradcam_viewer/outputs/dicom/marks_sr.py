@@ -48,6 +48,13 @@ UNKNOWN_OBSERVER = "unknown"
 OBJECT_NAME = "MARKS"  # the file is <stem>_MARKS.dcm (outputs/layout.dicom_file_name)
 
 
+def object_name(frame: int, frames: int) -> str:
+    """The report's name in `write_objects`' file name: "MARKS" (<stem>_MARKS.dcm), and for a
+    frame of a multi-frame image "MARKS_f<frame, 1-based>", so that each frame's report has a
+    file of its own (the window writes over an earlier export of the same image and frame)."""
+    return f"{OBJECT_NAME}_f{frame + 1}" if frames > 1 else OBJECT_NAME
+
+
 def observer_name(name: str | None) -> str:
     """A person name (PN) for the observer: the operator's name as set (Family^Given), or
     "unknown". A name typed without '^' is taken whole as the family name (a trailing '^'
@@ -148,10 +155,11 @@ def marks_report(ref: Dataset, marks: ImageMarks, observer: str | None = None) -
 
 def marks_objects(path: Path, marks: ImageMarks,
                   observer: str | None = None) -> list[tuple[str, Dataset]]:
-    """[("MARKS", report)] for the DICOM file `path` the marks were made on: the form
-    `write_objects` and the outbox take."""
+    """[(name, report)] for the DICOM file `path` the marks were made on: the form
+    `write_objects` and the outbox take (the name: `object_name`)."""
     ref = source_dataset(path)
     if not all(k in ref for k in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID")):
         raise DicomExportError(f"'{path.name}' has no DICOM identity a report could reference")
     _fill_type2(ref)
-    return [(OBJECT_NAME, marks_report(ref, marks, observer))]
+    frames = int(ref.get("NumberOfFrames", 1) or 1)
+    return [(object_name(marks.key.frame, frames), marks_report(ref, marks, observer))]
