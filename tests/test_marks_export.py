@@ -137,3 +137,31 @@ def test_where_the_reports_go_must_be_said(week, capsys):
     study, store, _ = week
     assert main(["marks", "export", str(study), "--marks", str(store)]) == 2
     assert "--sr DIR, --send AET@HOST:PORT" in capsys.readouterr().err
+
+
+def test_the_observer_defaults_to_the_operator_the_window_saved(week, tmp_path, capsys):
+    """Without --observer the reports name the operator set in the viewer: first as an older
+    viewer kept it (its QSettings, moved once into the configuration folder), then as
+    Settings > Operator name saves it; --observer still wins."""
+    from PySide6.QtCore import QSettings
+
+    from gradcam_viewer.config import load_operator
+    from gradcam_viewer.ui.marks_dicom import OPERATOR_KEY, migrate_operator
+
+    study, store, _ = week
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue(OPERATOR_KEY, "Roe^Ann")
+    migrate_operator(settings)
+    assert load_operator() == "Roe^Ann" and not settings.contains(OPERATOR_KEY)
+    settings.setValue(OPERATOR_KEY, "Stale^Name")  # the name already moved wins
+    migrate_operator(settings)
+    assert load_operator() == "Roe^Ann"
+
+    def observers(*extra):
+        out = tmp_path / f"reports{len(extra)}"
+        assert main(["marks", "export", str(study), "--sr", str(out), "--marks", str(store),
+                     *extra]) == 0, capsys.readouterr().err
+        return {read_report(p).observer for p in out.rglob("*.dcm")}
+
+    assert observers() == {"Ann Roe"}
+    assert observers("--observer", "Doe^Jane") == {"Jane Doe"}

@@ -61,7 +61,9 @@ def test_reports_in_an_opened_folder_are_shown_read_only(win, tmp_path):
 
 
 def test_export_marks_as_sr_and_read_them_back_as_your_own(win, tmp_path):
-    win.settings.setValue("marks/operator", "Smith^Jane")
+    from gradcam_viewer.config import save_operator
+
+    save_operator("Smith^Jane")  # as Settings > Operator name keeps it
     folder = tmp_path / "study"
     folder.mkdir()
     image = shutil.copy(samples_dir() / SAMPLE, folder / "IM1")

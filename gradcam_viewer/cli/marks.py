@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write one report per marked image into DIR (the inputs' folders "
                              "mirrored, <image>_MARKS.dcm)")
     add_send_argument(parser, "the reports")
-    parser.add_argument("--observer", default="", metavar="NAME",
-                        help="the reports' observer, Family^Given (default: unknown)")
+    parser.add_argument("--observer", default=None, metavar="NAME",
+                        help="the reports' observer, Family^Given (default: the operator name "
+                             "set in the viewer, Settings > Operator name; else unknown)")
     parser.add_argument("--marks", type=Path, default=None, metavar="FOLDER",
                         help="the marks store to read (default: the viewer's, in your data "
                              "folder)")
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    from gradcam_viewer.config import load_operator
     from gradcam_viewer.marks.store import MarkStore
     from gradcam_viewer.outputs.layout import common_root, plan_outputs
     from gradcam_viewer.pacs import NodeError, parse_node
@@ -73,7 +75,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         say(line)
     with tempfile.TemporaryDirectory(prefix="gradcam-marks-") as staging:
         out = args.sr if args.sr is not None else Path(staging)
-        export = Export(MarkStore(args.marks), args.observer, args.force)
+        observer = args.observer if args.observer is not None else load_operator()
+        export = Export(MarkStore(args.marks), observer or "", args.force)
         with Progress(len(found.paths)) as bar:
             for item in plan_outputs(found.paths, common_root(args.inputs), out, []):
                 bar.step(item.source.name)
