@@ -103,9 +103,24 @@ def report_pacs(tmp_path_factory):
     stop_orthanc(server)
 
 
-def test_c_get_offers_the_report_classes_with_the_storage_role():
+@pytest.mark.parametrize("decoders", ["installed", "every compressed syntax"])
+def test_c_get_offers_the_report_classes_with_the_storage_role(decoders, monkeypatch):
+    """With the decoders installed, and with a decoder for every compressed syntax pydicom
+    knows (more contexts than an association holds, so some are left out): the radiographs
+    uncompressed and every report class keep their contexts; the compressed ones go first."""
+    from pydicom.uid import AllTransferSyntaxes, UID
+
+    from gradcam_viewer.pacs import retrieve
+
+    if decoders != "installed":
+        every = tuple(s for s in AllTransferSyntaxes if UID(s).is_compressed)
+        monkeypatch.setattr(retrieve, "decodable_syntaxes", lambda: every)
+        assert len(retrieve.RADIOGRAPHS) * (1 + len(every)) + len(REPORT_CLASSES) > MAX_CONTEXTS
     contexts = storage_contexts()
     assert len(contexts) + 1 <= MAX_CONTEXTS  # + the C-GET query model's
+    for sop_class in (*retrieve.RADIOGRAPHS, *REPORT_CLASSES):  # CR, DX (both), SC; reports
+        syntaxes = {s for c, ss in contexts if c == sop_class for s in ss}
+        assert {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"} <= syntaxes, sop_class
     offered = {c for c, _ in contexts}
     roles = {str(r.sop_class_uid) for r in scp_roles(contexts) if r.scp_role}
     for sop_class in REPORT_CLASSES:

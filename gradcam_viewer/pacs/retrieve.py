@@ -123,16 +123,16 @@ def decodable_syntaxes() -> tuple[str, ...]:
 
 def storage_contexts() -> list[tuple[str, list[str]]]:
     """(SOP class, transfer syntaxes) of each presentation context a C-GET proposes for the
-    objects sent back, after its query model's: radiographs with a context per compressed
-    syntax plus one uncompressed, then the reports and the other image classes one uncompressed
-    context each (the last ones are left out first if the 128 do not suffice)."""
-    contexts: list[tuple[str, list[str]]] = []
+    objects sent back, after its query model's. Most needed first, since what does not fit in
+    the 128 contexts is left out from the end: each radiograph class uncompressed (a PACS can
+    always send it so), the report classes, the other image classes (one uncompressed context
+    each: without a context for a class in the study the PACS fails its objects), and then the
+    radiographs' compressed syntaxes, which only spare the PACS a decompression."""
+    uncompressed = [str(s) for s in UNCOMPRESSED]
+    contexts = [(sop_class, uncompressed) for sop_class in RADIOGRAPHS]
+    contexts += [(str(sop_class), uncompressed) for sop_class in (*REPORTS, *OTHER_IMAGES)]
     compressed = decodable_syntaxes()
-    for sop_class in RADIOGRAPHS:
-        contexts.append((sop_class, [str(s) for s in UNCOMPRESSED]))
-        contexts.extend((sop_class, [syntax]) for syntax in compressed)
-    contexts.extend((str(sop_class), [str(s) for s in UNCOMPRESSED])
-                    for sop_class in (*REPORTS, *OTHER_IMAGES))
+    contexts += [(sop_class, [syntax]) for sop_class in RADIOGRAPHS for syntax in compressed]
     return contexts[:MAX_CONTEXTS - 1]
 
 
