@@ -20,11 +20,6 @@ def interleaved(fns, repeats: int) -> list[float]:
 
 
 def timed(fn, repeats: int = 7) -> float:
-    """Median milliseconds of `fn()` over `repeats` calls, after one warm-up call."""
-    fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return statistics.median(out) * 1e3
+    """Median milliseconds of `fn()` over `repeats` calls, after one warm-up call: `interleaved`
+    of it alone."""
+    return interleaved([fn], repeats)[0] * 1e3

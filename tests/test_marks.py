@@ -171,6 +171,9 @@ def test_a_copied_or_renamed_png_keeps_its_marks_and_dicom_is_keyed_by_its_uid(t
     uid = "1.2.840.113619.2.55.3.1"
     assert image_key(png, 3, uid) == ImageKey("sop", uid, 3)
     assert image_key(png, 0, "not a uid").kind == "sha256"  # a broken header: by content
+    # the one UID check (launch.requests.is_uid) that marks export applies too
+    for not_a_uid in ("1..2", ".1.2", "1.2.", "1" * 65):
+        assert image_key(png, 0, not_a_uid).kind == "sha256", not_a_uid
     assert [m.key for m in store] == [key]
 
 

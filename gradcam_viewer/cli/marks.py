@@ -112,6 +112,7 @@ class Export:
         import pydicom
         from pydicom.errors import InvalidDicomError
 
+        from gradcam_viewer.launch.requests import is_uid
         from gradcam_viewer.marks.shapes import ImageKey
         from gradcam_viewer.outputs.dicom import DicomExportError
 
@@ -122,7 +123,7 @@ class Export:
             frames = int(header.get("NumberOfFrames", 1) or 1)
         except (InvalidDicomError, OSError, ValueError, TypeError, EOFError):
             uid, frames = "", 1
-        if not uid or not all(c.isdigit() or c == "." for c in uid):
+        if not is_uid(uid):  # as the window keys marks (marks/store.image_key)
             self.not_dicom += 1
             return
         self.dicom += 1
