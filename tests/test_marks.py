@@ -455,8 +455,8 @@ def test_live_score_caches_are_dropped_on_another_image_and_bounded_by_bytes():
     assert scorer.cached_bytes == only_b.cached_bytes
     bound = 210 * 160 * 4 + 1000  # one map and a little
     small_scorer = LiveScorer(max_bytes=bound)
-    for given in (a, b, replace(b, threshold=0.6), a):
-        assert small_scorer.score(given) == LiveScorer().score(given)
+    for asked in (a, b, replace(b, threshold=0.6), a):
+        assert small_scorer.score(asked) == LiveScorer().score(asked)
         assert 0 < small_scorer.cached_bytes <= bound
 
 

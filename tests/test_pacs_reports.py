@@ -108,7 +108,7 @@ def test_c_get_offers_the_report_classes_with_the_storage_role(decoders, monkeyp
     """With the decoders installed, and with a decoder for every compressed syntax pydicom
     knows (more contexts than an association holds, so some are left out): the radiographs
     uncompressed and every report class keep their contexts; the compressed ones go first."""
-    from pydicom.uid import AllTransferSyntaxes, UID
+    from pydicom.uid import UID, AllTransferSyntaxes
 
     from gradcam_viewer.pacs import retrieve
 

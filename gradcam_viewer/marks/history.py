@@ -7,8 +7,9 @@ window, and keeps the one place that writes to the store here. Each image keeps 
 for the session (undo after coming back to an image undoes that image's last change).
 
 Marks read from other readers' reports are not edits: `add_read_only` saves them without an
-undo step, each report's marks in place of what that report gave before, and an undo or redo only steps the viewer's own marks, keeping the read-only marks
-as they are now (theirs drawn below, yours on top).
+undo step, each report's marks in place of what that report gave before, and an undo or redo
+only steps the viewer's own marks, keeping the read-only marks as they are now (theirs drawn
+below, yours on top).
 """
 
 from __future__ import annotations
