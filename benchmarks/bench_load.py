@@ -5,22 +5,12 @@ Run: .venv/bin/python benchmarks/bench_load.py
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def timed(fn, repeats=7) -> float:
-    fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return statistics.median(out) * 1e3
+from timing import timed
 
 
 def main() -> int:

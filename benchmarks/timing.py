@@ -17,3 +17,9 @@ def interleaved(fns, repeats: int) -> list[float]:
             fn()
             out.append(time.perf_counter() - start)
     return [statistics.median(s) for s in samples]
+
+
+def timed(fn, repeats: int = 7) -> float:
+    """Median milliseconds of `fn()` over `repeats` calls, after one warm-up call: `interleaved`
+    of it alone."""
+    return interleaved([fn], repeats)[0] * 1e3

@@ -21,6 +21,14 @@ def marks_folder(tmp_path_factory, monkeypatch) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def config_folder(tmp_path_factory, monkeypatch) -> Path:
+    """The configuration folder (PACS nodes, the operator name) is the test's own too."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("GRADCAM_VIEWER_CONFIG_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():

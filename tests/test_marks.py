@@ -6,6 +6,8 @@ import json
 import math
 import os
 import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +171,9 @@ def test_a_copied_or_renamed_png_keeps_its_marks_and_dicom_is_keyed_by_its_uid(t
     uid = "1.2.840.113619.2.55.3.1"
     assert image_key(png, 3, uid) == ImageKey("sop", uid, 3)
     assert image_key(png, 0, "not a uid").kind == "sha256"  # a broken header: by content
+    # the one UID check (launch.requests.is_uid) that marks export applies too
+    for not_a_uid in ("1..2", ".1.2", "1.2.", "1" * 65):
+        assert image_key(png, 0, not_a_uid).kind == "sha256", not_a_uid
     assert [m.key for m in store] == [key]
 
 
@@ -239,6 +244,102 @@ def test_editor_saves_every_change_and_undoes_per_image(tmp_path):
     assert editor.selected == copy.id and len(editor.marks.marks) == 3
 
 
+def test_marks_read_from_a_report_are_not_an_edit_undo_takes_back(tmp_path):
+    editor = MarkEditor(MarkStore(tmp_path))
+    key = ImageKey("sop", "1.2.3.4")
+    editor.show(key, "IM1", (50, 50))
+    theirs = Mark(Kind.RECTANGLE, ((1, 1), (9, 9)), "Nodule", "sr-1", source="SR by Dr X")
+    editor.add_read_only([theirs])
+    assert not editor.undo() and editor.marks.marks == (theirs,)
+    mine = Mark.rectangle(20, 20, 30, 30, "Mass")
+    editor.put(mine)
+    newer = Mark(Kind.RECTANGLE, ((2, 2), (9, 9)), "Nodule", "sr-1", source="SR by Dr X")
+    editor.add_read_only([newer])  # a later report of the same mark replaces it
+    assert editor.undo() and editor.marks.marks == (newer,)  # your mark undone, theirs kept
+    assert not editor.undo()
+    assert editor.redo() and editor.marks.marks == (newer, mine)
+    assert MarkStore(tmp_path).load(key).marks == (newer, mine)
+    with pytest.raises(ValueError, match="read from elsewhere"):
+        editor.add_read_only([mine])
+
+
+def test_a_report_read_again_replaces_what_it_gave(tmp_path):
+    """Read-only marks are replaced per report: one read again with fewer or other marks leaves
+    exactly those, one read again with none for this image leaves none, and other reports'
+    marks and your own stay."""
+    editor = MarkEditor(MarkStore(tmp_path))
+    key = ImageKey("sop", "1.2.3.4")
+    editor.show(key, "IM1", (50, 50))
+
+    def theirs(source, n, x=1):
+        return Mark(Kind.RECTANGLE, ((x, n), (x + 5, n + 5)), "Nodule", f"sr-{source}-{n}",
+                    source=source)
+
+    mine = Mark.rectangle(20, 20, 30, 30, "Mass")
+    editor.put(mine)
+    editor.add_read_only([theirs("A", 1), theirs("A", 2), theirs("B", 1)])
+    editor.add_read_only([theirs("A", 3, x=9)])  # A corrected: one other mark
+    assert set(editor.marks.marks) == {mine, theirs("B", 1), theirs("A", 3, x=9)}
+    editor.add_read_only([], sources=["A", "C"])  # A now has nothing for this image
+    assert set(editor.marks.marks) == {mine, theirs("B", 1)}
+    moved = replace(theirs("B", 1), source="D")  # B's mark met in a newer report D
+    editor.add_read_only([moved])
+    assert editor.marks.marks == (moved, mine)
+    assert MarkStore(tmp_path).load(key).marks == (moved, mine)
+    assert editor.undo() and editor.marks.marks == (moved,)  # your mark undone; theirs kept
+
+
+EDITS = st.lists(st.one_of(st.sampled_from(["draw", "move", "delete", "undo", "redo"]),
+                           st.tuples(st.just("read"), st.integers(0, 2),
+                                     st.sets(st.integers(0, 3), max_size=3))), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(EDITS)
+def test_undo_and_redo_step_only_your_marks_in_any_order(edits):
+    """Random orders of your edits, undo, redo and reports read: your marks follow a plain undo
+    history in which the reports are no step, and the read-only marks are always what the
+    latest read of each report gave, no more; the store holds what the editor shows."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = MarkStore(Path(folder))
+        editor = MarkEditor(store)
+        key = ImageKey("sop", "1.2.3.4")
+        editor.show(key, "IM1", (100, 100))
+        own: list[Mark] = []
+        undo: list[list[Mark]] = []
+        redo: list[list[Mark]] = []
+        theirs: dict[int, set[Mark]] = {}
+        for n, edit in enumerate(edits):
+            if edit == "draw" or (edit in ("move", "delete") and own):
+                undo.append(list(own))
+                redo.clear()
+                if edit == "draw":
+                    own.append(Mark.rectangle(n, n, n + 5, n + 5, "Mass"))
+                    editor.put(own[-1])
+                elif edit == "move":
+                    own[-1] = own[-1].moved(1, 0)
+                    editor.put(own[-1])
+                else:
+                    assert editor.delete(own.pop(0).id)
+            elif edit in ("undo", "redo"):
+                stack, other = (undo, redo) if edit == "undo" else (redo, undo)
+                assert getattr(editor, edit)() == bool(stack)
+                if stack:
+                    other.append(own)
+                    own = stack.pop()
+            elif isinstance(edit, tuple):  # report i read (again), with these marks
+                _, i, held = edit
+                theirs[i] = {Mark(Kind.RECTANGLE, ((i * 10, j), (i * 10 + 5, 5 + n)), "Nodule",
+                                  f"sr-{i}-{j}", source=f"SR {i} by Dr X") for j in held}
+                editor.add_read_only(theirs[i], sources=[f"SR {i} by Dr X"])
+            shown = editor.marks.marks
+            assert [m for m in shown if not m.read_only] == own
+            assert {m for m in shown if m.read_only} == set().union(*theirs.values())
+            assert store.load(key).marks == shown
+
+
 # --- the scores -----------------------------------------------------------------------------
 
 def _upsample_reference(small, shape):
@@ -291,6 +392,72 @@ def test_scores_equal_a_reference_from_the_map_and_the_mask(seed, threshold, sha
     # float32 (Pillow) against float64 (np.interp): a pixel within 1e-7 of the threshold may
     # fall either way, a few in 10^5 of the union
     assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(want, abs=5e-4)
+
+
+def test_live_score_scores_your_marks_and_read_only_marks_apart():
+    """Each reader's union of a finding's shapes against the map, equal to evaluate's figures
+    for those marks and to the reference; cached masks and maps change nothing."""
+    from gradcam_viewer.marks.live import LiveScorer, ScoreInput
+
+    rng = np.random.default_rng(11)
+    raw = rng.random((2, 9, 9)).astype(np.float32) ** 2
+    small = normalize_heatmaps(raw)[0]
+    shape = (210, 160)
+    yours = [Mark.rectangle(20.5, 30, 90, 120.5, "Mass"),
+             Mark.polygon([(60, 100), (150, 110), (120, 200)], "Mass"),
+             Mark.rectangle(150, 200, 161, 211, "Mass")]  # in a corner, to the last pixel
+    theirs = [Mark(Kind.ELLIPSE, ((10, 60), (110, 60), (60, 30), (60, 90)), "Mass", "sr-1",
+                   source="Doe, SR1"),
+              Mark(Kind.RECTANGLE, ((0, 0), (40, 40)), "Mass", "sr-2", source="Roe, SR2")]
+    marks = ImageMarks(ImageKey("sop", "1.2.3"), (*theirs, *yours), "IM1", shape)
+    request = ScoreInput(("IM1", 0, "gradcam", 1), small, ("Nodule", "Mass"), marks, shape, 0.35)
+    scorer = LiveScorer()
+    first = scorer.score(request)
+    assert set(first.yours) == set(first.theirs) == {1}
+    assert first.sources == {1: "Doe, SR1; Roe, SR2"}
+    for group, got in ((yours, first.yours[1]), (theirs, first.theirs[1])):
+        mask = np.zeros(shape, bool)
+        for m in group:
+            mask |= m.mask(shape)
+        assert got == localise(small[1], mask, 0.35)
+        assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(
+            _reference(small[1], mask, 0.35), abs=5e-4)
+        at_half = ev.localise_marks(raw[1], group, shape)  # evaluate, at its threshold
+        assert at_half == localise(small[1], mask, 0.5).as_dict()
+    # again from its caches, after a mark moved, at another threshold: as a fresh scorer
+    for changed in (request, replace(request, threshold=0.6),
+                    replace(request, marks=marks.with_mark(yours[0].moved(7, -3)))):
+        assert scorer.score(changed) == LiveScorer().score(changed)
+
+
+def test_live_score_caches_are_dropped_on_another_image_and_bounded_by_bytes():
+    """A scorer that scored image A and then image B keeps exactly what one that scored only B
+    keeps (A's full-size maps and masks are gone); under a byte bound smaller than two maps it
+    holds no more than the bound and still gives the same scores."""
+    from gradcam_viewer.marks.live import LiveScorer, ScoreInput
+
+    small = normalize_heatmaps(np.random.default_rng(5).random((2, 9, 9)).astype(np.float32))[0]
+    shape = (210, 160)
+
+    def request(uid, result):
+        marks = ImageMarks(ImageKey("sop", uid), (Mark.rectangle(20, 30, 90, 120, "Mass"),
+                                                  Mark.rectangle(5, 5, 50, 40, "Nodule")),
+                           "IM", shape)
+        return ScoreInput(result, small, ("Nodule", "Mass"), marks, shape, 0.4)
+
+    a, b = request("1.2.3", ("A", 0)), request("1.2.4", ("B", 0))
+    scorer = LiveScorer()
+    scorer.score(a)
+    assert scorer.cached_bytes >= 2 * 210 * 160 * 4  # both maps of A
+    only_b = LiveScorer()
+    only_b.score(b)
+    assert scorer.score(b) == only_b.score(b)
+    assert scorer.cached_bytes == only_b.cached_bytes
+    bound = 210 * 160 * 4 + 1000  # one map and a little
+    small_scorer = LiveScorer(max_bytes=bound)
+    for asked in (a, b, replace(b, threshold=0.6), a):
+        assert small_scorer.score(asked) == LiveScorer().score(asked)
+        assert 0 < small_scorer.cached_bytes <= bound
 
 
 def test_evaluate_scores_a_box_as_the_viewer_scores_its_rectangle():

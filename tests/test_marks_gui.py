@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
@@ -191,6 +192,7 @@ def test_live_score_equals_evaluate_and_a_reference(win, qtbot, tmp_path):
     win.marking.finding_box.setEditText("Nodule")
     QTest.keyClick(win, Qt.Key.Key_B)
     _drag(view, (px - 60.4, py - 40.6), (px + 30.2, py + 50.3))  # the peak, off-centre
+    qtbot.waitUntil(lambda: not win.marking.scoring)  # computed off the GUI thread
     live = win.marking.scores[k]
     mark = _marks(win)[0]
     assert live.hit == 1 and 0.05 < live.energy < 0.95 and 0.05 < live.iou < 0.95  # telling
@@ -224,9 +226,109 @@ def test_live_score_equals_evaluate_and_a_reference(win, qtbot, tmp_path):
         assert float(row[f"iobb_acc_{t:g}"]) == float(live.iobb >= t)
     # another threshold: the live IoU follows the Heatmap box
     win.controls.threshold.setValue(20)
+    qtbot.waitUntil(lambda: not win.marking.scoring)
     assert win.marking.scores[k].threshold == pytest.approx(0.2)
     assert win.marking.scores[k].iou == pytest.approx(_reference(result.normalized[k], mask,
                                                                  0.2)[2], abs=2e-5)
+
+
+def test_read_only_marks_are_scored_apart_and_said_so_off_the_gui_thread(win, qtbot,
+                                                                          marks_folder,
+                                                                          monkeypatch):
+    """A colleague's marks count in the live score, as theirs: their own numbers, labelled
+    read-only with their source; yours beside them. Computed on another thread than the GUI's."""
+    import threading
+
+    from gradcam_viewer.marks.live import LiveScorer
+    from gradcam_viewer.ui.marking import short_score
+    from test_marks import _reference
+
+    threads = []
+    score = LiveScorer.score
+    monkeypatch.setattr(LiveScorer, "score", lambda self, given: (
+        threads.append(threading.current_thread()), score(self, given))[1])
+    store = MarkStore(marks_folder)
+    theirs = Mark(Kind.ELLIPSE, ((300, 300), (420, 300), (360, 260), (360, 340)), "Nodule",
+                  source="SR by another tool")
+    store.save(store.load(image_key(PNG), PNG.name, (768, 768)).with_mark(theirs))
+    result = _open(qtbot, win, PNG)
+    k = win.session.model.labels.index("Nodule")
+    win.findings.labels.select_label(k)
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    assert threads and threading.main_thread() not in threads
+    assert k not in win.marking.scores and k in win.marking.score.theirs
+    threshold = win.marking.score.theirs[k].threshold
+    assert win.findings.labels.mark_score_texts()["Nodule"] == short_score(
+        win.marking.score.theirs[k])
+    assert win.findings.labels.read_only_scores() == {"Nodule"}  # grey italics, a tip
+    win.act["grid"].trigger()
+    grid = win.image_area.grid
+    tiles = [grid.item(r) for r in range(grid.count())]
+    assert [t.toolTip().endswith("against read-only marks (grey)") for t in tiles] == [
+        t.text().startswith("Nodule") for t in tiles]
+    win.act["grid"].trigger()
+    detail = win.findings.mark_score.text()
+    assert detail.startswith("Nodule vs read-only marks (SR by another tool): ")
+    got = win.marking.score.theirs[k]
+    assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(
+        _reference(result.normalized[k], theirs.mask((768, 768)), threshold), abs=2e-5)
+    mine = Mark.rectangle(100, 500, 260, 700, "Nodule")
+    win.marking._edit(lambda: win.marking.editor.put(mine))
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    assert win.findings.labels.read_only_scores() == set()
+    lines = win.findings.mark_score.text().split("\n")
+    assert [line.split(":")[0] for line in lines] == [
+        "Nodule vs your marks", "Nodule vs read-only marks (SR by another tool)"]
+    got = win.marking.scores[k]
+    assert (got.hit, got.energy, got.iou, got.iobb) == pytest.approx(
+        _reference(result.normalized[k], mine.mask((768, 768)), threshold), abs=2e-5)
+    assert win.marking.score.theirs[k] == LiveScorer().score(win.marking._request).theirs[k]
+
+
+EVENTS = st.lists(st.one_of(st.tuples(st.just("threshold"), st.integers(5, 95)),
+                            st.tuples(st.just("pick"), st.integers(0, 5)),
+                            st.tuples(st.just("edit"), st.integers(-20, 20)),
+                            st.tuples(st.just("wait"), st.integers(0, 40))),
+                  min_size=1, max_size=12)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=EVENTS)
+def test_the_score_shown_is_the_one_of_what_is_on_screen_in_any_order(win, qtbot, events):
+    """Random orders of threshold moves, findings picked, marks moved and pauses, the answers
+    of the score thread arriving whenever they do: once it is quiet, the score shown is the
+    one computed afresh for the image, marks and threshold on screen."""
+    from gradcam_viewer.marks.live import LiveScorer, ScoreInput
+    from gradcam_viewer.ui.marking import short_scores
+
+    if win.session.image is None:
+        _open(qtbot, win, PNG)
+    editor = win.marking.editor
+    if not editor.marks.regions():
+        for mark in (Mark.rectangle(300, 300, 420, 400, "Nodule"),
+                     Mark.ellipse_in(100, 100, 300, 260, "Mass")):
+            win.marking._edit(lambda m=mark: editor.put(m))
+    for kind, value in events:
+        if kind == "threshold":
+            win.controls.threshold.setValue(value)
+        elif kind == "pick":
+            win.findings.labels.select_label(value)
+        elif kind == "edit":
+            first = editor.marks.regions()[0]
+            win.marking._edit(lambda m=first, d=value: editor.put(m.moved(d, 0)))
+        else:
+            QTest.qWait(value)
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    shown = win.snapshot()
+    want = LiveScorer().score(ScoreInput(shown.result.key, shown.result.normalized,
+                                         tuple(shown.names), editor.marks, shown.image.size,
+                                         shown.style.threshold))
+    assert win.marking.score == want
+    names = shown.names
+    texts, theirs = short_scores(want)
+    assert win.findings.labels.mark_score_texts() == {names[k]: t for k, t in texts.items()}
+    assert win.findings.labels.read_only_scores() == {names[k] for k in theirs}
 
 
 KILLED_VIEWER = textwrap.dedent("""
@@ -284,3 +386,39 @@ def test_a_killed_viewer_loses_no_mark(win, qtbot, tmp_path):
     assert polygon.kind is Kind.POLYGON and polygon.finding == "Effusion"
     assert np.allclose(polygon.points, [(250, 250), (350, 260), (300, 340)], atol=1)
     assert [i for i in win.image_area.view.scene().items() if i.zValue() == 5]
+
+
+def test_export_writes_only_your_marks_and_closing_stops_the_score_thread(win, qtbot,
+                                                                          marks_folder,
+                                                                          tmp_path):
+    """File > Export marks as CSV and JSON leaves other readers' read-only marks out (an image
+    with only theirs is not in the files); closing the window ends the live score's thread."""
+    import json
+    import threading
+
+    store = MarkStore(marks_folder)
+    theirs = Mark(Kind.RECTANGLE, ((10, 10), (60, 60)), "Mass", "sr-1", source="Doe, SR1")
+    other_png = tmp_path / "other.png"
+    shutil.copy(samples_dir() / "phantom_05_pneumothorax.png", other_png)
+    store.save(store.load(image_key(other_png), other_png.name, (768, 768)).with_mark(theirs))
+    _open(qtbot, win, PNG)
+    win.marking.add_read_only([theirs])
+    win.marking.finding_box.setEditText("Nodule")
+    mine = Mark.ellipse_in(300, 300, 420, 380, "Nodule")
+    win.marking.editor.put(mine)
+    win.marking.refresh_scores()
+    qtbot.waitUntil(lambda: not win.marking.scoring)
+    csv_path, json_path = win.marking.export(tmp_path / "marks.csv")
+    rows = list(csv.reader(csv_path.open()))[1:]
+    x0, y0, x1, y1 = mine.bounds()
+    assert rows == [[PNG.name, "Nodule", *(f"{v:.10g}" for v in (x0, y0, x1 - x0, y1 - y0))]]
+    images = json.loads(json_path.read_text())["images"]
+    assert [[m["id"] for m in i["marks"]] for i in images] == [[mine.id]]
+    assert [m.id for m in _marks(win)] == [theirs.id, mine.id]  # theirs still shown
+
+    def scoring_threads():
+        return [t for t in threading.enumerate() if t.name == "gradcam-live-score"]
+
+    assert scoring_threads()  # the score above ran on it
+    win.close()
+    assert scoring_threads() == []

@@ -3,6 +3,7 @@ highdicom's own parser as the same shapes; reports written by the test with high
 directly (as other tools write them) are read and matched to their images; the finding codes
 are the standard's (pydicom's transcription of PS3.16 as the oracle)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,36 @@ def test_multiframe_marks_name_their_frame(tmp_path):
     assert dciodvfy(path)[0] == []
     found = read_report(path).found
     assert [(f.sop_instance_uid, f.frame) for f in found] == [(str(ds.SOPInstanceUID), 2)]
+
+
+def test_the_same_marks_are_the_same_report_and_changed_marks_a_new_one(tmp_path):
+    """Exported or sent again, identical marks give the identical SOP Instance UID (a PACS
+    keeps one report, not one per weekly send); a moved mark, another observer or another
+    frame give a new one. An image's reports share their series; another image's do not."""
+    src = samples_dir() / SOURCE
+    uid = _uid(src)
+
+    def uids(marks, observer="Smith^Jane", path=src):
+        [(_, ds)] = marks_objects(path, marks, observer)
+        return str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+
+    marks = _marks(uid)
+    series, first = uids(marks)
+    assert uids(marks) == (series, first)
+    assert uids(_marks(uid)) != (series, first)  # new marks (new ids): another report
+    moved = marks.with_mark(marks.marks[0].moved(1, 0))
+    theirs_changed = marks.with_mark(replace(marks.marks[3], points=((2, 2), (6, 6))))
+    others = {uids(moved)[1], uids(marks, "Doe^John")[1], first}
+    assert len(others) == 3 and {uids(moved)[0], uids(marks, "Doe^John")[0]} == {series}
+    assert uids(theirs_changed) == (series, first)  # only your marks are in the report
+    mf, ds = write_multiframe(tmp_path / "mf.dcm")
+    per_frame = [ImageMarks(ImageKey("sop", str(ds.SOPInstanceUID), f),
+                            (replace(marks.marks[0], id="same"),), "mf", (64, 64))
+                 for f in (0, 1)]
+    (s0, i0), (s1, i1) = uids(per_frame[0], path=mf), uids(per_frame[1], path=mf)
+    assert s0 == s1 != series and i0 != i1
+    for value in (series, first, s0, i0, i1):
+        assert pydicom.uid.UID(value).is_valid
 
 
 def test_nothing_to_report_is_said(tmp_path):

@@ -8,6 +8,8 @@ import urllib.request
 import numpy as np
 import pydicom
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from dicom_checks import content_items as _items, dciodvfy
 from gradcam_viewer.marks.shapes import Kind, Mark
@@ -45,6 +47,9 @@ def test_reports_in_an_opened_folder_are_shown_read_only(win, tmp_path):
     assert [(m.kind, m.finding) for m in read] == [
         (Kind.RECTANGLE, "Effusion"), (Kind.ELLIPSE, "Nodule"), (Kind.POLYGON, "Mass")]
     assert all("John Doe" in m.source for m in read)
+    # reading them was not an edit of yours: Ctrl+Z has nothing to take back
+    QTest.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [m for m in win.marking.editor.marks.marks if m.read_only] == read
     # read-only: deleting does nothing; an editable copy can be made and changed
     win.marking.editor.selected = read[1].id
     assert not win.marking.editor.delete()
@@ -56,7 +61,9 @@ def test_reports_in_an_opened_folder_are_shown_read_only(win, tmp_path):
 
 
 def test_export_marks_as_sr_and_read_them_back_as_your_own(win, tmp_path):
-    win.settings.setValue("marks/operator", "Smith^Jane")
+    from gradcam_viewer.config import save_operator
+
+    save_operator("Smith^Jane")  # as Settings > Operator name keeps it
     folder = tmp_path / "study"
     folder.mkdir()
     image = shutil.copy(samples_dir() / SAMPLE, folder / "IM1")
@@ -81,6 +88,31 @@ def test_export_marks_as_sr_and_read_them_back_as_your_own(win, tmp_path):
     marks = win.marking.editor.marks.marks
     assert [m.finding for m in marks] == ["Nodule", "Rib lesion"]
     assert not any(m.read_only for m in marks)
+
+
+def test_each_frame_of_a_multiframe_image_gets_its_own_report_file(win, tmp_path):
+    """File > Export marks as DICOM SR on frame 1, then on frame 2 of one image: two files, as
+    `marks export` names them, each the report of its own frame."""
+    from dicom_factory import write_multiframe
+
+    image, source = write_multiframe(tmp_path / "MF1", frames=3, size=96)
+    out = tmp_path / "out"
+    for frame, finding in ((0, "Nodule"), (1, "Mass")):
+        win.open_file(image, frame)
+        wait_result(win, image)
+        assert win.session.image.frame == frame
+        win.marking.editor.put(Mark.rectangle(10, 12, 40, 50, finding))
+        _confirmation(win, lambda: win.pacs.export_dicom(
+            out, objects=win.marks_dicom.objects)).accept()
+        wait_until(lambda: win.pacs.dialog is None or not win.pacs.dialog.isVisible(), 30)
+    files = sorted(p.name for p in out.glob("*.dcm"))
+    assert files == ["MF1_MARKS_f1.dcm", "MF1_MARKS_f2.dcm"]
+    for name, frame, finding in (("MF1_MARKS_f1.dcm", 1, "Nodule"),
+                                 ("MF1_MARKS_f2.dcm", 2, "Mass")):
+        ds = pydicom.dcmread(out / name)
+        refs = [i for i in _items(ds) if "ReferencedSOPSequence" in i]
+        assert {int(r.ReferencedSOPSequence[0].ReferencedFrameNumber) for r in refs} == {frame}
+        assert finding in str(ds.ContentSequence)
 
 
 def test_a_png_has_no_marks_report(win, tmp_path):

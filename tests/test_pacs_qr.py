@@ -20,7 +20,13 @@ from gradcam_viewer.pacs import qr, retrieve as retrieve_module
 from gradcam_viewer.pacs.dimse import PacsError
 from gradcam_viewer.pacs.nodes import PacsNode
 from gradcam_viewer.pacs.query import QueryError, StudyQuery, date_range
-from gradcam_viewer.pacs.retrieve import MAX_CONTEXTS, RADIOGRAPHS, decodable_syntaxes
+from gradcam_viewer.pacs.retrieve import (
+    MAX_CONTEXTS,
+    OTHER_IMAGES,
+    RADIOGRAPHS,
+    REPORTS,
+    decodable_syntaxes,
+)
 from gradcam_viewer.pacs.store import StudyStore
 from orthanc_server import free_port
 from pacs_studies import QR_AET, SeedStudy
@@ -356,8 +362,10 @@ def test_c_get_contexts_fit_and_cover_the_radiographs():
     from gradcam_viewer.pacs.retrieve import storage_contexts
 
     contexts = storage_contexts()
-    assert len(contexts) + 1 <= MAX_CONTEXTS  # + the C-GET query model's
     compressed = decodable_syntaxes()
+    # with the decoders installed all fit: none left out, the query model's beside them
+    everything = len(RADIOGRAPHS) * (1 + len(compressed)) + len(REPORTS) + len(OTHER_IMAGES)
+    assert len(contexts) == everything and everything + 1 <= MAX_CONTEXTS
     for syntax in ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80",
                    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
                    "1.2.840.10008.1.2.4.201"):

@@ -26,7 +26,7 @@ log = logging.getLogger("gradcam_viewer.cli")
 # name -> the module of gradcam_viewer.cli that holds its COMMAND, in --help's order
 _MODULES = {"explain": "explain", "manifest": "manifest", "calibrate": "calibrate",
             "sanity": "sanity", "evaluate": "evaluate", "query": "query", "retrieve": "retrieve",
-            "open": "open_study"}
+            "marks": "marks", "open": "open_study"}
 
 
 class _Commands(Mapping[str, Command]):

@@ -176,6 +176,13 @@ def add_layer_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", default=None, help="target layer (default: manifest or auto)")
 
 
+def add_send_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """--send AET@HOST:PORT, for the commands that send DICOM objects (through the outbox)."""
+    parser.add_argument("--send", default=None, metavar="AET@HOST:PORT",
+                        help=f"send {what} to this PACS node (C-STORE); objects not accepted "
+                             "stay in the outbox folder until a later send")
+
+
 # --- inputs ------------------------------------------------------------------------------
 
 class Inputs(NamedTuple):

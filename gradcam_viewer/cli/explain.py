@@ -27,6 +27,7 @@ from gradcam_viewer.cli.common import (
     add_layer_argument,
     add_method_argument,
     add_model_argument,
+    add_send_argument,
     error,
     expand_inputs,
 )
@@ -90,9 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dicom-out", type=Path, default=None, metavar="DIR",
                         help="also write DICOM objects (Secondary Capture, Parametric Map, "
                              "structured report) into DIR; they keep the patient module")
-    parser.add_argument("--send", default=None, metavar="AET@HOST:PORT",
-                        help="send the DICOM objects to this PACS node (C-STORE); objects "
-                             "not accepted stay in the outbox folder until a later send")
+    add_send_argument(parser, "the DICOM objects")
 
 
 # --- 1. validate -------------------------------------------------------------------------

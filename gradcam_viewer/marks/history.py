@@ -5,12 +5,17 @@ Why not Qt's QUndoStack: an image's marks are one frozen `ImageMarks` value, so 
 simply the value before and after; a stack of values is a few lines, can be tested without a
 window, and keeps the one place that writes to the store here. Each image keeps its own history
 for the session (undo after coming back to an image undoes that image's last change).
+
+Marks read from other readers' reports are not edits: `add_read_only` saves them without an
+undo step, each report's marks in place of what that report gave before, and an undo or redo
+only steps the viewer's own marks, keeping the read-only marks as they are now (theirs drawn
+below, yours on top).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 from gradcam_viewer.marks.shapes import ImageKey, ImageMarks, Mark
 from gradcam_viewer.marks.store import MarkStore
@@ -99,6 +104,25 @@ class MarkEditor:
             self.selected = None
         return True
 
+    def add_read_only(self, marks: Iterable[Mark], sources: Iterable[str] = ()) -> None:
+        """Marks read from elsewhere, saved with the image's own but not as an edit: no undo
+        step. Each report read replaces what it gave before: the read-only marks of every
+        source in `sources` and in `marks` are dropped and `marks` put in their place (a
+        report read again with fewer marks, or none for this image, leaves only what it now
+        holds), as is an earlier copy of a mark with one of their ids (the same mark met in a
+        newer report). Other reports' marks and your own stay."""
+        marks = list(marks)
+        if any(not m.read_only for m in marks):
+            raise ValueError("only marks read from elsewhere are added this way")
+        read = {*sources, *(m.source for m in marks)}
+        ids = {m.id for m in marks}
+        current = self._current()
+        kept = [m for m in current.marks
+                if m.read_only and m.source not in read and m.id not in ids]
+        new = _with_read_only(current, [*kept, *marks])
+        if new != current:
+            self._write(new)
+
     def copy_selected(self) -> Mark | None:
         """An editable copy of the selected read-only mark, added and selected."""
         mark = self.selected_mark()
@@ -129,14 +153,15 @@ class MarkEditor:
         if self.marks is None:
             return False
         now = self.marks
-        state = pop(now)
-        if state is None:
+        popped = pop(now)
+        if popped is None:
             return False
+        state = _with_read_only(popped, (m for m in now.marks if m.read_only))
         try:
             self._write(state)
         except OSError:
             pop_back = self.history.redo if pop == self.history.undo else self.history.undo
-            pop_back(state)  # the step did not happen
+            pop_back(popped)  # the step did not happen
             raise
         if self.selected is not None and state.get(self.selected) is None:
             self.selected = None
@@ -147,3 +172,9 @@ class MarkEditor:
         self.marks = new
         if self.saved is not None:
             self.saved(new)
+
+
+def _with_read_only(state: ImageMarks, read_only: Iterable[Mark]) -> ImageMarks:
+    """`state`'s own marks with `read_only` in place of its read-only ones: theirs first (drawn
+    below), then yours (on top, where the mouse picks them)."""
+    return replace(state, marks=(*read_only, *(m for m in state.marks if not m.read_only)))

@@ -22,13 +22,11 @@ numpy and Pillow only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from gradcam_viewer.cam.heatmap import upsample_heatmap
-from gradcam_viewer.marks.shapes import ImageMarks
 
 BINARY_THRESHOLD = 0.5  # evaluate's, as in Wang et al. 2017: half the map's maximum
 MAX_GRID = 256  # connected regions are found on a grid of at most this many pixels a side
@@ -64,21 +62,6 @@ def localise(normalized: np.ndarray, truth: np.ndarray, threshold: float = BINAR
     iou = int(np.count_nonzero(hot & truth)) / union if union else 0.0
     return Localisation(float(truth[peak]), energy, iou, best_iobb(small, truth, threshold),
                         threshold)
-
-
-def label_scores(normalized: np.ndarray, labels: Sequence[str], marks: ImageMarks,
-                 shape: tuple[int, int], threshold: float,
-                 upsampled: Callable[[int], np.ndarray] | None = None) -> dict[int, Localisation]:
-    """The live score of every model output whose label has shapes on this image, by output
-    index: `normalized` [L, h, w] (`ExplainResult.normalized`), the finding's marks united.
-    Marks of a finding the model has no output for get none."""
-    out: dict[int, Localisation] = {}
-    for k, label in enumerate(labels):
-        mask = marks.mask_of(label, shape)
-        if mask is not None and k < len(normalized):
-            out[k] = localise(normalized[k], mask, threshold,
-                              upsampled(k) if upsampled is not None else None)
-    return out
 
 
 def best_iobb(normalized: np.ndarray, truth: np.ndarray, threshold: float) -> float:

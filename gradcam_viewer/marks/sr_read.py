@@ -68,6 +68,7 @@ class Report:
     when: str  # content date and time, YYYYMMDDHHMMSS ('' unknown): the newer report wins
     found: list[Found] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # why some groups were not taken
+    source: str = ""  # its marks' `Mark.source`: observer, date, file name
 
 
 def read_report(path: Path) -> Report:
@@ -84,9 +85,9 @@ def read_report(path: Path) -> Report:
         raise ReportReadError(f"'{path.name}' is not a TID 1500 measurement report")
     observer = _observer(content)
     when = (str(sr.get("ContentDate", "")) + str(sr.get("ContentTime", ""))).split(".")[0]
-    report = Report(Path(path), str(sr.SOPInstanceUID), observer, when)
     source = f"{observer}, {_date(when)}, {Path(path).name}" if when else \
         f"{observer}, {Path(path).name}"
+    report = Report(Path(path), str(sr.SOPInstanceUID), observer, when, source=source)
     try:
         planar = content.get_planar_roi_measurement_groups()
         image_groups = content.get_image_measurement_groups()
@@ -287,6 +288,11 @@ class ReportIndex:
         found = self._found.get((sop_instance_uid, frame), {})
         return [mark for _, mark in found.values()
                 if mark.id.removeprefix(READ_PREFIX) not in own_ids]
+
+    def sources(self) -> set[str]:
+        """The `Mark.source` of every report read: what each gives for an image replaces what
+        it gave before (`MarkEditor.add_read_only`), none included."""
+        return {r.source for r in self.reports}
 
     def left_out(self) -> list[str]:
         return [f"{r.path.name}: {why}" for r in self.reports for why in r.left_out]

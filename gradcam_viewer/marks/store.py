@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from gradcam_viewer.launch.requests import is_uid
 from gradcam_viewer.marks.shapes import ImageKey, ImageMarks
 from gradcam_viewer.outputs.safe_write import write_atomic
 
@@ -71,9 +72,10 @@ HASHES = FileHashes()
 
 def image_key(path: Path, frame: int = 0, sop_instance_uid: str | None = None,
               hashes: FileHashes = HASHES) -> ImageKey:
-    """The key of an image: its SOP Instance UID when it has one, else its file's SHA-256."""
+    """The key of an image: its SOP Instance UID when it has one (a valid UID: `is_uid`, as
+    `marks export` checks it), else its file's SHA-256."""
     uid = (sop_instance_uid or "").strip()
-    if uid and all(c.isdigit() or c == "." for c in uid):
+    if is_uid(uid):
         return ImageKey("sop", uid, frame)
     return ImageKey("sha256", hashes.sha256(path), frame)
 

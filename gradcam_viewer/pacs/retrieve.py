@@ -21,10 +21,16 @@ from typing import TYPE_CHECKING
 from pydicom.dataset import Dataset
 from pydicom.uid import (
     UID,
+    BasicTextSRStorage,
+    Comprehensive3DSRStorage,
+    ComprehensiveSRStorage,
     DeflatedExplicitVRLittleEndian,
+    EnhancedSRStorage,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
+    ExtensibleSRStorage,
     ImplicitVRLittleEndian,
+    KeyObjectSelectionDocumentStorage,
 )
 
 from gradcam_viewer.pacs.dimse import (
@@ -63,6 +69,13 @@ RADIOGRAPHS = (
     "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray Image Storage - For Processing
     "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image Storage
 )
+# The reports that travel with a study: structured reports (other readers' marks, as TID 1500
+# in an Enhanced, Comprehensive or Comprehensive 3D SR, which the viewer reads from the study
+# folder; text reports) and key object selections (a study's key images). Without a context
+# for them a PACS fails their sub-operations, and Orthanc then fails the whole retrieve. One
+# context each, uncompressed (deflated is common for SR).
+REPORTS = (BasicTextSRStorage, EnhancedSRStorage, ComprehensiveSRStorage, Comprehensive3DSRStorage,
+           ExtensibleSRStorage, KeyObjectSelectionDocumentStorage)
 # The other image storage classes the viewer opens: one context each, uncompressed (a PACS
 # decompresses for it), within the 128 contexts an association may hold.
 OTHER_IMAGES = (
@@ -110,14 +123,16 @@ def decodable_syntaxes() -> tuple[str, ...]:
 
 def storage_contexts() -> list[tuple[str, list[str]]]:
     """(SOP class, transfer syntaxes) of each presentation context a C-GET proposes for the
-    objects sent back, after its query model's: radiographs with a context per compressed
-    syntax plus one uncompressed, the other image classes one uncompressed context each."""
-    contexts: list[tuple[str, list[str]]] = []
+    objects sent back, after its query model's. Most needed first, since what does not fit in
+    the 128 contexts is left out from the end: each radiograph class uncompressed (a PACS can
+    always send it so), the report classes, the other image classes (one uncompressed context
+    each: without a context for a class in the study the PACS fails its objects), and then the
+    radiographs' compressed syntaxes, which only spare the PACS a decompression."""
+    uncompressed = [str(s) for s in UNCOMPRESSED]
+    contexts = [(sop_class, uncompressed) for sop_class in RADIOGRAPHS]
+    contexts += [(str(sop_class), uncompressed) for sop_class in (*REPORTS, *OTHER_IMAGES)]
     compressed = decodable_syntaxes()
-    for sop_class in RADIOGRAPHS:
-        contexts.append((sop_class, [str(s) for s in UNCOMPRESSED]))
-        contexts.extend((sop_class, [syntax]) for syntax in compressed)
-    contexts.extend((sop_class, [str(s) for s in UNCOMPRESSED]) for sop_class in OTHER_IMAGES)
+    contexts += [(sop_class, [syntax]) for sop_class in RADIOGRAPHS for syntax in compressed]
     return contexts[:MAX_CONTEXTS - 1]
 
 

@@ -62,10 +62,11 @@ class FindingsPanel(QWidget):
         self.labels.label_chosen.connect(lambda _k: self._show_call())
         self._listed: Listed | None = None
 
-    def show_mark_scores(self, scores: dict[int, str], detail: str, tooltip: str) -> None:
-        """The live score (ui/marking.py): a short text per finding with marks, and the
-        picked finding's four numbers under the list."""
-        self.labels.set_mark_scores(scores, tooltip)
+    def show_mark_scores(self, scores: dict[int, str], detail: str, tooltip: str,
+                         read_only: set[int] | None = None, read_only_tip: str = "") -> None:
+        """The live score (ui/marking.py): a short text per finding with marks (those against
+        read-only marks apart), and the picked finding's numbers under the list."""
+        self.labels.set_mark_scores(scores, tooltip, read_only or set(), read_only_tip)
         self.mark_score.setText(detail)
         self.mark_score.setToolTip(tooltip)
         self.mark_score.setVisible(bool(detail))

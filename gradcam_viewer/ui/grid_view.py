@@ -49,10 +49,14 @@ class GridView(QListWidget):
         self.itemClicked.connect(lambda item: self.label_chosen.emit(int(item.data(INDEX_ROLE))))
         self._marks: ImageMarks | None = None  # drawn on every tile (None: hidden)
         self._scores: dict[int, str] = {}  # a finding's live score against them
+        self._read_only: set[int] = set()  # ... against other readers' marks (grey)
 
-    def set_marks(self, marks: ImageMarks | None, scores: dict[int, str]) -> None:
-        """The user's marks and their live scores (ui/marking.py), used by `set_content`."""
+    def set_marks(self, marks: ImageMarks | None, scores: dict[int, str],
+                  read_only: set[int] | None = None) -> None:
+        """The marks and their live scores (ui/marking.py), used by `set_content`; the scores
+        of `read_only` are against other readers' marks (said in the tile's tooltip)."""
         self._marks, self._scores = marks, dict(scores)
+        self._read_only = set(read_only or ())
 
     def _with_marks(self, pixels: np.ndarray, size: tuple[int, int]) -> QImage:
         """A tile with the marks' outlines, scaled from the image's `size` = (height, width)."""
@@ -90,7 +94,9 @@ class GridView(QListWidget):
             item = QListWidgetItem(QIcon(QPixmap.fromImage(tile)), text)
             item.setData(INDEX_ROLE, i)
             item.setToolTip(f"{names[i]}: p = {result.probabilities[i]:.3f}"
-                            + ("" if result.has_evidence[i] else " (no positive evidence)"))
+                            + ("" if result.has_evidence[i] else " (no positive evidence)")
+                            + ("; the score is against read-only marks (grey)"
+                               if i in self._read_only and i in self._scores else ""))
             self.addItem(item)
 
     def shown_labels(self) -> list[int]:

@@ -328,6 +328,7 @@ class MainWindow(QMainWindow):
         self.check.stop()  # a running Help > Check this model
         self.link.stop()
         self.image_area.stop()
+        self.marking.shutdown()  # the live score's thread
         self.worker.stop()  # a compiled function still being traced in the background
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

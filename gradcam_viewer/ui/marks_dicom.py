@@ -1,6 +1,7 @@
 """Marks and DICOM in the window: File > Export marks as DICOM SR, File > Send marks to PACS,
-Settings > Operator name (the report's observer), and the marks of structured reports found
-beside the images, shown read-only.
+Settings > Operator name (the report's observer; kept in the configuration folder, where
+`marks export` reads it too), and the marks of structured reports found beside the images,
+shown read-only.
 
 The report is made by `outputs/dicom/marks_sr.py` and travels the way the Grad-CAM objects do
 (`Pacs`: confirmation, then a folder or the outbox). Reports found by a scan (the Studies
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QWidget
 
+from gradcam_viewer.config import load_operator, operator_file, save_operator
 from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.imaging.studies import Catalogue
 from gradcam_viewer.marks.sr_read import ReportIndex
@@ -27,7 +29,22 @@ from gradcam_viewer.ui.pacs_dialogs import Pacs, Prepared
 from gradcam_viewer.ui.status import Messages
 
 log = logging.getLogger(__name__)
-OPERATOR_KEY = "marks/operator"
+OPERATOR_KEY = "marks/operator"  # where the window kept the name before `config` did
+
+
+def migrate_operator(settings: QSettings) -> None:
+    """The operator name the window kept in its QSettings, moved once into the configuration
+    folder, where `marks export` reads it too (a name already there wins)."""
+    if not settings.contains(OPERATOR_KEY):
+        return
+    old = str(settings.value(OPERATOR_KEY, "") or "").strip()
+    try:
+        if old and not operator_file().exists():
+            save_operator(old)
+    except OSError as exc:  # kept in the settings; tried again at the next start
+        log.warning("the operator name could not be moved (%s)", exc.strerror or exc)
+        return
+    settings.remove(OPERATOR_KEY)
 
 
 class MarksDicom:
@@ -39,6 +56,7 @@ class MarksDicom:
         self.index = ReportIndex()
         self.reading = 0  # the catalogue whose reports are read (a newer one wins)
         self.image: LoadedImage | None = None
+        migrate_operator(settings)
 
     def handlers(self) -> dict[str, Handler]:
         return {"export_marks_sr": lambda: self.pacs.export_dicom(objects=self.objects),
@@ -48,7 +66,7 @@ class MarksDicom:
     # --- the report of the image's marks --------------------------------------------------
     @property
     def operator(self) -> str:
-        return str(self.settings.value(OPERATOR_KEY, "") or "")
+        return load_operator() or ""
 
     def ask_operator(self) -> None:
         name, ok = QInputDialog.getText(
@@ -57,7 +75,11 @@ class MarksDicom:
             "(Family^Given, as DICOM writes names; empty: \"unknown\"):",
             QLineEdit.EchoMode.Normal, self.operator)
         if ok:
-            self.settings.setValue(OPERATOR_KEY, name.strip())
+            try:
+                save_operator(name)
+            except OSError as exc:
+                self.messages.error(f"The operator name could not be saved: "
+                                    f"{exc.strerror or exc}")
 
     def objects(self) -> Callable[[], Prepared]:
         """The build of the report of the marks on screen (DicomExportError: nothing to
@@ -110,9 +132,8 @@ class MarksDicom:
         self.image = image
         marks = self.marking.editor.marks
         uid = image.metadata.get("SOPInstanceUID") if image is not None else None
-        if image is None or uid is None or marks is None or not len(self.index):
+        if image is None or uid is None or marks is None or not self.index.reports:
             return 0
         found = self.index.marks_for(str(uid.value), image.frame, marks.marks)
-        if found:
-            self.marking.add_read_only(found)
-        return len(found)
+        self.marking.add_read_only(found, self.index.sources())  # a report now without
+        return len(found)  # marks for this image takes back what it gave

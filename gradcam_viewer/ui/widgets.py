@@ -86,6 +86,8 @@ class LabelList(QTreeWidget):
         self._probs: np.ndarray | None = None
         self._no_evidence: np.ndarray | None = None
         self._mark_scores: dict[int, str] = {}
+        self._read_only_scores: set[int] = set()
+        self._read_only_tip = ""
         self._points: dict[int, tuple[float, str]] = {}  # index -> threshold, its description
 
     def set_operating_points(self, points: dict[int, tuple[float, str]]) -> None:
@@ -103,13 +105,34 @@ class LabelList(QTreeWidget):
                 out[item.text(0)] = bool(value >= threshold)
         return out
 
-    def set_mark_scores(self, scores: dict[int, str], tooltip: str = "") -> None:
-        """The live score of the findings that have marks (model index -> short text)."""
+    def set_mark_scores(self, scores: dict[int, str], tooltip: str = "",
+                        read_only: set[int] | None = None, read_only_tip: str = "") -> None:
+        """The live score of the findings that have marks (model index -> short text); those
+        of `read_only` are against other readers' marks: in grey italics, as those marks are
+        drawn grey, with `read_only_tip` (a word would not fit the column)."""
         self._mark_scores = dict(scores)
+        self._read_only_scores = set(read_only or ())
+        self._read_only_tip = read_only_tip
         self.setColumnHidden(2, not scores)
         self.headerItem().setToolTip(2, tooltip)
         for item in self.items():
-            item.setText(2, self._mark_scores.get(int(item.data(0, INDEX_ROLE)), ""))
+            self._show_mark_score(item)
+
+    def _show_mark_score(self, item: QTreeWidgetItem) -> None:
+        index = int(item.data(0, INDEX_ROLE))
+        theirs = index in self._read_only_scores
+        item.setText(2, self._mark_scores.get(index, ""))
+        font = item.font(2)
+        font.setItalic(theirs)
+        item.setFont(2, font)
+        item.setForeground(2, self.palette().placeholderText() if theirs
+                           else self.palette().text())
+        item.setToolTip(2, self._read_only_tip if theirs else "")
+
+    def read_only_scores(self) -> set[str]:
+        """The findings whose Marks column is against other readers' marks."""
+        return {item.text(0) for item in self.items()
+                if item.text(2) and int(item.data(0, INDEX_ROLE)) in self._read_only_scores}
 
     def mark_score_texts(self) -> dict[str, str]:
         """The Marks column as shown: finding -> text (findings with marks only)."""
@@ -187,8 +210,9 @@ class LabelList(QTreeWidget):
         if self.by_probability and probs is not None:
             order.sort(key=lambda i: -probs[i])
         for i in order:
-            item = QTreeWidgetItem([self._labels[i], "", self._mark_scores.get(i, "")])
+            item = QTreeWidgetItem([self._labels[i], "", ""])
             item.setData(0, INDEX_ROLE, i)
+            self._show_mark_score(item)
             if probs is not None:
                 item.setData(1, PROB_ROLE, float(probs[i]))
                 if note is not None and note[i]:

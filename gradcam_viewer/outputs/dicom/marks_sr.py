@@ -14,7 +14,12 @@ Comprehensive 3D SR, made with highdicom, in the image's patient and study (a ne
   finding's name and a UID made from the mark's id (`tracking_uid`), so that the same mark in
   a later report keeps its UID and reading our own report back recognises our marks;
 - the observer (TID 1002) is a person: the operator name from the viewer's settings, or
-  "unknown".
+  "unknown";
+- its UIDs are derived, not random (`report_uids`): the series from the image's SOP Instance
+  UID (an image's reports share one series "Marks"), the instance from that, the frame and a
+  digest of the marks and the observer. The same marks exported or sent again (a weekly
+  `marks export --send` over images already sent) are the same instance, which a PACS keeps
+  once; changed marks are a new instance.
 
 Only the viewer's own marks are written (marks read from another report stay in that report).
 """
@@ -22,6 +27,8 @@ Only the viewer's own marks are written (marks read from another report stay in 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +55,13 @@ UNKNOWN_OBSERVER = "unknown"
 OBJECT_NAME = "MARKS"  # the file is <stem>_MARKS.dcm (outputs/layout.dicom_file_name)
 
 
+def object_name(frame: int, frames: int) -> str:
+    """The report's name in `write_objects`' file name: "MARKS" (<stem>_MARKS.dcm), and for a
+    frame of a multi-frame image "MARKS_f<frame, 1-based>", so that each frame's report has a
+    file of its own (the window writes over an earlier export of the same image and frame)."""
+    return f"{OBJECT_NAME}_f{frame + 1}" if frames > 1 else OBJECT_NAME
+
+
 def observer_name(name: str | None) -> str:
     """A person name (PN) for the observer: the operator's name as set (Family^Given), or
     "unknown". A name typed without '^' is taken whole as the family name (a trailing '^'
@@ -69,6 +83,19 @@ def graphic_data(mark: Mark) -> np.ndarray:
     else:
         raise ValueError("a 'no finding' mark has no region")
     return np.asarray(points, np.float64)
+
+
+def report_uids(marks: ImageMarks, own: list[Mark], observer: str) -> tuple[str, str]:
+    """(Series Instance UID, SOP Instance UID) of the report of `own` (the marks reported) on
+    the image frame `marks.key`, by the observer's name as written (module docstring)."""
+    content = json.dumps({"observer": observer, "marks": [m.to_json() for m in own]},
+                         sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    image = marks.key.value
+    series = generate_uid(entropy_srcs=["gradcam-viewer marks series", image])
+    instance = generate_uid(entropy_srcs=["gradcam-viewer marks report", image,
+                                          str(marks.key.frame), digest])
+    return series, instance
 
 
 def _concept(code: FindingCode) -> hd.sr.CodedConcept:
@@ -116,10 +143,12 @@ def marks_report(ref: Dataset, marks: ImageMarks, observer: str | None = None) -
     if str(ref.get("SOPInstanceUID", "")) != marks.key.value:
         raise DicomExportError("the marks belong to another image than the one given")
     multiframe = int(ref.get("NumberOfFrames", 1) or 1) > 1
+    person_name = observer_name(observer)
+    series_uid, sop_uid = report_uids(marks, own, person_name)
     person = hd.sr.ObserverContext(
         observer_type=codes.DCM.Person,
         observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
-            name=observer_name(observer)))
+            name=person_name))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -133,8 +162,8 @@ def marks_report(ref: Dataset, marks: ImageMarks, observer: str | None = None) -
             except AttributeError:  # ... which highdicom cannot when the header lacks those
                 report = hd.sr.MeasurementReport(**parts)
             sr = hd.sr.Comprehensive3DSR(
-                evidence=[ref], content=report, series_instance_uid=generate_uid(),
-                series_number=SERIES_MARKS, sop_instance_uid=generate_uid(),
+                evidence=[ref], content=report, series_instance_uid=series_uid,
+                series_number=SERIES_MARKS, sop_instance_uid=sop_uid,
                 instance_number=1, manufacturer=MANUFACTURER, is_complete=True,
                 is_final=False, is_verified=False, series_description="Marks")
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
@@ -148,10 +177,11 @@ def marks_report(ref: Dataset, marks: ImageMarks, observer: str | None = None) -
 
 def marks_objects(path: Path, marks: ImageMarks,
                   observer: str | None = None) -> list[tuple[str, Dataset]]:
-    """[("MARKS", report)] for the DICOM file `path` the marks were made on: the form
-    `write_objects` and the outbox take."""
+    """[(name, report)] for the DICOM file `path` the marks were made on: the form
+    `write_objects` and the outbox take (the name: `object_name`)."""
     ref = source_dataset(path)
     if not all(k in ref for k in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID")):
         raise DicomExportError(f"'{path.name}' has no DICOM identity a report could reference")
     _fill_type2(ref)
-    return [(OBJECT_NAME, marks_report(ref, marks, observer))]
+    frames = int(ref.get("NumberOfFrames", 1) or 1)
+    return [(object_name(marks.key.frame, frames), marks_report(ref, marks, observer))]

@@ -141,23 +141,30 @@ class DicomRun:
                 self._staging.cleanup()
 
     def _send(self, node: PacsNode, say: Callable[[str], None]) -> int:
-        from gradcam_viewer.pacs import Outbox
+        return send_objects(node, self.files, say, len(self.studies), len(self.patients))
 
-        outbox = Outbox()
 
-        def announce(queued: list[Path], earlier: list[Path]) -> None:
-            say(f"sending {len(queued)} object(s) of {len(self.studies)} study(ies) and "
-                f"{len(self.patients)} patient(s) to {node.label}"
-                + (f", and {len(earlier)} left in the outbox by earlier runs" if earlier else ""))
+def send_objects(node: PacsNode, files: list[Path], say: Callable[[str], None], studies: int,
+                 patients: int) -> int:
+    """A command's DICOM objects through the outbox to `node` (with what earlier runs left
+    there), saying so; the number of failures."""
+    from gradcam_viewer.pacs import Outbox
 
-        try:
-            report = outbox.send(node, self.files, announce)
-        except OSError as exc:
-            say(f"error: the DICOM objects could not be put in the outbox "
-                f"{outbox.node_folder(node)} ({exc.strerror or exc}); nothing was sent")
-            return len(self.files)
-        say(report.summary(node))
-        if report.failed:
-            say(f"error: {len(report.failed)} object(s) not accepted; they stay in "
-                f"{outbox.node_folder(node)} and go with the next --send to this node")
-        return len(report.failed)
+    outbox = Outbox()
+
+    def announce(queued: list[Path], earlier: list[Path]) -> None:
+        say(f"sending {len(queued)} object(s) of {studies} study(ies) and {patients} "
+            f"patient(s) to {node.label}"
+            + (f", and {len(earlier)} left in the outbox by earlier runs" if earlier else ""))
+
+    try:
+        report = outbox.send(node, files, announce)
+    except OSError as exc:
+        say(f"error: the DICOM objects could not be put in the outbox "
+            f"{outbox.node_folder(node)} ({exc.strerror or exc}); nothing was sent")
+        return len(files)
+    say(report.summary(node))
+    if report.failed:
+        say(f"error: {len(report.failed)} object(s) not accepted; they stay in "
+            f"{outbox.node_folder(node)} and go with the next --send to this node")
+    return len(report.failed)
