@@ -116,8 +116,7 @@ class ImageArea(QWidget):
         self._held = None
         if qimage is not None:
             self.view.set_base(qimage)
-        if self.grid_shown():
-            self.fill_grid()
+        self.refresh_grid()
 
     # ------------------------------------------------------------------ the heatmap ----
     def draw_overlay(self) -> str:
@@ -168,6 +167,11 @@ class ImageArea(QWidget):
 
     def show_single(self) -> None:
         self.stack.setCurrentWidget(self.view)
+
+    def refresh_grid(self) -> None:
+        """Fill the grid again if it is on screen (a hidden grid is filled when shown)."""
+        if self.grid_shown():
+            self.fill_grid()
 
     def fill_grid(self) -> None:
         shown = self._shown()

@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         self.controls.method_changed.connect(lambda method: self._apply(s.change_method(method)))
         self.controls.overlay_toggled.connect(lambda on: self._apply(s.show_overlay(on)))
         self.findings.label_chosen.connect(lambda _label: self._draw_overlay())
-        self.findings.order_changed.connect(self._order_changed)
+        self.findings.order_changed.connect(area.refresh_grid)
         area.grid.label_chosen.connect(self._grid_chosen)
         area.view.window_dragged.connect(lambda dx, dy: self._apply(s.drag_window(dx, dy)))
         area.view.zoom_changed.connect(lambda _zoom: self._update_info())
@@ -229,10 +229,6 @@ class MainWindow(QMainWindow):
         self._apply(self.session.reset_view())
         self.image_area.view.fit()
 
-    def _order_changed(self) -> None:
-        if self.image_area.grid_shown():
-            self.image_area.fill_grid()
-
     def _grid_chosen(self, label: int) -> None:
         self.findings.labels.select_label(label)
         self.image_area.show_single()
@@ -305,8 +301,7 @@ class MainWindow(QMainWindow):
         self.image_area.ood_banner.show_result(result)
         self.status.show_time(result)
         self._draw_overlay()
-        if self.image_area.grid_shown():
-            self.image_area.fill_grid()
+        self.image_area.refresh_grid()
 
     def _draw_overlay(self) -> None:
         note = self.image_area.draw_overlay()
