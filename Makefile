@@ -67,7 +67,7 @@ package-test: $(STAMP)
 package-windows:
 	$(PYTHON) packaging/windows/build_windows.py
 
-# Builds, then installs and runs the installer under Wine and Xvfb (~20 min on 2 cores).
+# Builds, then installs and runs the installer under Wine and Xvfb (30-45 min on 2 cores).
 package-test-windows: $(STAMP)
 	$(PY) packaging/windows/package_test_windows.py
 
