@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint venv demo-model demo-calibration bench package package-test clean \
+.PHONY: run test lint venv demo-model demo-calibration bench soak package package-test clean \
         package-windows package-test-windows
 
 $(STAMP): pyproject.toml
@@ -43,6 +43,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_batch.py
 	$(PY) benchmarks/bench_overlay_write.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench_gui.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench_reading.py
+
+# The real window under random user actions for SOAK_MINUTES, invariants checked after every
+# step (docs/development.md). Not part of `make test`.
+SOAK_MINUTES ?= 20
+soak: $(STAMP)
+	QT_QPA_PLATFORM=offscreen CUDA_VISIBLE_DEVICES=-1 TF_CPP_MIN_LOG_LEVEL=2 \
+		$(PY) benchmarks/soak_actions.py --minutes $(SOAK_MINUTES)
 
 # Installers (Linux here; Windows/macOS recipes in packaging/). Needs binutils, dpkg-deb, xvfb.
 package: $(STAMP)
@@ -59,7 +67,7 @@ package-test: $(STAMP)
 package-windows:
 	$(PYTHON) packaging/windows/build_windows.py
 
-# Builds, then installs and runs the installer under Wine and Xvfb (~20 min on 2 cores).
+# Builds, then installs and runs the installer under Wine and Xvfb (30-45 min on 2 cores).
 package-test-windows: $(STAMP)
 	$(PY) packaging/windows/package_test_windows.py
 

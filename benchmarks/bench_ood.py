@@ -1,4 +1,4 @@
-"""Extra cost of the out-of-distribution check (issue 13; goal <= 10% of explain).
+"""Extra cost of the out-of-distribution check (goal <= 10% of explain).
 
 Explain without the check (the engine's compiled pass returning scores and maps only) against
 explain with it (the same pass also pooling the feature layer, then the k-NN score against a
@@ -25,7 +25,7 @@ def measure(name, explainer, x, check, repeats):
 
     from gradcam_viewer.cam.methods import METHODS
 
-    def plain(inp):  # the engine's pass before issue 13: scores and maps only
+    def plain(inp):  # the engine's pass without the OOD check: scores and maps only
         acts, grads, probs, _ = explainer._acts_and_grads(inp)
         return probs, tf.nn.relu(METHODS["gradcam"](acts, grads))
 

@@ -1,7 +1,7 @@
 """Per keras.applications family at its native input size: load time, compiled forward pass,
 all-label explain, and explain / forward (goal: <= 1.25 for every family).
 
-Each model is the transfer-learning pattern users bring (issue 10): the base (weights=None)
+Each model is the transfer-learning pattern users bring: the base (weights=None)
 nested in an outer model with GAP + Dense(relu) + Dropout + a linear Dense of 14 labels, list-
 structured inputs and outputs, saved as .keras and opened through our loader (in this process:
 TensorFlow is already imported, so "load" is reading and rebuilding the model). Batch 1,

@@ -19,14 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from soak_actions import rss_mb  # benchmarks/ is the script's folder
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def make_images(folder: Path, images: int, unique: int) -> list[Path]:

@@ -28,39 +28,56 @@ def wait(app: QApplication, done, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def show_marks(app: QApplication, win) -> None:
-    """The nodule sample with a rectangle and a polygon of the user's and an ellipse read from
-    another tool (dashed, read-only), the Nodule finding picked."""
+def show_marks(app: QApplication, win, folder: Path) -> None:
+    """The mass sample as DICOM, in a folder that also holds another reader's TID 1500 report
+    (an ellipse: dashed, read-only, as the viewer reads it from the folder), with a rectangle and
+    a polygon of the user's, the Mass finding picked."""
+    import shutil
+
+    import numpy as np
+    import pydicom
+
     from gradcam_viewer.marks import Kind, Mark
+    from gradcam_viewer.marks.shapes import ImageKey, ImageMarks
+    from gradcam_viewer.outputs.dicom.marks_sr import marks_objects
+    from gradcam_viewer.outputs.dicom.objects import write_objects
     from gradcam_viewer.resources import samples_dir
 
-    path = samples_dir() / "phantom_04_mass_consolidation.png"
-    win.open_file(path)
-    wait(app, lambda: (win.session.result is not None and win.drawn() and not win.session.busy
-                       and win.session.image.path == path), 240)
-    import numpy as np
+    folder.mkdir()
+    path = Path(shutil.copy(samples_dir() / "phantom_04_mass_consolidation.dcm", folder))
 
-    labels = win.session.model.labels
-    result = win.session.result
+    def shown() -> bool:
+        s = win.session
+        return (s.result is not None and win.drawn() and not s.busy and s.image is not None
+                and s.image.path == path and not win.studies.scanning)
+
+    win.open_file(path)
+    wait(app, shown, 240)
+    labels, result, size = win.session.model.labels, win.session.result, win.session.image.size
 
     def peak(label: str) -> tuple[float, float]:
-        heat = result.display_heatmap(labels.index(label), win.session.image.size)
+        heat = result.display_heatmap(labels.index(label), size)
         y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
         return float(x), float(y)
 
+    mx, my = peak("Mass")
+    theirs = Mark(Kind.ELLIPSE, ((mx - 50, my + 10), (mx + 60, my - 10), (mx + 2, my - 40),
+                                 (mx + 8, my + 40)), "Mass")
+    uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+    report = ImageMarks(ImageKey("sop", uid), (theirs,), path.name, size)
+    write_objects(marks_objects(path, report, "Other^Reader"), folder, "other_reader")
+    win.open_paths([folder])  # the folder's report is read and matched to the image
+    wait(app, shown, 240)
     win.findings.labels.select_label(labels.index("Mass"))
     editor = win.marking.editor
-    mx, my = peak("Mass")
     editor.put(Mark.rectangle(mx - 70, my - 50, mx + 40, my + 60, "Mass"))
     cx, cy = peak("Consolidation")
     editor.put(Mark.polygon([(cx - 70, cy - 40), (cx + 50, cy - 60), (cx + 80, cy + 30),
                              (cx + 10, cy + 90), (cx - 80, cy + 50)], "Consolidation"))
-    win.marking.add_read_only([Mark(Kind.ELLIPSE, ((mx - 50, my + 10), (mx + 60, my - 10),
-                                                   (mx + 2, my - 40), (mx + 8, my + 40)),
-                                    "Mass", source="SR, another observer")])
-    editor.selected = editor.marks.marks[0].id
-    win.marking._changed()
-    wait(app, lambda: False, 1)
+    editor.selected = next(m.id for m in editor.marks.marks if not m.read_only)
+    win.marking.layer.redraw()
+    win.marking.refresh_scores()
+    wait(app, lambda: False, 2)
 
 
 def main() -> int:
@@ -85,7 +102,7 @@ def main() -> int:
         wait(app, lambda: False, 1)
         win.grab().save(str(out / "grid_view.png"))
         win.image_area.toggle_grid()
-        show_marks(app, win)
+        show_marks(app, win, Path(tmp) / "study")
         win.grab().save(str(out / "marks.png"))
         win.shutdown()
     print(out / "screenshot.png", out / "grid_view.png", out / "marks.png")

@@ -103,7 +103,7 @@ def application_flat(base: keras.Model, labels: int = ZOO_LABELS) -> keras.Model
 
 
 def application_nested(base: keras.Model, labels: int = ZOO_LABELS) -> keras.Model:
-    """The transfer-learning pattern of issue 10: the base as one layer, GAP + Dense(relu) +
+    """The transfer-learning pattern users bring: the base as one layer, GAP + Dense(relu) +
     Dropout + linear Dense, inputs and outputs given as lists (as Keras 3.0-3.3 saved them)."""
     inp = keras.Input(tuple(base.inputs[0].shape[1:]), name="image")
     x = base(inp)

@@ -1,4 +1,4 @@
-"""Batch explain (issue 15): the pipeline's outputs are those of explaining each image alone,
+"""Batch explain: the pipeline's outputs are those of explaining each image alone,
 and the scheduler hands back every input once, in order, with a bounded number in flight."""
 
 import json

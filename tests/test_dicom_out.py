@@ -1,4 +1,4 @@
-"""DICOM outputs (issue 14): Secondary Capture, Parametric Map and TID 1500 SR from the command,
+"""DICOM outputs: Secondary Capture, Parametric Map and TID 1500 SR from the command,
 checked with dciodvfy (dicom3tools), read back with pydicom and highdicom, and compared with the
 engine called directly and with the JSON record of the same run."""
 

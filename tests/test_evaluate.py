@@ -1,4 +1,4 @@
-"""`gradcam-viewer evaluate` (issue 13, part 3): the figures against independent references
+"""`gradcam-viewer evaluate`: the figures against independent references
 (the demo model's card functions in demo/metrics.py, scipy as a test-only oracle), the NIH box
 file, and clear messages for annotations that do not fit."""
 

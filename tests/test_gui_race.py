@@ -17,11 +17,12 @@ def _shows(win, path, method):
 
 
 def _page_down_then_method_change(win, qtbot, timeout_ms):
+    win.session.ahead.on = False  # the next file must be opening (not read ahead already)
     win.open_paths(SAMPLES)  # scanned in the background, listed in study order
     qtbot.waitUntil(lambda: len(win.session.files.paths) == len(SAMPLES))
     first, second = win.session.files.paths[:2]
     qtbot.waitUntil(lambda: _shows(win, first, "gradcam"), timeout=120_000)
-    # the background trace (issue 15) over: it would change who gets the GIL between the two
+    # the background trace over: it would change who gets the GIL between the two
     qtbot.waitUntil(lambda: win.worker.explainer.is_traced("gradcam"), timeout=120_000)
     win.step_file(1)  # Page Down ...
     win.controls.method_box.setCurrentIndex(1)  # ... and another method before the next file is in

@@ -1,4 +1,4 @@
-"""Every file format users save in (issue 10), written here by the library that writes it in the
+"""Every file format users save in, written here by the library that writes it in the
 wild: Keras 3 `.keras` and `.h5`, tf_keras (Keras 2) `.h5` and SavedModel. Each is opened by our
 loader, gives the writer's own predictions, is explained like any model, and says how it was
 opened. A Lambda layer is refused in every format."""
@@ -190,7 +190,7 @@ KERAS33 = Path(__file__).parent / "data" / "keras33"
 def test_files_written_by_keras_3_3(filename):
     """Real files from Keras 3.3.3 (tests/data/keras33/make_files.py): a nested base with
     Rescaling, BatchNormalization and Dropout, list-structured inputs and outputs - the shape of
-    issue 10's model, whose probabilities came out [1, N, L]."""
+    a user's model, whose probabilities came out [1, N, L]."""
     expected = np.load(KERAS33 / "expected.npz")
     loaded = load_keras_model(KERAS33 / filename)
     assert "saved by Keras 3.3.3" in loaded.loader

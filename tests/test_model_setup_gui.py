@@ -140,3 +140,22 @@ def test_open_chexnet_weights_with_reference_folder(win, tmp_path, monkeypatch):
     assert not hasattr(win.worker, "reference_images")  # carried by its request: nothing kept
     win.load_model("demo", "")
     wait_until(lambda: win.session.model is not None and win.session.model.is_demo, 120)
+
+
+def test_cancelled_file_dialogs_load_and_open_nothing(win, monkeypatch):
+    """Cancel in File > Open, Open folder, Load model and CheXNet weights changes nothing;
+    what is chosen reaches the session (the dialogs return the window's arguments)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    sent = []
+    monkeypatch.setattr(win.link, "send", sent.append)
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([], ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: "")
+    model, asked = win.session.model, win.session.asked
+    for name in ("open", "open_folder", "model", "chexnet"):
+        win.act[name].trigger()
+    assert sent == [] and win.session.model is model and win.session.asked == asked
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("/m/x.keras", ""))
+    win.act["model"].trigger()
+    assert [(r.kind, r.path) for r in sent] == [("keras", "/m/x.keras")]

@@ -1,4 +1,4 @@
-"""Every model structure users bring (issue 10): list/dict inputs and outputs, bases nested at
+"""Every model structure users bring: list/dict inputs and outputs, bases nested at
 any depth, preprocessing layers inside, Dropout/BatchNormalization in inference mode, a free
 input size and a chosen output among several. Each against the model's own output and the
 single-label GradientTape reference of tape_reference.py."""

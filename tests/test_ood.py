@@ -1,4 +1,4 @@
-"""Out-of-distribution warning (issue 13): the k-NN score against a brute-force reference, the
+"""Out-of-distribution warning: the k-NN score against a brute-force reference, the
 calibration and its sidecar, the demo model on real radiographs and on fresh phantoms, and a
 second small model calibrated on a reference folder of its own through the CLI."""
 

@@ -1,4 +1,4 @@
-"""Batch outputs say which image they belong to (issue 16), on a generated CD-like tree: the
+"""Batch outputs say which image they belong to, on a generated CD-like tree: the
 same file names in every series folder, DICOM without extension beside PNG, a Unicode name, a
 multi-frame file and two inputs that differ only by their suffix."""
 

@@ -271,3 +271,35 @@ def test_the_commands_imported_by_name_are_in_the_bundle():
 
     for module in _MODULES.values():
         assert (ROOT / "gradcam_viewer" / "cli" / f"{module}.py").is_file()
+
+
+def test_windows_pins_are_within_the_program_s_ranges():
+    """Every package the Windows build pins (packaging/windows/constraints.txt) satisfies what
+    pyproject.toml asks of it: a pin outside the Linux range (PySide6 6.12.0 against <6.12 once)
+    builds an installer of versions no test ran."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    root = Path(__file__).resolve().parents[1]
+    pins = {}
+    for line in (root / "packaging/windows/constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = Version(version)
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    checked = []
+    for spec in project["dependencies"]:
+        req = Requirement(spec)
+        if req.marker is not None and not req.marker.evaluate({"sys_platform": "win32",
+                                                               "platform_system": "Windows"}):
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not pinned for the Windows build"
+        assert req.specifier.contains(pins[name], prereleases=True), \
+            f"{req.name}=={pins[name]} is outside {req.specifier} (pyproject.toml)"
+        checked.append(name)
+    assert "pyside6-essentials" in checked and "numpy" in checked

@@ -1,4 +1,4 @@
-"""Sending to a PACS (issue 14): C-ECHO and C-STORE against a real Orthanc started by the test
+"""Sending to a PACS: C-ECHO and C-STORE against a real Orthanc started by the test
 (checked through its REST API), and refusals, timeouts and partial failures against small
 pynetdicom SCPs; objects not accepted stay in the outbox until a later send."""
 

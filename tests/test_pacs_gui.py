@@ -1,4 +1,4 @@
-"""The window's DICOM export and PACS dialogs (issue 14): menus, what the confirmation says,
+"""The window's DICOM export and PACS dialogs: menus, what the confirmation says,
 the files written, Settings > PACS nodes with Test connection, and a send that arrives in a
 real Orthanc."""
 

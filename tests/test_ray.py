@@ -1,5 +1,5 @@
 """`explain --ray` on a local Ray instance with 2 workers gives the same files as the local
-run (issue 15). Skipped when Ray is not installed (`pip install -e '.[test]'` installs it)."""
+run. Skipped when Ray is not installed (`pip install -e '.[test]'` installs it)."""
 
 import os
 from pathlib import Path

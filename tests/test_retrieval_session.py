@@ -54,7 +54,7 @@ class WindowPart:
         if listing is None:
             return
         self.listed = listing.paths
-        self.apply(self.session.listing(listing.paths, listing.complete))
+        self.apply(self.session.listing(listing.paths, listing.complete, listing.first))
 
     def load_one(self, index: int) -> None:
         if self.opens:
@@ -136,7 +136,7 @@ def test_paging_while_a_study_arrives(shape, rnd, actions):
             assert s.files.paths == [Path("/elsewhere/x.png")]
     if not detached and arrived:
         assert w.listed == reading_order(arrived) == w.session.files.paths
-        assert w.session.listing_complete
+        assert w.session.files.complete
     assert retrieval.state in (RetrieveState.DONE, RetrieveState.CANCELLED)
     assert retrieval.received == len(arrived)
 

@@ -1,4 +1,4 @@
-"""Cascading randomisation (issue 13, part 2): Spearman and SSIM against independent formulas,
+"""Cascading randomisation: Spearman and SSIM against independent formulas,
 the demo model passes, a model whose maps are the input is flagged, and the loaded model's
 weights never change."""
 

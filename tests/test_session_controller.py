@@ -9,115 +9,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from gradcam_viewer.imaging.image import LoadedImage, Window
+from gradcam_viewer.imaging.image import LoadedImage
 from gradcam_viewer.session.controller import (
     ExplainRequest,
-    ModelRequest,
-    OpenRequest,
     RequestTracker,
     SessionController,
 )
-from gradcam_viewer.session.results import ExplainResult, ModelInfo, ResultCache
-
-FILES = [Path(f"/data/f{i}.dcm") for i in range(4)] + [Path("/data/bad.dcm")]
-METHODS = ["gradcam", "gradcam++", "hirescam", "layercam"]
-
-
-def fingerprint(key) -> float:
-    """A number that only this (path, frame, method, model) explanation carries."""
-    path, frame, method, model_id = key
-    return float(FILES.index(Path(path)) * 1000 + frame * 100 + METHODS.index(method) * 10
-                 + model_id)
-
-
-def make_result(key) -> ExplainResult:
-    value = fingerprint(key)
-    return ExplainResult(key=key, probabilities=np.full(2, value % 1 + 0.5),
-                         heatmaps=np.full((2, 3, 3), value, np.float32), layer="conv",
-                         method=key[2], score="logit", seconds=0.0)
-
-
-class FakeWorker:
-    """Does what the Qt worker does, in order, with the same staleness rules; its replies go
-    to an outbox from which the test delivers them in any order."""
-
-    def __init__(self, tracker: RequestTracker):
-        self.tracker = tracker
-        self.queue: list = []
-        self.outbox: list[tuple] = []
-        self.model_id = 0
-
-    def work_one(self) -> None:
-        req = self.queue.pop(0)
-        if isinstance(req, ModelRequest):
-            if req.kind == "bad":
-                self.outbox.append(("model_failed", "broken.keras could not be loaded"))
-            else:
-                self.model_id += 1
-                self.outbox.append(("model_loaded", ModelInfo(self.model_id, f"m{self.model_id}",
-                                                              ["a", "b"], {}, True, [])))
-        elif isinstance(req, OpenRequest):
-            if self.tracker.open_is_stale(req.request_id):
-                return
-            if req.path.name == "bad.dcm":
-                self.outbox.append(("failed", req.request_id, "'bad.dcm' is not an image"))
-                return
-            image = LoadedImage(req.path, np.zeros((4, 4), np.float32), "test",
-                                Window(0, 1), frame=req.frame)
-            self.outbox.append(("image_loaded", req.request_id, image))
-            self._explain(req.request_id, image, req.method)
-        else:
-            self._explain(req.request_id, req.image, req.method)
-
-    def _explain(self, request_id, image, method) -> None:
-        if self.model_id and not self.tracker.explain_is_stale(request_id):
-            key = (str(image.path), image.frame, method, self.model_id)
-            self.outbox.append(("explained", request_id, make_result(key)))
-
-
-class Harness:
-    def __init__(self):
-        self.c = SessionController(cache=ResultCache())
-        self.w = FakeWorker(self.c.tracker)
-        self.errors: list[str] = []
-        self.asked: Path | None = None
-
-    def apply(self, effects) -> None:
-        for req in effects.requests:
-            if isinstance(req, OpenRequest):
-                self.asked, self.errors_before = req.path, len(self.errors)
-            self.w.queue.append(req)
-        self.errors += effects.errors
-
-    def deliver(self, index: int) -> None:
-        name, *args = self.w.outbox.pop(index % len(self.w.outbox))
-        self.apply(getattr(self.c, name)(*args))
-
-    def drain(self, rnd) -> None:
-        while self.w.queue or self.w.outbox:
-            if self.w.queue and (not self.w.outbox or rnd.random() < 0.5):
-                self.w.work_one()
-            else:
-                self.deliver(rnd.randrange(len(self.w.outbox)))
-
-    def check_final(self) -> None:
-        c = self.c
-        assert not c.busy
-        if self.asked is None:
-            return
-        if self.asked.name == "bad.dcm":
-            assert c.image is None and c.result is None
-            assert any("bad.dcm" in e for e in self.errors[self.errors_before:])
-            return
-        assert c.image is not None and c.image.path == self.asked
-        if self.w.model_id == 0:
-            assert c.result is None
-            return
-        assert c.model.model_id == self.w.model_id
-        key = (str(self.asked), 0, c.method, self.w.model_id)
-        assert c.result is not None and c.result.key == key
-        np.testing.assert_array_equal(c.result.heatmaps, fingerprint(key))
-
+from gradcam_viewer.session.read_ahead import PrefetchRequest
+from gradcam_viewer.session.results import ModelInfo
+from session_harness import FILES, METHODS, Harness, make_result, shown_is_consistent
 
 ACTION = st.one_of(
     st.tuples(st.just("open"), st.integers(0, len(FILES) - 1)),
@@ -125,6 +25,8 @@ ACTION = st.one_of(
     st.tuples(st.just("method"), st.sampled_from(METHODS)),
     st.tuples(st.just("model"), st.sampled_from(["demo", "demo", "bad"])),
     st.tuples(st.just("work"), st.just(0)),
+    st.tuples(st.just("decode"), st.integers(0, 20)),
+    st.tuples(st.just("stage"), st.just(0)),
     st.tuples(st.just("deliver"), st.integers(0, 20)),
 )
 
@@ -132,15 +34,21 @@ ACTION = st.one_of(
 def run_actions(h: Harness, actions) -> None:
     for kind, arg in actions:
         if kind == "open":
-            h.apply(h.c.open_files(FILES, arg))
+            h.user(h.c.open_files(FILES, arg), FILES[arg])
         elif kind == "step":
-            h.apply(h.c.step(arg))
+            before = h.c.files.current
+            effects = h.c.step(arg)
+            h.user(effects, h.c.files.current if h.c.files.current != before else None)
         elif kind == "method":
             h.apply(h.c.change_method(arg))
         elif kind == "model":
             h.apply(h.c.load_model(arg, ""))
         elif kind == "work" and h.w.queue:
-            h.w.work_one()
+            h.w.receive()
+        elif kind == "decode" and h.w.decoding:
+            h.w.end_decode(arg, give_up=arg % 2 == 0)
+        elif kind == "stage":
+            h.w.stage()
         elif kind == "deliver" and h.w.outbox:
             h.deliver(arg)
 
@@ -159,21 +67,14 @@ def test_any_order_ends_on_the_last_file_with_its_own_heatmaps(actions, rnd):
 def test_a_shown_result_always_belongs_to_the_image_method_and_model(actions, rnd):
     """Not only at the end: after every event."""
     h = Harness()
-    original = h.apply
-
-    def checked(effects):
-        original(effects)
-        c = h.c
-        if c.result is not None:
-            assert c.result.key == (str(c.image.path), c.image.frame, c.method, c.model.model_id)
-    h.apply = checked
+    h.checks.append(shown_is_consistent)
     run_actions(h, actions)
     h.drain(rnd)
 
 
 def test_page_down_then_method_change_keeps_the_open():
-    """The reported race, step by step: the open in flight stays valid."""
-    h = Harness()
+    """The reported race, step by step: the open in flight stays valid (nothing read ahead)."""
+    h = Harness(read_ahead=False)
     run_actions(h, [("model", "demo"), ("work", 0), ("deliver", 0), ("open", 0)])
     h.drain(__import__("random").Random(0))
     open_effects = h.c.step(1)
@@ -193,7 +94,7 @@ def test_model_loaded_while_a_file_opens_does_not_make_it_stale():
     h.apply(h.c.load_model("demo", ""))
     opened = h.w.queue[0].request_id
     h.w.queue.reverse()  # the model was asked for first
-    h.w.work_one()
+    h.w.receive()
     h.deliver(0)  # model 2 announced while the file is loading
     assert not h.c.tracker.open_is_stale(opened)
     h.drain(__import__("random").Random(1))
@@ -221,7 +122,8 @@ def test_method_back_comes_from_the_cache():
     h.apply(h.c.change_method("layercam"))
     h.drain(__import__("random").Random(2))
     back = h.c.change_method("gradcam")
-    assert back.requests == [] and h.c.result.method == "gradcam"
+    assert all(isinstance(r, PrefetchRequest) for r in back.requests)
+    assert h.c.result.method == "gradcam"
 
 
 def test_failed_open_clears_the_image_and_says_why():

@@ -296,6 +296,7 @@ def test_the_opened_image_is_decoded_once_and_its_series_gets_a_thumbnail(win, m
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(imaging, "load_image", spy)
+    win.session.ahead.on = False  # (a neighbour read ahead would be one more decode)
     dicomdir, _order = medium
     _open_and_wait(win, [dicomdir])
     wait_until(lambda: all(not s.icon(0).isNull() for s in win.studies._series_items), 60)

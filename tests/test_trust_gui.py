@@ -1,4 +1,4 @@
-"""The window's side of issue 13: the yellow banner on an image unlike the calibration images,
+"""The window's side of the trust checks: the yellow banner on an image unlike the calibration images,
 none on a bundled sample, and Help > Check this model off the GUI thread."""
 
 from gradcam_viewer.resources import samples_dir

@@ -1,4 +1,4 @@
-"""Cold start in the worker (issue 15): eager explanations until the background trace is ready,
+"""Cold start in the worker: eager explanations until the background trace is ready,
 the first image as a new model's warm-up, model switches during a trace (pytest-qt, random
 orders with Hypothesis). Traces are held at a gate so that "during the trace" is not timing."""
 

@@ -1,4 +1,4 @@
-"""The keras.applications zoo of issue 10, built with weights=None at small inputs, each used
+"""The keras.applications zoo, built with weights=None at small inputs, each used
 flat (the base's graph continued by GAP + Dense) and nested (the base as one layer of an outer
 model with GAP + Dense(relu) + Dropout + linear Dense and list-structured inputs/outputs).
 Both are saved, reopened through our loader, and checked against the in-memory model's own

@@ -225,6 +225,14 @@ class Progress:
         self.bar.set_postfix_str(name[:40], refresh=False)
         self.bar.update(1)
 
+    def follow(self, done: int, total: int | None) -> None:
+        """Where a job that reports its own counts stands (a retrieve: the PACS says the total
+        only once it knows it)."""
+        if total is not None and total != self.bar.total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
     def say(self, line: str) -> None:
         self.bar.write(line, file=self.stream)
 

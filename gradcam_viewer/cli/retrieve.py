@@ -45,10 +45,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     err = sys.stderr
     with Progress(0, err, unit="object") as bar:
         def progressed(counts: Counts) -> None:
-            if counts.total is not None and counts.total != bar.bar.total:
-                bar.bar.total = counts.total
-            bar.bar.n = counts.completed + counts.failed + counts.warning
-            bar.bar.refresh()
+            bar.follow(counts.completed + counts.failed + counts.warning, counts.total)
 
         job = qr.retrieval(node, store, on_progress=progressed)
         answer: list[RetrieveReport] = []

@@ -18,6 +18,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from gradcam_viewer.imaging.decode_processes import DecodeCancelled, Offload
 from gradcam_viewer.imaging.errors import ImageLoadError, raised_in, short_reason as _short
 from gradcam_viewer.imaging.gdcm_reader import (
     JPEG_EXTENDED,
@@ -61,13 +62,15 @@ class _Header(TypedDict):
     bits_stored: int
 
 
-def load_dicom(path: Path, frame: int, max_pixels: int, sniffed: bool) -> LoadedImage:
-    """`sniffed`: the file has the DICM marker; otherwise it must parse as a bare dataset."""
+def load_dicom(path: Path, frame: int, max_pixels: int, sniffed: bool,
+               offload: Offload | None = None) -> LoadedImage:
+    """`sniffed`: the file has the DICM marker; otherwise it must parse as a bare dataset.
+    `offload`: large compressed frames are decoded in its processes (and may be given up)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = _read(path, sniffed)
         header = _check_header(path, ds, frame, max_pixels)
-        arr = _decode(path, ds, frame, header)
+        arr = _decode(path, ds, frame, header, offload)
         return _build(path, ds, arr, frame, header)
 
 
@@ -151,7 +154,8 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
         meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
 
 
-def _decode(path: Path, ds: Dataset, frame: int, header: _Header) -> np.ndarray:
+def _decode(path: Path, ds: Dataset, frame: int, header: _Header,
+            offload: Offload | None = None) -> np.ndarray:
     syntax: UID = header["syntax"]
     index = frame if header["frames"] > 1 else None
     plugin = _plugin_for(syntax)
@@ -163,11 +167,15 @@ def _decode(path: Path, ds: Dataset, frame: int, header: _Header) -> np.ndarray:
         if not gdcm_last:
             raise ImageLoadError(path, f"no decoder for '{syntax.name}' is installed.")
     try:
-        ds.pixel_array_options(index=index, decoding_plugin=plugin)
-        arr = ds.pixel_array
+        if offload is not None and offload.takes(syntax.is_compressed, plugin,
+                                                 header["rows"] * header["cols"]):
+            arr = offload.pool.decode(path, index, plugin, offload.cancelled)
+        else:
+            ds.pixel_array_options(index=index, decoding_plugin=plugin)
+            arr = ds.pixel_array
     except MemoryError as exc:
         raise ImageLoadError(path, "there is not enough memory to decode it.") from exc
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, DecodeCancelled):
         raise
     except BaseException as exc:  # Rust decoders panic with a BaseException (pyo3)
         log.debug("decode failed for %s (%s)", path.name, syntax, exc_info=True)

@@ -38,7 +38,19 @@ def apply_window(values: np.ndarray, window: Window, voi_luts: VoiLuts | None) -
 
 def to_display(image: LoadedImage, window: Window | None = None,
                invert: bool | None = None) -> np.ndarray:
-    """8-bit pixels, [H, W] for grey or [H, W, 3] for colour."""
+    """8-bit pixels, [H, W] for grey or [H, W, 3] for colour. Those of the file's own window
+    and inversion are kept on the image (read-only): the model and the screen both need them."""
+    default = (window is None or window == image.window) and (invert in (None, image.invert))
+    if default and image.default_display is not None:
+        return image.default_display
+    out = _display(image, window, invert)
+    if default:
+        out.setflags(write=False)
+        image.default_display = out
+    return out
+
+
+def _display(image: LoadedImage, window: Window | None, invert: bool | None) -> np.ndarray:
     invert = image.invert if invert is None else invert
     if image.is_color:
         out = _color_to_8bit(image.pixels)

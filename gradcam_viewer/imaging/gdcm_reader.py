@@ -9,27 +9,22 @@ spending 5-11 s re-parsing damaged headers, so 12-bit JPEG reaches GDCM as the f
 after pydicom has parsed the file and unwrapped the frame and the stream's frame header
 (`jpeg_precision`) has declared 12-bit samples.
 
-The child is started with multiprocessing's "spawn", without the caller's main module: it needs
-only this module, and spawn would otherwise run a script's top-level code again in the child (a
-script without `if __name__ == "__main__":` that opened a JPEG Lossless file ran itself a second
-time and the decode timed out). The frozen entry point calls `freeze_support`.
+The child is the decoding processes' own (`decode_processes._Child`), started with
+multiprocessing's "spawn", without the caller's main module: spawn would otherwise run a script's
+top-level code again in the child (a script without `if __name__ == "__main__":` that opened a
+JPEG Lossless file ran itself a second time and the decode timed out). The frozen entry point
+calls `freeze_support`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import cast
+from collections.abc import Callable
 
 import numpy as np
 
-from gradcam_viewer.imaging.errors import short_reason
+from gradcam_viewer.imaging.decode_processes import ChildDecodeError, _Child, frame_here
 
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"  # Process 2 & 4; GDCM for its 12-bit samples
 TIMEOUT_S = 30.0  # the first call also starts the process
@@ -71,10 +66,10 @@ def jpeg_precision(stream: bytes) -> int | None:
 
 def decode_12bit_jpeg(stream: bytes, rows: int, cols: int, signed: bool) -> np.ndarray:
     """One grey 12-bit JPEG frame as int16/uint16 [rows, cols], decoded in the GDCM process."""
-    data = cast(bytes, _SERVER.request(("jpeg12", stream, rows, cols, signed)))  # _decode_here
-    if len(data) != rows * cols * 2:
+    data = _SERVER.request(_decode_here, stream, rows, cols, signed)
+    if data.nbytes != rows * cols * 2:
         raise GdcmReadError("GDCM returned a frame of the wrong size")
-    arr = np.frombuffer(data, np.int16 if signed else np.uint16).reshape(rows, cols).copy()
+    arr = data.view(np.int16 if signed else np.uint16).reshape(rows, cols)
     if signed:  # sign-extend from 12 bits (a no-op if GDCM already did)
         arr = ((arr.astype(np.int32) << 20) >> 20).astype(np.int16)
     return arr
@@ -82,26 +77,12 @@ def decode_12bit_jpeg(stream: bytes, rows: int, cols: int, signed: bool) -> np.n
 
 def decode_with_pydicom_gdcm(path: str, frame: int | None) -> np.ndarray:
     """pydicom's own decoding with its GDCM plugin (JPEG Lossless), in the GDCM process."""
-    data, dtype, shape = cast(tuple[bytes, str, tuple[int, ...]],  # what _pydicom_here returns
-                              _SERVER.request(("pydicom", path, frame)))
-    return np.frombuffer(data, dtype).reshape(shape).copy()
+    return _SERVER.request(frame_here, path, frame, "gdcm")
 
 
-def _pydicom_here(path: str, frame: int | None) -> tuple[bytes, str, tuple[int, ...]]:
-    import warnings
-
-    import pydicom
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, force=True)
-        ds.pixel_array_options(index=frame, decoding_plugin="gdcm")
-        arr = ds.pixel_array
-    return arr.tobytes(), arr.dtype.str, arr.shape
-
-
-def _decode_here(stream: bytes, rows: int, cols: int, signed: bool) -> bytes:
-    """GDCM's codec on an in-memory frame (what pydicom's GDCM plugin does, at 12 bits)."""
+def _decode_here(stream: bytes, rows: int, cols: int, signed: bool) -> np.ndarray:
+    """In the child: GDCM's codec on an in-memory frame (what pydicom's GDCM plugin does, at
+    12 bits), the frame's bytes."""
     import gdcm
 
     gdcm.Trace.WarningOff()
@@ -124,31 +105,7 @@ def _decode_here(stream: bytes, rows: int, cols: int, signed: bool) -> bytes:
     buffer = image.GetBuffer()  # GDCM hands back char* as str, None on failure
     if buffer is None:
         raise GdcmReadError("GDCM could not decode the JPEG data")
-    encoded: bytes = buffer.encode("utf-8", "surrogateescape")
-    return encoded
-
-
-def _serve(conn: Connection) -> None:
-    """The child process: decode requests until the parent closes the pipe. GDCM and libjpeg
-    print to stderr (and an abort prints the C++ exception): the parent reports instead."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-    except OSError:
-        pass
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
-        kind, *args = request
-        try:
-            conn.send(("ok", (_decode_here if kind == "jpeg12" else _pydicom_here)(*args)))
-        except GdcmReadError as exc:
-            conn.send(("error", str(exc)))
-        except MemoryError:
-            conn.send(("error", "there is not enough memory to decode it"))
-        except Exception as exc:  # noqa: BLE001 - the parent turns this into a clear message
-            conn.send(("error", short_reason(exc)))
+    return np.frombuffer(buffer.encode("utf-8", "surrogateescape"), np.uint8)
 
 
 class _Server:
@@ -156,69 +113,35 @@ class _Server:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child: _Child | None = None
         self.starts = 0
 
-    def request(self, request: tuple[object, ...]) -> object:
+    def request(self, function: Callable[..., np.ndarray], *args: object) -> np.ndarray:
         with self._lock:
-            if self._process is None or not self._process.is_alive() or self._conn is None:
-                self._conn = self._start()
+            if self._child is None or not self._child.process.is_alive():
+                self._stop()
+                self.starts += 1
+                # "spawn": no fork of a process with Qt threads (only a started child is kept)
+                self._child = _Child.start(multiprocessing.get_context("spawn"),
+                                           "gradcam-viewer-gdcm")
             try:
-                self._conn.send(request)
-                if not self._conn.poll(TIMEOUT_S):
-                    self._stop()
-                    raise GdcmReadError(f"GDCM took more than {TIMEOUT_S:.0f} s")
-                kind, payload = self._conn.recv()
+                return self._child.ask(function, args, timeout=TIMEOUT_S)
+            except ChildDecodeError as exc:
+                raise GdcmReadError(str(exc)) from None
+            except TimeoutError:
+                self._stop()
+                raise GdcmReadError(f"GDCM took more than {TIMEOUT_S:.0f} s") from None
             except (EOFError, OSError) as exc:  # the process died: GDCM aborted on this data
                 self._stop()
                 raise GdcmReadError("GDCM stopped on damaged data") from exc
-        if kind != "ok":
-            raise GdcmReadError(payload)
-        return payload
-
-    def _start(self) -> Connection:
-        self._stop()
-        self.starts += 1
-        context = multiprocessing.get_context("spawn")  # no fork of a process with Qt threads
-        conn, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child,), daemon=True,
-                                  name="gradcam-viewer-gdcm")
-        try:
-            with _main_module_hidden():
-                process.start()
-        finally:
-            child.close()
-        self._conn, self._process = conn, process  # only a started process is kept
-        return conn
+            except BaseException:  # an interrupt, no memory for the pixels: the reply is unread
+                self._stop()
+                raise
 
     def _stop(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
-        if self._process is not None:
-            self._process.join(5)
-        if self._conn is not None:
-            self._conn.close()
-        self._process = self._conn = None
-
-
-@contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """While spawn records what the child must import first: nothing of the caller's `__main__`
-    (spawn reads its `__spec__` and `__file__` inside `Process.start`, on this thread)."""
-    main = sys.modules.get("__main__")
-    if main is None or getattr(sys, "frozen", False):
-        yield
-        return
-    saved: dict[str, object] = {key: main.__dict__[key] for key in ("__spec__", "__file__")
-                                if key in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
+        if self._child is not None:
+            self._child.stop()
+        self._child = None
 
 
 _SERVER = _Server()

@@ -64,10 +64,22 @@ class LoadedImage:
     metadata: dict[str, MetaField] = field(default_factory=dict)
     integral: bool = True  # pixel values are whole numbers: windows can use a lookup table
     voi_luts: VoiLuts | None = None  # the file's VOI LUTs, if any
+    # the 8-bit pixels of the file's own window and inversion, once computed (read-only): what
+    # the model sees and what the screen shows first (imaging.display.to_display keeps it)
+    default_display: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_color(self) -> bool:
         return self.pixels.ndim == 3
+
+    @property
+    def nbytes(self) -> int:
+        """The memory its pixels hold, with the lookup-table index and the default display
+        once they were computed."""
+        indexed = self.__dict__.get("indexed_pixels")  # the cached property, if computed
+        display = self.default_display
+        return int(self.pixels.nbytes + (indexed[0].nbytes if indexed is not None else 0)
+                   + (display.nbytes if display is not None else 0))
 
     @property
     def size(self) -> tuple[int, int]:

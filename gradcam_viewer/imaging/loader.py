@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from gradcam_viewer.imaging.decode_processes import DecodeCancelled, Offload
 from gradcam_viewer.imaging.dicom import load_dicom
 from gradcam_viewer.imaging.errors import ImageLoadError, raised_in
 from gradcam_viewer.imaging.image import LoadedImage
@@ -17,16 +18,19 @@ MAX_PIXELS = 100_000_000  # per frame; checked from the header, before anything 
 MAX_FILE_BYTES = 4 << 30
 
 
-def load_image(path: str | os.PathLike[str], frame: int = 0) -> LoadedImage:
-    """Load one frame. Raises only `ImageLoadError`, whose message names file and reason."""
+def load_image(path: str | os.PathLike[str], frame: int = 0,
+               offload: Offload | None = None) -> LoadedImage:
+    """Load one frame. Raises only `ImageLoadError`, whose message names file and reason, or
+    DecodeCancelled when `offload` was given and said the frame was no longer wanted
+    (large compressed frames are then decoded in its processes: decode_processes.py)."""
     p = Path(path)
     try:
-        return _load(p, frame)
+        return _load(p, frame, offload)
     except ImageLoadError:
         raise
     except MemoryError as exc:
         raise ImageLoadError(p, "there is not enough memory to open it.") from exc
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, DecodeCancelled):
         raise
     except BaseException as exc:  # a bug or a library surprise (even a Rust panic): clear text
         log.warning("unexpected failure opening %s", p.name, exc_info=True)
@@ -34,7 +38,7 @@ def load_image(path: str | os.PathLike[str], frame: int = 0) -> LoadedImage:
                                 "the log).", unexpected=True) from exc
 
 
-def _load(p: Path, frame: int) -> LoadedImage:
+def _load(p: Path, frame: int, offload: Offload | None) -> LoadedImage:
     if not p.exists():
         raise ImageLoadError(p, "the file does not exist.")
     if p.is_dir():
@@ -51,7 +55,7 @@ def _load(p: Path, frame: int) -> LoadedImage:
     except OSError as exc:
         raise ImageLoadError(p, f"it cannot be read ({exc.strerror or exc}).") from exc
     if head[128:132] == b"DICM":
-        return load_dicom(p, frame, MAX_PIXELS, sniffed=True)
+        return load_dicom(p, frame, MAX_PIXELS, sniffed=True, offload=offload)
     raster = sniff_raster(head)
     if raster:
         try:
@@ -67,4 +71,4 @@ def _load(p: Path, frame: int) -> LoadedImage:
     if size < 8 or head.strip(b"\x00") == b"":
         raise ImageLoadError(p, "it is not an image file this program knows (PNG, JPEG, TIFF, "
                                 "BMP or DICOM).")
-    return load_dicom(p, frame, MAX_PIXELS, sniffed=False)
+    return load_dicom(p, frame, MAX_PIXELS, sniffed=False, offload=offload)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_DEPTH = 12  # CD layouts need 4 (DICOM/PATIENT/STUDY/SERIES/IMAGE); deeper is a wrong folder
 HEADER_DEFER = 1024  # bytes: longer header values (private blobs, icons) are not read
+PROGRESS_S = 0.5  # a long scan reports the images found so far this often
 # a bare (preamble-less) dataset starts with a tag of one of these groups
 _BARE_GROUPS = {0x0000, 0x0002, 0x0004, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028}
 # SR classes whose content may hold spatial coordinates (SCOORD): marks on images
@@ -102,12 +104,14 @@ def sniff(head: bytes) -> str | None:
 
 
 def scan_media(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-               cancelled: Callable[[], bool] | None = None) -> ScanResult:
+               cancelled: Callable[[], bool] | None = None,
+               progress: Callable[[list[Path]], None] | None = None) -> ScanResult:
     """Scan and keep the tree, the warnings (missing files, unreadable folders) and the
-    notices (depth limit, a DICOMDIR searched as a folder)."""
+    notices (depth limit, a DICOMDIR searched as a folder). `progress` is given the images
+    found so far, in reading order, now and then during a long scan."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]  # one path, not a sequence of characters
-    state = _Scan(cancelled or (lambda: False))
+    state = _Scan(cancelled or (lambda: False), progress)
     for rank, raw in enumerate(paths):
         p = Path(raw)
         state.rank = rank
@@ -137,8 +141,11 @@ def scan_media(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 
 
 class _Scan:
-    def __init__(self, cancelled: Callable[[], bool]):
+    def __init__(self, cancelled: Callable[[], bool],
+                 progress: Callable[[list[Path]], None] | None = None):
         self.cancelled = cancelled
+        self.progress = progress
+        self.reported = time.monotonic()  # the first report comes after PROGRESS_S
         self.entries: list[tuple[ImageRef, DicomInfo | None]] = []
         self.reports: list[Path] = []  # structured reports that may hold marks
         self.warnings: list[str] = []
@@ -150,6 +157,17 @@ class _Scan:
         self.seen_files: set[tuple[int, int]] = set()
         self.image_files: set[tuple[int, int]] = set()  # the seen files that are images
         self.images_again = 0  # images reached again (named, then in their folder)
+
+    def add(self, ref: ImageRef, info: DicomInfo | None) -> None:
+        """An image found; the images found so far go to `progress` (in reading order) at
+        most every PROGRESS_S, so that a long scan's first images can be opened."""
+        self.entries.append((ref, info))
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if now - self.reported >= PROGRESS_S:
+            self.reported = now
+            self.progress(Catalogue.build(list(self.entries)).paths())
 
     def warn(self, text: str) -> None:
         log.warning("scan: %s", text)  # file names only: no header values
@@ -222,12 +240,12 @@ class _Scan:
             return
         if header is None:
             self.image_files.add(key)
-            self.entries.append((ImageRef(path, rank=self.rank), None))
+            self.add(ImageRef(path, rank=self.rank), None)
             return
         info, what = header
         if what == IMAGE:
             self.image_files.add(key)
-            self.entries.append((ImageRef(path, rank=self.rank), info))
+            self.add(ImageRef(path, rank=self.rank), info)
         else:
             if what == REPORT:
                 self.reports.append(path)
@@ -322,7 +340,7 @@ class _Scan:
             info = replace(series_info[parent], instance=_int(records, "InstanceNumber"),
                            frames=_int(records, "NumberOfFrames"))
             self.image_files.add((st.st_dev, st.st_ino))
-            self.entries.append((ImageRef(real, rank=self.rank), info))
+            self.add(ImageRef(real, rank=self.rank), info)
         return True
 
 

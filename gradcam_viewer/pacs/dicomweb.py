@@ -173,7 +173,7 @@ class WebRetrieval:
 
     def cancel(self) -> None:
         self._cancelled.set()
-        self.store.closed = True
+        self.store.close()
 
     @property
     def cancelled(self) -> bool:

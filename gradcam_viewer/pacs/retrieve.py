@@ -216,7 +216,7 @@ class Retrieval:
     def cancel(self) -> None:
         """Stop: nothing more is written; C-CANCEL, then abort if the PACS goes on."""
         self._cancelled.set()
-        self.store.closed = True
+        self.store.close()
         with self._lock:
             canceller = self._canceller
         if canceller is not None:

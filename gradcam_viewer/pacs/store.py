@@ -70,6 +70,10 @@ class StudyStore:
         self._lock = threading.Lock()
         self.refused: dict[str, int] = {}  # reason -> count
 
+    def close(self) -> None:
+        """After a cancel: objects still arriving are refused, not written."""
+        self.closed = True
+
     def check(self, ds: Dataset) -> str:
         """The file name `ds` is written under; NotStoredError when it must not be written."""
         if self.closed:

@@ -15,24 +15,26 @@ def images(parent: QWidget, start: str) -> list[Path]:
     return [Path(n) for n in names]
 
 
-def folder(parent: QWidget, start: str) -> Path | None:
+def folder(parent: QWidget, start: str) -> list[Path]:
+    """The folder chosen, as a list like `images` (empty: cancelled)."""
     name = QFileDialog.getExistingDirectory(parent, "Open folder", start)
-    return Path(name) if name else None
+    return [Path(name)] if name else []
 
 
-def model(parent: QWidget, start: str) -> str:
+def model(parent: QWidget, start: str) -> tuple[str, ...]:
+    """`MainWindow.load_model`'s arguments for the Keras model chosen (empty: cancelled)."""
     name, _ = QFileDialog.getOpenFileName(parent, "Open Keras model", start, MODELS)
-    return name
+    return ("keras", name) if name else ()
 
 
-def chexnet(parent: QWidget, start: str) -> tuple[str, str] | None:
-    """The weights, and the optional folder whose mean/std normalise (Cancel: "", per-image
-    z-score)."""
+def chexnet(parent: QWidget, start: str) -> tuple[str, ...]:
+    """`MainWindow.load_model`'s arguments: the weights, and the optional folder whose
+    mean/std normalise (Cancel: "", per-image z-score). Empty: cancelled."""
     name, _ = QFileDialog.getOpenFileName(parent, "Open CheXNet weights", start,
                                           "Weights (*.h5 *.hdf5)")
     if not name:
-        return None
+        return ()
     reference = QFileDialog.getExistingDirectory(
         parent, "Reference images for the mean/std (Cancel: per-image z-score)",
         str(Path(name).parent))
-    return name, reference
+    return "chexnet", name, reference

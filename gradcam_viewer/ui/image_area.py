@@ -4,7 +4,8 @@ grid of all findings, and the information line under them.
 It draws what a `Snapshot` says is shown. Windowing the image and colouring the heatmap run in
 a render thread (`ui/renderer.py`): the GUI thread only puts finished QImages on screen. Each
 job has a token; only the newest job of each kind is drawn, and `drawn()` says whether the
-screen has caught up.
+screen has caught up. A new image whose heatmap is being coloured too (one read ahead, or from
+the cache) waits for it: both go on screen in one go, never the old heatmap over the new image.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ INFO_STYLE = "color:#ddd;background:#222;padding:3px;"
 class ImageArea(QWidget):
     render_base = Signal(int, object, object, bool)  # token, image, window, inverted
     render_overlay = Signal(int, object, object)  # token, heatmap at overlay size, style
+    caught_up = Signal()  # the screen shows everything asked for (no render job pending)
 
     def __init__(self, shown: Callable[[], Snapshot], cache: ResultCache) -> None:
         super().__init__()
@@ -56,6 +58,7 @@ class ImageArea(QWidget):
                                 (self.info, 0)):
             lay.addWidget(widget, stretch)
         self.display: np.ndarray | None = None  # the windowed pixels on screen
+        self._held: QImage | None = None  # a new base waiting for the heatmap being coloured
         self.tokens = Tokens()
         self._rendering: set[str] = set()  # 'base' / 'overlay' jobs the screen still waits for
         self._start_renderer()
@@ -94,17 +97,26 @@ class ImageArea(QWidget):
         """No image: whatever is being windowed is not wanted any more."""
         self.tokens.next("base")
         self._rendering.discard("base")
-        self.display = None
+        self.display, self._held = None, None
         self.view.clear()
+        self._caught_up()
 
     def _base_ready(self, token: int, display: np.ndarray, qimage: QImage) -> None:
         if not self.tokens.is_latest("base", token) or self._shown().image is None:
             return
         self._rendering.discard("base")
         self.display = display
-        self.view.set_base(qimage)
-        if self.grid_shown():
-            self.fill_grid()
+        if "overlay" in self._rendering:  # image and heatmap go on screen together
+            self._held = qimage
+            return
+        self._put_base(qimage)
+        self._caught_up()
+
+    def _put_base(self, qimage: QImage | None) -> None:
+        self._held = None
+        if qimage is not None:
+            self.view.set_base(qimage)
+        self.refresh_grid()
 
     # ------------------------------------------------------------------ the heatmap ----
     def draw_overlay(self) -> str:
@@ -116,6 +128,9 @@ class ImageArea(QWidget):
             self.tokens.next("overlay")  # whatever is being coloured is not wanted any more
             self._rendering.discard("overlay")
             self.view.set_overlay(None, 0)
+            if self._held is not None:
+                self._put_base(self._held)
+            self._caught_up()
             return shown.no_evidence_note()
         # at screen resolution at most: a smooth map loses nothing, and a 14 MP image costs no
         # more than a small one; coloured in the render thread, scaled over the image by the view
@@ -129,7 +144,14 @@ class ImageArea(QWidget):
         if not self.tokens.is_latest("overlay", token) or shown.image is None:
             return
         self._rendering.discard("overlay")
+        if self._held is not None:  # in one go: no paint in between shows one without the other
+            self._put_base(self._held)
         self.view.set_overlay(qimage, effective_opacity(shown.style), shown.image.size)
+        self._caught_up()
+
+    def _caught_up(self) -> None:
+        if not self._rendering:
+            self.caught_up.emit()
 
     # ------------------------------------------------------------------ the grid ----
     def grid_shown(self) -> bool:
@@ -145,6 +167,11 @@ class ImageArea(QWidget):
 
     def show_single(self) -> None:
         self.stack.setCurrentWidget(self.view)
+
+    def refresh_grid(self) -> None:
+        """Fill the grid again if it is on screen (a hidden grid is filled when shown)."""
+        if self.grid_shown():
+            self.fill_grid()
 
     def fill_grid(self) -> None:
         shown = self._shown()

@@ -68,11 +68,15 @@ class ImageView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._wl_origin: QPointF | None = None
         self._fit = True
-        # the marks layer (ui/marks_layer.py) sees left-button and key events first
-        self.marks_hook: Callable[[QEvent], bool] | None = None
+        self._marks_hook: Callable[[QEvent], bool] | None = None
+
+    def set_marks_hook(self, hook: Callable[[QEvent], bool]) -> None:
+        """The marks layer (ui/marks_layer.py) sees left-button and key events first; `hook`
+        returns True when it took the event."""
+        self._marks_hook = hook
 
     def _hooked(self, event: QEvent) -> bool:
-        if self.marks_hook is not None and self.marks_hook(event):
+        if self._marks_hook is not None and self._marks_hook(event):
             event.accept()
             return True
         return False

@@ -67,7 +67,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("gradcam-viewer", "gradcam-viewer")
         budget_mb = int(str(self.settings.value("memory/cache_mb", DEFAULT_BUDGET_MB)))
-        self.session = SessionController(cache=ResultCache(budget_mb << 20))
+        read_ahead = str(self.settings.value("reading/read_ahead", "true")).lower() == "true"
+        self.session = SessionController(cache=ResultCache(budget_mb << 20),
+                                         read_ahead=read_ahead)
         self._build_parts()
         self._build_docks()
         self.act = Actions(self, self._handlers())
@@ -87,7 +89,8 @@ class MainWindow(QMainWindow):
         self.studies = StudiesPanel()
         self.status = StatusPanel(self.statusBar())
         self.messages = Messages(self, self.status.worker)
-        self.link = WorkerLink(self, self.session, self._apply)
+        self.link = WorkerLink(self, self.session, self._apply,
+                               drawing=lambda: not self.image_area.drawn())
         self.worker = self.link.worker
         self.check = ModelCheck(self, self.worker, self.session, self.statusBar())
         self.model_setup = ModelSetup(self, self.worker, self.session)
@@ -119,9 +122,11 @@ class MainWindow(QMainWindow):
         """What each row of the actions table does (ui/actions.py), by its name."""
         view, ex, pacs, s = self.image_area.view, self.exports, self.pacs, self.session
         return {
-            "open": self._ask_images, "open_folder": self._ask_folder, "model": self._ask_model,
-            "open_pacs": self.pacs_open.show_dialog,
-            "chexnet": self._ask_chexnet, "demo": lambda: self.load_model("demo", ""),
+            "open": lambda: self.open_paths(file_dialogs.images(self, self._last_dir())),
+            "open_folder": lambda: self.open_paths(file_dialogs.folder(self, self._last_dir())),
+            "model": lambda: self.load_model(*file_dialogs.model(self, self._last_dir())),
+            "chexnet": lambda: self.load_model(*file_dialogs.chexnet(self, self._last_dir())),
+            "open_pacs": self.pacs_open.show_dialog, "demo": lambda: self.load_model("demo", ""),
             "export_png": ex.view_png_dialog, "export_csv": lambda: ex.predictions_dialog("csv"),
             "export_json": lambda: ex.predictions_dialog("json"),
             "include_phi": ex.set_include_identifying, "no_ids": ex.set_leave_out_ids,
@@ -148,7 +153,7 @@ class MainWindow(QMainWindow):
         self.controls.method_changed.connect(lambda method: self._apply(s.change_method(method)))
         self.controls.overlay_toggled.connect(lambda on: self._apply(s.show_overlay(on)))
         self.findings.label_chosen.connect(lambda _label: self._draw_overlay())
-        self.findings.order_changed.connect(self._order_changed)
+        self.findings.order_changed.connect(area.refresh_grid)
         area.grid.label_chosen.connect(self._grid_chosen)
         area.view.window_dragged.connect(lambda dx, dy: self._apply(s.drag_window(dx, dy)))
         area.view.zoom_changed.connect(lambda _zoom: self._update_info())
@@ -158,6 +163,8 @@ class MainWindow(QMainWindow):
         self.tabs.metadata.show_identifying.toggled.connect(self.studies.set_show_identifying)
         self.studies.image_chosen.connect(lambda path, frame: self._apply(s.open_listed(path, frame)))
         self.studies.catalogue_ready.connect(self._catalogue_ready)
+        area.caught_up.connect(self.link.release)  # reads ahead once the screen has drawn
+        self.studies.scan_progress.connect(lambda found: self._apply(s.scan_progress(found)))
         # from the worker's thread: to slots of GUI-thread objects (queued), never lambdas
         self.worker.status.connect(self.status.worker.setText)
         self.worker.setup_needed.connect(self.model_setup.open)
@@ -174,14 +181,19 @@ class MainWindow(QMainWindow):
         return self.image_area.drawn()
 
     # ------------------------------------------------------------------ user events ----
-    def load_model(self, kind: str, path: str, reference_images: str = "") -> None:
-        self._apply(self.session.load_model(kind, path, reference_images))
+    def load_model(self, kind: str = "", path: str = "", reference_images: str = "") -> None:
+        """Load a model (`kind` empty: a file dialog was cancelled, nothing to load)."""
+        if kind:
+            self._apply(self.session.load_model(kind, path, reference_images))
 
     def open_paths(self, paths: list[Path], first: Path | None = None) -> None:
         """Files, folders or DICOMDIRs: scanned by the Studies panel's thread, then
-        `_catalogue_ready` opens `first` if it was found, else the first image."""
+        `_catalogue_ready` opens `first` if it was found, else the first image (nothing when a
+        file dialog was cancelled)."""
+        if not paths:
+            return
         self.pacs_open.detach()  # a study still arriving no longer changes what is shown
-        self.session.ask(paths, first)
+        self._apply(self.session.ask(paths, first))  # keys pressed meanwhile are kept
         self.studies.open(self.session.asked[0])
 
     def open_study(self, request: StudyRequest) -> None:
@@ -193,7 +205,7 @@ class MainWindow(QMainWindow):
     def _retrieved(self, listing: Listing) -> None:
         """A study arriving from a PACS: the Studies panel and the reading list follow it."""
         self.studies.show_listing(listing.catalogue, listing.complete, listing.first)
-        self._apply(self.session.listing(listing.paths, listing.complete))
+        self._apply(self.session.listing(listing.paths, listing.complete, listing.first))
 
     def open_file(self, path: Path, frame: int = 0) -> None:
         self._apply(self.session.open(Path(path), frame))
@@ -206,26 +218,6 @@ class MainWindow(QMainWindow):
         self.marks_dicom.catalogue(catalogue)
         self._apply(self.session.listed(catalogue.paths(), rejected, notes))
 
-    def _ask_images(self) -> None:
-        paths = file_dialogs.images(self, self._last_dir())
-        if paths:
-            self.open_paths(paths)
-
-    def _ask_folder(self) -> None:
-        folder = file_dialogs.folder(self, self._last_dir())
-        if folder is not None:
-            self.open_paths([folder])
-
-    def _ask_model(self) -> None:
-        name = file_dialogs.model(self, self._last_dir())
-        if name:
-            self.load_model("keras", name)
-
-    def _ask_chexnet(self) -> None:
-        chosen = file_dialogs.chexnet(self, self._last_dir())
-        if chosen is not None:
-            self.load_model("chexnet", *chosen)
-
     def _last_dir(self) -> str:
         return self.recent.last_dir()
 
@@ -237,25 +229,14 @@ class MainWindow(QMainWindow):
         self._apply(self.session.reset_view())
         self.image_area.view.fit()
 
-    def _order_changed(self) -> None:
-        if self.image_area.grid_shown():
-            self.image_area.fill_grid()
-
     def _grid_chosen(self, label: int) -> None:
         self.findings.labels.select_label(label)
         self.image_area.show_single()
 
     # ------------------------------------------------------------------ effects ----
     def _apply(self, effects: Effects) -> None:
-        """Send the controller's requests to the worker and redraw what it says changed."""
-        for request in effects.requests:
-            if isinstance(request, OpenRequest):
-                self.studies.opening(request.path)
-                if not self.pacs_open.is_cached(request.path):
-                    self.recent.remember(request.path)
-            elif isinstance(request, ModelRequest):
-                self.status.model_loading()
-            self.link.send(request)
+        """Redraw what the controller says changed and send its requests to the worker (after
+        the redraw: reads ahead wait until the screen has drawn it)."""
         redraw = effects.redraw
         if redraw & Redraw.MODEL:
             self._render_model()
@@ -268,6 +249,12 @@ class MainWindow(QMainWindow):
         if redraw & (Redraw.STATUS | Redraw.IMAGE | Redraw.OVERLAY | Redraw.WINDOW):
             self.status.busy.setVisible(self.session.busy)
             self._update_info()
+        for request in effects.requests:
+            if isinstance(request, OpenRequest):
+                self.studies.opening(request.path)
+            elif isinstance(request, ModelRequest):
+                self.status.model_loading()
+            self.link.send(request)
         for message in effects.notices:
             self.messages.notice(message)
         for message in effects.errors:
@@ -291,6 +278,8 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(TITLE)
             return
         self.image_area.draw_base()
+        if not self.pacs_open.is_cached(image.path):
+            self.recent.remember(image.path)
         self.tabs.metadata.set_metadata(image.metadata)
         self.studies.show_image(image.path, image.frame, image.n_frames, image)
         self.setWindowTitle(f"{image.path.name} \u2014 {TITLE}")
@@ -312,8 +301,7 @@ class MainWindow(QMainWindow):
         self.image_area.ood_banner.show_result(result)
         self.status.show_time(result)
         self._draw_overlay()
-        if self.image_area.grid_shown():
-            self.image_area.fill_grid()
+        self.image_area.refresh_grid()
 
     def _draw_overlay(self) -> None:
         note = self.image_area.draw_overlay()

@@ -280,8 +280,7 @@ class Marking:
         grid = self.area.grid
         texts, theirs = short_scores(self.score)
         grid.set_marks(self.editor.marks if self.layer.shown else None, texts, theirs)
-        if self.area.grid_shown():
-            self.area.fill_grid()
+        self.area.refresh_grid()
 
     # --- export ---------------------------------------------------------------------------
     def export(self, csv_path: Path) -> tuple[Path, Path]:

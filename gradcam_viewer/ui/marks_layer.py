@@ -119,7 +119,7 @@ class MarksLayer:
         self._preview: QGraphicsPathItem | None = None
         self._drag: _Drag | None = None
         self._polygon: list[QPointF] = []
-        view.marks_hook = self.handle
+        view.set_marks_hook(self.handle)
 
     # --- state ----------------------------------------------------------------------------
     def set_tool(self, tool: Tool) -> None:

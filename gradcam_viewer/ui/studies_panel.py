@@ -5,7 +5,8 @@ Folders and media are scanned, and thumbnails made, by `StudiesReader` in its ow
 the model's worker), so the GUI thread only builds tree items. The panel emits
 `catalogue_ready(catalogue, rejected)` when a scan is done (`catalogue.paths()` is the Page Up /
 Page Down order; `rejected` are files named explicitly that are not images) and
-`image_chosen(path, frame)` when the user picks an image or a frame. An image the window
+`image_chosen(path, frame)` when the user picks an image or a frame; a long scan reports the
+images found so far (`scan_progress`), so that Page Up / Page Down work before it ends. An image the window
 shows that no scan listed (opened on its own) is scanned and added, as DICOM viewers list every
 open image, whatever the order of scans and opened images (`ShownImages`). Patient names and
 IDs are shown only when `set_show_identifying(True)`; nothing here logs them.
@@ -83,6 +84,7 @@ class StudiesReader(QObject):
     """Scans in the background; a newer request makes an older one stop early."""
 
     catalogue_read = Signal(int, object, object)  # request id, Catalogue, rejected paths
+    listing = Signal(int, object)  # request id, the images found so far (reading order)
     image_added = Signal(int, object)  # request id, Catalogue of the one image
     # request, the series' first image path (its key), RGB, description
     thumbnail_read = Signal(int, str, object, str)
@@ -99,7 +101,8 @@ class StudiesReader(QObject):
             return
         rejected: list[Path] = []
         try:
-            result = scan_media(paths, cancelled=lambda: self.latest.is_stale(request))
+            result = scan_media(paths, cancelled=lambda: self.latest.is_stale(request),
+                                progress=lambda found: self.listing.emit(request, found))
             catalogue, rejected = result.catalogue, result.rejected
         except Exception as exc:  # never let a scan kill the thread
             log.exception("scan failed")
@@ -152,6 +155,7 @@ class StudiesPanel(QWidget):
     image_chosen = Signal(object, int)  # Path, frame (0-based)
     # Catalogue, and the files named explicitly that are not images (for the loader's reason)
     catalogue_ready = Signal(object, object)
+    scan_progress = Signal(object)  # the images found so far by a long scan, in reading order
     _request_read = Signal(int, object)
     _request_add = Signal(int, object)
     _request_thumbnails = Signal(int, object, str)  # request, catalogue, the image opened
@@ -226,6 +230,7 @@ class StudiesPanel(QWidget):
         self._request_thumbnails.connect(self.reader.thumbnails)
         self._request_thumbnail_of.connect(self.reader.thumbnail_of)
         self.reader.catalogue_read.connect(self._catalogue_read)
+        self.reader.listing.connect(self._listing)
         self.reader.image_added.connect(self._image_added)
         self.reader.thumbnail_read.connect(self._thumbnail_read)
         self.thread_.start()
@@ -318,6 +323,11 @@ class StudiesPanel(QWidget):
             self._request_add.emit(self._request, new)
         self.catalogue_ready.emit(catalogue, rejected)  # the window opens an image at once
         self._request_thumbnails.emit(self._request, catalogue, self._opening)
+
+    def _listing(self, request: int, found: list[Path]) -> None:
+        if request == self._request:
+            self.status.setText(f"Reading folders and headers... {len(found)} image(s) so far")
+            self.scan_progress.emit(found)
 
     def _show_counts(self, catalogue: Catalogue) -> None:
         n = len(catalogue.images())

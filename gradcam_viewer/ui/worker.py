@@ -3,8 +3,15 @@
 It lives in its own QThread (moveToThread). TensorFlow is imported off the GUI thread (the
 window starts the import in a thread of its own, `ui/preload.py`), so the window appears before
 TensorFlow has loaded. Every request carries an id; the session's `RequestTracker` tells which
-have gone stale (an open only by a newer open), and the worker drops those. Every failure
-becomes a signal with a message; nothing escapes the thread.
+have gone stale (an open only by a newer open, a read ahead once withdrawn), and the worker
+drops those. Every failure becomes a signal with a message; nothing escapes the thread.
+
+Images: the requests go to the agenda (`session/agenda.py`), which orders the work: user
+requests first, reads ahead one stage at a time. Files are decoded on reading threads (large
+compressed frames in child processes, `imaging/decode_processes.py`), so the worker's thread
+only makes model inputs and explanations and is free while a file decodes; a decode nobody
+wants any more is given up. The image is sent as soon as it is decoded, its explanation when
+it is done.
 
 Cold start: a new model is installed only after its warm-up ran, and the warm-up is eager (no
 tracing): the first image a request brings after the load, explained as usual, else zeros (a
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -24,8 +32,15 @@ from typing import TYPE_CHECKING, cast
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
 from gradcam_viewer.cam.tracing import BackgroundTracer
+from gradcam_viewer.imaging.decode_processes import DecodeCancelled, DecodePool, Offload
 from gradcam_viewer.imaging.image import LoadedImage
-from gradcam_viewer.session.controller import RequestTracker
+from gradcam_viewer.session.agenda import PREFETCH, Agenda, Job, Reply, Stage
+from gradcam_viewer.session.controller import (
+    ExplainRequest,
+    OpenRequest,
+    RequestTracker,
+)
+from gradcam_viewer.session.read_ahead import PrefetchRequest
 from gradcam_viewer.session.results import ModelInfo
 from gradcam_viewer.ui import preload
 
@@ -42,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["RequestTracker", "Worker", "WorkerThread"]
 
 log = logging.getLogger(__name__)
+
+READING_THREADS = 3  # the user's file, one read ahead, and a decode being given up
 
 
 class WorkerThread(QThread):
@@ -80,8 +97,11 @@ class Worker(QObject):
     failed = Signal(int, str)  # request id, message for the user
     setup_needed = Signal(object)  # Suggestions: the model just loaded has no manifest
     previewed = Signal(int, object)  # preview id, {"values", "kind", "labels"} or {"error"}
+    _decoded = Signal(object, object)  # Job, LoadedImage | message | None: from reading threads
 
-    def __init__(self, tracker: RequestTracker) -> None:
+    def __init__(self, tracker: RequestTracker, budget: int | None = None) -> None:
+        """`budget`: the session cache's byte budget (reads ahead that do not fit beside the
+        image on screen are not decoded; None: no limit)."""
         super().__init__()
         self.tracker = tracker
         self.bundle: ModelBundle | None = None
@@ -91,9 +111,20 @@ class Worker(QObject):
         self._candidate: _Candidate | None = None  # loaded, waiting for its warm-up
         self._unannounced: _Candidate | None = None  # installed, modelLoaded not yet sent
         self.tracer = BackgroundTracer(lambda explainer: explainer is self.explainer)
+        self.agenda = Agenda(tracker, budget)  # images to decode and explain, user requests first
+        self.decoders = DecodePool()  # large compressed frames, off the GIL
+        self._reading = ThreadPoolExecutor(READING_THREADS, thread_name_prefix="gradcam-read")
+        self._decoded.connect(self._on_decoded)  # from reading threads: queued to this one
+        self._run_posted = False
+        self._closing = False
 
     def stop(self) -> None:
-        """After the worker's thread has ended: let a trace in progress finish."""
+        """After the worker's thread has ended: decodes still running are given up (the pool
+        is closed first, so their children are not replaced), and a trace in progress
+        finishes."""
+        self._closing = True
+        self.decoders.close()
+        self._reading.shutdown(wait=True, cancel_futures=True)
         self.tracer.stop()
 
     # --- model ---------------------------------------------------------------------------
@@ -137,8 +168,9 @@ class Worker(QObject):
 
     @Slot()
     def settle_model(self) -> None:
-        """Warm up (on zeros) and install a model no request has warmed up with an image."""
-        if self._candidate is None:
+        """Warm up (on zeros) and install a model no request has warmed up with an image
+        (a user's image on its way warms it up instead)."""
+        if self._candidate is None or self.agenda.user_waiting():
             return
         self.busy.emit(True)
         try:
@@ -174,6 +206,7 @@ class Worker(QObject):
         self.bundle, self.explainer, self.ood = (candidate.bundle, candidate.explainer,
                                                  candidate.ood)
         self.model_id += 1
+        self.agenda.model_id = self.model_id
         self._unannounced = candidate
         return result
 
@@ -255,53 +288,125 @@ class Worker(QObject):
     @Slot(int, str, int, str)
     def open_image(self, request_id: int, path: str, frame: int, method: str) -> None:
         """Load a file, then explain it with `method` (unless that has gone stale)."""
-        if self.tracker.open_is_stale(request_id):
-            return
-        self.busy.emit(True)
-        try:
-            from gradcam_viewer.imaging import ImageLoadError, load_image
-
-            self.status.emit(f"Opening {Path(path).name}...")
-            try:
-                image = load_image(path, frame)
-            except ImageLoadError as exc:
-                self.failed.emit(request_id, str(exc))
-                return
-            if self.tracker.open_is_stale(request_id):
-                return
-            _ = image.value_range, image.indexed_pixels  # cached on the image: not on the GUI thread
-            self.image_loaded.emit(request_id, image)
-            self._explain(request_id, image, method)
-        except BaseException as exc:
-            log.exception("open failed for %s", Path(path).name)
-            self.failed.emit(request_id, f"'{Path(path).name}' could not be processed "
-                                         f"({type(exc).__name__}).")
-        finally:
-            self.busy.emit(False)
-            self.status.emit("Ready")
+        self.status.emit(f"Opening {Path(path).name}...")
+        self._add(OpenRequest(request_id, Path(path), frame, method))
 
     @Slot(int, object, str)
     def explain_image(self, request_id: int, image: LoadedImage, method: str) -> None:
         """Explain an image the GUI already has (another CAM method, or a new model)."""
-        self.busy.emit(True)
-        try:
-            self._explain(request_id, image, method)
-        except BaseException as exc:
-            log.exception("explain failed")
-            self.failed.emit(request_id, f"The explanation failed ({type(exc).__name__}).")
-        finally:
-            self.busy.emit(False)
-            self.status.emit("Ready")
+        self._add(ExplainRequest(request_id, image, method))
 
-    def _explain(self, request_id: int, image: LoadedImage, method: str) -> None:
-        if self.tracker.explain_is_stale(request_id):
-            return  # superseded (a model waiting for its warm-up gets it from `settle_model`)
+    @Slot(object)
+    def read_ahead(self, request: PrefetchRequest) -> None:
+        """Decode and explain a neighbour into the session's cache, after all user work."""
+        self._add(request)
+
+    def _add(self, request: OpenRequest | ExplainRequest | PrefetchRequest) -> None:
+        self._send(self.agenda.add(request))
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start the decodes the agenda allows now, and run its next stage as a queued call:
+        requests that came meanwhile reach the agenda first, so a user request waits at most
+        for the stage in hand."""
+        for job in self.agenda.to_decode():
+            self._reading.submit(self._read, job)
+        if not self._run_posted and self.agenda.next_stage() is not None:
+            self._run_posted = True
+            QMetaObject.invokeMethod(self, "run_stage", Qt.ConnectionType.QueuedConnection)
+        elif self._candidate is not None and not self.agenda.user_waiting():
+            # no request's image will warm the new model up: zeros will
+            QMetaObject.invokeMethod(self, "settle_model", Qt.ConnectionType.QueuedConnection)
+
+    def _read(self, job: Job) -> None:
+        """On a reading thread: decode the job's image (large compressed frames in a child
+        process, given up as soon as nobody wants them) and hand it to the worker's thread."""
+        from gradcam_viewer import imaging
+
+        def unwanted() -> bool:
+            return self._closing or self.agenda.image_unwanted(job)
+
         try:
-            self._explain_current(request_id, image, method)
+            if unwanted():
+                raise DecodeCancelled
+            image = imaging.load_image(job.path, job.frame, Offload(self.decoders, unwanted))
+            # kept on the image, off the GUI and worker threads: the window lookup, and the
+            # display pixels the model input and the screen are both made from
+            _ = image.value_range, image.indexed_pixels, imaging.model_pixels(image)
+            self._decoded.emit(job, image)
+        except DecodeCancelled:
+            self._decoded.emit(job, None)
+        except imaging.ImageLoadError as exc:
+            self._decoded.emit(job, str(exc))
+        except BaseException as exc:
+            log.exception("open failed for %s", job.path.name)
+            self._decoded.emit(job, f"'{job.path.name}' could not be processed "
+                                    f"({type(exc).__name__}).")
+
+    @Slot(object, object)
+    def _on_decoded(self, job: Job, outcome: LoadedImage | str | None) -> None:
+        """A reading thread is done: the image, a message for the user, or None (given up)."""
+        if outcome is None:
+            self.agenda.decode_given_up(job)
+        elif isinstance(outcome, str):
+            self._send(self.agenda.decode_failed(job, outcome))
+        else:
+            self._send(self.agenda.decoded(job, outcome))
+        self._pump()
+
+    @Slot()
+    def run_stage(self) -> None:
+        """The agenda's next stage: a job's model input, or its explanation."""
+        self._run_posted = False
+        job = self.agenda.next_stage()
+        if job is not None:
+            user = job.kind != PREFETCH
+            self.busy.emit(True)
+            try:
+                if job.stage is Stage.PREPARE:
+                    self._prepare(job)
+                else:
+                    self._explain(job)
+            except BaseException as exc:
+                log.exception("explain failed")
+                self._send(self.agenda.failed(job, f"The explanation failed "
+                                                   f"({type(exc).__name__})."))
+            finally:
+                self.busy.emit(False)
+                if user or not self.agenda.jobs:
+                    self.status.emit("Ready")
+        self._pump()
+
+    def _send(self, replies: list[Reply]) -> None:
+        for kind, request_id, payload in replies:
+            if kind == "image":
+                self.image_loaded.emit(request_id, payload)
+            elif kind == "result":
+                self.explained.emit(request_id, payload)
+            else:
+                self.failed.emit(request_id, payload)
+
+    def _prepare(self, job: Job) -> None:
+        """The model input, with the model in use (a model waiting for its warm-up prepares
+        its own when it explains)."""
+        assert job.image is not None
+        x = None
+        if self._candidate is None and self.bundle is not None:
+            try:
+                x = self.bundle.prepare(job.image)
+            except Exception:  # the explanation stage tries again and says why
+                log.debug("model input failed", exc_info=True)
+        self.agenda.prepared(job, x, self.model_id if x is not None else -1)
+
+    def _explain(self, job: Job) -> None:
+        try:
+            self._explain_current(job)
         finally:
             self._announce_model()  # a model this request warmed up: after its explanation
 
-    def _explain_current(self, request_id: int, image: LoadedImage, method: str) -> None:
+    def _explain_current(self, job: Job) -> None:
+        image, method = job.image, job.method
+        assert image is not None
         started = time.perf_counter()
         result = None
         if self._candidate is not None:
@@ -311,23 +416,27 @@ class Worker(QObject):
                 x = None
             result = self._settle_candidate(x, method)
         if self.explainer is None or self.bundle is None or self.ood is None:
-            return  # no model yet (the GUI asks again when it arrives)
-        self.status.emit(f"Computing {method} for {Path(image.path).name}...")
+            self._send(self.agenda.explained(job, None))  # no model yet: the GUI asks again
+            return
+        reading = "Reading ahead" if job.kind == PREFETCH else f"Computing {method} for"
+        self.status.emit(f"{reading} {Path(image.path).name}...")
         eager = not self.explainer.is_traced(method)
         if result is None:
+            x = self.agenda.model_input(job)  # None: made for another model, or none
             try:
-                result = self.explainer.explain(self.bundle.prepare(image), method=method,
-                                                eager=eager)
+                result = self.explainer.explain(self.bundle.prepare(image) if x is None else x,
+                                                method=method, eager=eager)
             except Exception as exc:
                 log.exception("engine failed on %s", Path(image.path).name)
-                self.failed.emit(request_id, f"The model failed on '{Path(image.path).name}' "
-                                             f"({type(exc).__name__}: {exc}).")
+                self._send(self.agenda.failed(job, f"The model failed on "
+                                                   f"'{Path(image.path).name}' "
+                                                   f"({type(exc).__name__}: {exc})."))
                 return
         seconds = time.perf_counter() - started
         key = (str(image.path), image.frame, method, self.model_id)
-        self.explained.emit(request_id, result.result(
+        self._send(self.agenda.explained(job, result.result(
             0, key, self.bundle.values(result.probabilities[0]),
             ood=self.ood.record(None if result.features is None else result.features[0]),
-            seconds=seconds))
+            seconds=seconds)))
         if eager:  # traced in the background from now on; eager until it is ready
             self.tracer.request(self.explainer, method)

@@ -23,6 +23,7 @@ from gradcam_viewer.session.controller import (
     Request,
     SessionController,
 )
+from gradcam_viewer.session.read_ahead import PrefetchRequest
 from gradcam_viewer.session.results import ExplainResult, ModelInfo
 from gradcam_viewer.ui.worker import Worker, WorkerThread
 
@@ -31,21 +32,26 @@ class WorkerLink(QObject):
     request_model = Signal(str, str, str)  # kind, path, reference images
     request_open = Signal(int, str, int, str)  # request id, path, frame, method
     request_explain = Signal(int, object, str)  # request id, LoadedImage, method
+    request_prefetch = Signal(object)  # PrefetchRequest
 
     def __init__(self, parent: QObject, session: SessionController,
-                 apply: Callable[[Effects], None]) -> None:
-        """`apply`: what the window does with the effects of the session's events."""
+                 apply: Callable[[Effects], None], drawing: Callable[[], bool]) -> None:
+        """`apply`: what the window does with the effects of the session's events;
+        `drawing`: whether the screen is still drawing what was asked for (reads ahead wait
+        until it is done: `release`)."""
         super().__init__(parent)
-        self._session, self._apply = session, apply
+        self._session, self._apply, self._drawing = session, apply, drawing
+        self._waiting: list[PrefetchRequest] = []
         self.thread_ = WorkerThread(parent)
         self.thread_.setObjectName("gradcam-worker")
         # Tracing a deep Keras graph recurses deeply; the platform default stack can be small
         self.thread_.setStackSize(64 * 1024 * 1024)
-        self.worker = w = Worker(session.tracker)
+        self.worker = w = Worker(session.tracker, session.cache.budget)
         w.moveToThread(self.thread_)
         self.request_model.connect(w.load_model)
         self.request_open.connect(w.open_image)
         self.request_explain.connect(w.explain_image)
+        self.request_prefetch.connect(w.read_ahead)
         w.busy.connect(self._busy)
         w.model_loaded.connect(self._model_loaded)
         w.model_failed.connect(self._model_failed)
@@ -62,6 +68,17 @@ class WorkerLink(QObject):
             self.request_explain.emit(request.request_id, request.image, request.method)
         elif isinstance(request, ModelRequest):
             self.request_model.emit(request.kind, request.path, request.reference_images)
+        elif isinstance(request, PrefetchRequest):
+            self._waiting.append(request)
+            if not self._drawing():
+                self.release()
+
+    def release(self) -> None:
+        """The screen has drawn what the user asked for: the reads ahead may start (the worker
+        drops those withdrawn meanwhile)."""
+        waiting, self._waiting = self._waiting, []
+        for request in waiting:
+            self.request_prefetch.emit(request)
 
     def _busy(self, _on: bool) -> None:
         """The worker's own busy signal: the busy bar follows the session's requests."""

@@ -1,4 +1,4 @@
-"""Writes the files in this folder with Keras 3.3.3 (the version of issue 10's user model), so
+"""Writes the files in this folder with Keras 3.3.3 (the version a user's model was saved with), so
 the tests read files an older Keras 3 really wrote. Not run by the tests. To regenerate:
     pip download --no-deps keras==3.3.3 -d /tmp/k && unzip /tmp/k/keras-3.3.3-*.whl -d /tmp/k33
     PYTHONPATH=/tmp/k33 .venv/bin/python tests/data/keras33/make_files.py
