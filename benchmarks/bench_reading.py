@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from timing import wait_until  # benchmarks/ is the script's folder
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {14: (3064, 4664), 3: (1500, 2000)}  # megapixels: (rows, columns)
 IMAGES = 8
@@ -109,12 +111,7 @@ def run_case(spec: dict) -> dict:
     s, area = win.session, win.image_area
 
     def wait(pred, timeout=600.0) -> None:
-        end = time.monotonic() + timeout
-        while not pred():
-            if time.monotonic() > end:
-                raise TimeoutError("the viewer did not get there in time")
-            app.processEvents()
-            time.sleep(0.001)
+        wait_until(app, pred, timeout, "get there", poll=0.001)
 
     def idle(seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from soak_actions import rss_mb  # benchmarks/ is the script's folder
+from timing import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,12 +60,7 @@ def main() -> int:
     from gradcam_viewer.ui.main_window import MainWindow
 
     def wait(pred, timeout=300) -> None:
-        end = time.monotonic() + timeout
-        while not pred():
-            if time.monotonic() > end:
-                raise TimeoutError("the viewer did not finish the image in time")
-            app.processEvents()
-            time.sleep(0.005)
+        wait_until(app, pred, timeout, "finish the image", poll=0.005)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -23,3 +23,14 @@ def timed(fn, repeats: int = 7) -> float:
     """Median milliseconds of `fn()` over `repeats` calls, after one warm-up call: `interleaved`
     of it alone."""
     return interleaved([fn], repeats)[0] * 1e3
+
+
+def wait_until(app, done, timeout: float, what: str, poll: float = 0.002) -> None:
+    """Process Qt events until `done()` (the window's replies come through the event loop);
+    TimeoutError naming `what` after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError(f"the viewer did not {what} in time")
+        app.processEvents()
+        time.sleep(poll)
